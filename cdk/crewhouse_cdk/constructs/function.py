@@ -1,0 +1,78 @@
+"""The one way Crewhouse defines a Lambda function: Python 3.13 on arm64, shared code and layer,
+its own log group with retention, active tracing, Powertools settings."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from crewhouse_cdk.layer import build_layer, placeholder_layer
+from crewhouse_cdk.nag import acknowledge_function_findings
+from crewhouse_cdk.paths import FUNCTIONS_DIR
+
+# Local-only code (the embedded cloud) never ships to Lambda.
+CODE_EXCLUDES = ["crewhouse/local", "crewhouse/local/**", "**/__pycache__", "**/*.pyc", "*.egg-info", "*.egg-info/**"]
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+
+
+@cache
+def _code() -> lambda_.AssetCode:
+    return lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=CODE_EXCLUDES)
+
+
+class DependencyLayer(Construct):
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        mode = self.node.try_get_context("crewhouse:layer") or "build"
+        path = placeholder_layer() if mode == "skip" else build_layer()
+        self.layer = lambda_.LayerVersion(
+            self, "Layer",
+            code=lambda_.Code.from_asset(str(path), exclude=[".complete"]),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_13],
+            compatible_architectures=[lambda_.Architecture.ARM_64],
+            description="Crewhouse runtime dependencies (pip --platform manylinux2014_aarch64, cp313)",
+        )
+
+
+class CrewhouseFunction(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: str,
+        description: str,
+        layer: lambda_.ILayerVersion,
+        environment: dict[str, str] | None = None,
+        memory_size: int = 1024,
+        timeout: cdk.Duration | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=LOG_RETENTION, removal_policy=cdk.RemovalPolicy.DESTROY
+        )
+        self.function = lambda_.Function(
+            self, "Function",
+            runtime=lambda_.Runtime.PYTHON_3_13,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=handler,
+            code=_code(),
+            layers=[layer],
+            description=description,
+            memory_size=memory_size,
+            timeout=timeout or cdk.Duration.seconds(29),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": construct_id.lower(),
+                "POWERTOOLS_METRICS_NAMESPACE": "Crewhouse",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                **(environment or {}),
+            },
+        )
+        acknowledge_function_findings(self)

@@ -1,0 +1,92 @@
+"""The HTTP API: Cognito JWT authorizer by default, throttling, CORS and JSON access logs."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from crewhouse_cdk.constructs.auth import Auth
+
+THROTTLE_RATE = 100
+THROTTLE_BURST = 200
+ACCESS_LOG_FORMAT = apigw.AccessLogFormat.json_with_standard_fields(
+    caller=False, http_method=True, ip=True, protocol=True, request_time=True, resource_path=True,
+    response_length=True, status=True, user=True,
+)
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogSettings:
+    """``IAccessLogSettings`` is a jsii interface, so Python passes an implementing object, not a dict."""
+
+    def __init__(self, destination: apigwv2.IAccessLogDestination) -> None:
+        self._destination = destination
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw.AccessLogFormat:
+        return ACCESS_LOG_FORMAT
+
+
+class HttpApi(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, auth: Auth) -> None:
+        super().__init__(scope, construct_id)
+        self.authorizer = authorizers.HttpUserPoolAuthorizer(
+            "CognitoAuthorizer", auth.user_pool,
+            user_pool_clients=[auth.mobile_client, auth.machine_client],
+            identity_source=["$request.header.Authorization"],
+        )
+        self.api = apigwv2.HttpApi(
+            self, "Api",
+            api_name="crewhouse",
+            description="Crewhouse HTTP API",
+            default_authorizer=self.authorizer,
+            create_default_stage=False,
+            cors_preflight=apigwv2.CorsPreflightOptions(
+                allow_origins=["*"],
+                allow_methods=[apigwv2.CorsHttpMethod.ANY],
+                allow_headers=["authorization", "content-type", "idempotency-key", "if-match"],
+                expose_headers=["etag", "location"],
+                max_age=cdk.Duration.hours(1),
+            ),
+        )
+        self.access_logs = logs.LogGroup(self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH,
+                                         removal_policy=cdk.RemovalPolicy.DESTROY)
+        self.stage = apigwv2.HttpStage(
+            self, "DefaultStage",
+            http_api=self.api,
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(rate_limit=THROTTLE_RATE, burst_limit=THROTTLE_BURST),
+            access_log_settings=_AccessLogSettings(apigwv2.LogGroupLogDestination(self.access_logs)),
+        )
+        self.url = self.stage.url
+        self._integrations: dict[str, integrations.HttpLambdaIntegration] = {}
+
+    def integration_for(self, function: lambda_.IFunction) -> integrations.HttpLambdaIntegration:
+        """One integration (and one invoke permission) per function, shared by its routes."""
+        key = function.node.path
+        if key not in self._integrations:
+            self._integrations[key] = integrations.HttpLambdaIntegration(
+                f"Integration{len(self._integrations)}", function,
+                payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
+            )
+        return self._integrations[key]
+
+    def route(self, path: str, methods: list[apigwv2.HttpMethod], function: lambda_.IFunction, *,
+              public: bool = False) -> None:
+        """Send ``methods`` on ``path`` to ``function``; every route needs a JWT unless ``public``."""
+        self.api.add_routes(
+            path=path, methods=methods, integration=self.integration_for(function),
+            authorizer=apigwv2.HttpNoneAuthorizer() if public else None,
+        )

@@ -1,0 +1,48 @@
+"""Alarms (API 5xx, Lambda errors and throttles) and one dashboard."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+FIVE_MINUTES = cdk.Duration.minutes(5)
+
+
+class Monitoring(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, api: apigwv2.HttpApi,
+                 functions: dict[str, lambda_.IFunction]) -> None:
+        super().__init__(scope, construct_id)
+        server_errors = api.metric_server_error(period=FIVE_MINUTES, statistic="Sum")
+        client_errors = api.metric_client_error(period=FIVE_MINUTES, statistic="Sum")
+        latency = api.metric_latency(period=FIVE_MINUTES, statistic="p95")
+        self.alarms: list[cloudwatch.Alarm] = [
+            server_errors.create_alarm(
+                self, "Api5xx", threshold=5, evaluation_periods=1, alarm_description="API answered 5xx",
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        ]
+        widgets: list[cloudwatch.IWidget] = [
+            cloudwatch.GraphWidget(title="API requests and errors", left=[api.metric_count(period=FIVE_MINUTES),
+                                                                          client_errors, server_errors]),
+            cloudwatch.GraphWidget(title="API latency p95", left=[latency]),
+        ]
+        for name, function in functions.items():
+            errors = function.metric_errors(period=FIVE_MINUTES, statistic="Sum")
+            throttles = function.metric_throttles(period=FIVE_MINUTES, statistic="Sum")
+            self.alarms.append(errors.create_alarm(
+                self, f"{name}Errors", threshold=1, evaluation_periods=1,
+                alarm_description=f"{name} Lambda errors", treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ))
+            self.alarms.append(throttles.create_alarm(
+                self, f"{name}Throttles", threshold=1, evaluation_periods=1,
+                alarm_description=f"{name} Lambda throttles",
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ))
+            widgets.append(cloudwatch.GraphWidget(
+                title=f"{name} Lambda", left=[function.metric_invocations(period=FIVE_MINUTES), errors, throttles],
+                right=[function.metric_duration(period=FIVE_MINUTES, statistic="p95")],
+            ))
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name="Crewhouse", widgets=[widgets])

@@ -1,0 +1,77 @@
+"""Shared state: the platform and idempotency tables, the files bucket, the event bus, the cursor key."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from crewhouse_cdk.nag import acknowledge
+
+
+def tenant_table(scope: Construct, construct_id: str, *, ttl_attribute: str | None = None,
+                 stream: bool = False) -> dynamodb.Table:
+    """A context's table: PK/SK strings, every key starts with the tenant; on-demand, PITR, encrypted."""
+    return dynamodb.Table(
+        scope, construct_id,
+        partition_key=dynamodb.Attribute(name="PK", type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name="SK", type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        time_to_live_attribute=ttl_attribute,
+        stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES if stream else None,
+        removal_policy=cdk.RemovalPolicy.RETAIN,
+    )
+
+
+class Storage(Construct):
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.platform_table = tenant_table(self, "PlatformTable")
+        self.idempotency_table = dynamodb.Table(
+            self, "IdempotencyTable",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            time_to_live_attribute="expiration",
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.access_logs_bucket = s3.Bucket(
+            self, "AccessLogsBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(90))],
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        self.files_bucket = s3.Bucket(
+            self, "FilesBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix="files/",
+            lifecycle_rules=[s3.LifecycleRule(abort_incomplete_multipart_upload_after=cdk.Duration.days(1))],
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        self.event_bus = events.EventBus(self, "EventBus", event_bus_name="crewhouse")
+        self.cursor_secret = secretsmanager.Secret(
+            self, "CursorSigningKey",
+            description="HMAC key that signs pagination cursors",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True
+            ),
+        )
+        acknowledge(self.cursor_secret, "AwsSolutions-SMG4",
+                    "The key only authenticates pagination cursors; rotating it would just invalidate open cursors.")

@@ -1,0 +1,36 @@
+"""The Crewhouse stack: one construct per context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from crewhouse_cdk.constructs.auth import Auth
+from crewhouse_cdk.constructs.function import DependencyLayer
+from crewhouse_cdk.constructs.http_api import HttpApi
+from crewhouse_cdk.constructs.monitoring import Monitoring
+from crewhouse_cdk.constructs.platform import PlatformApi
+from crewhouse_cdk.constructs.storage import Storage
+
+
+class CrewhouseStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        layer = DependencyLayer(self, "Dependencies").layer
+        storage = Storage(self, "Storage")
+        auth = Auth(self, "Auth", storage=storage, layer=layer)
+        api = HttpApi(self, "Http", auth=auth)
+        platform = PlatformApi(self, "Platform", storage=storage, api=api, layer=layer)
+
+        functions = {"Platform": platform.handler.function, "PostConfirmation": auth.post_confirmation.function}
+        Monitoring(self, "Monitoring", api=api.api, functions=functions)
+
+        cdk.CfnOutput(self, "ApiUrl", value=api.url)
+        cdk.CfnOutput(self, "UserPoolId", value=auth.user_pool.user_pool_id)
+        cdk.CfnOutput(self, "MobileClientId", value=auth.mobile_client.user_pool_client_id)
+        cdk.CfnOutput(self, "MachineClientId", value=auth.machine_client.user_pool_client_id)
+        cdk.CfnOutput(self, "Issuer", value=auth.issuer)
+        cdk.CfnOutput(self, "FilesBucketName", value=storage.files_bucket.bucket_name)
+        cdk.CfnOutput(self, "EventBusName", value=storage.event_bus.event_bus_name)

@@ -1,0 +1,42 @@
+"""One place that builds boto3 clients.
+
+``AWS_ENDPOINT_URL`` (from the function's settings) points every client at an AWS-compatible endpoint:
+the embedded moto cloud, LocalStack, or nothing for real AWS. boto3 is imported lazily so that handler
+modules stay cheap to import (cold starts).
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from typing import Any
+
+from crewhouse.core.settings import CoreSettings
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=64)
+def _client(service: str, region: str, endpoint_url: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=30)
+    with _lock:  # boto3's default session is not thread-safe while creating clients
+        return boto3.session.Session().client(
+            service, region_name=region, endpoint_url=endpoint_url, config=config
+        )
+
+
+def aws_client(service: str, settings: CoreSettings) -> Any:
+    """A cached boto3 client for ``service`` honouring the settings' region and endpoint."""
+    return _client(service, settings.aws_region, settings.aws_endpoint_url)
+
+
+def aws_resource(service: str, settings: CoreSettings) -> Any:
+    import boto3
+
+    with _lock:
+        return boto3.session.Session().resource(
+            service, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+        )

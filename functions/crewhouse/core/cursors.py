@@ -1,0 +1,61 @@
+"""Opaque, signed pagination cursors.
+
+A cursor is ``base64url(json) . base64url(hmac)``. The MAC covers the payload and a *scope* string
+(tenant, user and list), so a client can neither forge a DynamoDB key nor replay another list's cursor.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from crewhouse.core.errors import BadRequest
+from crewhouse.core.settings import CoreSettings
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(key: bytes, scope: str, payload: bytes) -> bytes:
+    return hmac.new(key, scope.encode() + b"\x00" + payload, hashlib.sha256).digest()
+
+
+def encode_cursor(position: dict[str, Any], *, key: bytes, scope: str) -> str:
+    payload = json.dumps(position, separators=(",", ":"), sort_keys=True, default=str).encode()
+    return f"{_b64(payload)}.{_b64(_mac(key, scope, payload))}"
+
+
+def decode_cursor(cursor: str, *, key: bytes, scope: str) -> dict[str, Any]:
+    try:
+        payload_part, mac_part = cursor.split(".", 1)
+        payload = _unb64(payload_part)
+        valid = hmac.compare_digest(_unb64(mac_part), _mac(key, scope, payload))
+        position = json.loads(payload) if valid else None
+    except (ValueError, UnicodeDecodeError):
+        position = None
+    if not isinstance(position, dict):
+        raise BadRequest("The cursor is not valid for this list.", slug="invalid-cursor")
+    return position
+
+
+def cursor_key(settings: CoreSettings) -> bytes:
+    """The signing key: a fixed one locally, else the Secrets Manager secret (cached by Powertools)."""
+    if settings.cursor_signing_key:
+        return settings.cursor_signing_key.encode()
+    if not settings.cursor_secret_arn:
+        raise RuntimeError("CURSOR_SECRET_ARN is not configured")
+    from aws_lambda_powertools.utilities import parameters
+
+    from crewhouse.core.aws import aws_client
+
+    provider = parameters.SecretsProvider(boto3_client=aws_client("secretsmanager", settings))
+    secret = provider.get(settings.cursor_secret_arn, max_age=900)
+    return str(secret).encode()

@@ -1,0 +1,177 @@
+"""RFC 9457 problem details: every error leaves the API as ``application/problem+json``.
+
+Domain code raises :class:`Problem` (or a subclass); :func:`install_problem_handlers` maps it, request
+validation errors and framework HTTP errors in one place, so no bad input ever becomes a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://crewhouse.dev/problems/"
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    410: "Gone",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    428: "Precondition Required",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    410: "gone",
+    412: "precondition-failed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    428: "precondition-required",
+    429: "too-many-requests",
+    500: "internal-error",
+    503: "service-unavailable",
+}
+
+
+class Problem(Exception):
+    """A failure that the client should see as problem+json with ``status``."""
+
+    status = 400
+    slug: str | None = None
+
+    def __init__(self, detail: str, *, status: int | None = None, slug: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        if slug is not None:
+            self.slug = slug
+        self.extra = extra
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        return problem_body(self.status, self.detail, slug=self.slug, instance=instance, **self.extra)
+
+
+class BadRequest(Problem):
+    status = 400
+
+
+class Unauthorized(Problem):
+    status = 401
+
+
+class Forbidden(Problem):
+    status = 403
+
+
+class NotFound(Problem):
+    """Also the answer for another tenant's or user's resource: existence is never revealed."""
+
+    status = 404
+
+
+class Conflict(Problem):
+    status = 409
+
+
+class Gone(Problem):
+    status = 410
+
+
+class PreconditionFailed(Problem):
+    status = 412
+
+
+class PayloadTooLarge(Problem):
+    status = 413
+
+
+class ValidationProblem(Problem):
+    status = 422
+
+
+class ServiceUnavailable(Problem):
+    status = 503
+
+
+def problem_body(status: int, detail: str, *, slug: str | None = None, instance: str | None = None,
+                 **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + (slug or _SLUGS.get(status, "error")),
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return body
+
+
+def problem_response(status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    return JSONResponse(problem_body(status, detail, **extra), status_code=status, media_type=PROBLEM_MEDIA_TYPE,
+                        headers=headers)
+
+
+def field_errors(errors: list[dict[str, Any]] | Any) -> list[dict[str, Any]]:
+    """Pydantic errors as ``{path, message, type}`` with a dotted path such as ``body.title``."""
+    out = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        out.append({"path": ".".join(loc), "message": error.get("msg", ""), "type": error.get("type", "")})
+    return out
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Problem)
+        return JSONResponse(exc.body(instance=request.url.path), status_code=exc.status,
+                            media_type=PROBLEM_MEDIA_TYPE)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return problem_response(400, "The request body is not valid JSON.", slug="malformed-json",
+                                    instance=request.url.path)
+        return problem_response(422, "The request has invalid or missing fields.", instance=request.url.path,
+                                errors=field_errors(errors))
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"No route matches {request.method} {request.url.path}."
+        return problem_response(exc.status_code, detail, instance=request.url.path,
+                                headers=dict(exc.headers) if exc.headers else None)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        from crewhouse.core.observability import logger
+
+        logger.exception("unhandled error")
+        return problem_response(500, "An unexpected error occurred.", instance=request.url.path)
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

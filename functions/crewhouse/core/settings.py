@@ -1,0 +1,94 @@
+"""Settings parsed from a function's environment.
+
+Locally every Lambda runs in one process, so a function's settings must come from *its* environment
+(the template's ``Environment.Variables``), not from the process-wide ``os.environ``. The local runtime
+binds that mapping with :func:`function_environment`; in AWS nothing is bound and ``os.environ`` is used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+_bound_environment: ContextVar[Mapping[str, str] | None] = ContextVar("crewhouse_function_environment", default=None)
+
+
+def current_environment() -> Mapping[str, str]:
+    """The environment of the function being invoked (bound locally), else the process environment."""
+    bound = _bound_environment.get()
+    return bound if bound is not None else os.environ
+
+
+@contextmanager
+def function_environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """Run a block as if ``variables`` were the process environment of a Lambda function."""
+    token = _bound_environment.set(dict(variables))
+    try:
+        yield
+    finally:
+        _bound_environment.reset(token)
+
+
+class _FunctionEnvironmentSource(PydanticBaseSettingsSource):
+    """Reads each field from the upper-cased variable of the current function's environment."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        key = (field.alias or field_name).upper()
+        return current_environment().get(key), key, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, _, _ = self.get_field_value(field, name)
+            if value not in (None, ""):
+                values[name] = value
+        return values
+
+
+class CoreSettings(BaseSettings):
+    """What every Crewhouse function needs. Contexts subclass this with their own resources."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    stage: str = "prod"
+    cursor_secret_arn: str | None = None
+    # Locally and in tests a fixed key may be given instead of a secret.
+    cursor_signing_key: str | None = None
+    idempotency_table: str | None = None
+    event_bus_name: str = "crewhouse"
+    max_body_bytes: int = 1024 * 1024
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, _FunctionEnvironmentSource(settings_cls))
+
+
+SettingsT = TypeVar("SettingsT", bound=CoreSettings)
+
+_cache: dict[tuple[type, tuple[tuple[str, str], ...]], CoreSettings] = {}
+
+
+def load_settings(settings_cls: type[SettingsT]) -> SettingsT:
+    """Settings for the current function, parsed once per distinct environment."""
+    env = current_environment()
+    key = (settings_cls, tuple(sorted((k, v) for k, v in env.items() if k.isupper())))
+    cached = _cache.get(key)
+    if cached is None:
+        cached = settings_cls()
+        _cache[key] = cached
+    return cached  # type: ignore[return-value]

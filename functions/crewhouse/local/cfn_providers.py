@@ -1,0 +1,236 @@
+"""CloudFormation resource types that moto's CloudFormation lacks, created through the moto APIs.
+
+Covers: moto's CloudFormation skips ``AWS::Cognito::*``, ``AWS::ApiGatewayV2::*``,
+``AWS::SecretsManager::Secret``, ``AWS::S3::BucketPolicy``, ``AWS::CloudWatch::Alarm``,
+``AWS::SQS::QueuePolicy`` and ``AWS::Scheduler::*`` (it logs "No Moto CloudFormation support" and
+creates nothing, so every ``Ref`` to them breaks). moto builds its type registry from the direct
+subclasses of ``CloudFormationModel``; each provider below is one, so moto's own template engine
+orders, resolves (``Ref``/``Fn::GetAtt``) and creates them like any other resource.
+
+Each provider maps the resource's properties onto the matching moto API call, keeping only the
+parameters that call accepts (read from botocore's service model).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.core.common_models import CloudFormationModel
+
+from crewhouse.local.endpoint import local_client
+
+Props = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    resource_type: str
+    service: str
+    operation: str  # boto3 method name
+    physical_id: Callable[[Props, dict[str, Any]], str]  # (sent params, response) -> Ref value
+    attributes: Callable[[Props, dict[str, Any]], dict[str, Any]] = lambda params, response: {}
+    prepare: Callable[[str, Props], Props] = lambda name, props: props  # CFN props -> API params
+    name_property: str = ""
+    extra_calls: Callable[[Any, Props, dict[str, Any]], None] | None = None
+    aliases: dict[str, str] = field(default_factory=dict)
+
+
+def _accepted(service: str, operation: str, params: Props) -> Props:
+    """Keep only the parameters the API operation accepts (CloudFormation has extra properties)."""
+    client = local_client(service)
+    op_name = client.meta.method_to_api_mapping[operation]
+    members = client.meta.service_model.operation_model(op_name).input_shape.members
+    return {k: v for k, v in params.items() if k in members and v is not None}
+
+
+def _renamed(props: Props, renames: dict[str, str]) -> Props:
+    return {renames.get(k, k): v for k, v in props.items()}
+
+
+def _region() -> str:
+    return str(local_client("sts").meta.region_name)
+
+
+def _generated_secret(props: Props) -> str:
+    generator = props.get("GenerateSecretString")
+    if not generator:
+        return str(props.get("SecretString", ""))
+    value = secrets.token_urlsafe(int(generator.get("PasswordLength", 32)))[: int(generator.get("PasswordLength", 32))]
+    template, key = generator.get("SecretStringTemplate"), generator.get("GenerateStringKey")
+    if template and key:
+        document = json.loads(template)
+        document[key] = value
+        return json.dumps(document)
+    return value
+
+
+def _user_pool_attributes(params: Props, response: dict[str, Any]) -> dict[str, Any]:
+    pool = response["UserPool"]
+    provider = f"cognito-idp.{_region()}.amazonaws.com/{pool['Id']}"
+    return {"Arn": pool["Arn"], "UserPoolId": pool["Id"], "ProviderName": provider,
+            "ProviderURL": f"https://{provider}"}
+
+
+SPECS: tuple[ProviderSpec, ...] = (
+    ProviderSpec(
+        "AWS::Cognito::UserPool", "cognito-idp", "create_user_pool",
+        physical_id=lambda p, r: r["UserPool"]["Id"], attributes=_user_pool_attributes,
+        prepare=lambda name, props: {"PoolName": props.get("UserPoolName") or name, **props},
+        name_property="UserPoolName",
+    ),
+    ProviderSpec(
+        "AWS::Cognito::UserPoolClient", "cognito-idp", "create_user_pool_client",
+        physical_id=lambda p, r: r["UserPoolClient"]["ClientId"],
+        attributes=lambda p, r: {"ClientId": r["UserPoolClient"]["ClientId"],
+                                 "ClientSecret": r["UserPoolClient"].get("ClientSecret"),
+                                 "Name": r["UserPoolClient"]["ClientName"]},
+        prepare=lambda name, props: {"ClientName": props.get("ClientName") or name, **props},
+    ),
+    ProviderSpec(
+        "AWS::Cognito::UserPoolGroup", "cognito-idp", "create_group",
+        physical_id=lambda p, r: r["Group"]["GroupName"],
+        prepare=lambda name, props: {"GroupName": props.get("GroupName") or name, **props},
+    ),
+    ProviderSpec(
+        "AWS::Cognito::UserPoolResourceServer", "cognito-idp", "create_resource_server",
+        physical_id=lambda p, r: r["ResourceServer"]["Identifier"],
+    ),
+    ProviderSpec(
+        "AWS::Cognito::UserPoolDomain", "cognito-idp", "create_user_pool_domain",
+        physical_id=lambda p, r: p["Domain"],
+        attributes=lambda p, r: {"CloudFrontDistribution": r.get("CloudFrontDomain", "")},
+    ),
+    ProviderSpec(
+        "AWS::ApiGatewayV2::Api", "apigatewayv2", "create_api",
+        physical_id=lambda p, r: r["ApiId"],
+        attributes=lambda p, r: {"ApiId": r["ApiId"], "ApiEndpoint": r.get("ApiEndpoint", "")},
+        prepare=lambda name, props: {"Name": props.get("Name") or name, **props},
+    ),
+    ProviderSpec(
+        "AWS::ApiGatewayV2::Authorizer", "apigatewayv2", "create_authorizer",
+        physical_id=lambda p, r: r["AuthorizerId"], attributes=lambda p, r: {"AuthorizerId": r["AuthorizerId"]},
+    ),
+    ProviderSpec(
+        "AWS::ApiGatewayV2::Integration", "apigatewayv2", "create_integration",
+        physical_id=lambda p, r: r["IntegrationId"],
+    ),
+    ProviderSpec(
+        "AWS::ApiGatewayV2::Route", "apigatewayv2", "create_route",
+        physical_id=lambda p, r: r["RouteId"],
+    ),
+    ProviderSpec(
+        "AWS::ApiGatewayV2::Stage", "apigatewayv2", "create_stage",
+        physical_id=lambda p, r: r["StageName"],
+    ),
+    ProviderSpec(
+        "AWS::SecretsManager::Secret", "secretsmanager", "create_secret",
+        physical_id=lambda p, r: r["ARN"], attributes=lambda p, r: {"Id": r["ARN"]},
+        prepare=lambda name, props: {"Name": props.get("Name") or name, "SecretString": _generated_secret(props),
+                                     **{k: v for k, v in props.items() if k in ("Description", "Tags")}},
+        name_property="Name",
+    ),
+    ProviderSpec(
+        "AWS::S3::BucketPolicy", "s3", "put_bucket_policy",
+        physical_id=lambda p, r: p["Bucket"],
+        prepare=lambda name, props: {"Bucket": props["Bucket"], "Policy": json.dumps(props["PolicyDocument"])},
+    ),
+    ProviderSpec(
+        "AWS::CloudWatch::Alarm", "cloudwatch", "put_metric_alarm",
+        physical_id=lambda p, r: p["AlarmName"],
+        attributes=lambda p, r: {"Arn": f"arn:aws:cloudwatch:{_region()}:123456789012:alarm:{p['AlarmName']}"},
+        prepare=lambda name, props: {"AlarmName": props.get("AlarmName") or name, **props},
+        name_property="AlarmName",
+    ),
+    ProviderSpec(
+        "AWS::Scheduler::ScheduleGroup", "scheduler", "create_schedule_group",
+        physical_id=lambda p, r: p["Name"], attributes=lambda p, r: {"Arn": r["ScheduleGroupArn"]},
+        prepare=lambda name, props: {"Name": props.get("Name") or name, **props},
+        name_property="Name",
+    ),
+    ProviderSpec(
+        "AWS::Scheduler::Schedule", "scheduler", "create_schedule",
+        physical_id=lambda p, r: p["Name"], attributes=lambda p, r: {"Arn": r["ScheduleArn"]},
+        prepare=lambda name, props: {"Name": props.get("Name") or name, **props},
+        name_property="Name",
+    ),
+)
+
+
+def _set_queue_policies(props: Props) -> str:
+    sqs = local_client("sqs")
+    for queue_url in props.get("Queues", []):
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
+    return ",".join(props.get("Queues", []))
+
+
+class _ProvidedResource:
+    """What moto's template engine needs of a created resource."""
+
+    def __init__(self, physical_id: str, attributes: dict[str, Any]) -> None:
+        self._physical_id = physical_id
+        self._attributes = attributes
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self._physical_id
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        if attribute_name not in self._attributes:
+            raise UnformattedGetAttTemplateException()
+        return self._attributes[attribute_name]
+
+
+def _make_provider(spec: ProviderSpec) -> type:
+    def create(cls: type, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
+               region_name: str, **kwargs: Any) -> _ProvidedResource:
+        props = dict(cloudformation_json.get("Properties") or {})
+        params = _accepted(spec.service, spec.operation, spec.prepare(resource_name, props))
+        response = getattr(local_client(spec.service), spec.operation)(**params)
+        return cls(spec.physical_id(params, response), spec.attributes(params, response))  # type: ignore[no-any-return]
+
+    namespace = {
+        "cloudformation_type": staticmethod(lambda: spec.resource_type),
+        "cloudformation_name_type": staticmethod(lambda: spec.name_property),
+        "has_cfn_attr": classmethod(lambda cls, attr: True),
+        "create_from_cloudformation_json": classmethod(create),
+        "update_from_cloudformation_json": classmethod(lambda cls, *a, **k: None),
+        "delete_from_cloudformation_json": classmethod(lambda cls, *a, **k: None),
+    }
+    name = "Local" + spec.resource_type.replace("AWS::", "").replace("::", "")
+    return type(name, (_ProvidedResource, CloudFormationModel), namespace)
+
+
+def _queue_policy_provider() -> type:
+    def create(cls: type, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
+               region_name: str, **kwargs: Any) -> _ProvidedResource:
+        return cls(_set_queue_policies(cloudformation_json.get("Properties") or {}), {})  # type: ignore[no-any-return]
+
+    return type("LocalSQSQueuePolicy", (_ProvidedResource, CloudFormationModel), {
+        "cloudformation_type": staticmethod(lambda: "AWS::SQS::QueuePolicy"),
+        "cloudformation_name_type": staticmethod(lambda: ""),
+        "has_cfn_attr": classmethod(lambda cls, attr: False),
+        "create_from_cloudformation_json": classmethod(create),
+        "update_from_cloudformation_json": classmethod(lambda cls, *a, **k: None),
+        "delete_from_cloudformation_json": classmethod(lambda cls, *a, **k: None),
+    })
+
+
+_PROVIDERS: list[type] = []
+
+
+def install() -> list[str]:
+    """Register the providers with moto (idempotent); returns the types covered."""
+    from moto.cloudformation import parsing
+
+    if not _PROVIDERS:
+        _PROVIDERS.extend(_make_provider(spec) for spec in SPECS)
+        _PROVIDERS.append(_queue_policy_provider())
+        parsing.get_model_map.cache_clear()
+        parsing.get_name_type_map.cache_clear()
+    return sorted(p.cloudformation_type() for p in _PROVIDERS)

@@ -1,0 +1,115 @@
+"""The ``crewhouse`` command: run Crewhouse locally on its embedded AWS cloud, and developer tools."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _local(args: argparse.Namespace) -> int:
+    from crewhouse.local.cloud import EmbeddedCloud, LocalCloudConfig
+    from crewhouse.local.seed import seed_demo_user
+
+    started = time.monotonic()
+    print("Starting the embedded AWS cloud and deploying the Crewhouse stack…", flush=True)
+    cloud = EmbeddedCloud(LocalCloudConfig(host=args.host, aws_port=args.aws_port, api_port=args.port)).start()
+    assert cloud.stack is not None
+    demo = seed_demo_user(cloud.stack)
+    ready_in = time.monotonic() - started
+    print(f"""
+Crewhouse is running locally (ready in {ready_in:.1f} s).
+
+  API             {cloud.api_url}
+  API docs        {cloud.api_url}/docs
+  AWS endpoint    {cloud.aws_endpoint}   (AWS_ENDPOINT_URL; any access key works)
+  User pool       {cloud.stack.outputs['UserPoolId']}
+  Mobile client   {cloud.stack.outputs['MobileClientId']}
+
+  Demo user       {demo.email}
+  Password        {demo.password}
+
+Try it:
+  curl {cloud.api_url}/health
+  curl -H 'Authorization: Bearer {demo.id_token}' {cloud.api_url}/me
+
+Authorization header (valid for one hour):
+Authorization: Bearer {demo.id_token}
+
+Press Ctrl-C to stop.""", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    print("\nStopping…", flush=True)
+    cloud.stop()
+    return 0
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    """Invoke one function of a fresh embedded cloud with a sample event."""
+    from crewhouse.local.cloud import EmbeddedCloud, LocalCloudConfig
+    from crewhouse.local.endpoint import local_client
+
+    event: Any = json.loads(Path(args.event).read_text())
+    config = LocalCloudConfig(aws_port=args.aws_port, api_port=args.port, background_loops=True)
+    with EmbeddedCloud(config) as cloud:
+        response = local_client("lambda").invoke(FunctionName=cloud.function_name(args.function),
+                                                 Payload=json.dumps(event).encode())
+        payload = json.loads(response["Payload"].read() or b"null")
+        print(json.dumps(payload, indent=2))
+        return 1 if response.get("FunctionError") else 0
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    from crewhouse.openapi import write_openapi
+
+    write_openapi(Path(args.out))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from crewhouse.local.synth import synthesize
+
+    print(synthesize(force=True))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="crewhouse", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser("local", help="run Crewhouse on the embedded AWS cloud")
+    local.add_argument("--host", default="127.0.0.1")
+    local.add_argument("--port", type=int, default=8000, help="HTTP API port")
+    local.add_argument("--aws-port", type=int, default=4566, help="embedded AWS endpoint port")
+    local.set_defaults(run=_local)
+
+    invoke = commands.add_parser("invoke", help="invoke one function with an event file")
+    invoke.add_argument("function", help="logical id of the function, or its prefix (e.g. PlatformPlatform)")
+    invoke.add_argument("event", help="path to an event JSON file (see events/)")
+    invoke.add_argument("--port", type=int, default=8010)
+    invoke.add_argument("--aws-port", type=int, default=4576)
+    invoke.set_defaults(run=_invoke)
+
+    openapi = commands.add_parser("openapi", help="write the merged OpenAPI document")
+    openapi.add_argument("--out", default=str(ROOT / "docs" / "openapi.json"))
+    openapi.set_defaults(run=_openapi)
+
+    synth = commands.add_parser("synth", help="synthesize the CDK app for the embedded cloud")
+    synth.set_defaults(run=_synth)
+
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The embedded AWS cloud: moto in this process, our CDK template deployed into it, the gap fillers
+running, and the HTTP API served from the template's routes.
+
+This is what ``crewhouse local`` starts and what the integration tests start once per session.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from crewhouse.local import cognito_triggers, endpoint, eventbridge, lambda_runtime
+from crewhouse.local.authorizer import JwtAuthorizer
+from crewhouse.local.deploy import DeployedStack, deploy_stack
+from crewhouse.local.gateway import GatewayServer, Route, RouteTable, build_gateway_app, lambda_invoker
+from crewhouse.local.scheduler import SchedulerLoop
+from crewhouse.local.sqs_poller import SqsEventSourcePoller
+from crewhouse.local.synth import STACK_NAME, synthesize
+
+log = logging.getLogger(__name__)
+
+# What every function sees locally, and what the process needs to talk to moto.
+LOCAL_PROCESS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+    "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would only clutter the console
+    "POWERTOOLS_DEV": "false",
+}
+
+
+@dataclass
+class LocalCloudConfig:
+    host: str = "127.0.0.1"
+    aws_port: int = 4566  # LocalStack's port, so AWS_ENDPOINT_URL means the same for both
+    api_port: int = 8000
+    region: str = "us-east-1"
+    stack_name: str = STACK_NAME
+    background_loops: bool = True
+
+
+@dataclass
+class EmbeddedCloud:
+    config: LocalCloudConfig = field(default_factory=LocalCloudConfig)
+    stack: DeployedStack | None = None
+    _moto: Any = None
+    _gateway: GatewayServer | None = None
+    _poller: SqsEventSourcePoller | None = None
+    _scheduler: SchedulerLoop | None = None
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{self.config.host}:{self.config.aws_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.api_port}"
+
+    def start(self) -> EmbeddedCloud:
+        from moto.server import ThreadedMotoServer
+
+        for key, value in LOCAL_PROCESS_ENVIRONMENT.items():
+            os.environ.setdefault(key, value)
+        # moto's Step Functions interpreter calls Lambda, SQS and DynamoDB back through this port.
+        os.environ["MOTO_PORT"] = str(self.config.aws_port)
+        self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.aws_port, verbose=False)
+        self._moto.start()
+        endpoint.set_endpoint_url(self.aws_endpoint, self.config.region)
+        requests.post(f"{self.aws_endpoint}/moto-api/config",
+                      json={"stepfunctions": {"execute_state_machine": True}}, timeout=5).raise_for_status()
+        lambda_runtime.install()
+        eventbridge.install(self.aws_endpoint)
+        cognito_triggers.install()
+
+        self.stack = deploy_stack(synthesize(), self.config.stack_name, self.config.region)
+        self._poller = SqsEventSourcePoller(self.aws_endpoint, self.config.region)
+        self._scheduler = SchedulerLoop(self.aws_endpoint, self.config.region)
+        if self.config.background_loops:
+            self._poller.start()
+            self._scheduler.start()
+        app = build_gateway_app(route_table(self.stack, self.aws_endpoint), lambda_invoker(self.aws_endpoint,
+                                                                                            self.config.region),
+                                extra_routes=_docs_routes(), api_id=self.api_id)
+        self._gateway = GatewayServer(app, host=self.config.host, port=self.config.api_port).start()
+        return self
+
+    @property
+    def api_id(self) -> str:
+        assert self.stack is not None
+        return next(self.stack.resources[k] for k, r in self.stack.template["Resources"].items()
+                    if r["Type"] == "AWS::ApiGatewayV2::Api")
+
+    def function_name(self, logical_prefix: str) -> str:
+        """Physical name of the function whose logical id starts with ``logical_prefix``."""
+        assert self.stack is not None
+        matches = [self.stack.resources[k] for k, r in self.stack.template["Resources"].items()
+                   if r["Type"] == "AWS::Lambda::Function" and k.startswith(logical_prefix)]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} functions match {logical_prefix!r}")
+        return matches[0]
+
+    def stop(self) -> None:
+        for part in (self._gateway, self._poller, self._scheduler):
+            if part is not None:
+                part.stop()
+        eventbridge.drain(timeout=5)
+        if self._moto is not None:
+            self._moto.stop()
+        endpoint.set_endpoint_url(None)
+
+    def __enter__(self) -> EmbeddedCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def route_table(stack: DeployedStack, aws_endpoint: str) -> RouteTable:
+    """The HTTP API's routes as deployed (from the template) into the emulator's API Gateway."""
+    apigw = endpoint.local_client("apigatewayv2")
+    api_ids = [stack.resources[k] for k, r in stack.template["Resources"].items()
+               if r["Type"] == "AWS::ApiGatewayV2::Api"]
+    routes: list[Route] = []
+    authorizers: dict[str, JwtAuthorizer] = {}
+    for api_id in api_ids:
+        for item in apigw.get_routes(ApiId=api_id)["Items"]:
+            integration = apigw.get_integration(ApiId=api_id, IntegrationId=item["Target"].split("/", 1)[1])
+            authorizer = None
+            if item.get("AuthorizationType") == "JWT":
+                authorizer_id = item["AuthorizerId"]
+                if authorizer_id not in authorizers:
+                    jwt = apigw.get_authorizer(ApiId=api_id, AuthorizerId=authorizer_id)["JwtConfiguration"]
+                    pool_id = jwt["Issuer"].rstrip("/").rsplit("/", 1)[1]
+                    authorizers[authorizer_id] = JwtAuthorizer(
+                        jwt["Issuer"], jwt["Audience"], f"{aws_endpoint}/{pool_id}/.well-known/jwks.json")
+                authorizer = authorizers[authorizer_id]
+            routes.append(Route(
+                route_key=item["RouteKey"],
+                function_name=integration["IntegrationUri"].split(":")[6],
+                authorizer=authorizer,
+                timeout_seconds=integration.get("TimeoutInMillis", 30000) / 1000,
+                authorization_scopes=tuple(item.get("AuthorizationScopes") or ()),
+            ))
+    return RouteTable(routes)
+
+
+def _docs_routes() -> list[Any]:
+    """Local-only developer pages: Swagger UI over the merged OpenAPI document."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, JSONResponse
+    from starlette.routing import Route as StarletteRoute
+
+    from crewhouse.openapi import merged_openapi
+
+    async def docs(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/docs/openapi.json", title="Crewhouse API (local)")
+
+    async def spec(request: Request) -> JSONResponse:
+        return JSONResponse(merged_openapi())
+
+    return [StarletteRoute("/docs", docs), StarletteRoute("/docs/openapi.json", spec)]

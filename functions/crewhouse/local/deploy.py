@@ -1,0 +1,140 @@
+"""Deploy the app's own synthesized CDK template into the embedded cloud, as ``cdk deploy`` would.
+
+Covers three gaps of moto's CloudFormation:
+- assets: the CLI publishes them to the bootstrap bucket; here each asset directory is zipped and
+  uploaded, and the bootstrap version parameter is created;
+- state machines lose ``DefinitionSubstitutions``: they are folded into the definition with ``Fn::Sub``;
+- DynamoDB ``TimeToLiveSpecification`` is not applied: it is set with the API after the stack is up.
+Resource types moto lacks entirely are provided by :mod:`crewhouse.local.cfn_providers`.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crewhouse.local.endpoint import local_client
+
+ACCOUNT_ID = "123456789012"
+BOOTSTRAP_QUALIFIER = "hnb659fds"
+BOOTSTRAP_VERSION = "30"
+
+
+@dataclass(frozen=True)
+class DeployedStack:
+    name: str
+    outputs: dict[str, str]
+    resources: dict[str, str]  # logical id -> physical id
+    template: dict[str, Any]
+
+
+def _zip_directory(directory: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(directory).as_posix())
+    return buffer.getvalue()
+
+
+def _fill(text: str, region: str) -> str:
+    return (text.replace("${AWS::AccountId}", ACCOUNT_ID).replace("${AWS::Region}", region)
+            .replace("${AWS::Partition}", "aws"))
+
+
+def publish_assets(assembly_dir: Path, stack_name: str, region: str) -> int:
+    """Upload the stack's file assets where its template expects them; returns how many."""
+    s3 = local_client("s3")
+    local_client("ssm").put_parameter(Name=f"/cdk-bootstrap/{BOOTSTRAP_QUALIFIER}/version",
+                                      Value=BOOTSTRAP_VERSION, Type="String", Overwrite=True)
+    manifest = json.loads((assembly_dir / f"{stack_name}.assets.json").read_text())
+    published = 0
+    for asset in manifest.get("files", {}).values():
+        source = assembly_dir / asset["source"]["path"]
+        body = _zip_directory(source) if asset["source"].get("packaging") == "zip" else source.read_bytes()
+        for destination in asset["destinations"].values():
+            bucket = _fill(destination["bucketName"], region)
+            try:
+                s3.head_bucket(Bucket=bucket)
+            except Exception:
+                s3.create_bucket(Bucket=bucket)
+            s3.put_object(Bucket=bucket, Key=_fill(destination["objectKey"], region), Body=body)
+            published += 1
+    return published
+
+
+def prepare_template(template: dict[str, Any]) -> dict[str, Any]:
+    """The template as moto's CloudFormation can take it (see the module docstring)."""
+    prepared = copy.deepcopy(template)
+    prepared.pop("Rules", None)  # CheckBootstrapVersion: the bootstrap is ours
+    prepared.get("Parameters", {}).pop("BootstrapVersion", None)
+    resources = prepared["Resources"]
+    for logical_id in [k for k, r in resources.items() if r["Type"] == "AWS::CDK::Metadata"]:
+        del resources[logical_id]
+    for resource in resources.values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::StepFunctions::StateMachine" and "DefinitionSubstitutions" in props:
+            props["DefinitionString"] = {"Fn::Sub": [props["DefinitionString"], props.pop("DefinitionSubstitutions")]}
+    return prepared
+
+
+def _wait_for_stack(cloudformation: Any, stack_name: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+        status = stack["StackStatus"]
+        if status.endswith("_COMPLETE") and "ROLLBACK" not in status:
+            return dict(stack)
+        if "FAILED" in status or "ROLLBACK" in status or time.monotonic() > deadline:
+            events = cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"]
+            reasons = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}" for e in events
+                       if e.get("ResourceStatusReason")]
+            raise RuntimeError(f"stack {stack_name} ended {status}: {reasons[:5]}")
+        time.sleep(0.1)
+
+
+def apply_time_to_live(template: dict[str, Any], resources: dict[str, str]) -> list[str]:
+    dynamodb = local_client("dynamodb")
+    enabled = []
+    for logical_id, resource in template["Resources"].items():
+        spec = resource.get("Properties", {}).get("TimeToLiveSpecification")
+        if resource["Type"] == "AWS::DynamoDB::Table" and spec and spec.get("Enabled"):
+            table = resources[logical_id]
+            dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification={
+                "Enabled": True, "AttributeName": spec["AttributeName"]})
+            enabled.append(table)
+    return enabled
+
+
+def deploy_stack(assembly_dir: Path, stack_name: str, region: str) -> DeployedStack:
+    """Publish assets, create the stack, and apply what moto's CloudFormation leaves out."""
+    from crewhouse.local import cfn_providers
+
+    cfn_providers.install()
+    template = json.loads((assembly_dir / f"{stack_name}.template.json").read_text())
+    publish_assets(assembly_dir, stack_name, region)
+    cloudformation = local_client("cloudformation")
+    cloudformation.create_stack(StackName=stack_name, TemplateBody=json.dumps(prepare_template(template)),
+                                Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])
+    stack = _wait_for_stack(cloudformation, stack_name)
+    paginator = cloudformation.get_paginator("list_stack_resources")
+    resources = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for page in paginator.paginate(StackName=stack_name) for r in page["StackResourceSummaries"]
+    }
+    apply_time_to_live(template, resources)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return DeployedStack(name=stack_name, outputs=outputs, resources=resources, template=template)
+
+
+def assembly_stack_template(assembly_dir: Path, stack_name: str) -> dict[str, Any]:
+    return dict(json.loads((assembly_dir / f"{stack_name}.template.json").read_text()))
+
+
+__all__ = ["DeployedStack", "deploy_stack", "prepare_template", "publish_assets"]

@@ -1,0 +1,138 @@
+"""Run Lambda functions in this process instead of in Docker.
+
+Covers: moto's ``LambdaFunction.invoke`` starts a Docker container, and there is no Docker here. Every
+invocation path funnels through that method (Invoke API, Step Functions tasks, SQS/EventBridge/Scheduler
+deliveries from our gap fillers), so patching it once runs our real handlers for all of them.
+
+Each call resolves the function's ``Handler`` (``module.attr``), binds the function's own environment
+variables (see :func:`crewhouse.core.settings.function_environment`) and reports failures the way Lambda
+does: header ``x-amz-function-error: Unhandled`` and a body with ``errorMessage``/``errorType``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from crewhouse.core.settings import function_environment
+from crewhouse.local import endpoint
+
+Handler = Callable[[Any, Any], Any]
+
+_handlers: dict[str, Handler] = {}
+_handlers_lock = threading.Lock()
+_installed = False
+
+
+def set_endpoint(url: str | None) -> None:
+    """The AWS endpoint that invoked functions see as ``AWS_ENDPOINT_URL`` (as LocalStack's Lambdas do)."""
+    endpoint.set_endpoint_url(url)
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of AWS's ``LambdaContext`` that handlers and Powertools read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_seconds: float
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def resolve_handler(path: str) -> Handler:
+    """``crewhouse.platform.api.handler`` -> the callable, imported once and cached."""
+    with _handlers_lock:
+        found = _handlers.get(path)
+        if found is None:
+            module_name, _, attr = path.rpartition(".")
+            if not module_name:
+                raise ImportError(f"Handler {path!r} is not of the form module.function")
+            found = getattr(importlib.import_module(module_name), attr)
+            _handlers[path] = found
+        return found
+
+
+@contextmanager
+def _thread_event_loop() -> Iterator[None]:
+    """Lambda runs handlers on a main thread that has an event loop (Mangum relies on it); moto's
+    server runs each request on a fresh thread without one, so lend it a loop for the call."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+        yield
+        return
+    except RuntimeError:
+        pass
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def invoke_in_process(handler_path: str, environment: Mapping[str, str], event: Any,
+                      context: LambdaContext) -> tuple[Any, bool]:
+    """Call a handler as Lambda would; returns ``(payload, errored)``."""
+    try:
+        handler = resolve_handler(handler_path)
+        with function_environment({**environment, "AWS_LAMBDA_FUNCTION_NAME": context.function_name}), \
+                _thread_event_loop():
+            return handler(event, context), False
+    except Exception as exc:  # Lambda reports every escaping exception to the caller
+        return {
+            "errorMessage": str(exc),
+            "errorType": type(exc).__name__,
+            "requestId": context.aws_request_id,
+            "stackTrace": traceback.format_exception(exc)[-5:],
+        }, True
+
+
+def _patched_invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
+    event = json.loads(body) if body else {}
+    context = LambdaContext(
+        function_name=self.function_name,
+        invoked_function_arn=self.function_arn,
+        memory_limit_in_mb=int(self.memory_size or 128),
+        timeout_seconds=float(self.timeout or 3),
+    )
+    environment = {"AWS_REGION": self.region, **(self.environment_vars or {})}
+    if endpoint.endpoint_url():
+        environment["AWS_ENDPOINT_URL"] = endpoint.endpoint_url() or ""
+    payload, errored = invoke_in_process(self.handler, environment, event, context)
+    if errored:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    response_headers["x-amz-executed-version"] = "$LATEST"
+    return json.dumps(payload, default=str).encode("utf-8")
+
+
+def install() -> None:
+    """Patch moto's Lambda model (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    from moto.awslambda.models import LambdaFunction
+
+    LambdaFunction.invoke = _patched_invoke  # type: ignore[method-assign]
+    _installed = True
