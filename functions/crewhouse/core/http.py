@@ -19,6 +19,8 @@ from crewhouse.core.identity import Identity, identity_from_event
 from crewhouse.core.observability import logger, metrics
 from crewhouse.core.settings import CoreSettings, load_settings
 
+# Mangum base64-encodes any other type; problem+json must stay readable text like application/json.
+TEXT_MIME_TYPES = ["application/json", "application/problem+json", "application/xml", "text/"]
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -92,7 +94,7 @@ def create_app(title: str, routers: Sequence[APIRouter], *, description: str = "
 
 def lambda_handler(app: FastAPI) -> LambdaHandler:
     """The Lambda entry point for an HTTP context (API Gateway HTTP API, payload format 2.0)."""
-    asgi = Mangum(app, lifespan="off")
+    asgi = Mangum(app, lifespan="off", text_mime_types=TEXT_MIME_TYPES)
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     @metrics.log_metrics

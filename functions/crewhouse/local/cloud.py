@@ -64,6 +64,7 @@ class EmbeddedCloud:
     def start(self) -> EmbeddedCloud:
         from moto.server import ThreadedMotoServer
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
         for key, value in LOCAL_PROCESS_ENVIRONMENT.items():
             os.environ.setdefault(key, value)
         # moto's Step Functions interpreter calls Lambda, SQS and DynamoDB back through this port.

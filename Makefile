@@ -1,0 +1,57 @@
+# Crewhouse developer commands. The two set-up commands in README.md are `make dev` and `make test`;
+# both create .venv and install what they need (re-installing only when pyproject.toml changes).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LOCAL_STAMP := $(VENV)/.installed-local
+DEV_STAMP := $(VENV)/.installed-dev
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: dev test lint unit integration infra bench synth layer deploy openapi clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(LOCAL_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[local]'
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[local,dev]'
+	touch $@ $(LOCAL_STAMP)
+
+## Start Crewhouse locally on the embedded AWS cloud (API on :8000, AWS endpoint on :4566).
+dev: $(LOCAL_STAMP)
+	$(BIN)/crewhouse local
+
+## The whole test suite: lint, types, then every test tier (what CI runs).
+test: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy functions cdk tests
+	$(BIN)/pytest
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy functions cdk tests
+
+unit infra integration bench: $(DEV_STAMP)
+	$(BIN)/pytest tests/$@
+
+## Synthesize for a real deployment (builds the arm64 dependency layer with pip --platform, cached in build/).
+synth: $(LOCAL_STAMP)
+	$(BIN)/python cdk/app.py
+
+layer: $(LOCAL_STAMP)
+	$(BIN)/python -c "from crewhouse_cdk.layer import build_layer; print(build_layer())"
+
+## Deploy to the AWS account of your current credentials (run `npx cdk bootstrap` once per account/region).
+deploy: $(LOCAL_STAMP)
+	npm ci --no-audit --no-fund
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk deploy --require-approval never
+
+openapi: $(LOCAL_STAMP)
+	$(BIN)/crewhouse openapi
+
+clean:
+	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,100 @@
+"""Sign-up to /me over HTTP with real Cognito tokens, and the JWT authorizer's refusals."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import moto.cognitoidp
+
+from crewhouse.local.cloud import EmbeddedCloud
+from crewhouse.local.endpoint import local_client
+from crewhouse.local.seed import SignedInUser
+from tests.integration.conftest import bearer
+
+MOTO_SIGNING_KEY = Path(moto.cognitoidp.__file__).parent / "resources" / "jwks-private.json.gz"
+
+
+def test_health_is_public(api: httpx.Client) -> None:
+    response = api.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_sign_up_confirm_login_then_me(api: httpx.Client, new_user: Any) -> None:
+    user: SignedInUser = new_user()
+    response = api.get("/me", headers=bearer(user.id_token))
+    assert response.status_code == 200
+    me = response.json()
+    assert me["user_id"] == user.user_id
+    assert me["email"] == user.email
+    assert me["roles"] == ["admin"]  # the post-confirmation trigger made them admin of a new tenant
+    assert me["tenant"]["owner_id"] == user.user_id
+    assert me["tenant_id"] == me["tenant"]["id"]
+
+
+def test_two_users_get_two_tenants(api: httpx.Client, new_user: Any) -> None:
+    first, second = new_user(), new_user()
+    tenants = {api.get("/me", headers=bearer(u.id_token)).json()["tenant_id"] for u in (first, second)}
+    assert len(tenants) == 2
+
+
+def test_ready_checks_the_real_dependencies(api: httpx.Client, user: SignedInUser) -> None:
+    response = api.get("/ready", headers=bearer(user.id_token))
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"dynamodb": "ok", "s3": "ok"}
+
+
+def test_no_token_is_401(api: httpx.Client) -> None:
+    response = api.get("/me")
+    assert response.status_code == 401
+
+
+def test_tampered_token_is_401(api: httpx.Client, user: SignedInUser) -> None:
+    header, payload, signature = user.id_token.split(".")
+    claims = json.loads(jwt.utils.base64url_decode(payload))
+    claims["custom:tenant_id"] = "someone-elses-tenant"
+    forged = jwt.utils.base64url_encode(json.dumps(claims).encode()).decode()
+    assert api.get("/me", headers=bearer(f"{header}.{forged}.{signature}")).status_code == 401
+
+
+def _resigned(token: str, **changes: Any) -> str:
+    """The token re-signed with the pool's own key after ``changes``: valid except for what changed."""
+    key = json.loads(gzip.decompress(MOTO_SIGNING_KEY.read_bytes()))
+    claims = jwt.decode(token, options={"verify_signature": False})
+    claims.update(changes)
+    return jwt.encode(claims, jwt.PyJWK(key).key, algorithm="RS256", headers={"kid": key["kid"]})
+
+
+def test_expired_token_is_401(api: httpx.Client, user: SignedInUser) -> None:
+    now = int(time.time())
+    assert api.get("/me", headers=bearer(_resigned(user.id_token))).status_code == 200  # the control
+    expired = _resigned(user.id_token, iat=now - 7200, exp=now - 3600)
+    assert api.get("/me", headers=bearer(expired)).status_code == 401
+
+
+def test_wrong_audience_is_401(api: httpx.Client, cloud: EmbeddedCloud, user: SignedInUser) -> None:
+    assert cloud.stack is not None
+    cognito = local_client("cognito-idp")
+    other = cognito.create_user_pool_client(UserPoolId=cloud.stack.outputs["UserPoolId"], ClientName="unknown-app",
+                                            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH",
+                                                               "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]
+    tokens = cognito.initiate_auth(ClientId=other["ClientId"], AuthFlow="USER_PASSWORD_AUTH",
+                                   AuthParameters={"USERNAME": user.email, "PASSWORD": user.password})
+    token = tokens["AuthenticationResult"]["IdToken"]
+    assert jwt.decode(token, options={"verify_signature": False})["aud"] == other["ClientId"]
+    assert api.get("/me", headers=bearer(token)).status_code == 401
+
+
+def test_access_token_of_the_mobile_client_is_accepted(api: httpx.Client, user: SignedInUser) -> None:
+    response = api.get("/health", headers=bearer(user.access_token))
+    assert response.status_code == 200
+    # The access token carries no tenant (Cognito puts custom attributes in the ID token only).
+    response = api.get("/me", headers=bearer(user.access_token))
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
