@@ -7,6 +7,7 @@ Lambda runs Python 3.13 on arm64, so wheels are chosen for that platform explici
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 import tomllib
@@ -19,11 +20,21 @@ LAMBDA_PYTHON = "3.13"
 LAMBDA_PLATFORM = "manylinux2014_aarch64"
 # Provided by the Lambda runtime; packaging them would only grow the layer.
 PROVIDED_BY_RUNTIME = ("boto3", "botocore")
+# A PEP 508 requirement starts with the project name; extras, specifiers and markers follow it.
+_REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
+
+
+def requirement_name(requirement: str) -> str:
+    """The normalized (PEP 503) project name of a requirement: ``Boto3[crt]>=1.40`` -> ``boto3``."""
+    match = _REQUIREMENT_NAME.match(requirement)
+    if match is None:
+        raise ValueError(f"not a requirement: {requirement!r}")
+    return re.sub(r"[-_.]+", "-", match.group(1)).lower()
 
 
 def layer_requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
     deps = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
-    return [d for d in deps if not d.split("=")[0].split("[")[0].strip().lower() in PROVIDED_BY_RUNTIME]
+    return [d for d in deps if requirement_name(d) not in PROVIDED_BY_RUNTIME]
 
 
 def pip_command(requirements: Sequence[str], target: Path) -> list[str]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import IConstruct
 
-BASIC_EXECUTION_ROLE = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
+BASIC_EXECUTION_ROLE = (
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
+)
 
 
 def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
@@ -20,3 +22,20 @@ def acknowledge_function_findings(scope: IConstruct) -> None:
                 "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.")
     acknowledge(scope, "AwsSolutions-L1",
                 "Python 3.13 is the runtime the design card fixes; runtime upgrades are deliberate, tested changes.")
+
+
+def _logical_id(construct: IConstruct) -> str:
+    default = construct.node.default_child
+    assert isinstance(default, cdk.CfnElement)
+    return cdk.Stack.of(construct).get_logical_id(default)
+
+
+def acknowledge_index_access(grantee: IConstruct, table: IConstruct) -> None:
+    """Queries need ``<table>/index/*``: the grant covers this table's own indexes and nothing else."""
+    acknowledge(grantee, f"AwsSolutions-IAM5[Resource::<{_logical_id(table)}.Arn>/index/*]",
+                "Queries read the table's own global secondary indexes; the grant names no other table.")
+
+
+def acknowledge_function_versions(grantee: IConstruct, function: IConstruct) -> None:
+    acknowledge(grantee, f"AwsSolutions-IAM5[Resource::<{_logical_id(function)}.Arn>:*]",
+                "Invoke is granted on the function and its versions; it names no other function.")

@@ -12,7 +12,8 @@ from crewhouse_cdk.constructs.function import DependencyLayer
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.monitoring import Monitoring
 from crewhouse_cdk.constructs.platform import PlatformApi
-from crewhouse_cdk.constructs.storage import Storage
+from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage
+from crewhouse_cdk.constructs.tasks import TasksContext
 
 
 class CrewhouseStack(cdk.Stack):
@@ -23,9 +24,12 @@ class CrewhouseStack(cdk.Stack):
         auth = Auth(self, "Auth", storage=storage, layer=layer)
         api = HttpApi(self, "Http", auth=auth)
         platform = PlatformApi(self, "Platform", storage=storage, api=api, layer=layer)
+        tasks = TasksContext(self, "Tasks", storage=storage, api=api, layer=layer)
 
-        functions = {"Platform": platform.handler.function, "PostConfirmation": auth.post_confirmation.function}
-        Monitoring(self, "Monitoring", api=api.api, functions=functions)
+        functions = {"Platform": platform.handler.function, "PostConfirmation": auth.post_confirmation.function,
+                     **tasks.functions}
+        Monitoring(self, "Monitoring", api=api.api, functions=functions,
+                   dead_letter_queues={"TasksStreamDlq": tasks.stream_dlq})
 
         cdk.CfnOutput(self, "ApiUrl", value=api.url)
         cdk.CfnOutput(self, "UserPoolId", value=auth.user_pool.user_pool_id)
@@ -33,4 +37,4 @@ class CrewhouseStack(cdk.Stack):
         cdk.CfnOutput(self, "MachineClientId", value=auth.machine_client.user_pool_client_id)
         cdk.CfnOutput(self, "Issuer", value=auth.issuer)
         cdk.CfnOutput(self, "FilesBucketName", value=storage.files_bucket.bucket_name)
-        cdk.CfnOutput(self, "EventBusName", value=storage.event_bus.event_bus_name)
+        cdk.CfnOutput(self, "EventBusName", value=EVENT_BUS_NAME)

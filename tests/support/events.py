@@ -54,8 +54,8 @@ def http_event(method: str, path: str, *, body: Any = None, claims: dict[str, st
 
 
 def lambda_context(name: str = "test-function") -> LambdaContext:
-    return LambdaContext(function_name=name, invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
-                         memory_limit_in_mb=1024, timeout_seconds=29)
+    arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+    return LambdaContext(function_name=name, invoked_function_arn=arn, memory_limit_in_mb=1024, timeout_seconds=29)
 
 
 def response_json(response: dict[str, Any]) -> Any:

@@ -138,3 +138,59 @@ def http_sleep(event: Any, context: Any) -> dict[str, Any]:
 def http_bare(event: Any, context: Any) -> dict[str, Any]:
     """Returns no ``statusCode``: API Gateway must infer a 200 JSON response from the whole result."""
     return {"hello": "world", "path": event["rawPath"]}
+
+
+# --- DynamoDB stream handlers: each records the batch it received; ``fail_times`` (N) on an item's NewImage makes
+# --- the handlers fail on that record that many times before accepting it.
+
+_stream_batches: list[tuple[str, list[dict[str, Any]]]] = []
+_stream_failures: dict[str, int] = {}  # eventID -> failures it has caused so far
+_stream_lock = threading.Lock()
+
+
+def _record_stream_batch(event: Any, context: Any) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = list(event["Records"])
+    with _stream_lock:
+        _stream_batches.append((context.function_name, records))
+    return records
+
+
+def stream_batches(function_name: str) -> list[list[dict[str, Any]]]:
+    """The ``Records`` of every batch ``function_name`` received, in delivery order."""
+    with _stream_lock:
+        return [records for name, records in _stream_batches if name == function_name]
+
+
+def _fails_now(record: dict[str, Any]) -> bool:
+    """True (and counted) while the record has ``fail_times`` failures left."""
+    wanted = int(((record["dynamodb"].get("NewImage") or {}).get("fail_times") or {}).get("N", "0"))
+    with _stream_lock:
+        done = _stream_failures.get(record["eventID"], 0)
+        if done >= wanted:
+            return False
+        _stream_failures[record["eventID"]] = done + 1
+        return True
+
+
+def record_stream(event: Any, context: Any) -> None:
+    _record_stream_batch(event, context)
+
+
+def raise_on_failing_stream(event: Any, context: Any) -> None:
+    """A poison record fails its whole batch (an unhandled error) while it has ``fail_times`` left."""
+    failing = [record for record in _record_stream_batch(event, context) if _fails_now(record)]
+    if failing:
+        raise RuntimeError(f"cannot process {failing[0]['dynamodb']['Keys']}")
+
+
+def report_failing_stream(event: Any, context: Any) -> dict[str, Any]:
+    """Reports records with ``fail_times`` left as ``batchItemFailures`` (by SequenceNumber)."""
+    records = _record_stream_batch(event, context)
+    return {"batchItemFailures": [{"itemIdentifier": record["dynamodb"]["SequenceNumber"]}
+                                  for record in records if _fails_now(record)]}
+
+
+def report_unknown_stream(event: Any, context: Any) -> dict[str, Any]:
+    """An invalid ReportBatchItemFailures response: the identifier is not in the batch."""
+    _record_stream_batch(event, context)
+    return {"batchItemFailures": [{"itemIdentifier": "not-a-sequence-number"}]}

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime
 
 import pytest
-
 from crewhouse.core.errors import ServiceUnavailable
 from crewhouse.core.identity import Identity
 from crewhouse.platform import logic

@@ -48,7 +48,8 @@ class Auth(Construct):
                 min_length=12, require_lowercase=True, require_uppercase=True, require_digits=True,
                 require_symbols=True, temp_password_validity=cdk.Duration.days(3),
             ),
-            standard_attributes=cognito.StandardAttributes(email=cognito.StandardAttribute(required=True, mutable=True)),
+            standard_attributes=cognito.StandardAttributes(
+                email=cognito.StandardAttribute(required=True, mutable=True)),
             custom_attributes={"tenant_id": cognito.StringAttribute(min_len=1, max_len=64, mutable=True)},
             feature_plan=cognito.FeaturePlan.PLUS,
             standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,

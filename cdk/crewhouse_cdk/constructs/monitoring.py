@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 FIVE_MINUTES = cdk.Duration.minutes(5)
@@ -13,7 +16,8 @@ FIVE_MINUTES = cdk.Duration.minutes(5)
 
 class Monitoring(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, api: apigwv2.HttpApi,
-                 functions: dict[str, lambda_.IFunction]) -> None:
+                 functions: Mapping[str, lambda_.IFunction],
+                 dead_letter_queues: Mapping[str, sqs.IQueue] | None = None) -> None:
         super().__init__(scope, construct_id)
         server_errors = api.metric_server_error(period=FIVE_MINUTES, statistic="Sum")
         client_errors = api.metric_client_error(period=FIVE_MINUTES, statistic="Sum")
@@ -45,4 +49,12 @@ class Monitoring(Construct):
                 title=f"{name} Lambda", left=[function.metric_invocations(period=FIVE_MINUTES), errors, throttles],
                 right=[function.metric_duration(period=FIVE_MINUTES, statistic="p95")],
             ))
+        for name, queue in (dead_letter_queues or {}).items():
+            depth = queue.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES, statistic="Maximum")
+            self.alarms.append(depth.create_alarm(
+                self, f"{name}Depth", threshold=1, evaluation_periods=1,
+                alarm_description=f"Messages in the {name} dead-letter queue",
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ))
+            widgets.append(cloudwatch.GraphWidget(title=f"{name} dead letters", left=[depth]))
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name="Crewhouse", widgets=[widgets])

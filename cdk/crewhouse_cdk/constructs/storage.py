@@ -12,6 +12,9 @@ from constructs import Construct
 from crewhouse_cdk.nag import acknowledge
 
 
+EVENT_BUS_NAME = "crewhouse"
+
+
 def tenant_table(scope: Construct, construct_id: str, *, ttl_attribute: str | None = None,
                  stream: bool = False) -> dynamodb.Table:
     """A context's table: PK/SK strings, every key starts with the tenant; on-demand, PITR, encrypted."""
@@ -34,6 +37,9 @@ class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         self.platform_table = tenant_table(self, "PlatformTable")
+        # Projections maintained from the contexts' streams, shared by tasks and notes.
+        self.search_table = tenant_table(self, "SearchIndexTable")
+        self.sync_table = tenant_table(self, "SyncLogTable", ttl_attribute="expires_at")
         self.idempotency_table = dynamodb.Table(
             self, "IdempotencyTable",
             partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
@@ -65,7 +71,7 @@ class Storage(Construct):
             lifecycle_rules=[s3.LifecycleRule(abort_incomplete_multipart_upload_after=cdk.Duration.days(1))],
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        self.event_bus = events.EventBus(self, "EventBus", event_bus_name="crewhouse")
+        self.event_bus = events.EventBus(self, "EventBus", event_bus_name=EVENT_BUS_NAME)
         self.cursor_secret = secretsmanager.Secret(
             self, "CursorSigningKey",
             description="HMAC key that signs pagination cursors",

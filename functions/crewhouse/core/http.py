@@ -99,7 +99,7 @@ def lambda_handler(app: FastAPI) -> LambdaHandler:
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return asgi(event, context)  # type: ignore[arg-type]
+        return asgi(event, context)
 
     return handler
 

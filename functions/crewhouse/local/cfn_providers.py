@@ -192,7 +192,7 @@ def _make_provider(spec: ProviderSpec) -> type:
         props = dict(cloudformation_json.get("Properties") or {})
         params = _accepted(spec.service, spec.operation, spec.prepare(resource_name, props))
         response = getattr(local_client(spec.service), spec.operation)(**params)
-        return cls(spec.physical_id(params, response), spec.attributes(params, response))  # type: ignore[no-any-return]
+        return cls(spec.physical_id(params, response), spec.attributes(params, response))
 
     namespace = {
         "cloudformation_type": staticmethod(lambda: spec.resource_type),
@@ -209,7 +209,7 @@ def _make_provider(spec: ProviderSpec) -> type:
 def _queue_policy_provider() -> type:
     def create(cls: type, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
                region_name: str, **kwargs: Any) -> _ProvidedResource:
-        return cls(_set_queue_policies(cloudformation_json.get("Properties") or {}), {})  # type: ignore[no-any-return]
+        return cls(_set_queue_policies(cloudformation_json.get("Properties") or {}), {})
 
     return type("LocalSQSQueuePolicy", (_ProvidedResource, CloudFormationModel), {
         "cloudformation_type": staticmethod(lambda: "AWS::SQS::QueuePolicy"),
@@ -233,4 +233,4 @@ def install() -> list[str]:
         _PROVIDERS.append(_queue_policy_provider())
         parsing.get_model_map.cache_clear()
         parsing.get_name_type_map.cache_clear()
-    return sorted(p.cloudformation_type() for p in _PROVIDERS)
+    return sorted(p.cloudformation_type() for p in _PROVIDERS)  # type: ignore[attr-defined]

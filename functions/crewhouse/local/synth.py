@@ -36,12 +36,15 @@ def synthesize(cache_root: Path = ROOT / "build" / "local-assembly", *, force: b
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     from crewhouse_cdk.app import build_app
 
-    staging = target.with_suffix(".tmp")
+    # Several processes may synthesize at once (parallel tests): each stages its own directory.
+    staging = cache_root / f".staging-{os.getpid()}-{target.name}"
     shutil.rmtree(staging, ignore_errors=True)
     build_app(staging, layer_mode="skip").synth()
-    if cache_root.exists():
-        for old in cache_root.iterdir():
-            if old != staging:
-                shutil.rmtree(old, ignore_errors=True)
-    staging.rename(target)
+    for old in cache_root.iterdir():
+        if old.name != target.name and not old.name.startswith(".staging-"):
+            shutil.rmtree(old, ignore_errors=True)
+    try:
+        staging.rename(target)
+    except OSError:  # another process finished first: its assembly is the same
+        shutil.rmtree(staging, ignore_errors=True)
     return target

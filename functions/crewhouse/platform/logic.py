@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
 from crewhouse.core.errors import ServiceUnavailable
 from crewhouse.core.identity import Identity
 from crewhouse.platform.models import Me, Readiness, Tenant
-
 
 _TENANT_NAMESPACE = uuid.UUID("5b1f4a36-6c1e-4f7e-9d0a-6b0c7d1e2f30")
 

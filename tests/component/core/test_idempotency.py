@@ -5,12 +5,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from crewhouse.core.errors import ValidationProblem
-from crewhouse.core.identity import Identity
 from crewhouse.core.idempotency import run_idempotent
+from crewhouse.core.identity import Identity
 from crewhouse.core.settings import CoreSettings, function_environment, load_settings
+from moto import mock_aws
 
 ALICE = Identity(tenant_id="t1", user_id="alice", roles=frozenset(), scopes=frozenset())
 BOB = Identity(tenant_id="t1", user_id="bob", roles=frozenset(), scopes=frozenset())

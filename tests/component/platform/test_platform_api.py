@@ -5,12 +5,12 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from crewhouse.core.settings import function_environment
 from crewhouse.platform.api import handler
 from crewhouse.platform.models import Tenant
 from crewhouse.platform.store import DynamoTenantStore
+from moto import mock_aws
+
 from tests.support.events import claims_for, http_event, lambda_context, response_json
 
 TABLE = "platform"

@@ -5,11 +5,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from crewhouse.core.settings import function_environment
 from crewhouse.platform.store import DynamoTenantStore
 from crewhouse.platform.workers import post_confirmation
+from moto import mock_aws
+
 from tests.component.platform.test_platform_api import TABLE, create_table
 from tests.support.events import lambda_context
 

@@ -1,5 +1,6 @@
-import pytest
+from collections.abc import Callable
 
+import pytest
 from crewhouse.core.cursors import decode_cursor, encode_cursor
 from crewhouse.core.errors import BadRequest
 
@@ -24,7 +25,7 @@ def test_cursor_is_opaque() -> None:
     lambda c: "not-a-cursor",
     lambda c: "",
 ])
-def test_tampered_cursor_is_a_400(mutate) -> None:  # type: ignore[no-untyped-def]
+def test_tampered_cursor_is_a_400(mutate: Callable[[str], str]) -> None:
     cursor = encode_cursor({"SK": "x"}, key=KEY, scope="s")
     with pytest.raises(BadRequest) as raised:
         decode_cursor(mutate(cursor), key=KEY, scope="s")

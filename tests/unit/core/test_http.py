@@ -3,12 +3,12 @@
 from typing import Annotated, Any
 
 import pytest
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
-
 from crewhouse.core.errors import Conflict, NotFound
 from crewhouse.core.http import create_app, current_identity, lambda_handler
 from crewhouse.core.identity import Identity
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
 from tests.support.events import claims_for, http_event, lambda_context, response_json
 
 router = APIRouter()
@@ -107,7 +107,7 @@ def test_domain_problems_keep_their_status_and_extras() -> None:
 
 
 def test_missing_identity_is_401_problem() -> None:
-    status, headers, body = call(http_event("POST", "/things", body={"title": "x", "size": 1}))
+    status, headers, _ = call(http_event("POST", "/things", body={"title": "x", "size": 1}))
     assert status == 401
     assert headers["content-type"] == PROBLEM
 
@@ -124,5 +124,6 @@ def test_limit_comes_from_settings(limit: str) -> None:
     from crewhouse.core.settings import function_environment
 
     with function_environment({"MAX_BODY_BYTES": limit}):
-        status, _, _ = call(http_event("POST", "/things", raw_body="{\"title\": \"" + "x" * 100 + "\"}", claims=claims_for()))
+        body = '{"title": "' + "x" * 100 + '"}'
+        status, _, _ = call(http_event("POST", "/things", raw_body=body, claims=claims_for()))
     assert status == 413

@@ -1,10 +1,11 @@
-import pytest
+from collections.abc import Mapping
 
+import pytest
 from crewhouse.core.errors import Forbidden, Unauthorized
 from crewhouse.core.identity import identity_from_event
 
 
-def event_with(claims: dict[str, object] | None, scopes: list[str] | None = None) -> dict[str, object]:
+def event_with(claims: Mapping[str, object] | None, scopes: list[str] | None = None) -> dict[str, object]:
     if claims is None:
         return {"requestContext": {}}
     return {"requestContext": {"authorizer": {"jwt": {"claims": claims, "scopes": scopes}}}}

@@ -2,7 +2,6 @@ import os
 import threading
 
 import pytest
-
 from crewhouse.core.settings import CoreSettings, current_environment, function_environment, load_settings
 
 

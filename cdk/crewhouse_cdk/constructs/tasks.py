@@ -1,0 +1,108 @@
+"""The tasks context: its table and stream, the API function, the stream processor (search index,
+sync log, reminder schedules, domain events) and the reminder function EventBridge Scheduler invokes."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from crewhouse_cdk.constructs.function import CrewhouseFunction
+from crewhouse_cdk.constructs.http_api import HttpApi
+from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
+from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access
+
+REMINDER_GROUP = "crewhouse-reminders"
+ANY = apigwv2.HttpMethod.ANY
+
+
+class TasksContext(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi,
+                 layer: lambda_.ILayerVersion) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        self.table = tenant_table(self, "TasksTable", stream=True)
+        for index in ("GSI1", "GSI2", "GSI3"):
+            self.table.add_global_secondary_index(
+                index_name=index,
+                partition_key=dynamodb.Attribute(name=f"{index}PK", type=dynamodb.AttributeType.STRING),
+                sort_key=dynamodb.Attribute(name=f"{index}SK", type=dynamodb.AttributeType.STRING),
+            )
+        common = {
+            "TASKS_TABLE": self.table.table_name,
+            "SEARCH_TABLE": storage.search_table.table_name,
+            "SYNC_TABLE": storage.sync_table.table_name,
+            "EVENT_BUS_NAME": EVENT_BUS_NAME,
+        }
+
+        self.api_function = CrewhouseFunction(
+            self, "TasksApi", handler="crewhouse.tasks.api.handler", layer=layer,
+            description="Tasks API: ABC tasks, ordering, dependencies, recurrence, search, sync",
+            environment={**common, "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
+                         "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn},
+        ).function
+        self.table.grant_read_write_data(self.api_function)
+        acknowledge_index_access(self.api_function, self.table)
+        storage.search_table.grant_read_data(self.api_function)
+        storage.sync_table.grant_read_data(self.api_function)
+        storage.idempotency_table.grant_read_write_data(self.api_function)
+        storage.cursor_secret.grant_read(self.api_function)
+        for path in ("/tasks", "/tasks/{proxy+}", "/task-templates", "/task-templates/{proxy+}", "/sync"):
+            api.route(path, [ANY], self.api_function)
+
+        self.reminder_function = CrewhouseFunction(
+            self, "ReminderDue", handler="crewhouse.tasks.workers.reminder_due", layer=layer,
+            description="Puts task.reminder.due on the bus when a reminder schedule fires",
+            environment=common,
+        ).function
+        self.reminder_function.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"],
+                                                                      resources=[self.table.table_arn]))
+        storage.event_bus.grant_put_events_to(self.reminder_function)
+
+        self.schedule_group = scheduler.CfnScheduleGroup(self, "ReminderGroup", name=REMINDER_GROUP)
+        self.scheduler_role = iam.Role(
+            self, "SchedulerRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+            description="Lets EventBridge Scheduler invoke the reminder function",
+        )
+        self.reminder_function.grant_invoke(self.scheduler_role)
+        acknowledge_function_versions(self.scheduler_role, self.reminder_function)
+
+        self.stream_dlq = sqs.Queue(self, "StreamFailures", enforce_ssl=True,
+                                    encryption=sqs.QueueEncryption.SQS_MANAGED,
+                                    retention_period=cdk.Duration.days(14))
+        acknowledge(self.stream_dlq, "AwsSolutions-SQS3", "This queue is itself the dead-letter destination "
+                    "of the tasks stream processor.")
+        self.stream_function = CrewhouseFunction(
+            self, "TasksStream", handler="crewhouse.tasks.workers.on_table_changes", layer=layer,
+            description="Tasks stream: search index, sync log, reminder schedules, domain events",
+            environment={**common, "REMINDER_SCHEDULE_GROUP": REMINDER_GROUP,
+                         "REMINDER_TARGET_ARN": self.reminder_function.function_arn,
+                         "REMINDER_ROLE_ARN": self.scheduler_role.role_arn},
+        ).function
+        self.stream_function.add_event_source(sources.DynamoEventSource(
+            self.table, starting_position=lambda_.StartingPosition.TRIM_HORIZON, batch_size=100,
+            bisect_batch_on_error=True, retry_attempts=5, report_batch_item_failures=True,
+            on_failure=sources.SqsDlq(self.stream_dlq),
+        ))
+        storage.search_table.grant_read_write_data(self.stream_function)
+        storage.sync_table.grant_write_data(self.stream_function)
+        storage.event_bus.grant_put_events_to(self.stream_function)
+        self.scheduler_role.grant_pass_role(self.stream_function)
+        self.stream_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule",
+                     "scheduler:GetSchedule"],
+            resources=[stack.format_arn(service="scheduler", resource="schedule",
+                                        resource_name=f"{REMINDER_GROUP}/*")],
+        ))
+        acknowledge(self.stream_function,
+                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
+                    f"schedule/{REMINDER_GROUP}/*]",
+                    "Reminder schedules are created per task at run time; the grant is limited to their group.")
+        self.functions = {"TasksApi": self.api_function, "TasksStream": self.stream_function,
+                          "ReminderDue": self.reminder_function}

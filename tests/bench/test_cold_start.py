@@ -1,0 +1,254 @@
+"""Cold-start benchmark: every deployed handler module imports within 1.15x a bare FastAPI+Mangum app.
+
+The handlers come from the synthesized template (every ``AWS::Lambda::Function``'s ``Handler``), never from
+a hand-written list, so a new context's functions are measured as soon as the CDK app deploys them.
+
+Each module is imported in a fresh interpreter (``python -c``), timed around the ``import`` statement only,
+so interpreter start-up is excluded. Handlers and the baseline (``bare_fastapi_mangum.py``) share one
+environment and run interleaved, in a rotating order, so machine drift hits them alike; the median of
+``CREWHOUSE_BENCH_RUNS`` runs (default 7) is compared. ``import + first invocation`` of the platform API
+handler is printed for context only.
+
+The table is printed even without ``-s``. Run alone for stable numbers (not under ``-n``):
+
+    .venv/bin/pytest tests/bench -q
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH_DIR = Path(__file__).resolve().parent
+EVENTS = ROOT / "events"
+
+BASELINE = "bare_fastapi_mangum.handler"
+BUDGET = 1.15
+RUNS = max(3, int(os.environ.get("CREWHOUSE_BENCH_RUNS", "7")))
+FIRST_INVOCATION_RUNS = 3
+# Printed for context, not asserted: the HTTP API handler answering GET /health.
+FIRST_INVOCATION = ("crewhouse.platform.api.handler", EVENTS / "platform-health.json")
+TIMEOUT = 60
+
+IMPORT_SNIPPET = """\
+import time
+t = time.perf_counter()
+import {module} as m
+elapsed = time.perf_counter() - t
+print("BENCH", elapsed, callable(getattr(m, {attr!r}, None)))
+"""
+
+FIRST_INVOCATION_SNIPPET = """\
+import json, sys, time
+event = json.loads(open(sys.argv[1]).read())
+
+class Context:
+    function_name = "bench"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+    log_group_name = "/aws/lambda/bench"
+    log_stream_name = "2026/01/01/[$LATEST]bench"
+    def get_remaining_time_in_millis(self): return 30000
+
+t = time.perf_counter()
+import {module} as m
+imported = time.perf_counter() - t
+result = m.{attr}(event, Context())
+total = time.perf_counter() - t
+print("BENCH", imported, total, result.get("statusCode"))
+"""
+
+
+# --- discovery --------------------------------------------------------------------------------------------
+
+
+def template_handlers() -> list[str]:
+    """Every distinct ``Handler`` of the synthesized template's Lambda functions."""
+    from crewhouse.local.synth import STACK_NAME, synthesize
+
+    template = json.loads((synthesize() / f"{STACK_NAME}.template.json").read_text())
+    handlers = {
+        resource["Properties"]["Handler"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::Function" and "Handler" in resource.get("Properties", {})
+    }
+    return sorted(handlers)
+
+
+def split_handler(handler: str) -> tuple[str, str]:
+    module, _, attr = handler.rpartition(".")
+    return module, attr
+
+
+# --- measurement ------------------------------------------------------------------------------------------
+
+
+def bench_environment() -> dict[str, str]:
+    """One environment for baseline and handlers: no inherited Python, AWS or Powertools knobs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_", "POWERTOOLS_", "MOTO_"))}
+    env["AWS_DEFAULT_REGION"] = "us-east-1"
+    env["PYTHONPATH"] = str(BENCH_DIR)  # the baseline imports as a top-level module, like a handler would
+    return env
+
+
+def run_snippet(code: str, *args: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter; the fields of its ``BENCH`` line."""
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=bench_environment(),
+                          capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("BENCH ")]
+    if proc.returncode != 0 or not lines:
+        raise AssertionError(f"benchmark subprocess failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return lines[-1].split()[1:]
+
+
+def time_import(handler: str) -> float:
+    """Seconds to import the handler's module in a fresh interpreter (asserts the handler is callable)."""
+    module, attr = split_handler(handler)
+    seconds, is_callable = run_snippet(IMPORT_SNIPPET.format(module=module, attr=attr))
+    assert is_callable == "True", f"{handler}: {module} has no callable {attr!r}"
+    return float(seconds)
+
+
+def rotations(items: Sequence[str], rounds: int) -> Iterator[str]:
+    """Every item once per round, the order rotated each round (drift and ordering effects cancel)."""
+    for r in range(rounds):
+        shift = r % len(items)
+        yield from list(items[shift:]) + list(items[:shift])
+
+
+@dataclass(frozen=True)
+class Row:
+    handler: str
+    median_ms: float
+    ratio: float  # median of the per-round ratios handler/baseline: what is asserted
+    ratio_of_medians: float
+
+    @property
+    def module(self) -> str:
+        return split_handler(self.handler)[0]
+
+    @property
+    def ok(self) -> bool:
+        return self.ratio <= BUDGET
+
+
+def table(baseline_ms: float, samples: dict[str, list[float]], rows: list[Row]) -> str:
+    width = max(len(r.module) for r in rows) if rows else 10
+    width = max(width, len("bare_fastapi_mangum (baseline)"))
+    python = sys.version.split()[0]
+    lines = [f"cold start: import time in a fresh interpreter, {RUNS} interleaved runs, Python {python}",
+             f"{'module':<{width}}  {'median ms':>9}  {'min ms':>7}  {'ratio':>6}  {'med/med':>7}  "
+             f"{'budget':>6}  result",
+             f"{'bare_fastapi_mangum (baseline)':<{width}}  {baseline_ms:>9.1f}  "
+             f"{min(samples[BASELINE]) * 1000:>7.1f}  {1.0:>6.2f}  {1.0:>7.2f}  {'':>6}  -"]
+    for row in rows:
+        lines.append(f"{row.module:<{width}}  {row.median_ms:>9.1f}  {min(samples[row.handler]) * 1000:>7.1f}  "
+                     f"{row.ratio:>6.2f}  {row.ratio_of_medians:>7.2f}  {BUDGET:>6.2f}  {'PASS' if row.ok else 'FAIL'}")
+    lines.append("ratio = median over rounds of (handler / baseline of the same round); med/med = median ms ratio")
+    return "\n".join(lines)
+
+
+def import_offenders(handler: str, top: int = 12) -> str:
+    """``-X importtime``: the modules a handler imports beyond the baseline, by self time (for a FAIL)."""
+
+    def self_times(module: str) -> dict[str, int]:
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], cwd=ROOT,
+                              env=bench_environment(), capture_output=True, text=True, timeout=TIMEOUT, check=False)
+        times: dict[str, int] = {}
+        for line in proc.stderr.splitlines():
+            if line.startswith("import time:") and "self [us]" not in line:
+                self_us, _cumulative, name = line.removeprefix("import time:").split("|")
+                times[name.strip()] = int(self_us)
+        return times
+
+    base = self_times(split_handler(BASELINE)[0])
+    extra = {name: us for name, us in self_times(split_handler(handler)[0]).items() if name not in base}
+    ranked = sorted(extra.items(), key=lambda item: -item[1])[:top]
+    listing = "\n".join(f"    {us / 1000:7.1f} ms  {name}" for name, us in ranked)
+    return (f"  {split_handler(handler)[0]}: {len(extra)} modules beyond the baseline, "
+            f"{sum(extra.values()) / 1000:.1f} ms self time; top:\n{listing}")
+
+
+# --- the benchmark ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def handlers() -> list[str]:
+    found = template_handlers()
+    assert found, "the synthesized template has no Lambda function with a Handler"
+    return found
+
+
+def test_handler_modules_import_within_budget_of_bare_fastapi(handlers: list[str],
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    subjects = [BASELINE, *handlers]
+    for subject in subjects:  # warm-up, untimed: byte-code caches written, files in the page cache
+        time_import(subject)
+    samples: dict[str, list[float]] = {subject: [] for subject in subjects}
+    for subject in rotations(subjects, RUNS):
+        samples[subject].append(time_import(subject))
+
+    baseline_ms = statistics.median(samples[BASELINE]) * 1000
+    rows = []
+    for h in handlers:
+        median_ms = statistics.median(samples[h]) * 1000
+        paired = statistics.median(t / b for t, b in zip(samples[h], samples[BASELINE], strict=True))
+        rows.append(Row(h, median_ms, paired, median_ms / baseline_ms))
+    report = table(baseline_ms, samples, rows)
+    with capsys.disabled():
+        print("\n" + report)
+
+    failing = [row for row in rows if not row.ok]
+    if failing:
+        offenders = "\n".join(import_offenders(row.handler) for row in failing)
+        with capsys.disabled():
+            print(offenders)
+        pytest.fail(f"{len(failing)} handler module(s) over the {BUDGET}x cold-start budget:\n{report}\n"
+                    f"python -X importtime, modules not imported by the baseline:\n{offenders}")
+
+
+def test_import_and_first_invocation_for_context(handlers: list[str], tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Printed, not asserted: import + first GET /health of the platform handler vs the bare app's GET /."""
+    handler, event_file = FIRST_INVOCATION
+    if handler not in handlers:
+        pytest.skip(f"{handler} is not deployed")
+    bare_event: dict[str, Any] = json.loads(event_file.read_text())
+    bare_event["rawPath"] = bare_event["requestContext"]["http"]["path"] = "/"
+    bare_event["routeKey"] = bare_event["requestContext"]["routeKey"] = "GET /"
+    bare_file = tmp_path / "bare-root.json"
+    bare_file.write_text(json.dumps(bare_event))
+    subjects = {BASELINE: bare_file, handler: event_file}
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in subjects}
+    for name in rotations(list(subjects), FIRST_INVOCATION_RUNS):
+        module, attr = split_handler(name)
+        imported, total, status = run_snippet(FIRST_INVOCATION_SNIPPET.format(module=module, attr=attr),
+                                              str(subjects[name]))
+        assert status == "200", f"{name} answered {status}"
+        results[name].append((float(imported), float(total)))
+
+    def medians(name: str) -> tuple[float, float]:
+        return (statistics.median(i for i, _ in results[name]) * 1000,
+                statistics.median(t for _, t in results[name]) * 1000)
+
+    base_import, base_total = medians(BASELINE)
+    import_ms, total_ms = medians(handler)
+    with capsys.disabled():
+        print(f"\nimport + first invocation, median of {FIRST_INVOCATION_RUNS} (context only, not asserted):\n"
+              f"  bare_fastapi_mangum  GET /        import {base_import:6.1f} ms  "
+              f"first response {base_total - base_import:6.1f} ms  total {base_total:6.1f} ms\n"
+              f"  {split_handler(handler)[0]}  GET /health  import {import_ms:6.1f} ms  "
+              f"first response {total_ms - import_ms:6.1f} ms  total {total_ms:6.1f} ms  "
+              f"({total_ms / base_total:.2f}x)")

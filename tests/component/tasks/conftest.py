@@ -1,0 +1,48 @@
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from crewhouse.core.settings import function_environment
+from crewhouse.tasks.api import handler
+from tests.support.events import claims_for, http_event, lambda_context, response_json
+from tests.support.tables import create_table
+
+ENV = {"TASKS_TABLE": "tasks", "SEARCH_TABLE": "search", "SYNC_TABLE": "sync", "IDEMPOTENCY_TABLE": "idem",
+       "CURSOR_SIGNING_KEY": "test-key", "AWS_REGION": "us-east-1"}
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    with mock_aws():
+        from crewhouse.core import aws as core_aws
+
+        core_aws._client.cache_clear()
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        create_table(dynamodb, "TasksTasksTable", "tasks")
+        create_table(dynamodb, "StorageSearchIndexTable", "search")
+        create_table(dynamodb, "StorageSyncLogTable", "sync")
+        create_table(dynamodb, "StorageIdempotencyTable", "idem")
+        yield dynamodb
+        core_aws._client.cache_clear()
+
+
+Call = Callable[..., tuple[int, dict[str, str], Any]]
+
+
+@pytest.fixture
+def call(aws: Any) -> Call:
+    """``call(method, path, body=None, user="u1", tenant="t1", headers=None, query="")``."""
+
+    def invoke(method: str, path: str, body: Any = None, *, user: str = "u1", tenant: str = "t1",
+               headers: dict[str, str] | None = None, query: str = "") -> tuple[int, dict[str, str], Any]:
+        event = http_event(method, path, body=body, claims=claims_for(tenant, user), headers=headers, query=query)
+        with function_environment(ENV):
+            response = handler(event, lambda_context("tasks"))
+        return response["statusCode"], response.get("headers", {}), response_json(response)
+
+    return invoke

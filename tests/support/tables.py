@@ -1,0 +1,37 @@
+"""Create a context's DynamoDB tables in ``mock_aws`` exactly as the CDK template defines them."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from crewhouse.local.synth import STACK_NAME, synthesize
+
+
+@cache
+def template() -> dict[str, Any]:
+    return dict(json.loads((synthesize() / f"{STACK_NAME}.template.json").read_text()))
+
+
+def table_definition(logical_prefix: str) -> dict[str, Any]:
+    matches = [r["Properties"] for k, r in template()["Resources"].items()
+               if r["Type"] == "AWS::DynamoDB::Table" and k.startswith(logical_prefix)]
+    assert len(matches) == 1, f"{len(matches)} tables match {logical_prefix}"
+    return matches[0]
+
+
+def create_table(dynamodb: Any, logical_prefix: str, name: str) -> None:
+    spec = table_definition(logical_prefix)
+    kwargs: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": spec["KeySchema"],
+        "AttributeDefinitions": spec["AttributeDefinitions"],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if spec.get("GlobalSecondaryIndexes"):
+        kwargs["GlobalSecondaryIndexes"] = spec["GlobalSecondaryIndexes"]
+    if spec.get("StreamSpecification"):
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, **spec["StreamSpecification"]}
+    dynamodb.create_table(**kwargs)
+    json.dumps(kwargs)  # the definition must stay plain data
