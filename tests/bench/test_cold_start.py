@@ -74,11 +74,26 @@ print("BENCH", imported, total, result.get("statusCode"))
 # --- discovery --------------------------------------------------------------------------------------------
 
 
+SYNTH_SNIPPET = ("from crewhouse.local.synth import STACK_NAME, synthesize; "
+                 "print(synthesize() / f'{STACK_NAME}.template.json')")
+
+
+def synthesized_template() -> dict[str, Any]:
+    """The template of the current sources, synthesized (or taken from the cache) in a child process.
+
+    A child process keeps jsii's Node process and the CDK app's module-level state out of pytest's, so a
+    re-synth after the sources changed cannot collide with an app built earlier in this process.
+    """
+    proc = subprocess.run([sys.executable, "-c", SYNTH_SNIPPET], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"synth failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    return dict(json.loads(Path(proc.stdout.strip().splitlines()[-1]).read_text()))
+
+
 def template_handlers() -> list[str]:
     """Every distinct ``Handler`` of the synthesized template's Lambda functions."""
-    from crewhouse.local.synth import STACK_NAME, synthesize
-
-    template = json.loads((synthesize() / f"{STACK_NAME}.template.json").read_text())
+    template = synthesized_template()
     handlers = {
         resource["Properties"]["Handler"]
         for resource in template["Resources"].values()

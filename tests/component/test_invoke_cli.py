@@ -42,11 +42,22 @@ CLI_TIMEOUT = 300  # a fresh embedded cloud deploys the whole stack before invok
 # --- the synthesized template ------------------------------------------------------------------------------
 
 
+SYNTH_SNIPPET = ("from crewhouse.local.synth import STACK_NAME, synthesize; "
+                 "print(synthesize() / f'{STACK_NAME}.template.json')")
+
+
 @cache
 def template() -> dict[str, Any]:
-    from crewhouse.local.synth import STACK_NAME, synthesize
+    """The template of the current sources, synthesized (or taken from the cache) in a child process.
 
-    return dict(json.loads((synthesize() / f"{STACK_NAME}.template.json").read_text()))
+    A child process keeps jsii's Node process and the CDK app's module-level state out of pytest's, so a
+    re-synth after the sources changed cannot collide with an app built earlier in this process.
+    """
+    proc = subprocess.run([sys.executable, "-c", SYNTH_SNIPPET], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"synth failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    return dict(json.loads(Path(proc.stdout.strip().splitlines()[-1]).read_text()))
 
 
 def functions() -> dict[str, str]:

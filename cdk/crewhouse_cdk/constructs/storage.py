@@ -11,7 +11,6 @@ from constructs import Construct
 
 from crewhouse_cdk.nag import acknowledge
 
-
 EVENT_BUS_NAME = "crewhouse"
 
 

@@ -158,8 +158,9 @@ class _ShardCheckpoint:
 
 @dataclass
 class _MappingState:
-    shards: dict[tuple[str, str], _ShardCheckpoint] = field(default_factory=dict)  # (stream label, shard id)
+    shards: dict[str, _ShardCheckpoint] = field(default_factory=dict)  # by shard id
     started: bool = False  # StartingPosition applies to the shards seen the first time only
+    problem: str | None = None  # the last warning about the stream itself, so it is not repeated every round
 
 
 @dataclass(frozen=True)
@@ -386,14 +387,20 @@ class DynamoDbStreamPoller:
     def _deliver(self, mapping: _StreamMapping, state: _MappingState) -> int:
         """One batch per shard of the mapping's stream; returns the records handed to the function."""
         try:
-            shards = self._shards(mapping.stream_arn)
+            label, shard_ids = self._shards(mapping.stream_arn)
         except (BotoCoreError, ClientError) as exc:
-            log.warning("Could not describe stream %s for mapping %s: %s", mapping.stream_arn, mapping.uuid, exc)
+            self._problem(state, f"Could not describe stream {mapping.stream_arn} for mapping {mapping.uuid}: {exc}")
             return 0
+        if label != mapping.stream_arn.rsplit("/", 1)[-1]:
+            # moto resolves stream ARNs by table name alone; on AWS this mapping's stream is gone, not replaced.
+            self._problem(state, f"Stream {mapping.stream_arn} of mapping {mapping.uuid} no longer exists "
+                                 f"(its table's stream is now {label}); nothing to deliver")
+            return 0
+        state.problem = None
         delivered = 0
         pinned_all = True
-        for label, shard_id in shards:
-            checkpoint = state.shards.get((label, shard_id))
+        for shard_id in shard_ids:
+            checkpoint = state.shards.get(shard_id)
             if checkpoint is None:
                 try:
                     checkpoint = self._new_checkpoint(mapping, shard_id, state.started)
@@ -402,21 +409,26 @@ class DynamoDbStreamPoller:
                                 mapping.stream_arn, shard_id, mapping.uuid, exc)
                     pinned_all = False
                     continue
-                state.shards[(label, shard_id)] = checkpoint
+                state.shards[shard_id] = checkpoint
             delivered += self._deliver_shard(mapping, shard_id, checkpoint)
         state.started = state.started or pinned_all
         return delivered
 
-    def _shards(self, stream_arn: str) -> list[tuple[str, str]]:
-        """``(stream label, shard id)`` pairs: moto reuses one shard id for every stream, the label tells them apart."""
-        shards: list[tuple[str, str]] = []
+    @staticmethod
+    def _problem(state: _MappingState, message: str) -> None:
+        """Warn once per lasting problem: a mapping left on a deleted table would otherwise log 20 times a second."""
+        log.log(logging.DEBUG if message == state.problem else logging.WARNING, "%s", message)
+        state.problem = message
+
+    def _shards(self, stream_arn: str) -> tuple[str, list[str]]:
+        """The stream's current label and its shard ids."""
+        shard_ids: list[str] = []
         start: dict[str, str] = {}
         while True:
             description = self._streams.describe_stream(StreamArn=stream_arn, **start)["StreamDescription"]
-            label = str(description.get("StreamLabel") or stream_arn.rsplit("/", 1)[-1])
-            shards += [(label, shard["ShardId"]) for shard in description.get("Shards", [])]
+            shard_ids += [shard["ShardId"] for shard in description.get("Shards", [])]
             if not description.get("LastEvaluatedShardId"):
-                return shards
+                return str(description.get("StreamLabel") or stream_arn.rsplit("/", 1)[-1]), shard_ids
             start = {"ExclusiveStartShardId": description["LastEvaluatedShardId"]}
 
     def _new_checkpoint(self, mapping: _StreamMapping, shard_id: str, started: bool) -> _ShardCheckpoint:

@@ -13,8 +13,8 @@ from crewhouse.core.aws import aws_client
 from crewhouse.core.cursors import cursor_key, decode_cursor, encode_cursor
 from crewhouse.core.etag import etag_for
 from crewhouse.core.http import create_app, current_identity, lambda_handler
-from crewhouse.core.identity import Identity
 from crewhouse.core.idempotency import run_idempotent
+from crewhouse.core.identity import Identity
 from crewhouse.core.pagination import Page, PageRequest, page_request
 from crewhouse.core.settings import load_settings
 from crewhouse.tasks import logic
@@ -103,7 +103,7 @@ def list_tasks(
                                 due_from=due_from, due_to=due_to, status=tuple(status or ()), priority=priority,
                                 tag=tag, parent_id=parent_id)
     scope = _cursor_scope(identity, "tasks", filters)
-    items, last = service.list(identity, filters, page.limit, _start(settings, page, scope))
+    items, last = service.list_tasks(identity, filters, page.limit, _start(settings, page, scope))
     return Page[Task](items=items, next_cursor=_next(settings, last, scope))
 
 
@@ -115,9 +115,11 @@ def search_tasks(identity: CurrentIdentity, service: Service, settings: Settings
                  priority: Annotated[str | None, Query(pattern="^[ABC]$")] = None,
                  tag: Annotated[str | None, Query(max_length=64)] = None,
                  planned_date: date | None = None) -> Page[Task]:
+    from crewhouse.search.index import DynamoSearchIndex
     from crewhouse.tasks.searching import search_tasks as run_search
 
-    tasks = run_search(service, settings, identity, q, limit, status=tuple(status or ()), priority=priority,
+    index = DynamoSearchIndex(aws_client("dynamodb", settings), settings.search_table)
+    tasks = run_search(service, index, identity, q, limit, status=tuple(status or ()), priority=priority,
                        tag=tag, planned_date=planned_date)
     return Page[Task](items=tasks, next_cursor=None)
 

@@ -117,15 +117,16 @@ class TaskService:
     def to_task(item: Item, label: str | None = None) -> Task:
         return Task.model_validate({**item, "label": label})
 
-    def list(self, identity: Identity, filters: ListFilters, limit: int, start: dict[str, Any] | None
+    def list_tasks(self, identity: Identity, filters: ListFilters, limit: int, start: dict[str, Any] | None
              ) -> tuple[list[Task], dict[str, Any] | None]:
         owner = keys.owner_pk(identity.tenant_id, identity.user_id)
         attribute_filters = filters.attribute_filters()
         if filters.due_from or filters.due_to:
             low = _iso(_utc(filters.due_from)) if filters.due_from else ""
             high = (_iso(_utc(filters.due_to)) or "") + "~" if filters.due_to else "~"
-            items, last = self.store.query(index="GSI2", partition=("GSI2PK", owner), sort=("between", low or "0", high),
-                                           limit=limit, start=start, filters=attribute_filters)
+            items, last = self.store.query(index="GSI2", partition=("GSI2PK", owner),
+                                           sort=("between", low or "0", high), limit=limit, start=start,
+                                           filters=attribute_filters)
             return [self.to_task(i, self._label(i)) for i in items], last
         if filters.parent_id:
             items, last = self.store.query(index="GSI3", partition=("GSI3PK", keys.parent_pk(owner, filters.parent_id)),
@@ -294,7 +295,8 @@ class TaskService:
         next_item = {k: v for k, v in item.items() if not k.startswith("GSI")}
         if item.get("due"):
             due = datetime.fromisoformat(item["due"])
-            following = recurrence.next_occurrence(rule, due, timezone)
+            start = datetime.fromisoformat(item["series_start"]) if item.get("series_start") else None
+            following = recurrence.next_occurrence(rule, due, timezone, start=start)
             if following is None:
                 return None
             next_item["due"] = following.isoformat()
@@ -302,7 +304,8 @@ class TaskService:
             shift = following - due
         else:
             base = date.fromisoformat(item["planned_date"]) if item.get("planned_date") else now.date()
-            following_date = recurrence.next_date(rule, base, timezone)
+            first = date.fromisoformat(item["series_start"][:10]) if item.get("series_start") else None
+            following_date = recurrence.next_date(rule, base, timezone, start=first)
             if following_date is None:
                 return None
             next_item["planned_date"] = following_date.isoformat()
@@ -430,14 +433,20 @@ class TaskService:
             from zoneinfo import ZoneInfo
 
             item["planned_date"] = datetime.fromisoformat(due).astimezone(ZoneInfo(zone)).date().isoformat()
+        if item.get("recurrence") and not item.get("series_start"):
+            # COUNT and UNTIL are counted from the series' first occurrence, which every occurrence keeps.
+            item["series_start"] = item.get("due") or item.get("planned_date") or now.date().isoformat()
+        elif not item.get("recurrence"):
+            item["series_start"] = None
         item["reminder_times"] = _reminder_times(item, now, allow_past=existing is not None and
                                                  item.get("reminders") == existing.get("reminders")
                                                  and item.get("due") == existing.get("due"))
         return item
 
     def _check_parent(self, owner: str, task_id: str, parent_id: str) -> None:
-        depth, current = 1, parent_id
-        while current:
+        depth = 1
+        current: str | None = parent_id
+        while current is not None:
             if current == task_id:
                 raise Conflict("A task cannot be its own ancestor.", slug="parent-cycle")
             parent = self.store.get(owner, keys.task_sk(current))
@@ -448,7 +457,7 @@ class TaskService:
             if depth > MAX_DEPTH:
                 raise ValidationProblem(f"Subtasks nest at most {MAX_DEPTH} levels deep.", errors=[
                     {"path": "body.parent_id", "message": "too deep", "type": "depth"}])
-            current = parent.get("parent_id")
+            current = parent.get("parent_id") or None
 
 
 def _successor_id(task_id: str) -> str:

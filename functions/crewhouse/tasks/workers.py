@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -56,10 +57,9 @@ class AwsEffects:
     def _reschedule(self, change: TaskChange) -> None:
         group = self.settings.reminder_schedule_group
         for name in change.reminders_to_delete:
-            try:
+            # Already fired (ActionAfterCompletion DELETE) or never created: nothing to remove.
+            with contextlib.suppress(self.scheduler.exceptions.ResourceNotFoundException):
                 self.scheduler.delete_schedule(Name=name, GroupName=group)
-            except self.scheduler.exceptions.ResourceNotFoundException:
-                pass  # already fired (ActionAfterCompletion DELETE) or never created
         if not change.reminders_to_put:
             return
         if not (self.settings.reminder_target_arn and self.settings.reminder_role_arn):
@@ -107,7 +107,7 @@ def on_table_changes(event: dict[str, Any], context: Any, *, effects: Effects | 
         epoch_ms = int(float(created) * 1000) if created else int(datetime.now(UTC).timestamp() * 1000)
         applied.apply(task_change(old, new, datetime.now(UTC)), epoch_ms, record.event_id or "")
 
-    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+    return dict(process_partial_response(event=event, record_handler=handle, processor=processor, context=context))
 
 
 @logger.inject_lambda_context(clear_state=True)

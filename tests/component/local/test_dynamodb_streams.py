@@ -32,9 +32,13 @@ class Wiring:
     def batches(self) -> list[list[dict[str, Any]]]:
         return sample_handlers.stream_batches(self.function_name)
 
-    def keys(self) -> list[list[str]]:
+    def pks(self) -> list[list[str]]:
         """Each delivered batch as its items' ``pk``s."""
         return [[record["dynamodb"]["Keys"]["pk"]["S"] for record in batch] for batch in self.batches()]
+
+    def delivered(self) -> list[str]:
+        """Every delivered ``pk``, in delivery order."""
+        return [pk for batch in self.pks() for pk in batch]
 
 
 class Cloud:
@@ -120,7 +124,7 @@ def test_writes_no_longer_invoke_the_function(cloud: Cloud) -> None:
         assert poller.poll_once() == 0
     finally:
         poller.stop()
-    assert wiring.keys() == [["a", "b", "c"]]
+    assert wiring.pks() == [["a", "b", "c"]]
 
 
 def test_insert_modify_remove_arrive_in_order_with_lambdas_event_shape(
@@ -170,8 +174,8 @@ def test_batch_size_is_honoured_and_every_record_arrives_once_in_order(
 
     assert drain(poller) == [10, 10, 5, 0]
 
-    assert [len(batch) for batch in wiring.keys()] == [10, 10, 5]
-    assert [key for batch in wiring.keys() for key in batch] == written
+    assert [len(batch) for batch in wiring.pks()] == [10, 10, 5]
+    assert wiring.delivered() == written
 
 
 def test_a_failing_batch_is_retried_and_blocks_the_records_behind_it(
@@ -183,9 +187,21 @@ def test_a_failing_batch_is_retried_and_blocks_the_records_behind_it(
 
     assert drain(poller) == [2, 2, 2, 2, 1, 0]
 
-    assert wiring.keys() == [["k0", "k1"], ["k2", "k3"], ["k2", "k3"], ["k2", "k3"], ["k4"]]
+    assert wiring.pks() == [["k0", "k1"], ["k2", "k3"], ["k2", "k3"], ["k2", "k3"], ["k4"]]
     retried = wiring.batches()[1:4]
     assert retried[0] == retried[1] == retried[2]  # the very same records, not re-read ones
+
+
+def test_a_retried_batch_does_not_take_in_records_written_since(cloud: Cloud, poller: DynamoDbStreamPoller) -> None:
+    wiring = cloud.wire("raise_on_failing_stream", BatchSize=10)
+    cloud.put(wiring, "k0")
+    cloud.put(wiring, "k1", fail_times={"N": "1"})
+    assert poller.poll_once() == 2
+
+    cloud.put(wiring, "k2")
+
+    assert drain(poller) == [2, 1, 0]
+    assert wiring.pks() == [["k0", "k1"], ["k0", "k1"], ["k2"]]
 
 
 def test_exhausted_retries_go_to_the_on_failure_destination_and_the_poller_moves_on(
@@ -201,7 +217,7 @@ def test_exhausted_retries_go_to_the_on_failure_destination_and_the_poller_moves
 
     assert drain(poller) == [2, 2, 2, 2, 1, 0]  # one try + two retries of [k2, k3], then k4
 
-    assert wiring.keys() == [["k0", "k1"], ["k2", "k3"], ["k2", "k3"], ["k2", "k3"], ["k4"]]
+    assert wiring.pks() == [["k0", "k1"], ["k2", "k3"], ["k2", "k3"], ["k2", "k3"], ["k4"]]
     [message] = receive_all(cloud.sqs, queue_url, expected=1)
     record = json.loads(message["Body"])
     failed = wiring.batches()[1]
@@ -228,7 +244,7 @@ def test_reported_item_failure_redelivers_from_that_record_only(
 
     assert drain(poller) == [5, 3, 0]
 
-    assert wiring.keys() == [["r1", "r2", "r3", "r4", "r5"], ["r3", "r4", "r5"]]
+    assert wiring.pks() == [["r1", "r2", "r3", "r4", "r5"], ["r3", "r4", "r5"]]
 
 
 def test_reported_failures_are_ignored_without_the_response_type(
@@ -238,7 +254,7 @@ def test_reported_failures_are_ignored_without_the_response_type(
     cloud.put(wiring, "r2", fail_times={"N": "1"})
 
     assert drain(poller) == [2, 0]
-    assert wiring.keys() == [["r1", "r2"]]
+    assert wiring.pks() == [["r1", "r2"]]
 
 
 def test_an_invalid_item_identifier_fails_the_whole_batch(cloud: Cloud, poller: DynamoDbStreamPoller) -> None:
@@ -249,7 +265,7 @@ def test_an_invalid_item_identifier_fails_the_whole_batch(cloud: Cloud, poller: 
     assert drain(poller) == [2, 2, 0]  # no destination: skipped after one retry
     cloud.put(wiring, "c")
     assert poller.poll_once() == 1
-    assert wiring.keys() == [["a", "b"], ["a", "b"], ["c"]]
+    assert wiring.pks() == [["a", "b"], ["a", "b"], ["c"]]
 
 
 @pytest.mark.parametrize(("position", "expected"), [("LATEST", ["new"]), ("TRIM_HORIZON", ["old-1", "old-2", "new"])])
@@ -262,7 +278,7 @@ def test_starting_position(cloud: Cloud, poller: DynamoDbStreamPoller, position:
 
     drain(poller)
 
-    assert [key for batch in wiring.keys() for key in batch] == expected
+    assert wiring.delivered() == expected
 
 
 def test_disabled_mappings_are_not_polled_and_resume_from_their_checkpoint(
@@ -277,18 +293,36 @@ def test_disabled_mappings_are_not_polled_and_resume_from_their_checkpoint(
 
     cloud.lam.update_event_source_mapping(UUID=wiring.mapping_uuid, Enabled=True)
     assert drain(poller) == [1, 0]
-    assert wiring.keys() == [["a"], ["b"]]
+    assert wiring.pks() == [["a"], ["b"]]
+
+
+def test_a_mapping_on_a_replaced_stream_gets_nothing_and_warns_once(
+        cloud: Cloud, poller: DynamoDbStreamPoller, caplog: pytest.LogCaptureFixture) -> None:
+    old = cloud.wire("record_stream")
+    cloud.ddb.delete_table(TableName=old.table)
+    cloud.ddb.create_table(
+        TableName=old.table, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    cloud.put(old, "on-the-new-stream")
+    caplog.set_level(logging.WARNING, logger="crewhouse.local.dynamodb_streams")
+
+    assert [poller.poll_once() for _ in range(3)] == [0, 0, 0]
+
+    assert old.batches() == []
+    [warning] = [record for record in caplog.records if record.name == "crewhouse.local.dynamodb_streams"]
+    assert f"Stream {old.stream_arn} of mapping {old.mapping_uuid} no longer exists" in warning.getMessage()
 
 
 def test_background_thread_delivers_and_stops_cleanly(cloud: Cloud) -> None:
     wiring = cloud.wire("record_stream", BatchSize=5)
     with DynamoDbStreamPoller(cloud.endpoint, interval=0.01):
         cloud.put(wiring, *(f"k{i:02d}" for i in range(12)))
-        wait_for(lambda: sum(len(batch) for batch in wiring.keys()) >= 12)
+        wait_for(lambda: len(wiring.delivered()) >= 12)
 
     names = {thread.name for thread in threading.enumerate()}
     assert not any(name.startswith("crewhouse-ddb-stream") for name in names)
-    assert [key for batch in wiring.keys() for key in batch] == [f"k{i:02d}" for i in range(12)]
+    assert wiring.delivered() == [f"k{i:02d}" for i in range(12)]
 
 
 def test_moto_forgets_old_shard_iterators(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,10 +3,10 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from crewhouse.core.settings import function_environment
 from crewhouse.tasks.api import handler
+from moto import mock_aws
+
 from tests.support.events import claims_for, http_event, lambda_context, response_json
 from tests.support.tables import create_table
 

@@ -1,0 +1,39 @@
+"""``POST /tasks/quick-add``: one line becomes a task, and the answer says what was understood."""
+
+from __future__ import annotations
+
+from crewhouse.core.identity import Identity
+from crewhouse.tasks import keys
+from crewhouse.tasks.logic import TaskService
+from crewhouse.tasks.models import MoveRequest, QuickAddRequest, QuickAddResult, Task, TaskCreate
+from crewhouse.tasks.quick_add import parse_quick_add
+
+
+def quick_add(service: TaskService, identity: Identity, request: QuickAddRequest) -> QuickAddResult:
+    timezone = request.timezone or "UTC"
+    parsed = parse_quick_add(request.text, now=service.clock(), timezone=timezone)
+    fields = TaskCreate(
+        title=parsed.title or request.text.strip(),
+        priority=parsed.priority or "B",
+        planned_date=parsed.planned_date,
+        due=parsed.due,
+        timezone=timezone if (parsed.due or parsed.recurrence) else request.timezone,
+        recurrence=parsed.recurrence,
+        tags=parsed.tags,
+    )
+    task = service.create(identity, fields)
+    if parsed.position:
+        task = _move_to_position(service, identity, task.id, parsed.position)
+    return QuickAddResult(task=task, understood=[u.model_dump() for u in parsed.understood])
+
+
+def _move_to_position(service: TaskService, identity: Identity, task_id: str, position: int) -> Task:
+    """``A1`` means first among the day's A tasks: move before whoever holds that place now."""
+    task = service.get(identity, task_id)
+    owner = keys.owner_pk(identity.tenant_id, identity.user_id)
+    group = f"{keys.plan_key(task.planned_date)}#{task.priority}#"
+    items, _ = service.store.query(index="GSI1", partition=("GSI1PK", owner), sort=("begins", group),
+                                   limit=position)
+    if len(items) >= position and items[position - 1]["id"] != task_id:
+        return service.move(identity, task_id, MoveRequest(before_id=items[position - 1]["id"]))
+    return task
