@@ -93,7 +93,7 @@ class TasksContext(Construct):
         storage.search_table.grant_read_write_data(self.stream_function)
         storage.sync_table.grant_write_data(self.stream_function)
         storage.event_bus.grant_put_events_to(self.stream_function)
-        self.scheduler_role.grant_pass_role(self.stream_function)
+        self.scheduler_role.grant_pass_role(self.stream_function.grant_principal)
         self.stream_function.add_to_role_policy(iam.PolicyStatement(
             actions=["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule",
                      "scheduler:GetSchedule"],
