@@ -13,7 +13,26 @@ from fastapi.openapi.utils import get_openapi
 # Every HTTP context's API module (each exposes ``app``). One line per context.
 CONTEXT_APIS: tuple[str, ...] = (
     "crewhouse.platform.api",
+    "crewhouse.tasks.api",
 )
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {
+            "path": {"type": "string"}, "message": {"type": "string"}, "type": {"type": "string"}}}},
+    },
+    "additionalProperties": True,
+}
 
 
 @cache
@@ -34,6 +53,16 @@ def merged_openapi() -> dict[str, Any]:
         "cognito": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     }
     document["security"] = [{"cognito": []}]
+    document["components"].setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    problem = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            responses["422"] = {"description": "Invalid or missing fields (field paths in `errors`)", **problem}
+            responses["4XX"] = {"description": "Any other client error, as RFC 9457 problem details", **problem}
+    document["components"]["schemas"].pop("HTTPValidationError", None)
+    document["components"]["schemas"].pop("ValidationError", None)
     return document
 
 
