@@ -452,8 +452,12 @@ class DynamoDbStreamPoller:
         try:
             response = self._streams.get_records(ShardIterator=iterator,
                                                  Limit=max(1, min(mapping.batch_size, _MAX_GET_RECORDS)))
-        except ClientError:
-            checkpoint.iterator = None  # expired or unknown: rebuild it from the checkpoint next round
+        except ClientError as exc:
+            # Rebuild from the sequence number next round; a pinned LATEST iterator is dropped only once expired,
+            # since pinning a new one skips whatever was written in between.
+            expired = exc.response.get("Error", {}).get("Code") == "ExpiredIteratorException"
+            if checkpoint.sequence_number is not None or expired:
+                checkpoint.iterator = None
             raise
         records: list[dict[str, Any]] = response.get("Records", [])
         if checkpoint.retry_end is not None:

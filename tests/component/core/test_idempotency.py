@@ -9,7 +9,8 @@ from crewhouse.core.errors import ValidationProblem
 from crewhouse.core.idempotency import run_idempotent
 from crewhouse.core.identity import Identity
 from crewhouse.core.settings import CoreSettings, function_environment, load_settings
-from moto import mock_aws
+
+from tests.support.mock import mocked_aws
 
 ALICE = Identity(tenant_id="t1", user_id="alice", roles=frozenset(), scopes=frozenset())
 BOB = Identity(tenant_id="t1", user_id="bob", roles=frozenset(), scopes=frozenset())
@@ -17,19 +18,13 @@ BOB = Identity(tenant_id="t1", user_id="bob", roles=frozenset(), scopes=frozense
 
 @pytest.fixture
 def settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[CoreSettings]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    with mock_aws():
-        from crewhouse.core import aws as core_aws
-
-        core_aws._client.cache_clear()
+    with mocked_aws(monkeypatch):
         boto3.client("dynamodb", region_name="us-east-1").create_table(
             TableName="idem", BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
         with function_environment({"IDEMPOTENCY_TABLE": "idem"}):
             yield load_settings(CoreSettings)
-        core_aws._client.cache_clear()
 
 
 def counter() -> tuple[list[int], Any]:

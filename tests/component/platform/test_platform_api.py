@@ -9,9 +9,9 @@ from crewhouse.core.settings import function_environment
 from crewhouse.platform.api import handler
 from crewhouse.platform.models import Tenant
 from crewhouse.platform.store import DynamoTenantStore
-from moto import mock_aws
 
 from tests.support.events import claims_for, http_event, lambda_context, response_json
+from tests.support.mock import mocked_aws
 
 TABLE = "platform"
 BUCKET = "files"
@@ -28,16 +28,10 @@ def create_table(dynamodb: Any) -> None:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    with mock_aws():
-        from crewhouse.core import aws as core_aws
-
-        core_aws._client.cache_clear()  # clients must be created inside the mock
+    with mocked_aws(monkeypatch):
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         s3 = boto3.client("s3", region_name="us-east-1")
         yield {"dynamodb": dynamodb, "s3": s3}
-        core_aws._client.cache_clear()
 
 
 def call(event: dict[str, Any]) -> tuple[int, Any]:

@@ -8,20 +8,15 @@ import pytest
 from crewhouse.core.settings import function_environment
 from crewhouse.platform.store import DynamoTenantStore
 from crewhouse.platform.workers import post_confirmation
-from moto import mock_aws
 
 from tests.component.platform.test_platform_api import TABLE, create_table
 from tests.support.events import lambda_context
+from tests.support.mock import mocked_aws
 
 
 @pytest.fixture
 def pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    with mock_aws():
-        from crewhouse.core import aws as core_aws
-
-        core_aws._client.cache_clear()
+    with mocked_aws(monkeypatch):
         cognito = boto3.client("cognito-idp", region_name="us-east-1")
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         create_table(dynamodb)
@@ -33,7 +28,6 @@ def pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         sub = next(a["Value"] for a in cognito.admin_get_user(UserPoolId=pool_id, Username="ada@example.com")
                    ["UserAttributes"] if a["Name"] == "sub")
         yield {"cognito": cognito, "dynamodb": dynamodb, "pool_id": pool_id, "sub": sub}
-        core_aws._client.cache_clear()
 
 
 def trigger_event(pool: dict[str, Any], source: str = "PostConfirmation_ConfirmSignUp",

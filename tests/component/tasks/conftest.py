@@ -5,9 +5,9 @@ import boto3
 import pytest
 from crewhouse.core.settings import function_environment
 from crewhouse.tasks.api import handler
-from moto import mock_aws
 
 from tests.support.events import claims_for, http_event, lambda_context, response_json
+from tests.support.mock import mocked_aws
 from tests.support.tables import create_table
 
 ENV = {"TASKS_TABLE": "tasks", "SEARCH_TABLE": "search", "SYNC_TABLE": "sync", "IDEMPOTENCY_TABLE": "idem",
@@ -16,19 +16,13 @@ ENV = {"TASKS_TABLE": "tasks", "SEARCH_TABLE": "search", "SYNC_TABLE": "sync", "
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    with mock_aws():
-        from crewhouse.core import aws as core_aws
-
-        core_aws._client.cache_clear()
+    with mocked_aws(monkeypatch):
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         create_table(dynamodb, "TasksTasksTable", "tasks")
         create_table(dynamodb, "StorageSearchIndexTable", "search")
         create_table(dynamodb, "StorageSyncLogTable", "sync")
         create_table(dynamodb, "StorageIdempotencyTable", "idem")
         yield dynamodb
-        core_aws._client.cache_clear()
 
 
 Call = Callable[..., tuple[int, dict[str, str], Any]]
