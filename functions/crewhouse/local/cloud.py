@@ -13,9 +13,10 @@ from typing import Any
 
 import requests
 
-from crewhouse.local import cognito_triggers, endpoint, eventbridge, lambda_runtime
+from crewhouse.local import cognito_triggers, dynamodb_streams, endpoint, eventbridge, lambda_runtime, sqs_poller
 from crewhouse.local.authorizer import JwtAuthorizer
 from crewhouse.local.deploy import DeployedStack, deploy_stack
+from crewhouse.local.dynamodb_streams import DynamoDbStreamPoller
 from crewhouse.local.gateway import GatewayServer, Route, RouteTable, build_gateway_app, lambda_invoker
 from crewhouse.local.scheduler import SchedulerLoop
 from crewhouse.local.sqs_poller import SqsEventSourcePoller
@@ -51,6 +52,7 @@ class EmbeddedCloud:
     _moto: Any = None
     _gateway: GatewayServer | None = None
     _poller: SqsEventSourcePoller | None = None
+    _streams: DynamoDbStreamPoller | None = None
     _scheduler: SchedulerLoop | None = None
 
     @property
@@ -77,12 +79,16 @@ class EmbeddedCloud:
         lambda_runtime.install()
         eventbridge.install(self.aws_endpoint)
         cognito_triggers.install()
+        sqs_poller.disable_synchronous_mappings()  # our pollers deliver instead (batches, retries, DLQs)
+        dynamodb_streams.disable_synchronous_mappings()
 
         self.stack = deploy_stack(synthesize(), self.config.stack_name, self.config.region)
         self._poller = SqsEventSourcePoller(self.aws_endpoint, self.config.region)
+        self._streams = DynamoDbStreamPoller(self.aws_endpoint, self.config.region)
         self._scheduler = SchedulerLoop(self.aws_endpoint, self.config.region)
         if self.config.background_loops:
             self._poller.start()
+            self._streams.start()
             self._scheduler.start()
         app = build_gateway_app(route_table(self.stack, self.aws_endpoint), lambda_invoker(self.aws_endpoint,
                                                                                             self.config.region),
@@ -106,7 +112,7 @@ class EmbeddedCloud:
         return matches[0]
 
     def stop(self) -> None:
-        for part in (self._gateway, self._poller, self._scheduler):
+        for part in (self._gateway, self._poller, self._streams, self._scheduler):
             if part is not None:
                 part.stop()
         eventbridge.drain(timeout=5)
