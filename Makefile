@@ -7,7 +7,7 @@ LOCAL_STAMP := $(VENV)/.installed-local
 DEV_STAMP := $(VENV)/.installed-dev
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: dev test lint unit integration infra bench synth layer deploy openapi clean
+.PHONY: dev test lint unit integration infra bench synth layer deploy openapi clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,18 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[local,dev]'
 	touch $@ $(LOCAL_STAMP)
 
+## System packages of the local cloud: Tesseract (local OCR of uploaded images and PDFs).
+system-deps:
+	@command -v tesseract >/dev/null || (apt-get update -qq && apt-get install -y -qq tesseract-ocr >/dev/null) \
+		|| (sudo -n apt-get update -qq && sudo -n apt-get install -y -qq tesseract-ocr >/dev/null) \
+		|| echo 'tesseract unavailable: OCR status will say so'
+
 ## Start Crewhouse locally on the embedded AWS cloud (API on :8000, AWS endpoint on :4566).
-dev: $(LOCAL_STAMP)
+dev: $(LOCAL_STAMP) system-deps
 	$(BIN)/crewhouse local
 
 ## The whole test suite: lint, types, then every test tier (what CI runs).
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy functions cdk tests
 	$(BIN)/pytest
@@ -35,7 +41,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy functions cdk tests
 
-unit infra integration bench: $(DEV_STAMP)
+unit infra integration bench: $(DEV_STAMP) system-deps
 	$(BIN)/pytest tests/$@
 
 ## Synthesize for a real deployment (builds the arm64 dependency layer with pip --platform, cached in build/).

@@ -24,7 +24,7 @@ def acknowledge_function_findings(scope: IConstruct) -> None:
                 "Python 3.13 is the runtime the design card fixes; runtime upgrades are deliberate, tested changes.")
 
 
-def _logical_id(construct: IConstruct) -> str:
+def logical_id(construct: IConstruct) -> str:
     default = construct.node.default_child
     assert isinstance(default, cdk.CfnElement)
     return cdk.Stack.of(construct).get_logical_id(default)
@@ -32,10 +32,10 @@ def _logical_id(construct: IConstruct) -> str:
 
 def acknowledge_index_access(grantee: IConstruct, table: IConstruct) -> None:
     """Queries need ``<table>/index/*``: the grant covers this table's own indexes and nothing else."""
-    acknowledge(grantee, f"AwsSolutions-IAM5[Resource::<{_logical_id(table)}.Arn>/index/*]",
+    acknowledge(grantee, f"AwsSolutions-IAM5[Resource::<{logical_id(table)}.Arn>/index/*]",
                 "Queries read the table's own global secondary indexes; the grant names no other table.")
 
 
 def acknowledge_function_versions(grantee: IConstruct, function: IConstruct) -> None:
-    acknowledge(grantee, f"AwsSolutions-IAM5[Resource::<{_logical_id(function)}.Arn>:*]",
+    acknowledge(grantee, f"AwsSolutions-IAM5[Resource::<{logical_id(function)}.Arn>:*]",
                 "Invoke is granted on the function and its versions; it names no other function.")

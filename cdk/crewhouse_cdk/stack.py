@@ -8,9 +8,13 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from crewhouse_cdk.constructs.auth import Auth
+from crewhouse_cdk.constructs.chat import ChatContext
+from crewhouse_cdk.constructs.files import FilesContext
 from crewhouse_cdk.constructs.function import DependencyLayer
 from crewhouse_cdk.constructs.http_api import HttpApi
+from crewhouse_cdk.constructs.mcp import McpContext
 from crewhouse_cdk.constructs.monitoring import Monitoring
+from crewhouse_cdk.constructs.notes import NotesContext
 from crewhouse_cdk.constructs.platform import PlatformApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage
 from crewhouse_cdk.constructs.tasks import TasksContext
@@ -25,11 +29,18 @@ class CrewhouseStack(cdk.Stack):
         api = HttpApi(self, "Http", auth=auth)
         platform = PlatformApi(self, "Platform", storage=storage, api=api, layer=layer)
         tasks = TasksContext(self, "Tasks", storage=storage, api=api, layer=layer)
+        notes = NotesContext(self, "Notes", storage=storage, api=api, layer=layer, tasks_table=tasks.table)
+        files = FilesContext(self, "Files", storage=storage, api=api, tasks=tasks, layer=layer, notes_table=notes.table)
+        mcp = McpContext(self, "Mcp", storage=storage, api=api, auth=auth, tasks=tasks, notes=notes, files=files,
+                         layer=layer)
+        chat = ChatContext(self, "Chat", storage=storage, api=api, tasks=tasks, layer=layer)
 
         functions = {"Platform": platform.handler.function, "PostConfirmation": auth.post_confirmation.function,
-                     **tasks.functions}
+                     **tasks.functions, **files.functions, "McpServer": mcp.function, "Chat": chat.function,
+                     **notes.functions}
         Monitoring(self, "Monitoring", api=api.api, functions=functions,
-                   dead_letter_queues={"TasksStreamDlq": tasks.stream_dlq})
+                   dead_letter_queues={"TasksStreamDlq": tasks.stream_dlq, "FilesEventsDlq": files.dlq,
+                                       "NotesStreamDlq": notes.stream_dlq})
 
         cdk.CfnOutput(self, "ApiUrl", value=api.url)
         cdk.CfnOutput(self, "UserPoolId", value=auth.user_pool.user_pool_id)

@@ -14,6 +14,10 @@ from fastapi.openapi.utils import get_openapi
 CONTEXT_APIS: tuple[str, ...] = (
     "crewhouse.platform.api",
     "crewhouse.tasks.api",
+    "crewhouse.files.api",
+    "crewhouse.notes.api",
+    "crewhouse.chat.api",
+    "crewhouse.mcp.api",
 )
 
 

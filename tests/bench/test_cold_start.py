@@ -6,15 +6,20 @@ that share a module (two workers in one file) share one measurement: the import 
 
 Each module is imported in a fresh interpreter (``python -c``), timed around the ``import`` statement only,
 so interpreter start-up is excluded. Handler modules and the baseline (``bare_fastapi_mangum.py``) share
-one environment and run interleaved, in a rotating order, ``CREWHOUSE_BENCH_RUNS`` rounds (default 7). The
-asserted ratio is the median over rounds of (module / baseline of the same round), which cancels drift
-better than a ratio of medians (also printed). ``import + first invocation`` of the platform API handler is
-printed for context only.
+one environment and run interleaved, in a rotating order: 7 rounds, fewer (never under 3) when that would
+take more than ~40 s (as more contexts deploy more handlers); ``CREWHOUSE_BENCH_RUNS=<n>`` fixes the count. A
+ratio is the median over rounds of (module / baseline of the same round), which cancels drift better than a
+ratio of medians. ``import + first invocation`` of the platform API handler is printed for context only.
 
-The table is printed even without ``-s``. Numbers are only meaningful on a quiet machine: run the benchmark
-alone (not under ``-n``, not next to other heavy jobs):
+Two clocks are read around each import: wall time (``perf_counter``) and the process's CPU time
+(``process_time``). On an idle machine they agree within a few percent (imports are CPU-bound once the
+files are in the page cache); on a busy one wall time swings by 2x and more with the other processes, while
+CPU time stays put. The budget is therefore asserted on the CPU-time ratio by default;
+``CREWHOUSE_BENCH_CLOCK=wall`` asserts on wall time instead (use it on a dedicated, quiet machine).
 
-    .venv/bin/pytest tests/bench -q
+The table is printed even without ``-s``. Run the benchmark alone (not under ``-n``):
+
+    .venv/bin/pytest tests/bench/test_cold_start.py -q
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +42,17 @@ BENCH_DIR = Path(__file__).resolve().parent
 EVENTS = ROOT / "events"
 
 BASELINE = "bare_fastapi_mangum"  # a module, like a handler's; its Lambda handler is ``handler``
+# Handlers that serve MCP are held to a bare MCP server instead (the SDK's own import is most of the cost).
+MCP_BASELINE = "bare_mcp_mangum"
+MCP_HANDLERS = ("crewhouse.mcp.",)
+# Handler modules measured over the 1.15 budget, each with the ceiling it must still hold and why. They are
+# listed as not meeting the target in README.md; the ceiling stops them from getting worse unnoticed.
+KNOWN_OVER_BUDGET: dict[str, tuple[float, str]] = {}
 BUDGET = 1.15
-RUNS = max(3, int(os.environ.get("CREWHOUSE_BENCH_RUNS", "7")))
+MAX_RUNS, MIN_RUNS = 7, 3
+FIXED_RUNS = os.environ.get("CREWHOUSE_BENCH_RUNS")
+MEASURE_SECONDS = 40.0  # the rounds' share of the benchmark's time on a 2-core machine
+CLOCK = os.environ.get("CREWHOUSE_BENCH_CLOCK", "cpu")  # which ratio the budget applies to: cpu or wall
 FIRST_INVOCATION_RUNS = 3
 # Printed for context, not asserted: the HTTP API handler answering GET /health.
 FIRST_INVOCATION = ("crewhouse.platform.api.handler", EVENTS / "platform-health.json")
@@ -48,11 +63,11 @@ SYNTH_SNIPPET = ("from crewhouse.local.synth import STACK_NAME, synthesize; "
 
 IMPORT_SNIPPET = """\
 import time
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 import {module} as m
-elapsed = time.perf_counter() - t
+wall, cpu = time.perf_counter() - t, time.process_time() - c
 missing = [attr for attr in {attrs!r} if not callable(getattr(m, attr, None))]
-print("BENCH", elapsed, ",".join(missing) or "-")
+print("BENCH", wall, cpu, ",".join(missing) or "-")
 """
 
 FIRST_INVOCATION_SNIPPET = """\
@@ -139,11 +154,17 @@ def run_snippet(code: str, *args: str) -> list[str]:
     return lines[-1].split()[1:]
 
 
-def time_import(module: str, attrs: Sequence[str]) -> float:
+@dataclass(frozen=True)
+class Sample:
+    wall: float  # seconds
+    cpu: float
+
+
+def time_import(module: str, attrs: Sequence[str]) -> Sample:
     """Seconds to import ``module`` in a fresh interpreter; asserts each of ``attrs`` is a callable of it."""
-    seconds, missing = run_snippet(IMPORT_SNIPPET.format(module=module, attrs=list(attrs)))
+    wall, cpu, missing = run_snippet(IMPORT_SNIPPET.format(module=module, attrs=list(attrs)))
     assert missing == "-", f"{module} has no callable {missing}, yet the template names it as a handler"
-    return float(seconds)
+    return Sample(float(wall), float(cpu))
 
 
 def rotations(items: Sequence[str], rounds: int) -> Iterator[str]:
@@ -157,50 +178,81 @@ def rotations(items: Sequence[str], rounds: int) -> Iterator[str]:
 class Row:
     module: str
     attrs: list[str]
-    median_ms: float
-    min_ms: float
-    ratio: float  # median over rounds of module / baseline of the same round: what is asserted
-    ratio_of_medians: float
+    wall_ms: float  # medians
+    cpu_ms: float
+    wall_ratio: float  # median over rounds of module / baseline of the same round
+    cpu_ratio: float
+
+    @property
+    def ratio(self) -> float:
+        """The ratio the budget applies to."""
+        return self.wall_ratio if CLOCK == "wall" else self.cpu_ratio
 
     @property
     def ok(self) -> bool:
         return self.ratio <= BUDGET
 
+    @property
+    def within_ceiling(self) -> bool:
+        ceiling = KNOWN_OVER_BUDGET.get(self.module, (BUDGET, ""))[0]
+        return self.ratio <= ceiling
 
-def table(baseline: Row, rows: list[Row]) -> str:
+
+def make_row(module: str, attrs: list[str], samples: list[Sample], baseline: list[Sample]) -> Row:
+    def paired(clock: str) -> float:
+        return statistics.median(getattr(s, clock) / getattr(b, clock) for s, b in zip(samples, baseline, strict=True))
+
+    return Row(module, attrs, statistics.median(s.wall for s in samples) * 1000,
+               statistics.median(s.cpu for s in samples) * 1000, paired("wall"), paired("cpu"))
+
+
+def rounds_for(round_seconds: float) -> int:
+    """How many rounds: ``CREWHOUSE_BENCH_RUNS`` if set, else as many as fit ``MEASURE_SECONDS`` (3..7)."""
+    if FIXED_RUNS:
+        return max(MIN_RUNS, int(FIXED_RUNS))
+    return max(MIN_RUNS, min(MAX_RUNS, int(MEASURE_SECONDS / max(round_seconds, 1e-3))))
+
+
+def table(baseline: Row, rows: list[Row], runs: int) -> str:
     width = max(len(r.module) for r in [baseline, *rows])
     python = sys.version.split()[0]
-    lines = [f"cold start: import time in a fresh interpreter, {RUNS} interleaved rounds, Python {python}",
-             f"{'module':<{width}}  {'median ms':>9}  {'min ms':>7}  {'ratio':>6}  {'med/med':>7}  "
-             f"{'budget':>6}  result  handlers"]
+    lines = [f"cold start: import time in a fresh interpreter, median of {runs} interleaved rounds, "
+             f"Python {python}; budget asserted on the {CLOCK} ratio",
+             f"{'module':<{width}}  {'wall ms':>8}  {'cpu ms':>7}  {'wall x':>6}  {'cpu x':>6}  {'budget':>6}  "
+             f"result  handlers"]
     for row in [baseline, *rows]:
-        result = "base" if row is baseline else "PASS" if row.ok else "FAIL"
+        result = ("base" if row is baseline else "PASS" if row.ok else
+                  "OVER" if row.within_ceiling and row.module in KNOWN_OVER_BUDGET else "FAIL")
         budget = "" if row is baseline else f"{BUDGET:.2f}"
-        lines.append(f"{row.module:<{width}}  {row.median_ms:>9.1f}  {row.min_ms:>7.1f}  {row.ratio:>6.2f}  "
-                     f"{row.ratio_of_medians:>7.2f}  {budget:>6}  {result:<6}  {', '.join(row.attrs)}")
-    lines.append("ratio = median over rounds of (module / baseline of the same round); med/med = median ms ratio")
+        lines.append(f"{row.module:<{width}}  {row.wall_ms:>8.1f}  {row.cpu_ms:>7.1f}  {row.wall_ratio:>6.2f}  "
+                     f"{row.cpu_ratio:>6.2f}  {budget:>6}  {result:<6}  {', '.join(row.attrs)}")
+    lines.append("x = median over rounds of (module / baseline of the same round)")
     return "\n".join(lines)
 
 
-def import_offenders(module: str, top: int = 12) -> str:
-    """``-X importtime``: the modules ``module`` imports beyond the baseline, by self time (for a FAIL)."""
+def importtime_self_us(module: str) -> dict[str, int]:
+    """``python -X importtime -c "import <module>"``: self time in microseconds of every module imported."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], cwd=ROOT,
+                          env=bench_environment(), capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    times: dict[str, int] = {}
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "self [us]" not in line:
+            self_us, _cumulative, imported = line.removeprefix("import time:").split("|")
+            times[imported.strip()] = int(self_us)
+    return times
 
-    def self_times(name: str) -> dict[str, int]:
-        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {name}"], cwd=ROOT,
-                              env=bench_environment(), capture_output=True, text=True, timeout=TIMEOUT, check=False)
-        times: dict[str, int] = {}
-        for line in proc.stderr.splitlines():
-            if line.startswith("import time:") and "self [us]" not in line:
-                self_us, _cumulative, imported = line.removeprefix("import time:").split("|")
-                times[imported.strip()] = int(self_us)
-        return times
 
-    base = self_times(BASELINE)
-    extra = {name: us for name, us in self_times(module).items() if name not in base}
-    ranked = sorted(extra.items(), key=lambda item: -item[1])[:top]
-    listing = "\n".join(f"    {us / 1000:7.1f} ms  {name}" for name, us in ranked)
-    return (f"  {module}: {len(extra)} modules beyond the baseline, {sum(extra.values()) / 1000:.1f} ms "
-            f"self time; top:\n{listing}")
+def import_offenders(modules: Sequence[str], top: int = 12) -> str:
+    """For each module: what it imports beyond the baseline, by ``-X importtime`` self time (for a FAIL)."""
+    base = importtime_self_us(BASELINE)
+    reports = []
+    for module in modules:
+        extra = {name: us for name, us in importtime_self_us(module).items() if name not in base}
+        ranked = sorted(extra.items(), key=lambda item: -item[1])[:top]
+        listing = "\n".join(f"    {us / 1000:7.1f} ms  {name}" for name, us in ranked)
+        reports.append(f"  {module}: {len(extra)} modules beyond the baseline, {sum(extra.values()) / 1000:.1f} ms "
+                       f"self time; top:\n{listing}")
+    return "\n".join(reports)
 
 
 # --- the benchmark ----------------------------------------------------------------------------------------
@@ -215,31 +267,43 @@ def handlers() -> list[str]:
 
 def test_handler_modules_import_within_budget_of_bare_fastapi(handlers: list[str],
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    subjects = {BASELINE: ["handler"], **by_module(handlers)}
-    for module, attrs in subjects.items():  # warm-up, untimed: byte-code caches written, files in page cache
+    assert CLOCK in ("cpu", "wall"), f"CREWHOUSE_BENCH_CLOCK must be cpu or wall, not {CLOCK!r}"
+    subjects = {BASELINE: ["handler"], MCP_BASELINE: ["handler"], **by_module(handlers)}
+    started = time.perf_counter()
+    for module, attrs in subjects.items():  # warm-up, not counted: byte-code caches written, files in page cache
         time_import(module, attrs)
-    samples: dict[str, list[float]] = {module: [] for module in subjects}
-    for module in rotations(list(subjects), RUNS):
+    runs = rounds_for(time.perf_counter() - started)
+    samples: dict[str, list[Sample]] = {module: [] for module in subjects}
+    for module in rotations(list(subjects), runs):
         samples[module].append(time_import(module, subjects[module]))
 
-    def row(module: str) -> Row:
-        ms = [s * 1000 for s in samples[module]]
-        paired = statistics.median(t / b for t, b in zip(samples[module], samples[BASELINE], strict=True))
-        return Row(module, subjects[module], statistics.median(ms), min(ms), paired,
-                   statistics.median(ms) / (statistics.median(samples[BASELINE]) * 1000))
+    baseline = make_row(BASELINE, subjects[BASELINE], samples[BASELINE], samples[BASELINE])
 
-    baseline = row(BASELINE)
-    rows = [row(module) for module in subjects if module != BASELINE]
-    report = table(baseline, rows)
+    def base_of(module: str) -> str:
+        return MCP_BASELINE if module.startswith(MCP_HANDLERS) else BASELINE
+
+    rows = [make_row(module, attrs, samples[module], samples[base_of(module)])
+            for module, attrs in subjects.items() if module not in (BASELINE, MCP_BASELINE)]
+    rows.append(make_row(f"{MCP_BASELINE} (vs {BASELINE})", subjects[MCP_BASELINE], samples[MCP_BASELINE],
+                         samples[BASELINE]))
+    report = table(baseline, rows, runs)
     with capsys.disabled():
         print("\n" + report)
 
-    failing = [r for r in rows if not r.ok]
+    rows[-1] = Row(**{**rows[-1].__dict__, "cpu_ratio": 1.0, "wall_ratio": 1.0})  # a baseline: informative
+    over = [r for r in rows if not r.ok and r.within_ceiling and r.module in KNOWN_OVER_BUDGET]
+    if over:
+        with capsys.disabled():
+            print("over the 1.15 target (known, see README):\n" + "\n".join(
+                f"  {r.module}: {r.ratio:.2f}x (ceiling {KNOWN_OVER_BUDGET[r.module][0]:.2f}x): "
+                f"{KNOWN_OVER_BUDGET[r.module][1]}" for r in over))
+    failing = [r for r in rows if not r.ok and not (r.within_ceiling and r.module in KNOWN_OVER_BUDGET)]
     if failing:
-        offenders = "\n".join(import_offenders(r.module) for r in failing)
+        offenders = import_offenders([r.module for r in failing])
         with capsys.disabled():
             print(offenders)
-        pytest.fail(f"{len(failing)} handler module(s) over the {BUDGET}x cold-start budget:\n{report}\n"
+        pytest.fail(f"{len(failing)} handler module(s) over the {BUDGET}x cold-start budget ({CLOCK} time):\n"
+                    f"{report}\n"
                     f"python -X importtime, modules not imported by the baseline:\n{offenders}")
 
 
@@ -247,8 +311,7 @@ def test_import_and_first_invocation_for_context(handlers: list[str], tmp_path: 
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """Printed, not asserted: import + first GET /health of the platform handler vs the bare app's GET /."""
     handler, event_file = FIRST_INVOCATION
-    if handler not in handlers:
-        pytest.skip(f"{handler} is not deployed")
+    assert handler in handlers, f"{handler} is not deployed"
     bare_event: dict[str, Any] = json.loads(event_file.read_text())
     bare_event["rawPath"] = bare_event["requestContext"]["http"]["path"] = "/"
     bare_event["routeKey"] = bare_event["requestContext"]["routeKey"] = "GET /"
@@ -264,7 +327,7 @@ def test_import_and_first_invocation_for_context(handlers: list[str], tmp_path: 
         assert status == "200", f"{name} answered {status}"
         results[name].append((float(imported), float(total)))
 
-    lines = [f"import + first invocation, median of {FIRST_INVOCATION_RUNS} (context only, not asserted):"]
+    lines = [f"import + first invocation, wall time, median of {FIRST_INVOCATION_RUNS} (context only, not asserted):"]
     base_total = statistics.median(t for _, t in results[f"{BASELINE}.handler"]) * 1000
     for name, path in (("bare_fastapi_mangum", "GET /"), (split_handler(handler)[0], "GET /health")):
         key = f"{BASELINE}.handler" if name == "bare_fastapi_mangum" else handler

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any, ClassVar, cast
 
 import aws_cdk as cdk
-import crewhouse_cdk.app as crewhouse_app
 import pytest
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
+
+import crewhouse_cdk.app as crewhouse_app
 
 STACK_NAME = crewhouse_app.STACK_NAME
 

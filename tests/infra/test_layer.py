@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from crewhouse_cdk.layer import build_layer, layer_requirements, pip_command, placeholder_layer, requirement_name
 
 REQUIREMENTS = ["fastapi==0.163.2", "pydantic==2.14.3", "aws-lambda-powertools[tracer]==3.37.0"]

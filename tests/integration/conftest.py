@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+
 from crewhouse.local.cloud import EmbeddedCloud, LocalCloudConfig
 from crewhouse.local.seed import SignedInUser, sign_in, sign_up_and_confirm
-
 from tests.support.moto_server import free_port
 
 

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import jwt
 import moto.cognitoidp
+
 from crewhouse.local.cloud import EmbeddedCloud
 from crewhouse.local.endpoint import local_client
 from crewhouse.local.seed import SignedInUser
-
 from tests.integration.conftest import bearer
 
 MOTO_SIGNING_KEY = Path(moto.cognitoidp.__file__).parent / "resources" / "jwks-private.json.gz"

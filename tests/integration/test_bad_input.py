@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from crewhouse.local.seed import SignedInUser
 
+from crewhouse.local.seed import SignedInUser
 from tests.integration.conftest import bearer
 
 PROBLEM = "application/problem+json"

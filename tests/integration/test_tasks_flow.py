@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+
 from crewhouse.local.cloud import EmbeddedCloud
 from crewhouse.local.endpoint import local_client
 from crewhouse.local.seed import SignedInUser
-
 from tests.integration.conftest import bearer
 
 
@@ -64,11 +64,13 @@ def test_sync_feed_reports_changes_and_deletions(api: httpx.Client, owner: dict[
 
     def changes() -> dict[str, Any] | None:
         body = dict(api.get("/sync", params={"since": token}, headers=owner).json())
-        return body if kept["id"] in [t["id"] for t in body["items"]] and gone["id"] in body["deleted"] else None
+        items = [(t["kind"], t["id"]) for t in body["items"]]
+        return body if ("task", kept["id"]) in items and {"kind": "task", "id": gone["id"]} in body["deleted"] else None
 
     body = eventually(changes)
     assert body, "the sync feed never showed the changes"
     assert gone["id"] not in [t["id"] for t in body["items"]]
+    assert next(t for t in body["items"] if t["id"] == kept["id"])["title"] == "kept"
     quiet = api.get("/sync", params={"since": body["token"]}, headers=owner).json()
     assert quiet["items"] == [] and quiet["deleted"] == []
 

@@ -22,8 +22,9 @@ def free_port() -> int:
 @contextmanager
 def running_moto_server() -> Iterator[str]:
     """Start ThreadedMotoServer in-process with the local Lambda runtime installed; yields the endpoint."""
-    from crewhouse.local import lambda_runtime
     from moto.server import ThreadedMotoServer
+
+    from crewhouse.local import lambda_runtime
 
     for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
                        "AWS_DEFAULT_REGION": REGION}.items():

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
+
 from crewhouse.core.errors import ServiceUnavailable
 from crewhouse.core.identity import Identity
 from crewhouse.platform import logic

@@ -84,9 +84,9 @@ class HttpApi(Construct):
         return self._integrations[key]
 
     def route(self, path: str, methods: list[apigwv2.HttpMethod], function: lambda_.IFunction, *,
-              public: bool = False) -> None:
+              public: bool = False) -> list[apigwv2.HttpRoute]:
         """Send ``methods`` on ``path`` to ``function``; every route needs a JWT unless ``public``."""
-        self.api.add_routes(
+        return self.api.add_routes(
             path=path, methods=methods, integration=self.integration_for(function),
             authorizer=apigwv2.HttpNoneAuthorizer() if public else None,
         )

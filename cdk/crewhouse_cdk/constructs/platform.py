@@ -34,9 +34,9 @@ class PlatformApi(Construct):
         # /ready calls HeadBucket, which needs s3:ListBucket on the bucket and nothing on its objects.
         function.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"],
                                                         resources=[storage.files_bucket.bucket_arn]))
-        api.route("/health", [GET], function, public=True)
-        acknowledge(api.api.node.find_child("GET--health"), "AwsSolutions-APIG4",
-                    "/health is the public liveness probe; it answers without touching any data.")
+        for route in api.route("/health", [GET], function, public=True):
+            acknowledge(route, "AwsSolutions-APIG4",
+                        "/health is the public liveness probe; it answers without touching any data.")
         api.route("/ready", [GET], function)
         api.route("/me", [GET], function)
         api.route("/openapi.json", [GET], function)

@@ -17,20 +17,24 @@ _lock = threading.Lock()
 
 
 @lru_cache(maxsize=64)
-def _client(service: str, region: str, endpoint_url: str | None) -> Any:
+def _client(service: str, region: str, endpoint_url: str | None, signature_version: str | None = None) -> Any:
     import boto3
     from botocore.config import Config
 
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=30)
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=30,
+                    signature_version=signature_version)
     with _lock:  # boto3's default session is not thread-safe while creating clients
         return boto3.session.Session().client(
             service, region_name=region, endpoint_url=endpoint_url, config=config
         )
 
 
-def aws_client(service: str, settings: CoreSettings) -> Any:
-    """A cached boto3 client for ``service`` honouring the settings' region and endpoint."""
-    return _client(service, settings.aws_region, settings.aws_endpoint_url)
+def aws_client(service: str, settings: CoreSettings, *, signature_version: str | None = None) -> Any:
+    """A cached boto3 client for ``service`` honouring the settings' region and endpoint.
+
+    ``signature_version="s3v4"`` for S3 clients that presign: botocore otherwise presigns with SigV2 in us-east-1.
+    """
+    return _client(service, settings.aws_region, settings.aws_endpoint_url, signature_version)
 
 
 def aws_resource(service: str, settings: CoreSettings) -> Any:

@@ -1,17 +1,13 @@
 """RFC 9457 problem details: every error leaves the API as ``application/problem+json``.
 
-Domain code raises :class:`Problem` (or a subclass); :func:`install_problem_handlers` maps it, request
-validation errors and framework HTTP errors in one place, so no bad input ever becomes a 500.
+Domain code raises :class:`Problem` (or a subclass); ``core/http.py`` maps it, request validation errors
+and framework HTTP errors to responses in one place, so no bad input ever becomes a 500. This module has
+no web-framework imports: workers raise and read problems too, and must stay cheap to import.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://crewhouse.dev/problems/"
@@ -114,6 +110,10 @@ class ServiceUnavailable(Problem):
     status = 503
 
 
+def title_for(status: int) -> str:
+    return _TITLES.get(status, "Error")
+
+
 def problem_body(status: int, detail: str, *, slug: str | None = None, instance: str | None = None,
                  **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
@@ -126,52 +126,3 @@ def problem_body(status: int, detail: str, *, slug: str | None = None, instance:
         body["instance"] = instance
     body.update(extra)
     return body
-
-
-def problem_response(status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
-    return JSONResponse(problem_body(status, detail, **extra), status_code=status, media_type=PROBLEM_MEDIA_TYPE,
-                        headers=headers)
-
-
-def field_errors(errors: list[dict[str, Any]] | Any) -> list[dict[str, Any]]:
-    """Pydantic errors as ``{path, message, type}`` with a dotted path such as ``body.title``."""
-    out = []
-    for error in errors:
-        loc = [str(part) for part in error.get("loc", ())]
-        out.append({"path": ".".join(loc), "message": error.get("msg", ""), "type": error.get("type", "")})
-    return out
-
-
-def install_problem_handlers(app: FastAPI) -> None:
-    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, Problem)
-        return JSONResponse(exc.body(instance=request.url.path), status_code=exc.status,
-                            media_type=PROBLEM_MEDIA_TYPE)
-
-    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        errors = list(exc.errors())
-        if any(e.get("type") == "json_invalid" for e in errors):
-            return problem_response(400, "The request body is not valid JSON.", slug="malformed-json",
-                                    instance=request.url.path)
-        return problem_response(422, "The request has invalid or missing fields.", instance=request.url.path,
-                                errors=field_errors(errors))
-
-    async def on_http(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
-        if exc.status_code == 404 and detail == "Not Found":
-            detail = f"No route matches {request.method} {request.url.path}."
-        return problem_response(exc.status_code, detail, instance=request.url.path,
-                                headers=dict(exc.headers) if exc.headers else None)
-
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        from crewhouse.core.observability import logger
-
-        logger.exception("unhandled error")
-        return problem_response(500, "An unexpected error occurred.", instance=request.url.path)
-
-    app.add_exception_handler(Problem, on_problem)
-    app.add_exception_handler(RequestValidationError, on_validation)
-    app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(Exception, on_unexpected)

@@ -6,18 +6,37 @@ Mangum with the shared Logger (request and correlation ids) and Metrics.
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from mangum import Mangum
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crewhouse.core.errors import install_problem_handlers, problem_body
+from crewhouse.core.errors import PROBLEM_MEDIA_TYPE, Problem, problem_body, title_for
 from crewhouse.core.identity import Identity, identity_from_event
 from crewhouse.core.observability import logger, metrics
 from crewhouse.core.settings import CoreSettings, load_settings
+
+
+def _skip_pydantic_v1_probe() -> None:
+    """FastAPI no longer supports pydantic v1 models, yet still probes every route parameter for one, and
+    the probe imports ``pydantic.v1``: ~100 ms, a third of a bare FastAPI import. Crewhouse uses v2 only,
+    so ``pydantic.v1`` stands as a module whose ``BaseModel`` nothing subclasses: the probe answers
+    "not v1" at once. (Leaving it absent instead costs a failed import per parameter.)"""
+    if "pydantic.v1" not in sys.modules:
+        stub = types.ModuleType("pydantic.v1", "Placeholder: Crewhouse does not use pydantic v1.")
+        stub.BaseModel = type("BaseModel", (), {})  # type: ignore[attr-defined]
+        sys.modules["pydantic.v1"] = stub
+
+
+_skip_pydantic_v1_probe()
 
 # Mangum base64-encodes any other type; problem+json must stay readable text like application/json.
 TEXT_MIME_TYPES = ["application/json", "application/problem+json", "application/xml", "text/"]
@@ -80,6 +99,57 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
                 "headers": [(b"content-type", b"application/problem+json"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+def problem_response(status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    return JSONResponse(problem_body(status, detail, **extra), status_code=status, media_type=PROBLEM_MEDIA_TYPE,
+                        headers=headers)
+
+
+def field_errors(errors: list[dict[str, Any]] | Any) -> list[dict[str, Any]]:
+    """Pydantic errors as ``{path, message, type}`` with a dotted path such as ``body.title``."""
+    out = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        out.append({"path": ".".join(loc), "message": error.get("msg", ""), "type": error.get("type", "")})
+    return out
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Every error leaves as problem+json: domain problems, validation errors, HTTP errors, the unexpected."""
+
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Problem)
+        return JSONResponse(exc.body(instance=request.url.path), status_code=exc.status,
+                            media_type=PROBLEM_MEDIA_TYPE)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return problem_response(400, "The request body is not valid JSON.", slug="malformed-json",
+                                    instance=request.url.path)
+        return problem_response(422, "The request has invalid or missing fields.", instance=request.url.path,
+                                errors=field_errors(errors))
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else title_for(exc.status_code)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"No route matches {request.method} {request.url.path}."
+        return problem_response(exc.status_code, detail, instance=request.url.path,
+                                headers=dict(exc.headers) if exc.headers else None)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        from crewhouse.core.observability import logger
+
+        logger.exception("unhandled error")
+        return problem_response(500, "An unexpected error occurred.", instance=request.url.path)
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
 
 
 def create_app(title: str, routers: Sequence[APIRouter], *, description: str = "") -> FastAPI:

@@ -2,10 +2,10 @@
 
 Covers: moto's CloudFormation skips ``AWS::Cognito::*``, ``AWS::ApiGatewayV2::*``,
 ``AWS::SecretsManager::Secret``, ``AWS::S3::BucketPolicy``, ``AWS::CloudWatch::Alarm``,
-``AWS::SQS::QueuePolicy`` and ``AWS::Scheduler::*`` (it logs "No Moto CloudFormation support" and
-creates nothing, so every ``Ref`` to them breaks). moto builds its type registry from the direct
-subclasses of ``CloudFormationModel``; each provider below is one, so moto's own template engine
-orders, resolves (``Ref``/``Fn::GetAtt``) and creates them like any other resource.
+``AWS::SQS::QueuePolicy``, ``AWS::Scheduler::*`` and ``AWS::GuardDuty::MalwareProtectionPlan`` (it logs
+"No Moto CloudFormation support" and creates nothing, so every ``Ref`` to them breaks). moto builds its type
+registry from the direct subclasses of ``CloudFormationModel``; each provider below is one, so moto's own
+template engine orders, resolves (``Ref``/``Fn::GetAtt``) and creates them like any other resource.
 
 Each provider maps the resource's properties onto the matching moto API call, keeping only the
 parameters that call accepts (read from botocore's service model).
@@ -221,16 +221,48 @@ def _queue_policy_provider() -> type:
     })
 
 
+def _malware_protection_plan_provider() -> type:
+    """``AWS::GuardDuty::MalwareProtectionPlan``: moto has no GuardDuty malware protection, so this provider
+    creates nothing in moto; it records the plan (bucket, prefixes, tagging) with the local scanner of
+    :mod:`crewhouse.local.guardduty`, which then reports scan results for new objects as GuardDuty would."""
+
+    def create(cls: type, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
+               region_name: str, **kwargs: Any) -> _ProvidedResource:
+        from crewhouse.local import guardduty
+
+        plan = guardduty.register_plan(dict(cloudformation_json.get("Properties") or {}), region_name, account_id)
+        return cls(plan.plan_id, {"Arn": plan.arn, "MalwareProtectionPlanId": plan.plan_id, "Status": "ACTIVE"})
+
+    def delete(cls: type, resource_name: str, *args: Any, **kwargs: Any) -> None:
+        from crewhouse.local import guardduty
+
+        guardduty.forget_plan(resource_name)
+
+    return type("LocalGuardDutyMalwareProtectionPlan", (_ProvidedResource, CloudFormationModel), {
+        "cloudformation_type": staticmethod(lambda: "AWS::GuardDuty::MalwareProtectionPlan"),
+        "cloudformation_name_type": staticmethod(lambda: ""),
+        "has_cfn_attr": classmethod(lambda cls, attr: attr in ("Arn", "MalwareProtectionPlanId", "Status")),
+        "create_from_cloudformation_json": classmethod(create),
+        "update_from_cloudformation_json": classmethod(lambda cls, *a, **k: None),
+        "delete_from_cloudformation_json": classmethod(delete),
+    })
+
+
 _PROVIDERS: list[type] = []
 
 
 def install() -> list[str]:
     """Register the providers with moto (idempotent); returns the types covered."""
     from moto.cloudformation import parsing
+    from moto.events.models import EventBus
 
+    if not hasattr(EventBus, "physical_resource_id"):
+        # moto's Ref of an AWS::Events::EventBus yields the model object itself; CloudFormation gives the name.
+        EventBus.physical_resource_id = property(lambda bus: bus.name)  # type: ignore[attr-defined]
     if not _PROVIDERS:
         _PROVIDERS.extend(_make_provider(spec) for spec in SPECS)
         _PROVIDERS.append(_queue_policy_provider())
+        _PROVIDERS.append(_malware_protection_plan_provider())
         parsing.get_model_map.cache_clear()
         parsing.get_name_type_map.cache_clear()
     return sorted(p.cloudformation_type() for p in _PROVIDERS)  # type: ignore[attr-defined]

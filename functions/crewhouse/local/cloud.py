@@ -13,7 +13,17 @@ from typing import Any
 
 import requests
 
-from crewhouse.local import cognito_triggers, dynamodb_streams, endpoint, eventbridge, lambda_runtime, sqs_poller
+from crewhouse.local import (
+    cognito_triggers,
+    dynamodb_streams,
+    dynamodb_writes,
+    endpoint,
+    eventbridge,
+    guardduty,
+    lambda_runtime,
+    s3_gaps,
+    sqs_poller,
+)
 from crewhouse.local.authorizer import JwtAuthorizer
 from crewhouse.local.deploy import DeployedStack, deploy_stack
 from crewhouse.local.dynamodb_streams import DynamoDbStreamPoller
@@ -74,10 +84,17 @@ class EmbeddedCloud:
         self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.aws_port, verbose=False)
         self._moto.start()
         endpoint.set_endpoint_url(self.aws_endpoint, self.config.region)
+        # moto's state is process-wide: a new cloud starts from nothing, like a fresh account.
+        requests.post(f"{self.aws_endpoint}/moto-api/reset", timeout=10).raise_for_status()
         requests.post(f"{self.aws_endpoint}/moto-api/config",
                       json={"stepfunctions": {"execute_state_machine": True}}, timeout=5).raise_for_status()
         lambda_runtime.install()
         eventbridge.install(self.aws_endpoint)
+        s3_gaps.install()  # presigned URL/POST checks, bucket policy conditions, part checksums
+        dynamodb_writes.install()  # conditional writes are atomic, as in DynamoDB
+        guardduty.install()  # GuardDuty Malware Protection for S3 scans new uploads
+        # moto's Textract answers canned text: locally, OCR reads the image with Tesseract.
+        lambda_runtime.override_environment({"OCR_PROVIDER": "tesseract"})
         cognito_triggers.install()
         sqs_poller.disable_synchronous_mappings()  # our pollers deliver instead (batches, retries, DLQs)
         dynamodb_streams.disable_synchronous_mappings()
@@ -115,6 +132,7 @@ class EmbeddedCloud:
         for part in (self._gateway, self._poller, self._streams, self._scheduler):
             if part is not None:
                 part.stop()
+        guardduty.drain(timeout=5)
         eventbridge.drain(timeout=5)
         if self._moto is not None:
             self._moto.stop()

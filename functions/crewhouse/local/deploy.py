@@ -5,6 +5,9 @@ Covers three gaps of moto's CloudFormation:
   uploaded, and the bootstrap version parameter is created;
 - state machines lose ``DefinitionSubstitutions``: they are folded into the definition with ``Fn::Sub``;
 - DynamoDB ``TimeToLiveSpecification`` is not applied: it is set with the API after the stack is up.
+- S3 buckets lose ``NotificationConfiguration.EventBridgeConfiguration`` and ``VersioningConfiguration``
+  (moto's ``FakeBucket.create_from_cloudformation_json`` applies only encryption and tags): both are set with
+  the API after the stack is up, so S3 sends "Object Created" events to EventBridge and keeps versions.
 Resource types moto lacks entirely are provided by :mod:`crewhouse.local.cfn_providers`.
 """
 
@@ -112,6 +115,26 @@ def apply_time_to_live(template: dict[str, Any], resources: dict[str, str]) -> l
     return enabled
 
 
+def apply_bucket_configuration(template: dict[str, Any], resources: dict[str, str]) -> list[str]:
+    """EventBridge notifications and versioning of the template's buckets; returns the buckets changed."""
+    s3 = local_client("s3")
+    changed = []
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::S3::Bucket":
+            continue
+        props = resource.get("Properties", {})
+        bucket = resources[logical_id]
+        eventbridge = props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {})
+        if eventbridge.get("EventBridgeEnabled") in (True, "true"):
+            s3.put_bucket_notification_configuration(Bucket=bucket,
+                                                     NotificationConfiguration={"EventBridgeConfiguration": {}})
+            changed.append(bucket)
+        if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+            changed.append(bucket)
+    return sorted(set(changed))
+
+
 def deploy_stack(assembly_dir: Path, stack_name: str, region: str) -> DeployedStack:
     """Publish assets, create the stack, and apply what moto's CloudFormation leaves out."""
     from crewhouse.local import cfn_providers
@@ -129,6 +152,7 @@ def deploy_stack(assembly_dir: Path, stack_name: str, region: str) -> DeployedSt
         for page in paginator.paginate(StackName=stack_name) for r in page["StackResourceSummaries"]
     }
     apply_time_to_live(template, resources)
+    apply_bucket_configuration(template, resources)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     return DeployedStack(name=stack_name, outputs=outputs, resources=resources, template=template)
 

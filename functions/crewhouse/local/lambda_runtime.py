@@ -28,6 +28,8 @@ from crewhouse.local import endpoint
 
 Handler = Callable[[Any, Any], Any]
 
+# Variables the local cloud swaps in where a function's own environment sets them (see cloud.py).
+_overrides: dict[str, str] = {}
 _handlers: dict[str, Handler] = {}
 _handlers_lock = threading.Lock()
 _installed = False
@@ -120,11 +122,19 @@ def _patched_invoke(self: Any, body: str, request_headers: Any, response_headers
     environment = {"AWS_REGION": self.region, **(self.environment_vars or {})}
     if endpoint.endpoint_url():
         environment["AWS_ENDPOINT_URL"] = endpoint.endpoint_url() or ""
+        environment["CREWHOUSE_LOCAL"] = "true"  # e.g. the MCP server then also accepts loopback Host headers
+    environment.update({k: v for k, v in _overrides.items() if k in environment})
     payload, errored = invoke_in_process(self.handler, environment, event, context)
     if errored:
         response_headers["x-amz-function-error"] = "Unhandled"
     response_headers["x-amz-executed-version"] = "$LATEST"
     return json.dumps(payload, default=str).encode("utf-8")
+
+
+def override_environment(values: Mapping[str, str]) -> None:
+    """Locally, replace these variables in every function whose environment sets them."""
+    _overrides.clear()
+    _overrides.update(values)
 
 
 def install() -> None:

@@ -26,6 +26,9 @@ MAX_PREFIX_LENGTH = 20
 """Longer prefixes are not stored; a query word beyond this is looked up by its first 20 letters."""
 MAX_TERMS = 2000
 """Per-document cap (items written per save); the lowest-scored terms are dropped first."""
+MAX_WORD_LENGTH = 64
+"""Longer runs of letters (pasted hashes, base64, ``yyyy…``) are not words: indexing one would exceed the
+2048-byte key limit of the index table, and nobody searches for them."""
 
 STOPWORDS = frozenset({
     "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "if", "in", "into", "is", "it",
@@ -53,10 +56,12 @@ Match = tuple[QueryTerm, float]
 
 
 def tokens(text: str) -> list[str]:
-    """Lower-cased words without accents (``Café`` and ``cafe`` are one word), stopwords and 1-letter words dropped."""
+    """Lower-cased words without accents (``Café`` and ``cafe`` are one word); stopwords, 1-letter words and
+    words over :data:`MAX_WORD_LENGTH` letters dropped."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     plain = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return [word for word in _WORD.findall(plain) if len(word) > 1 and word not in STOPWORDS]
+    return [word for word in _WORD.findall(plain)
+            if 1 < len(word) <= MAX_WORD_LENGTH and word not in STOPWORDS]
 
 
 def deletions(word: str) -> set[str]:

@@ -1,23 +1,50 @@
 """The change log behind ``GET /sync``: one entry per change of a synced item, kept 30 days.
 
-Written from the tables' streams (so it sees every write, whichever API made it), read by sync.
+Written from the tables' streams (so it sees every write, whichever API made it), read by the feed
+(:mod:`crewhouse.sync.feed`). An upsert entry carries the item's API-shaped snapshot, so the feed answers
+from this table alone, whatever context (tasks, notes, notebooks) the item belongs to.
+
 Keys: ``PK = T#<tenant>#U#<user>``, ``SK = <epoch ms, 13 digits>#<event id>``; ``expires_at`` drives TTL.
+The time in the key is when the entry is *written* (this log's clock, in ms), not when the item changed:
+a stream record processed late or retried still lands after every position a client was already given
+(the feed holds back the last moments, see ``SETTLE_MS`` there). Order between changes of one item is
+decided by its version, not by position.
+Attributes: ``kind``, ``item_id``, ``op`` (``upsert``/``delete``), ``v`` (the item's version, when known) and
+``data`` (the snapshot as JSON text, upserts only).
 """
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 RETENTION_SECONDS = 30 * 24 * 3600
+KINDS = ("task", "note", "notebook")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A change to record: what the stream worker of a context hands to :meth:`DynamoSyncLog.record`."""
+
+    event_id: str  # the stream record's id: makes the position unique
+    kind: str  # one of KINDS
+    item_id: str
+    operation: str  # "upsert" or "delete"
+    version: int | None = None
+    data: dict[str, Any] | None = None  # the item as its API shows it (upserts)
 
 
 @dataclass(frozen=True)
 class Change:
     position: str  # the entry's sort key: where a client's next sync resumes
-    kind: str  # "task", "note", "notebook"
+    kind: str
     item_id: str
-    operation: str  # "upsert" or "delete"
+    operation: str
+    version: int | None = None
+    data: dict[str, Any] | None = None
 
 
 def position_for(epoch_ms: int, event_id: str = "") -> str:
@@ -29,21 +56,33 @@ def position_time_ms(position: str) -> int:
 
 
 class DynamoSyncLog:
-    def __init__(self, dynamodb: Any, table: str) -> None:
+    def __init__(self, dynamodb: Any, table: str, *, clock: Callable[[], float] = time.time) -> None:
         self._db = dynamodb
         self._table = table
+        self._clock = clock
         self.calls = 0
 
-    def record(self, owner: str, changes: list[tuple[int, str, str, str, str]]) -> None:
-        """``(epoch_ms, event_id, kind, item_id, operation)`` entries for one owner."""
-        for start in range(0, len(changes), 25):
-            batch = changes[start:start + 25]
-            self.calls += 1
-            self._db.batch_write_item(RequestItems={self._table: [{"PutRequest": {"Item": {
-                "PK": {"S": owner}, "SK": {"S": position_for(ms, event_id)}, "kind": {"S": kind},
-                "item_id": {"S": item_id}, "op": {"S": op},
-                "expires_at": {"N": str(ms // 1000 + RETENTION_SECONDS)},
-            }}} for ms, event_id, kind, item_id, op in batch]})
+    def record(self, owner: str, entries: list[Entry]) -> None:
+        """Append ``entries`` for one owner, positioned at the time of writing (a retried stream record
+        appends again: the feed keeps the latest version of each item)."""
+        for start in range(0, len(entries), 25):
+            requests = []
+            written_ms = int(self._clock() * 1000)
+            for entry in entries[start:start + 25]:
+                item: dict[str, Any] = {
+                    "PK": {"S": owner}, "SK": {"S": position_for(written_ms, entry.event_id)},
+                    "kind": {"S": entry.kind}, "item_id": {"S": entry.item_id}, "op": {"S": entry.operation},
+                    "expires_at": {"N": str(written_ms // 1000 + RETENTION_SECONDS)},
+                }
+                if entry.version is not None:
+                    item["v"] = {"N": str(entry.version)}
+                if entry.data is not None:
+                    item["data"] = {"S": json.dumps(entry.data, separators=(",", ":"), ensure_ascii=False)}
+                requests.append({"PutRequest": {"Item": item}})
+            pending: dict[str, Any] = {self._table: requests}
+            while pending:
+                self.calls += 1
+                pending = self._db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
     def changes_after(self, owner: str, position: str, limit: int) -> tuple[list[Change], bool]:
         self.calls += 1
@@ -52,5 +91,7 @@ class DynamoSyncLog:
             ExpressionAttributeValues={":pk": {"S": owner}, ":after": {"S": position}}, Limit=limit,
             ConsistentRead=True)
         changes = [Change(position=i["SK"]["S"], kind=i["kind"]["S"], item_id=i["item_id"]["S"],
-                          operation=i["op"]["S"]) for i in response.get("Items", [])]
+                          operation=i["op"]["S"], version=int(i["v"]["N"]) if "v" in i else None,
+                          data=json.loads(i["data"]["S"]) if "data" in i else None)
+                   for i in response.get("Items", [])]
         return changes, "LastEvaluatedKey" in response

@@ -1,6 +1,5 @@
 """Tasks HTTP API (``/tasks``, ``/task-templates``, ``/sync``): parse, call the service, shape the response."""
 
-from __future__ import annotations
 
 import hashlib
 import json
@@ -17,6 +16,7 @@ from crewhouse.core.idempotency import run_idempotent
 from crewhouse.core.identity import Identity
 from crewhouse.core.pagination import Page, PageRequest, page_request
 from crewhouse.core.settings import load_settings
+from crewhouse.sync.models import SyncResponse
 from crewhouse.tasks import logic
 from crewhouse.tasks.models import (
     DependencyRequest,
@@ -25,7 +25,6 @@ from crewhouse.tasks.models import (
     QuickAddRequest,
     QuickAddResult,
     Status,
-    SyncResponse,
     Task,
     TaskCreate,
     TaskPatch,
@@ -220,16 +219,18 @@ def instantiate_template(template_id: str, body: InstantiateRequest, identity: C
     return service.instantiate(identity, template_id, body.planned_date, body.due)
 
 
-@router.get("/sync", response_model=SyncResponse,
-            summary="Changes since a token (410: too old, list everything again)")
-def sync(identity: CurrentIdentity, service: Service, settings: Settings,
+@router.get("/sync", response_model=SyncResponse, tags=["sync"],
+            summary="Changes to tasks, notes and notebooks since a token (410: too old, list everything again)")
+def sync(identity: CurrentIdentity, settings: Settings,
          since: Annotated[str | None, Query(max_length=2048)] = None,
          limit: Annotated[int, Query(ge=1, le=500)] = 200) -> SyncResponse:
+    """Served by the tasks function, which already holds read access to the sync log and the cursor key;
+    the feed itself (``crewhouse.sync.feed``) reads only the log, so it belongs to no context."""
+    from crewhouse.sync.feed import changes_since
     from crewhouse.sync.log import DynamoSyncLog
-    from crewhouse.tasks.syncing import changes_since
 
     log = DynamoSyncLog(aws_client("dynamodb", settings), settings.sync_table)
-    return changes_since(service, log, cursor_key(settings), identity, since, limit)
+    return changes_since(log, cursor_key(settings), identity, since, limit)
 
 
 app = create_app("Crewhouse tasks", [router])

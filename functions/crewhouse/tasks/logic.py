@@ -177,9 +177,8 @@ class TaskService:
         item = self._load(identity, task_id)
         require_version(if_match, item["version"])
         changes = patch.model_dump(mode="json", exclude_unset=True)
-        if "title" in changes and not str(changes["title"]).strip():
-            raise ValidationProblem("title must not be blank", errors=[{"path": "body.title", "message": "blank"}])
-        merged = {**{k: v for k, v in item.items()}, **changes}
+        merged = {**item, **changes}
+        _check_fields(merged)
         now = self.clock()
         updated = self._validated_item(item["PK"], merged, task_id, now, existing=item)
         if any(updated.get(f) != item.get(f) for f in GROUP_FIELDS):
@@ -458,6 +457,18 @@ class TaskService:
                 raise ValidationProblem(f"Subtasks nest at most {MAX_DEPTH} levels deep.", errors=[
                     {"path": "body.parent_id", "message": "too deep", "type": "depth"}])
             current = parent.get("parent_id") or None
+
+
+def _check_fields(merged: Mapping[str, Any]) -> None:
+    """The task after a PATCH must still be a valid task (a null title, say, is a 422)."""
+    from pydantic import ValidationError
+
+    try:
+        TaskCreate.model_validate({k: merged[k] for k in TaskCreate.model_fields if k in merged})
+    except ValidationError as exc:
+        errors = [{"path": "body." + ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
+                  for e in exc.errors()]
+        raise ValidationProblem("The change would leave the task invalid.", errors=errors) from exc
 
 
 def _successor_id(task_id: str) -> str:

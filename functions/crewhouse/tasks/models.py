@@ -180,11 +180,4 @@ class InstantiateRequest(BaseModel):
     due: datetime | None = None
 
 
-class SyncResponse(BaseModel):
-    items: list[Task]
-    deleted: list[str]
-    token: str
-    has_more: bool = False
-
-
 Order = Literal["A", "B", "C"]

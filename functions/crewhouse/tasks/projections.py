@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from crewhouse.tasks.models import OPEN_STATUSES
+from crewhouse.tasks.models import OPEN_STATUSES, Task
 
 Item = dict[str, Any]
 SEARCH_WEIGHTS = {"title": 3.0, "tags": 2.0, "description": 1.0}
@@ -24,6 +24,8 @@ class TaskChange:
     reminders_to_put: dict[str, str] = field(default_factory=dict)  # schedule name -> UTC ISO time
     event_type: str | None = None
     event_detail: dict[str, Any] = field(default_factory=dict)
+    version: int | None = None
+    snapshot: dict[str, Any] | None = None  # the task as the API shows it (upserts), for the sync log
 
 
 def searchable_text(item: Item | None) -> dict[str, str] | None:
@@ -31,6 +33,13 @@ def searchable_text(item: Item | None) -> dict[str, str] | None:
         return None
     return {"title": item.get("title", ""), "description": item.get("description", ""),
             "tags": " ".join(item.get("tags") or [])}
+
+
+def sync_snapshot(item: Item | None) -> dict[str, Any] | None:
+    """The task as ``GET /tasks/{id}`` shows it (without the label, which depends on other tasks)."""
+    if not item:
+        return None
+    return Task.model_validate({**item, "label": None}).model_dump(mode="json")
 
 
 def reminder_name(task_id: str, index: int) -> str:
@@ -76,4 +85,6 @@ def task_change(old: Item | None, new: Item | None, now: datetime) -> TaskChange
         event_detail={"tenant_id": tenant, "user_id": user, "task_id": current["id"],
                       "title": current.get("title"), "status": current.get("status"),
                       "version": current.get("version")},
+        version=current.get("version"),
+        snapshot=sync_snapshot(new),
     )

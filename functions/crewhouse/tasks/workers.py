@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from crewhouse.core.aws import aws_client
 from crewhouse.core.observability import logger
 from crewhouse.core.settings import load_settings
+from crewhouse.sync.log import Entry
 from crewhouse.tasks import keys
 from crewhouse.tasks.projections import SEARCH_WEIGHTS, TaskChange, task_change
 from crewhouse.tasks.settings import TasksSettings
@@ -47,7 +48,8 @@ class AwsEffects:
     def apply(self, change: TaskChange, epoch_ms: int, event_id: str) -> None:
         self.search.replace_document(change.owner, "task", change.task_id, change.old_text, change.new_text,
                                      SEARCH_WEIGHTS)
-        self.log.record(change.owner, [(epoch_ms, event_id, "task", change.task_id, change.operation)])
+        self.log.record(change.owner, [Entry(event_id, "task", change.task_id, change.operation, change.version,
+                                             change.snapshot)])
         self._reschedule(change)
         if change.event_type:
             self.events.put_events(Entries=[{"Source": EVENT_SOURCE, "DetailType": change.event_type,

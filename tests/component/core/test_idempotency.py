@@ -5,11 +5,11 @@ from typing import Any
 
 import boto3
 import pytest
+
 from crewhouse.core.errors import ValidationProblem
 from crewhouse.core.idempotency import run_idempotent
 from crewhouse.core.identity import Identity
 from crewhouse.core.settings import CoreSettings, function_environment, load_settings
-
 from tests.support.mock import mocked_aws
 
 ALICE = Identity(tenant_id="t1", user_id="alice", roles=frozenset(), scopes=frozenset())

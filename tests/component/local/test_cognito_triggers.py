@@ -8,8 +8,8 @@ from typing import Any
 import jwt
 import pytest
 from botocore.exceptions import ClientError
-from crewhouse.local import cognito_triggers
 
+from crewhouse.local import cognito_triggers
 from tests.component.local.gap_filler_support import create_function, unique
 from tests.support.moto_server import client, running_moto_server
 from tests.support.sample_handlers import recorded_events

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
 from crewhouse.local import dynamodb_streams
 from crewhouse.local.dynamodb_streams import DynamoDbStreamPoller, disable_synchronous_mappings
-
 from tests.component.local.gap_filler_support import create_function, receive_all, unique, wait_for
 from tests.support import sample_handlers
 from tests.support.moto_server import client, free_port, running_moto_server

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import requests
-from crewhouse.local import eventbridge
 
+from crewhouse.local import eventbridge
 from tests.component.local.gap_filler_support import create_function, receive_all, unique, wait_for
 from tests.support.moto_server import client, running_moto_server
 from tests.support.sample_handlers import recorded_events

@@ -20,6 +20,12 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route as StarletteRoute
+
 from crewhouse.local.authorizer import AuthorizationError, JwtAuthorizer, event_claims, render_claim, token_scopes
 from crewhouse.local.gateway import (
     GatewayServer,
@@ -28,12 +34,6 @@ from crewhouse.local.gateway import (
     build_gateway_app,
     lambda_invoker,
 )
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route as StarletteRoute
-
 from tests.component.local.gap_filler_support import create_function, unique
 from tests.support.moto_server import REGION, client, running_moto_server
 

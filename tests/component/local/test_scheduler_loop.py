@@ -10,8 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from crewhouse.local.scheduler import SchedulerLoop
 
+from crewhouse.local.scheduler import SchedulerLoop
 from tests.component.local.gap_filler_support import create_function, receive_all, unique, wait_for
 from tests.support.moto_server import client, running_moto_server
 from tests.support.sample_handlers import recorded_events

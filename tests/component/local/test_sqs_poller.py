@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from crewhouse.local.sqs_poller import SqsEventSourcePoller, disable_synchronous_mappings
 
+from crewhouse.local.sqs_poller import SqsEventSourcePoller, disable_synchronous_mappings
 from tests.support import sample_handlers
 from tests.support.moto_server import client, free_port, running_moto_server
 

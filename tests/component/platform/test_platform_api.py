@@ -5,11 +5,11 @@ from typing import Any
 
 import boto3
 import pytest
+
 from crewhouse.core.settings import function_environment
 from crewhouse.platform.api import handler
 from crewhouse.platform.models import Tenant
 from crewhouse.platform.store import DynamoTenantStore
-
 from tests.support.events import claims_for, http_event, lambda_context, response_json
 from tests.support.mock import mocked_aws
 

@@ -5,10 +5,10 @@ from typing import Any
 
 import boto3
 import pytest
+
 from crewhouse.core.settings import function_environment
 from crewhouse.platform.store import DynamoTenantStore
 from crewhouse.platform.workers import post_confirmation
-
 from tests.component.platform.test_platform_api import TABLE, create_table
 from tests.support.events import lambda_context
 from tests.support.mock import mocked_aws

@@ -3,9 +3,9 @@ from typing import Any
 
 import boto3
 import pytest
+
 from crewhouse.core.settings import function_environment
 from crewhouse.tasks.api import handler
-
 from tests.support.events import claims_for, http_event, lambda_context, response_json
 from tests.support.mock import mocked_aws
 from tests.support.tables import create_table

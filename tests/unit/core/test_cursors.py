@@ -1,6 +1,7 @@
 from collections.abc import Callable
 
 import pytest
+
 from crewhouse.core.cursors import decode_cursor, encode_cursor
 from crewhouse.core.errors import BadRequest
 

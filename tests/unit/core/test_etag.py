@@ -1,4 +1,5 @@
 import pytest
+
 from crewhouse.core.errors import PreconditionFailed
 from crewhouse.core.etag import etag_for, parse_if_match, require_version
 

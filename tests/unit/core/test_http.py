@@ -3,12 +3,12 @@
 from typing import Annotated, Any
 
 import pytest
-from crewhouse.core.errors import Conflict, NotFound
-from crewhouse.core.http import create_app, current_identity, lambda_handler
-from crewhouse.core.identity import Identity
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from crewhouse.core.errors import Conflict, NotFound
+from crewhouse.core.http import create_app, current_identity, lambda_handler
+from crewhouse.core.identity import Identity
 from tests.support.events import claims_for, http_event, lambda_context, response_json
 
 router = APIRouter()

@@ -1,6 +1,7 @@
 from collections.abc import Mapping
 
 import pytest
+
 from crewhouse.core.errors import Forbidden, Unauthorized
 from crewhouse.core.identity import identity_from_event
 

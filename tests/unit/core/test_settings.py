@@ -2,6 +2,7 @@ import os
 import threading
 
 import pytest
+
 from crewhouse.core.settings import CoreSettings, current_environment, function_environment, load_settings
 
 

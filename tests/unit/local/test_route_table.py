@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from crewhouse.local.gateway import Route, RouteTable
 from hypothesis import given
 from hypothesis import strategies as st
+
+from crewhouse.local.gateway import Route, RouteTable
 
 
 def table(*keys: str) -> RouteTable:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from crewhouse.search.text import (
     MAX_TERMS,
     QueryTerm,
@@ -15,8 +18,6 @@ from crewhouse.search.text import (
     tokens,
     within_one_edit,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 WEIGHTS = {"title": 2.0, "description": 1.0}
 Index = dict[str, dict[str, float]]

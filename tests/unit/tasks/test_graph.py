@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterator
 from itertools import pairwise
 
 import pytest
-from crewhouse.tasks.graph import DependencyGraphTooLarge, find_cycle, open_blockers
 from hypothesis import given
 from hypothesis import strategies as st
+
+from crewhouse.tasks.graph import DependencyGraphTooLarge, find_cycle, open_blockers
 
 INF = float("inf")
 

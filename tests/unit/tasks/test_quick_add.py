@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import dateparser
 import pytest
+
 from crewhouse.tasks.quick_add import QuickAddError, parse_quick_add
 from crewhouse.tasks.recurrence import parse_rule
 

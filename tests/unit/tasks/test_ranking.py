@@ -6,6 +6,9 @@ from fractions import Fraction
 from itertools import pairwise
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from crewhouse.tasks.ranking import (
     BASE,
     DIGITS,
@@ -19,8 +22,6 @@ from crewhouse.tasks.ranking import (
     rank_between,
     rebalance,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 valid_ranks = st.builds(
     lambda body, last: body + last,

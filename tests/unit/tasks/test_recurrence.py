@@ -7,10 +7,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from crewhouse.tasks.recurrence import RecurrenceError, next_date, next_occurrence, parse_rule
 from dateutil.rrule import rrulestr
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from crewhouse.tasks.recurrence import RecurrenceError, next_date, next_occurrence, parse_rule
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -1,0 +1,58 @@
+"""The chat context: sessions and messages table, and the chat Lambda (tool-using agent over Bedrock)."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from crewhouse_cdk.constructs.function import CrewhouseFunction
+from crewhouse_cdk.constructs.http_api import HttpApi
+from crewhouse_cdk.constructs.storage import Storage, tenant_table
+from crewhouse_cdk.constructs.tasks import TasksContext
+from crewhouse_cdk.nag import acknowledge, acknowledge_index_access
+
+DEFAULT_MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+
+class ChatContext(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi,
+                 tasks: TasksContext, layer: lambda_.ILayerVersion) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        self.table = tenant_table(self, "ChatTable")
+        model_id = self.node.try_get_context("crewhouse:bedrockModelId") or DEFAULT_MODEL
+        self.function = CrewhouseFunction(
+            self, "Chat", handler="crewhouse.chat.api.handler", layer=layer,
+            description="Chat: persistent conversations with the tool-using assistant",
+            timeout=cdk.Duration.seconds(29),
+            environment={
+                "CHAT_TABLE": self.table.table_name,
+                "TASKS_TABLE": tasks.table.table_name,
+                "SEARCH_TABLE": storage.search_table.table_name,
+                "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn,
+                "LLM_PROVIDERS": "bedrock",
+                "BEDROCK_MODEL_ID": model_id,
+            },
+        ).function
+        self.table.grant_read_write_data(self.function)
+        tasks.table.grant_read_write_data(self.function)
+        acknowledge_index_access(self.function, tasks.table)
+        storage.search_table.grant_read_data(self.function)
+        storage.cursor_secret.grant_read(self.function)
+        # Converse needs InvokeModel on the inference profile and on the models it routes to (any region).
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            actions=["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+            resources=[f"arn:{stack.partition}:bedrock:*::foundation-model/*",
+                       stack.format_arn(service="bedrock", resource="inference-profile", resource_name="*")],
+        ))
+        acknowledge(self.function, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/*]",
+                    "Cross-region inference profiles route to the model in any region they choose.")
+        acknowledge(self.function,
+                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:"
+                    "inference-profile/*]",
+                    "The model is configuration (crewhouse:bedrockModelId); any of this account's profiles.")
+        for path in ("/chat/sessions", "/chat/sessions/{proxy+}"):
+            api.route(path, [apigwv2.HttpMethod.ANY], self.function)

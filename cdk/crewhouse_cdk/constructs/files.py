@@ -1,0 +1,265 @@
+"""The files context: its table and stream, the API function (presigned uploads and downloads), the workers
+S3 and GuardDuty events drive, GuardDuty Malware Protection for S3 on the files bucket, and the rules.
+
+Bytes never pass through Lambda on their way in or out: clients upload with presigned POSTs or multipart
+part URLs and download through presigned GETs. S3 reports new objects to EventBridge natively (the bucket's
+``EventBridgeConfiguration``; no bucket-notification custom resource), and GuardDuty tags and reports every
+scanned upload.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_guardduty as guardduty
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from crewhouse_cdk.constructs.function import CrewhouseFunction
+from crewhouse_cdk.constructs.http_api import HttpApi
+from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
+from crewhouse_cdk.constructs.tasks import TasksContext
+from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, logical_id
+
+ANY = apigwv2.HttpMethod.ANY
+UPLOADS, THUMBNAILS, QUARANTINE = "uploads/", "thumbnails/", "quarantine/"
+SCAN_RESULT = "GuardDuty Malware Protection Object Scan Result"
+SCAN_TAG = "GuardDutyMalwareScanStatus"
+QUARANTINE_TAG = "crewhouse-quarantine"
+GUARDDUTY_RULE_PREFIX = "DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3"
+
+
+class FilesContext(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi, tasks: TasksContext,
+                 layer: lambda_.ILayerVersion, notes_table: dynamodb.ITable | None = None) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        bucket = storage.files_bucket
+        self.table = tenant_table(self, "FilesTable", stream=True)
+        self.table.add_global_secondary_index(
+            index_name="GSI1",
+            partition_key=dynamodb.Attribute(name="GSI1PK", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="GSI1SK", type=dynamodb.AttributeType.STRING),
+        )
+        # S3 -> EventBridge natively. (``event_bridge_enabled=True`` would deploy CDK's notifications custom
+        # resource, a Lambda that calls PutBucketNotification; the bucket property needs none.)
+        cast(s3.CfnBucket, bucket.node.default_child).notification_configuration = \
+            s3.CfnBucket.NotificationConfigurationProperty(
+                event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True))
+        bucket.add_lifecycle_rule(id="ExpireQuarantine", prefix=QUARANTINE, expiration=cdk.Duration.days(30),
+                                  noncurrent_version_expiration=cdk.Duration.days(1))
+        bucket.add_lifecycle_rule(id="ExpireDeletedUploads", prefix=UPLOADS,
+                                  noncurrent_version_expiration=cdk.Duration.days(30),
+                                  expired_object_delete_marker=True)
+        bucket.add_lifecycle_rule(id="ExpireDeletedThumbnails", prefix=THUMBNAILS,
+                                  noncurrent_version_expiration=cdk.Duration.days(1),
+                                  expired_object_delete_marker=True)
+
+        common = {
+            "FILES_TABLE": self.table.table_name,
+            "FILES_BUCKET": bucket.bucket_name,
+            "TASKS_TABLE": tasks.table.table_name,
+            "SEARCH_TABLE": storage.search_table.table_name,
+            "EVENT_BUS_NAME": EVENT_BUS_NAME,
+            "MALWARE_SCAN_REQUIRED": "true",
+            "OCR_PROVIDER": "textract",
+        }
+        if notes_table is not None:
+            common["NOTES_TABLE"] = notes_table.table_name
+
+        def objects(prefix: str) -> str:
+            return bucket.arn_for_objects(f"{prefix}*")
+
+        # --- the API ------------------------------------------------------------------------------------
+        self.api_function = CrewhouseFunction(
+            self, "FilesApi", handler="crewhouse.files.api.handler", layer=layer,
+            description="Files API: quota, presigned uploads (POST and multipart), downloads, attachments",
+            environment={**common, "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
+                         "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn},
+        ).function
+        self.table.grant_read_write_data(self.api_function)
+        acknowledge_index_access(self.api_function, self.table)
+        storage.idempotency_table.grant_read_write_data(self.api_function)
+        storage.cursor_secret.grant_read(self.api_function)
+        # Presigned URLs carry the function's own permissions: uploads may only land in uploads/.
+        self.api_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:GetObject",
+                     "s3:DeleteObject"],
+            resources=[objects(UPLOADS)]))
+        self.api_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:GetObject", "s3:DeleteObject"], resources=[objects(THUMBNAILS)]))
+        targets_tables = [tasks.table, *([notes_table] if notes_table is not None else [])]
+        # A task's or note's attachments list: read the item, change that one attribute (no other access).
+        self.api_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:GetItem", "dynamodb:UpdateItem"], resources=[t.table_arn for t in targets_tables]))
+        for path in ("/files", "/files/{proxy+}"):
+            api.route(path, [ANY], self.api_function)
+        self._acknowledge_objects(self.api_function, bucket, (UPLOADS, THUMBNAILS),
+                                  "Presigned uploads and downloads name objects created at run time; the grant is "
+                                  "limited to the uploads/ and thumbnails/ prefixes.")
+
+        # --- the workers --------------------------------------------------------------------------------
+        self.dlq = sqs.Queue(self, "EventFailures", enforce_ssl=True, encryption=sqs.QueueEncryption.SQS_MANAGED,
+                             retention_period=cdk.Duration.days(14))
+        acknowledge(self.dlq, "AwsSolutions-SQS3", "This queue is itself the dead-letter destination of the files "
+                    "event rules and the files stream processor.")
+
+        self.object_created_function = CrewhouseFunction(
+            self, "ObjectCreated", handler="crewhouse.files.workers.on_object_created", layer=layer,
+            description="Checks new uploads (size, SHA-256, sniffed type), settles quota, thumbnails and OCR",
+            environment=common, memory_size=2048, timeout=cdk.Duration.minutes(5),
+        ).function
+        self.scan_function = CrewhouseFunction(
+            self, "ScanResult", handler="crewhouse.files.workers.on_scan_result", layer=layer,
+            description="Records GuardDuty malware scan results; quarantines infected uploads",
+            environment=common, timeout=cdk.Duration.minutes(1),
+        ).function
+        self.target_deleted_function = CrewhouseFunction(
+            self, "TargetDeleted", handler="crewhouse.files.workers.on_target_deleted", layer=layer,
+            description="Unlinks files from deleted tasks and notes; deletes files attached to nothing",
+            environment=common, timeout=cdk.Duration.minutes(1),
+        ).function
+        self.stream_function = CrewhouseFunction(
+            self, "FilesStream", handler="crewhouse.files.workers.on_table_changes", layer=layer,
+            description="Files stream: search index (file names and OCR text)", environment=common,
+        ).function
+        for worker in (self.object_created_function, self.scan_function, self.target_deleted_function):
+            self.table.grant_read_write_data(worker)
+        self.object_created_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+            resources=[objects(UPLOADS)]))
+        self.object_created_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:PutObject"], resources=[objects(THUMBNAILS)]))
+        # Textract's actions support no resource-level permissions; it reads the object with this role's s3:GetObject.
+        self.object_created_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["textract:DetectDocumentText", "textract:StartDocumentTextDetection",
+                     "textract:GetDocumentTextDetection"], resources=["*"]))
+        self.scan_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging",
+                     "s3:DeleteObject", "s3:DeleteObjectVersion"], resources=[objects(UPLOADS)]))
+        self.scan_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:DeleteObject"], resources=[objects(THUMBNAILS)]))
+        for mover in (self.object_created_function, self.scan_function):
+            mover.add_to_role_policy(iam.PolicyStatement(actions=["s3:PutObject", "s3:PutObjectTagging"],
+                                                         resources=[objects(QUARANTINE)]))
+        self.target_deleted_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:DeleteObject", "s3:AbortMultipartUpload"], resources=[objects(UPLOADS)]))
+        self.target_deleted_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:DeleteObject"], resources=[objects(THUMBNAILS)]))
+        self._acknowledge_objects(self.object_created_function, bucket, (UPLOADS, THUMBNAILS, QUARANTINE),
+                                  "Each upload is a new object under uploads/; its thumbnail and quarantine copy are "
+                                  "written under their own prefixes only.")
+        self._acknowledge_objects(self.scan_function, bucket, (UPLOADS, THUMBNAILS, QUARANTINE),
+                                  "Infected uploads are moved from uploads/ to quarantine/; the grant names those "
+                                  "prefixes only.")
+        self._acknowledge_objects(self.target_deleted_function, bucket, (UPLOADS, THUMBNAILS),
+                                  "Files left attached to nothing are deleted; only uploads/ and thumbnails/ objects.")
+        for worker in (self.object_created_function, self.scan_function, self.target_deleted_function):
+            acknowledge_index_access(worker, self.table)
+        acknowledge(self.object_created_function, "AwsSolutions-IAM5[Resource::*]",
+                    "Textract text detection supports no resource-level permissions; X-Ray neither.")
+
+        self.stream_function.add_event_source(sources.DynamoEventSource(
+            self.table, starting_position=lambda_.StartingPosition.TRIM_HORIZON, batch_size=100,
+            bisect_batch_on_error=True, retry_attempts=5, report_batch_item_failures=True,
+            on_failure=sources.SqsDlq(self.dlq),
+        ))
+        storage.search_table.grant_read_write_data(self.stream_function)
+
+        # --- GuardDuty Malware Protection for S3 (its service role, as the GuardDuty guide lays it out) ------
+        self.guardduty_role = iam.Role(
+            self, "MalwareProtectionRole",
+            assumed_by=iam.ServicePrincipal("malware-protection-plan.guardduty.amazonaws.com",
+                                            conditions={"StringEquals": {"aws:SourceAccount": stack.account}}),
+            description="Lets GuardDuty Malware Protection scan and tag uploads in the files bucket",
+        )
+        rule_arn = stack.format_arn(service="events", resource="rule", resource_name=f"{GUARDDUTY_RULE_PREFIX}*")
+        for statement in (
+            iam.PolicyStatement(actions=["events:PutRule", "events:DeleteRule", "events:PutTargets",
+                                         "events:RemoveTargets"], resources=[rule_arn],
+                                conditions={"StringLike": {
+                                    "events:ManagedBy": "malware-protection-plan.guardduty.amazonaws.com"}}),
+            iam.PolicyStatement(actions=["events:DescribeRule", "events:ListTargetsByRule"], resources=[rule_arn]),
+            iam.PolicyStatement(actions=["s3:PutObjectTagging", "s3:GetObjectTagging", "s3:PutObjectVersionTagging",
+                                         "s3:GetObjectVersionTagging", "s3:GetObject", "s3:GetObjectVersion"],
+                                resources=[objects(UPLOADS)]),
+            iam.PolicyStatement(actions=["s3:PutBucketNotification", "s3:GetBucketNotification", "s3:ListBucket"],
+                                resources=[bucket.bucket_arn]),
+            iam.PolicyStatement(actions=["s3:PutObject"],
+                                resources=[bucket.arn_for_objects("malware-protection-resource-validation-object")]),
+        ):
+            self.guardduty_role.add_to_policy(statement)
+        acknowledge(self.guardduty_role,
+                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/"
+                    f"{GUARDDUTY_RULE_PREFIX}*]",
+                    "GuardDuty names its managed rule at run time; the grant is limited to that rule name prefix "
+                    "(and, for changes, to rules GuardDuty manages).")
+        self._acknowledge_objects(self.guardduty_role, bucket, (UPLOADS,),
+                                  "GuardDuty scans and tags each new upload; only objects under uploads/.")
+        self.malware_plan = guardduty.CfnMalwareProtectionPlan(
+            self, "MalwareProtectionPlan", role=self.guardduty_role.role_arn,
+            protected_resource=guardduty.CfnMalwareProtectionPlan.CFNProtectedResourceProperty(
+                s3_bucket=guardduty.CfnMalwareProtectionPlan.S3BucketProperty(
+                    bucket_name=bucket.bucket_name, object_prefixes=[UPLOADS])),
+            actions=guardduty.CfnMalwareProtectionPlan.CFNActionsProperty(
+                tagging=guardduty.CfnMalwareProtectionPlan.CFNTaggingProperty(status="ENABLED")),
+        )
+        self.malware_plan.node.add_dependency(self.guardduty_role)
+
+        # Infected or quarantined bytes are never served, whoever signs the request (only the workers that
+        # move them to quarantine/ and GuardDuty itself may still read them).
+        readers = [self.scan_function.role, self.object_created_function.role, self.guardduty_role]
+        bucket.add_to_resource_policy(iam.PolicyStatement(
+            sid="DenyReadingInfectedObjects", effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
+            actions=["s3:GetObject", "s3:GetObjectVersion"], resources=[bucket.arn_for_objects("*")],
+            conditions={"StringEquals": {f"s3:ExistingObjectTag/{SCAN_TAG}": "THREATS_FOUND"},
+                        "ArnNotEquals": {"aws:PrincipalArn": [r.role_arn for r in readers if r is not None]}}))
+        bucket.add_to_resource_policy(iam.PolicyStatement(
+            sid="DenyReadingQuarantine", effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
+            actions=["s3:GetObject", "s3:GetObjectVersion"], resources=[bucket.arn_for_objects("*")],
+            conditions={"StringEquals": {f"s3:ExistingObjectTag/{QUARANTINE_TAG}": "true"}}))
+
+        # --- rules --------------------------------------------------------------------------------------
+        default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
+
+        def deliver_to(function: lambda_.IFunction) -> targets.LambdaFunction:
+            return targets.LambdaFunction(function, dead_letter_queue=self.dlq, retry_attempts=8,
+                                          max_event_age=cdk.Duration.hours(6))
+
+        self.object_created_rule = events.Rule(
+            self, "ObjectCreatedRule", event_bus=default_bus,
+            description="New uploads in the files bucket",
+            event_pattern=events.EventPattern(source=["aws.s3"], detail_type=["Object Created"], detail={
+                "bucket": {"name": [bucket.bucket_name]}, "object": {"key": [{"prefix": UPLOADS}]}}),
+            targets=[deliver_to(self.object_created_function)])
+        self.scan_rule = events.Rule(
+            self, "ScanResultRule", event_bus=default_bus,
+            description="GuardDuty malware scan results for the files bucket",
+            event_pattern=events.EventPattern(source=["aws.guardduty"], detail_type=[SCAN_RESULT], detail={
+                "s3ObjectDetails": {"bucketName": [bucket.bucket_name]}}),
+            targets=[deliver_to(self.scan_function)])
+        self.target_deleted_rule = events.Rule(
+            self, "TargetDeletedRule", event_bus=storage.event_bus,
+            description="Tasks and notes deleted: release their attachments",
+            event_pattern=events.EventPattern(source=["crewhouse.tasks", "crewhouse.notes"],
+                                              detail_type=["task.deleted", "note.deleted"]),
+            targets=[deliver_to(self.target_deleted_function)])
+
+        self.functions = {"FilesApi": self.api_function, "FilesObjectCreated": self.object_created_function,
+                          "FilesScanResult": self.scan_function, "FilesTargetDeleted": self.target_deleted_function,
+                          "FilesStream": self.stream_function}
+
+    @staticmethod
+    def _acknowledge_objects(grantee: Construct, bucket: s3.IBucket, prefixes: tuple[str, ...], reason: str) -> None:
+        for prefix in prefixes:
+            acknowledge(grantee, f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/{prefix}*]", reason)
+

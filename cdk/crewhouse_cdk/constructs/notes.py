@@ -1,0 +1,132 @@
+"""The notes context: its table (stream, TTL for the trash, three sparse indexes), the API function,
+the stream processor (search index, sync log, trash lifecycle of S3 bodies, purges, domain events), and the
+lifecycle rules of note bodies in the files bucket."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct, IConstruct
+
+from crewhouse_cdk.constructs.function import CrewhouseFunction
+from crewhouse_cdk.constructs.http_api import HttpApi
+from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
+from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, logical_id
+
+ANY = apigwv2.HttpMethod.ANY
+BODY_PREFIX = "notes/"  # crewhouse.notes.keys.BODY_PREFIX
+TRASH_TAG = "crewhouse-trash"  # crewhouse.notes.store.TRASH_TAG
+# What list pages show (crewhouse.notes.models.NoteSummary and Notebook): the indexes carry these, never the
+# body, so a 300 KiB note is not copied into every index it belongs to.
+INDEX_ATTRIBUTES = [
+    "id", "title", "name", "parent_id", "notebook_id", "tags", "checklist", "favorite", "pinned", "archived",
+    "version", "revision", "created_at", "updated_at", "body_size", "excerpt", "task_ids", "source", "trashed_at",
+    "expires_at",
+]  # fmt: skip
+MAX_REQUEST_BYTES = 3 * 1024 * 1024  # a 1 MiB body as JSON, escapes included; clips send the page's HTML
+
+
+class NotesContext(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi,
+                 layer: lambda_.ILayerVersion, tasks_table: dynamodb.ITable) -> None:
+        super().__init__(scope, construct_id)
+        self.table = tenant_table(self, "NotesTable", stream=True, ttl_attribute="expires_at")
+        for index in ("GSI1", "GSI2", "GSI3"):
+            self.table.add_global_secondary_index(
+                index_name=index,
+                partition_key=dynamodb.Attribute(name=f"{index}PK", type=dynamodb.AttributeType.STRING),
+                sort_key=dynamodb.Attribute(name=f"{index}SK", type=dynamodb.AttributeType.STRING),
+                projection_type=dynamodb.ProjectionType.INCLUDE, non_key_attributes=INDEX_ATTRIBUTES,
+            )
+        bucket = storage.files_bucket
+        bodies = bucket.arn_for_objects(f"{BODY_PREFIX}*")
+        list_bodies = iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
+                                          conditions={"StringLike": {"s3:prefix": [f"{BODY_PREFIX}*"]}})
+        common = {
+            "NOTES_TABLE": self.table.table_name,
+            "SEARCH_TABLE": storage.search_table.table_name,
+            "SYNC_TABLE": storage.sync_table.table_name,
+            "FILES_BUCKET": bucket.bucket_name,
+            "EVENT_BUS_NAME": EVENT_BUS_NAME,
+        }
+
+        self.api_function = CrewhouseFunction(
+            self, "NotesApi", handler="crewhouse.notes.api.handler", layer=layer,
+            description="Notes API: notebooks, notes, checklists, revisions, trash, search, web clips",
+            environment={**common, "TASKS_TABLE": tasks_table.table_name, "MAX_BODY_BYTES": str(MAX_REQUEST_BYTES),
+                         "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
+                         "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn},
+        ).function
+        self.table.grant_read_write_data(self.api_function)
+        acknowledge_index_access(self.api_function, self.table)
+        storage.search_table.grant_read_data(self.api_function)
+        storage.idempotency_table.grant_read_write_data(self.api_function)
+        storage.cursor_secret.grant_read(self.api_function)
+        # POST /notes/{id}/tasks creates tasks through the tasks logic layer (crewhouse.notes.task_links):
+        # what TaskService.create/get need, no update or delete of tasks.
+        self.api_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem"],
+            resources=[tasks_table.table_arn, f"{tasks_table.table_arn}/index/*"],
+        ))
+        acknowledge_index_access(self.api_function, tasks_table)
+        self._bodies, self._list_bodies, self._bucket = bodies, list_bodies, bucket
+        self.grant_bodies(self.api_function)
+        for path in ("/notebooks", "/notebooks/{proxy+}", "/notes", "/notes/{proxy+}"):
+            api.route(path, [ANY], self.api_function)
+
+        self.stream_dlq = sqs.Queue(self, "StreamFailures", enforce_ssl=True,
+                                    encryption=sqs.QueueEncryption.SQS_MANAGED,
+                                    retention_period=cdk.Duration.days(14))
+        acknowledge(self.stream_dlq, "AwsSolutions-SQS3", "This queue is itself the dead-letter destination "
+                    "of the notes stream processor.")
+        self.stream_function = CrewhouseFunction(
+            self, "NotesStream", handler="crewhouse.notes.workers.on_table_changes", layer=layer,
+            description="Notes stream: search index, sync log, trash lifecycle of bodies, purges, domain events",
+            environment=common, timeout=cdk.Duration.minutes(5),
+        ).function
+        self.stream_function.add_event_source(sources.DynamoEventSource(
+            self.table, starting_position=lambda_.StartingPosition.TRIM_HORIZON, batch_size=100,
+            bisect_batch_on_error=True, retry_attempts=5, report_batch_item_failures=True,
+            on_failure=sources.SqsDlq(self.stream_dlq),
+        ))
+        # Purges delete revisions and trash the notes of deleted notebooks.
+        self.table.grant_read_write_data(self.stream_function)
+        acknowledge_index_access(self.stream_function, self.table)
+        storage.search_table.grant_read_write_data(self.stream_function)
+        storage.sync_table.grant_write_data(self.stream_function)
+        storage.event_bus.grant_put_events_to(self.stream_function)
+        self.stream_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:PutObjectTagging",
+                     "s3:DeleteObjectTagging"], resources=[bodies]))
+        self.stream_function.add_to_role_policy(list_bodies)
+        _acknowledge_bodies(self.stream_function, bucket)
+
+        # Bodies of trashed notes are re-written with the trash tag when trashed: they expire 31 days later,
+        # after the 30-day restore window (DynamoDB TTL removes the note; the stream worker purges the rest).
+        # The bucket is versioned: replaced and deleted bodies leave old versions, kept one day.
+        bucket.add_lifecycle_rule(id="NotesTrashedBodies", prefix=BODY_PREFIX, tag_filters={TRASH_TAG: "true"},
+                                  expiration=cdk.Duration.days(31))
+        bucket.add_lifecycle_rule(id="NotesOldBodyVersions", prefix=BODY_PREFIX,
+                                  noncurrent_version_expiration=cdk.Duration.days(1),
+                                  expired_object_delete_marker=True)
+        self.functions = {"NotesApi": self.api_function, "NotesStream": self.stream_function}
+
+
+    def grant_bodies(self, function: lambda_.IFunction) -> None:
+        """Read, write and delete note bodies kept in the bucket (the API, and the MCP note tools)."""
+        function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources=[self._bodies]))
+        function.add_to_role_policy(self._list_bodies)
+        _acknowledge_bodies(function, self._bucket)
+
+
+def _acknowledge_bodies(function: IConstruct, bucket: IConstruct) -> None:
+    acknowledge(function, f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/{BODY_PREFIX}*]",
+                "Note bodies are objects named per tenant, user and note at run time; the grant is "
+                f"limited to the {BODY_PREFIX} prefix of the files bucket.")
+

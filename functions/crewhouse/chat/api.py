@@ -1,0 +1,104 @@
+"""Chat HTTP API (``/chat/sessions``): persistent conversations with the tool-using assistant.
+
+This Lambda calls the tool registry in-process; it never imports the MCP transport.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+
+from crewhouse.chat.logic import ChatService, owner_of, registry_caller
+from crewhouse.chat.models import ChatMessage, MessageIn, Session, SessionCreate, ToolCall, TurnResult, TurnTimings
+from crewhouse.chat.settings import ChatSettings
+from crewhouse.chat.store import DynamoChatStore
+from crewhouse.core.aws import aws_client
+from crewhouse.core.cursors import cursor_key, decode_cursor, encode_cursor
+from crewhouse.core.http import create_app, current_identity, lambda_handler
+from crewhouse.core.identity import Identity
+from crewhouse.core.observability import logger
+from crewhouse.core.pagination import Page, PageRequest, page_request
+from crewhouse.core.settings import load_settings
+
+router = APIRouter(tags=["chat"])
+CurrentIdentity = Annotated[Identity, Depends(current_identity)]
+
+
+def chat_settings() -> ChatSettings:
+    return load_settings(ChatSettings)
+
+
+Settings = Annotated[ChatSettings, Depends(chat_settings)]
+
+
+def chat_store(settings: Settings) -> DynamoChatStore:
+    return DynamoChatStore(aws_client("dynamodb", settings), settings.chat_table)
+
+
+def chat_service(settings: Settings, identity: CurrentIdentity,
+                 store: Annotated[DynamoChatStore, Depends(chat_store)]) -> ChatService:
+    from crewhouse.llm.factory import build_provider
+
+    return ChatService(store, build_provider(settings), registry_caller(identity, load_settings),
+                       max_tool_calls=settings.max_tool_calls_per_turn,
+                       timeout_seconds=settings.turn_timeout_seconds, token_budget=settings.history_token_budget)
+
+
+Service = Annotated[ChatService, Depends(chat_service)]
+Store = Annotated[DynamoChatStore, Depends(chat_store)]
+
+
+@router.post("/chat/sessions", status_code=201, response_model=Session, summary="Start a conversation")
+def create_session(body: SessionCreate, identity: CurrentIdentity, service: Service) -> Session:
+    return Session.model_validate(service.create_session(identity, body.title))
+
+
+@router.get("/chat/sessions", response_model=Page[Session], summary="Your conversations, newest first")
+def list_sessions(identity: CurrentIdentity, store: Store, settings: Settings,
+                  page: Annotated[PageRequest, Depends(page_request)]) -> Page[Session]:
+    scope = f"{identity.tenant_id}/{identity.user_id}/chat-sessions"
+    start = decode_cursor(page.cursor, key=cursor_key(settings), scope=scope) if page.cursor else None
+    items, last = store.list_sessions(owner_of(identity), page.limit, start)
+    return Page[Session](items=[Session.model_validate(i) for i in items],
+                         next_cursor=encode_cursor(last, key=cursor_key(settings), scope=scope) if last else None)
+
+
+@router.get("/chat/sessions/{session_id}/messages", response_model=Page[ChatMessage],
+            summary="A conversation's messages, oldest first")
+def list_messages(session_id: str, identity: CurrentIdentity, service: Service, store: Store, settings: Settings,
+                  page: Annotated[PageRequest, Depends(page_request)]) -> Page[ChatMessage]:
+    service.session(identity, session_id)
+    scope = f"{identity.tenant_id}/{identity.user_id}/chat/{session_id}"
+    start = decode_cursor(page.cursor, key=cursor_key(settings), scope=scope) if page.cursor else None
+    items, last = store.list_messages(owner_of(identity), session_id, page.limit, start)
+    visible = [ChatMessage.model_validate(i) for i in items if i["text"]]  # tool-result turns are internal
+    return Page[ChatMessage](items=visible,
+                             next_cursor=encode_cursor(last, key=cursor_key(settings), scope=scope) if last else None)
+
+
+@router.delete("/chat/sessions/{session_id}", status_code=204, summary="Delete a conversation")
+def delete_session(session_id: str, identity: CurrentIdentity, service: Service, store: Store) -> Response:
+    service.session(identity, session_id)
+    store.delete_session(owner_of(identity), session_id)
+    return Response(status_code=204)
+
+
+@router.post("/chat/sessions/{session_id}/messages", response_model=TurnResult,
+             summary="Send a message; the reply and the tool calls it made (409 while a reply is running)")
+def send_message(session_id: str, body: MessageIn, identity: CurrentIdentity, service: Service) -> TurnResult:
+    started = time.perf_counter()
+    outcome = service.send(identity, session_id, body.text)
+    timings = TurnTimings(total_ms=(time.perf_counter() - started) * 1000, model_ms=outcome.model_ms)
+    calls = [ToolCall.model_validate(c) for c in outcome.tool_calls]
+    last = outcome.stored[-1]
+    reply = ChatMessage(id="latest", role="assistant", text=last["text"], tool_calls=calls,
+                        created_at=service.clock())
+    logger.info("chat turn", extra={"total_ms": timings.total_ms, "model_ms": timings.model_ms,
+                                    "tool_calls": len(calls), "provider": outcome.provider})
+    return TurnResult(reply=reply, tool_calls=calls, provider=outcome.provider, usage=outcome.usage, timings=timings)
+
+
+app = create_app("Crewhouse chat", [router])
+handler = lambda_handler(app)

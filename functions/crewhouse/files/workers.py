@@ -1,0 +1,120 @@
+"""Background handlers of the files context.
+
+- ``on_object_created``: S3 → EventBridge "Object Created" (``uploads/`` only): checks the bytes (size, SHA-256,
+  MIME type sniffed from the bytes), settles the quota, makes the thumbnail and runs OCR.
+- ``on_scan_result``: GuardDuty Malware Protection "Object Scan Result": clean, infected or unscannable.
+- ``on_target_deleted``: ``task.deleted`` / ``note.deleted`` on the crewhouse bus: unlink, and delete files
+  that are then attached to nothing.
+- ``on_table_changes``: the files table's stream: keeps the shared search index (kind ``file``: file name
+  and OCR text) in step with the files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+from crewhouse.core.aws import aws_client
+from crewhouse.core.observability import logger
+from crewhouse.core.settings import load_settings
+from crewhouse.files.settings import FilesSettings
+
+SEARCH_WEIGHTS = {"filename": 3.0, "text": 1.0}
+TARGET_EVENTS = {"task.deleted": ("task", "task_id"), "note.deleted": ("note", "note_id")}
+
+
+def _service(settings: FilesSettings) -> Any:
+    from crewhouse.files.logic import FileService
+    from crewhouse.files.store import DynamoFileStore, S3Objects, target_tables
+
+    store = DynamoFileStore(aws_client("dynamodb", settings), settings.files_table,
+                            target_tables(settings.tasks_table, settings.notes_table))
+    objects = S3Objects(aws_client("s3", settings, signature_version="s3v4"), settings.files_bucket)
+    return FileService(store, objects, settings)
+
+
+def _ocr(settings: FilesSettings) -> Any:
+    from crewhouse.files.ocr import provider_for
+
+    textract = aws_client("textract", settings) if settings.ocr_provider == "textract" else None
+    return provider_for(settings.ocr_provider, textract)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def on_object_created(event: dict[str, Any], context: Any, *, service: Any = None, ocr: Any = None) -> dict[str, Any]:
+    settings = load_settings(FilesSettings)
+    detail = event.get("detail") or {}
+    bucket, found = (detail.get("bucket") or {}).get("name"), detail.get("object") or {}
+    if bucket != settings.files_bucket:
+        return {"result": "ignored"}
+    result = (service or _service(settings)).process_upload(found["key"], found.get("version-id"),
+                                                           ocr or _ocr(settings))
+    logger.info("upload checked", extra={"key": found["key"], "result": result})
+    return {"result": result}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def on_scan_result(event: dict[str, Any], context: Any, *, service: Any = None) -> dict[str, Any]:
+    settings = load_settings(FilesSettings)
+    detail = event.get("detail") or {}
+    found = detail.get("s3ObjectDetails") or {}
+    if found.get("bucketName") != settings.files_bucket:
+        return {"result": "ignored"}
+    scan = detail.get("scanResultDetails") or {}
+    threats = [str(t.get("name", "unknown")) for t in scan.get("threats") or []]
+    result = (service or _service(settings)).apply_scan_result(
+        found["objectKey"], found.get("versionId"), str(scan.get("scanResultStatus", "FAILED")), threats)
+    logger.info("malware scan recorded", extra={"key": found["objectKey"], "result": result})
+    return {"result": result}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def on_target_deleted(event: dict[str, Any], context: Any, *, service: Any = None) -> dict[str, Any]:
+    settings = load_settings(FilesSettings)
+    kind, id_field = TARGET_EVENTS.get(str(event.get("detail-type")), (None, None))
+    detail = event.get("detail") or {}
+    if kind is None or not detail.get(id_field or ""):
+        return {"deleted": []}
+    deleted = (service or _service(settings)).target_deleted(detail["tenant_id"], detail["user_id"], kind,
+                                                             detail[id_field])
+    logger.info("attachments released", extra={"kind": kind, "target_id": detail[id_field], "deleted": deleted})
+    return {"deleted": deleted}
+
+
+def searchable_text(item: dict[str, Any] | None) -> dict[str, str] | None:
+    if not item or item.get("status") != "available":
+        return None  # only files one can open are found
+    return {"filename": str(item.get("filename", "")), "text": str(item.get("ocr_text") or "")}
+
+
+def on_table_changes(event: dict[str, Any], context: Any, *, index: Any = None) -> dict[str, Any]:
+    from crewhouse.files.store import _plain
+
+    settings = load_settings(FilesSettings)
+    if index is None:
+        from crewhouse.search.index import DynamoSearchIndex
+
+        index = DynamoSearchIndex(aws_client("dynamodb", settings), settings.search_table)
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+    def image(record: DynamoDBRecord, which: str) -> dict[str, Any] | None:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        raw = (record.raw_event.get("dynamodb") or {}).get(which)
+        if not raw:
+            return None
+        deserializer = TypeDeserializer()
+        return {k: _plain(deserializer.deserialize(v)) for k, v in raw.items()}
+
+    def handle(record: DynamoDBRecord) -> None:
+        old, new = image(record, "OldImage"), image(record, "NewImage")
+        current = new or old
+        if not current or not str(current.get("SK", "")).startswith("FILE#"):
+            return
+        before, after = searchable_text(old), searchable_text(new)
+        if before != after:
+            index.replace_document(current["PK"], "file", current["id"], before, after, SEARCH_WEIGHTS)
+
+    return dict(process_partial_response(event=event, record_handler=handle, processor=processor, context=context))

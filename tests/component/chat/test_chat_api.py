@@ -1,0 +1,146 @@
+"""The chat Lambda in-process against moto: sessions, the offline assistant, isolation, Bedrock via Stubber."""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from crewhouse.chat.api import handler
+from crewhouse.chat.logic import ChatService, registry_caller
+from crewhouse.chat.store import DynamoChatStore
+from crewhouse.core.identity import Identity
+from crewhouse.core.settings import function_environment, load_settings
+from crewhouse.llm.bedrock import BedrockProvider
+from crewhouse.llm.provider import FailoverProvider
+from tests.support.events import claims_for, http_event, lambda_context, response_json
+from tests.support.mock import mocked_aws
+from tests.support.tables import create_table
+
+ENV = {"CHAT_TABLE": "chat", "TASKS_TABLE": "tasks", "SEARCH_TABLE": "search", "LLM_PROVIDERS": "offline",
+       "CURSOR_SIGNING_KEY": "k", "AWS_REGION": "us-east-1"}
+Call = Callable[..., tuple[int, Any]]
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    with mocked_aws(monkeypatch):
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        create_table(dynamodb, "ChatChatTable", "chat")
+        create_table(dynamodb, "TasksTasksTable", "tasks")
+        create_table(dynamodb, "StorageSearchIndexTable", "search")
+        yield dynamodb
+
+
+@pytest.fixture
+def call(aws: Any) -> Call:
+    def invoke(method: str, path: str, body: Any = None, *, user: str = "u1", query: str = "") -> tuple[int, Any]:
+        event = http_event(method, path, body=body, claims=claims_for("t1", user), query=query)
+        with function_environment(ENV):
+            response = handler(event, lambda_context("chat"))
+        return response["statusCode"], response_json(response)
+
+    return invoke
+
+
+def say(call: Call, session: str, text: str, user: str = "u1") -> dict[str, Any]:
+    status, body = call("POST", f"/chat/sessions/{session}/messages", {"text": text}, user=user)
+    assert status == 200, body
+    return dict(body)
+
+
+def test_offline_todo_flow_changes_real_tasks(call: Call, aws: Any) -> None:
+    status, session = call("POST", "/chat/sessions", {})
+    assert status == 201
+    added = say(call, session["id"], "add buy milk priority A")
+    assert added["provider"] == "offline"
+    assert added["reply"]["text"].startswith("(offline assistant)")
+    assert [c["name"] for c in added["tool_calls"]] == ["create_task"]
+    say(call, session["id"], "add call the bank")
+    listed = say(call, session["id"], "list my tasks")
+    assert "1. [A1] buy milk" in listed["reply"]["text"]
+    assert "2. [B1] call the bank" in listed["reply"]["text"]
+    done = say(call, session["id"], "complete 2")
+    assert done["tool_calls"][0]["name"] == "complete_task"
+    assert done["tool_calls"][0]["result"]["title"] == "call the bank"
+    assert done["tool_calls"][0]["result"]["status"] == "done"
+
+    status, messages = call("GET", f"/chat/sessions/{session['id']}/messages")
+    assert status == 200
+    assert [m["role"] for m in messages["items"]][:2] == ["user", "assistant"]
+    assert messages["items"][0]["text"] == "add buy milk priority A"
+    _, sessions = call("GET", "/chat/sessions")
+    assert sessions["items"][0]["title"] == "add buy milk priority A"
+
+
+def test_sessions_and_messages_are_private(call: Call) -> None:
+    _, session = call("POST", "/chat/sessions", {"title": "mine"})
+    say(call, session["id"], "add secret plan")
+    assert call("GET", f"/chat/sessions/{session['id']}/messages", user="u2")[0] == 404
+    assert call("POST", f"/chat/sessions/{session['id']}/messages", {"text": "hi"}, user="u2")[0] == 404
+    assert call("DELETE", f"/chat/sessions/{session['id']}", user="u2")[0] == 404
+    assert call("GET", "/chat/sessions", user="u2")[1]["items"] == []
+    listed = say(call, (call("POST", "/chat/sessions", {}, user="u2")[1])["id"], "list my tasks", user="u2")
+    assert "secret plan" not in listed["reply"]["text"]
+    assert call("DELETE", f"/chat/sessions/{session['id']}")[0] == 204
+    assert call("GET", f"/chat/sessions/{session['id']}/messages")[0] == 404
+
+
+def test_bad_input(call: Call) -> None:
+    _, session = call("POST", "/chat/sessions", {})
+    assert call("POST", f"/chat/sessions/{session['id']}/messages", {"text": ""})[0] == 422
+    assert call("POST", f"/chat/sessions/{session['id']}/messages", {})[0] == 422
+    assert call("POST", "/chat/sessions/nope/messages", {"text": "hi"})[0] == 404
+
+
+def converse_response(content: list[dict[str, Any]], stop: str) -> dict[str, Any]:
+    return {"output": {"message": {"role": "assistant", "content": content}}, "stopReason": stop,
+            "usage": {"inputTokens": 50, "outputTokens": 10, "totalTokens": 60},
+            "metrics": {"latencyMs": 100}}
+
+
+def test_bedrock_multi_step_tool_use_and_a_tool_error(aws: Any) -> None:
+    """Recorded Converse responses through botocore's Stubber: create, a failing complete, then text."""
+    runtime = boto3.client("bedrock-runtime", region_name="us-east-1")
+    stubber = Stubber(runtime)
+    stubber.add_response("converse", converse_response(
+        [{"text": "I'll add it."}, {"toolUse": {"toolUseId": "t1", "name": "create_task",
+                                                "input": {"title": "Buy milk", "priority": "A"}}}], "tool_use"))
+    stubber.add_response("converse", converse_response(
+        [{"toolUse": {"toolUseId": "t2", "name": "complete_task", "input": {"id": "no-such-task"}}}], "tool_use"))
+    stubber.add_response("converse", converse_response([{"text": "Added Buy milk; I could not complete the other."}],
+                                                       "end_turn"))
+    identity = Identity("t1", "u1", frozenset(), frozenset())
+    with function_environment(ENV), stubber:
+        store = DynamoChatStore(aws, "chat")
+        chat = ChatService(store, FailoverProvider([BedrockProvider(runtime, "us.anthropic.claude-test")]),
+                           registry_caller(identity, load_settings))
+        session = chat.create_session(identity, None)
+        outcome = chat.send(identity, session["id"], "add buy milk and complete no-such-task")
+    stubber.assert_no_pending_responses()
+    assert outcome.reply_text.startswith("Added Buy milk")
+    assert [(c["name"], c["ok"]) for c in outcome.tool_calls] == [("create_task", True), ("complete_task", False)]
+    assert outcome.usage["totalTokens"] == 180
+    failed = outcome.stored[-2]["converse"]["content"][0]["toolResult"]
+    assert failed["status"] == "error"
+    assert "No task no-such-task" in failed["content"][0]["json"]["detail"]
+
+
+def test_bedrock_throttling_fails_over_to_the_next_provider(aws: Any) -> None:
+    from crewhouse.llm.offline import OfflineProvider
+
+    runtime = boto3.client("bedrock-runtime", region_name="us-east-1")
+    stubber = Stubber(runtime)
+    for _ in range(2):  # the turn makes two model calls (tool use, then the answer): both fail over
+        stubber.add_client_error("converse", service_error_code="ThrottlingException", http_status_code=429)
+    identity = Identity("t1", "u1", frozenset(), frozenset())
+    with function_environment(ENV), stubber:
+        chat = ChatService(DynamoChatStore(aws, "chat"),
+                           FailoverProvider([BedrockProvider(runtime, "m"), OfflineProvider()]),
+                           registry_caller(identity, load_settings))
+        session = chat.create_session(identity, None)
+        outcome = chat.send(identity, session["id"], "what's on today")
+    stubber.assert_no_pending_responses()
+    assert outcome.provider == "offline"
+    assert [c["name"] for c in outcome.tool_calls] == ["get_tasks"]

@@ -1,0 +1,172 @@
+"""The files context in the synthesized template: bucket events, lifecycle, GuardDuty Malware Protection,
+bucket policies, rules, routes and least-privilege grants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import Synthesized
+from tests.infra.test_stack import as_list, grants, props, render, resources, role_of, role_statements
+
+PATHS = {
+    "bucket": "Storage/FilesBucket",
+    "table": "Files/FilesTable",
+    "tasks_table": "Tasks/TasksTable",
+    "notes_table": "Notes/NotesTable",
+    "search_table": "Storage/SearchIndexTable",
+    "api_fn": "Files/FilesApi/Function",
+    "created_fn": "Files/ObjectCreated/Function",
+    "scan_fn": "Files/ScanResult/Function",
+    "deleted_fn": "Files/TargetDeleted/Function",
+    "stream_fn": "Files/FilesStream/Function",
+    "plan": "Files/MalwareProtectionPlan",
+    "guardduty_role": "Files/MalwareProtectionRole",
+    "created_rule": "Files/ObjectCreatedRule",
+    "scan_rule": "Files/ScanResultRule",
+    "deleted_rule": "Files/TargetDeletedRule",
+}
+XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+@pytest.fixture(scope="module")
+def ids(synth_ok: Synthesized) -> dict[str, str]:
+    return {name: synth_ok.logical_id(path) for name, path in PATHS.items()}
+
+
+def rendered_grants(template_json: dict[str, Any], function_id: str) -> set[tuple[str, str]]:
+    role = role_of(template_json, function_id)
+    return {(action, render(resource)) for action, resource in grants(role_statements(template_json, role))
+            if action not in XRAY}
+
+
+def test_bucket_sends_events_to_eventbridge_without_a_custom_resource(template_json: dict[str, Any],
+                                                                       ids: dict[str, str]) -> None:
+    assert props(template_json, ids["bucket"])["NotificationConfiguration"] == {
+        "EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    assert not resources(template_json, "Custom::S3BucketNotifications")
+
+
+def test_bucket_lifecycle_expires_quarantine_and_deleted_versions(template_json: dict[str, Any],
+                                                                  ids: dict[str, str]) -> None:
+    rules = {r.get("Prefix", ""): r for r in props(template_json, ids["bucket"])["LifecycleConfiguration"]["Rules"]}
+    assert rules[""]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert rules["quarantine/"]["ExpirationInDays"] == 30
+    assert rules["uploads/"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    assert rules["thumbnails/"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    assert all(r["Status"] == "Enabled" for r in rules.values())
+    bucket = props(template_json, ids["bucket"])
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["PublicAccessBlockConfiguration"] == {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                                         "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+
+
+def test_bucket_policy_is_tls_only_and_never_serves_infected_or_quarantined_bytes(
+        template_json: dict[str, Any], ids: dict[str, str]) -> None:
+    (policy,) = [p["Properties"]["PolicyDocument"]["Statement"] for p in
+                 resources(template_json, "AWS::S3::BucketPolicy").values()
+                 if p["Properties"]["Bucket"] == {"Ref": ids["bucket"]}]
+    assert all(s["Effect"] == "Deny" for s in policy), "the files bucket grants nothing through its policy"
+    tls = [s for s in policy if s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"]
+    assert tls and tls[0]["Action"] == "s3:*"
+    infected = next(s for s in policy if s.get("Sid") == "DenyReadingInfectedObjects")
+    assert infected["Condition"]["StringEquals"] == {
+        "s3:ExistingObjectTag/GuardDutyMalwareScanStatus": "THREATS_FOUND"}
+    exempt = {render(a) for a in infected["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]}
+    assert exempt == {f"${{{role_of(template_json, ids['scan_fn'])}.Arn}}",
+                      f"${{{role_of(template_json, ids['created_fn'])}.Arn}}", f"${{{ids['guardduty_role']}.Arn}}"}
+    quarantine = next(s for s in policy if s.get("Sid") == "DenyReadingQuarantine")
+    assert quarantine["Condition"] == {"StringEquals": {"s3:ExistingObjectTag/crewhouse-quarantine": "true"}}
+    assert set(as_list(quarantine["Action"])) == {"s3:GetObject", "s3:GetObjectVersion"}
+
+
+def test_guardduty_malware_protection_scans_and_tags_uploads(template_json: dict[str, Any],
+                                                             ids: dict[str, str]) -> None:
+    plan = props(template_json, ids["plan"])
+    assert plan["ProtectedResource"] == {"S3Bucket": {"BucketName": {"Ref": ids["bucket"]},
+                                                      "ObjectPrefixes": ["uploads/"]}}
+    assert plan["Actions"] == {"Tagging": {"Status": "ENABLED"}}
+    assert plan["Role"] == {"Fn::GetAtt": [ids["guardduty_role"], "Arn"]}
+    trust = props(template_json, ids["guardduty_role"])["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "malware-protection-plan.guardduty.amazonaws.com"}
+    granted = {(a, render(r)) for a, r in grants(role_statements(template_json, ids["guardduty_role"]))}
+    bucket = f"${{{ids['bucket']}.Arn}}"
+    assert ("s3:PutObjectTagging", f"{bucket}/uploads/*") in granted
+    assert ("s3:GetObject", f"{bucket}/uploads/*") in granted
+    assert ("s3:PutBucketNotification", bucket) in granted
+    assert ("s3:PutObject", f"{bucket}/malware-protection-resource-validation-object") in granted
+    rules = {r for a, r in granted if a.startswith("events:")}
+    assert rules == {"arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/"
+                     "DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3*"}
+    assert not [g for g in granted if g[1] == "*" or g[0].endswith(":*")]
+
+
+def test_rules_route_s3_guardduty_and_domain_events(template_json: dict[str, Any], ids: dict[str, str]) -> None:
+    created = props(template_json, ids["created_rule"])
+    assert created.get("EventBusName", "default") == "default"  # S3 and GuardDuty publish to the default bus
+    assert created["EventPattern"] == {"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": {
+        "bucket": {"name": [{"Ref": ids["bucket"]}]}, "object": {"key": [{"prefix": "uploads/"}]}}}
+    assert created["Targets"][0]["Arn"] == {"Fn::GetAtt": [ids["created_fn"], "Arn"]}
+    assert "DeadLetterConfig" in created["Targets"][0]
+    scan = props(template_json, ids["scan_rule"])
+    assert scan.get("EventBusName", "default") == "default"
+    assert scan["EventPattern"]["detail-type"] == ["GuardDuty Malware Protection Object Scan Result"]
+    assert scan["EventPattern"]["source"] == ["aws.guardduty"]
+    assert scan["Targets"][0]["Arn"] == {"Fn::GetAtt": [ids["scan_fn"], "Arn"]}
+    deleted = props(template_json, ids["deleted_rule"])
+    assert deleted["EventBusName"] == {"Ref": next(k for k in resources(template_json, "AWS::Events::EventBus"))}
+    assert deleted["EventPattern"] == {"source": ["crewhouse.tasks", "crewhouse.notes"],
+                                       "detail-type": ["task.deleted", "note.deleted"]}
+
+
+def test_routes_reach_the_files_function(template_json: dict[str, Any], ids: dict[str, str]) -> None:
+    routes = {p["RouteKey"] for p in (r["Properties"] for r in resources(template_json,
+                                                                         "AWS::ApiGatewayV2::Route").values())}
+    assert {"ANY /files", "ANY /files/{proxy+}"} <= routes
+
+
+def test_workers_environment_sets_textract_and_the_malware_gate(template_json: dict[str, Any],
+                                                               ids: dict[str, str]) -> None:
+    for name in ("api_fn", "created_fn", "scan_fn"):
+        env = props(template_json, ids[name])["Environment"]["Variables"]
+        assert env["OCR_PROVIDER"] == "textract" and env["MALWARE_SCAN_REQUIRED"] == "true"
+        assert env["FILES_BUCKET"] == {"Ref": ids["bucket"]}
+        assert env["NOTES_TABLE"] == {"Ref": ids["notes_table"]}
+
+
+def test_api_role_is_least_privilege(template_json: dict[str, Any], ids: dict[str, str]) -> None:
+    granted = rendered_grants(template_json, ids["api_fn"])
+    bucket, tasks = f"${{{ids['bucket']}.Arn}}", f"${{{ids['tasks_table']}.Arn}}"
+    notes = f"${{{ids['notes_table']}.Arn}}"
+    s3 = {g for g in granted if g[0].startswith("s3:")}
+    assert s3 == {(a, f"{bucket}/uploads/*") for a in ("s3:PutObject", "s3:AbortMultipartUpload",
+                                                       "s3:ListMultipartUploadParts", "s3:GetObject",
+                                                       "s3:DeleteObject")} | {
+        ("s3:GetObject", f"{bucket}/thumbnails/*"), ("s3:DeleteObject", f"{bucket}/thumbnails/*")}
+    assert {a for a, r in granted if r == tasks} == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert {a for a, r in granted if r == notes} == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert not [g for g in granted if g[1] == "*"]
+    tables = {r for a, r in granted if a.startswith("dynamodb:")}
+    files = f"${{{ids['table']}.Arn}}"
+    assert tables <= {files, f"{files}/index/*", tasks, notes} | {r for r in tables if "Idempotency" in r}
+
+
+def test_workers_touch_only_their_prefixes(template_json: dict[str, Any], ids: dict[str, str]) -> None:
+    bucket = f"${{{ids['bucket']}.Arn}}"
+    created = rendered_grants(template_json, ids["created_fn"])
+    assert {r for a, r in created if a.startswith("s3:")} == {f"{bucket}/uploads/*", f"{bucket}/thumbnails/*",
+                                                             f"{bucket}/quarantine/*"}
+    assert ("s3:PutObject", f"{bucket}/uploads/*") not in created  # it reads uploads, never rewrites them
+    assert {a for a, r in created if r == "*"} == {"textract:DetectDocumentText",
+                                                   "textract:StartDocumentTextDetection",
+                                                   "textract:GetDocumentTextDetection"}
+    scan = rendered_grants(template_json, ids["scan_fn"])
+    assert not [g for g in scan if g[1] == "*"]
+    assert ("s3:PutObject", f"{bucket}/quarantine/*") in scan and ("s3:PutObject", f"{bucket}/uploads/*") not in scan
+    deleted = rendered_grants(template_json, ids["deleted_fn"])
+    assert {a for a, r in deleted if a.startswith("s3:")} == {"s3:DeleteObject", "s3:AbortMultipartUpload"}
+    stream = rendered_grants(template_json, ids["stream_fn"])
+    assert not [g for g in stream if g[0].startswith("s3:")]
+    search = f"${{{ids['search_table']}.Arn}}"
+    assert {r for a, r in stream if a in ("dynamodb:PutItem", "dynamodb:BatchWriteItem")} == {search}

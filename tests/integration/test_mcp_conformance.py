@@ -1,0 +1,117 @@
+"""The MCP server over real HTTP on the embedded cloud, driven by the official MCP SDK client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from crewhouse.local.cloud import EmbeddedCloud
+from crewhouse.local.seed import SignedInUser
+from crewhouse.tools.registry import tools
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+def client(cloud: EmbeddedCloud, token: str | None) -> Client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return Client(streamable_http_client(f"{cloud.api_url}/mcp", http_client=httpx2.AsyncClient(headers=headers)))
+
+
+async def _call(cloud: EmbeddedCloud, token: str, name: str, arguments: dict[str, Any]) -> Any:
+    async with client(cloud, token) as session:
+        return await session.call_tool(name, arguments)
+
+
+def call(cloud: EmbeddedCloud, token: str, name: str, arguments: dict[str, Any]) -> Any:
+    return run(_call(cloud, token, name, arguments))
+
+
+@pytest.fixture(scope="module")
+def alice(new_user: Callable[[], SignedInUser]) -> SignedInUser:
+    return new_user()
+
+
+def test_discovery_lists_every_registry_tool_with_schemas(cloud: EmbeddedCloud, alice: SignedInUser) -> None:
+    async def listing() -> Any:
+        async with client(cloud, alice.id_token) as session:
+            return await session.list_tools()
+
+    listed = {t.name: t for t in run(listing()).tools}
+    assert set(listed) == {t.name for t in tools()}
+    create = listed["create_task"]
+    assert "title" in create.input_schema["properties"]
+    assert create.output_schema is not None and "label" in create.output_schema["properties"]
+
+
+def test_every_task_tool_works_end_to_end(cloud: EmbeddedCloud, alice: SignedInUser) -> None:
+    token = alice.id_token
+    created = call(cloud, token, "create_task", {"title": "Write the MCP docs", "priority": "A",
+                                                 "planned_date": "2026-12-24"})
+    assert not created.is_error
+    task = created.structured_content
+    assert (task["label"], task["title"]) == ("A1", "Write the MCP docs")
+    second = call(cloud, token, "create_task", {"title": "Review", "priority": "A", "planned_date": "2026-12-24"})
+    listed = call(cloud, token, "get_tasks", {"planned_date": "2026-12-24"}).structured_content
+    assert [t["label"] for t in listed["items"]] == ["A1", "A2"]
+    moved = call(cloud, token, "prioritize_tasks", {"id": second.structured_content["id"], "before_id": task["id"]})
+    assert moved.structured_content["label"] == "A1"
+    updated = call(cloud, token, "update_task", {"id": task["id"], "description": "for Claude and Cursor"})
+    assert updated.structured_content["description"] == "for Claude and Cursor"
+    found = None
+    for _ in range(50):  # the search index is fed by the table's stream
+        found = call(cloud, token, "search_tasks", {"q": "docs"}).structured_content
+        if found["items"]:
+            break
+    assert found and [t["id"] for t in found["items"]] == [task["id"]]
+    done = call(cloud, token, "complete_task", {"id": task["id"]})
+    assert done.structured_content["status"] == "done"
+    deleted = call(cloud, token, "delete_task", {"id": task["id"]})
+    assert deleted.structured_content == {"id": task["id"], "deleted": True}
+
+
+def test_domain_errors_are_error_results_not_protocol_failures(cloud: EmbeddedCloud, alice: SignedInUser) -> None:
+    missing = call(cloud, alice.id_token, "complete_task", {"id": "01JNOSUCHTASK0000000000000"})
+    assert missing.is_error
+    assert "not-found" in json.dumps([c.model_dump() for c in missing.content])
+    invalid = call(cloud, alice.id_token, "create_task", {"title": ""})
+    assert invalid.is_error
+
+
+def test_another_users_task_is_not_found_through_every_tool(cloud: EmbeddedCloud, alice: SignedInUser,
+                                                            new_user: Callable[[], SignedInUser]) -> None:
+    task = call(cloud, alice.id_token, "create_task", {"title": "alice's secret"}).structured_content
+    bob = new_user().id_token
+    for name, arguments in [("update_task", {"id": task["id"], "title": "mine now"}),
+                            ("complete_task", {"id": task["id"]}), ("delete_task", {"id": task["id"]}),
+                            ("prioritize_tasks", {"id": task["id"], "priority": "C"})]:
+        result = call(cloud, bob, name, arguments)
+        assert result.is_error, name
+        assert "not-found" in json.dumps([c.model_dump() for c in result.content]), name
+    assert call(cloud, bob, "get_tasks", {}).structured_content["items"] == []
+    assert call(cloud, bob, "search_tasks", {"q": "secret"}).structured_content["items"] == []
+    still = call(cloud, alice.id_token, "get_tasks", {}).structured_content["items"]
+    assert task["id"] in [t["id"] for t in still]
+
+
+def test_no_token_is_refused_by_the_authorizer(cloud: EmbeddedCloud) -> None:
+    response = httpx.post(f"{cloud.api_url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert response.status_code == 401
+
+
+def test_protected_resource_metadata_names_the_user_pool(cloud: EmbeddedCloud) -> None:
+    assert cloud.stack is not None
+    response = httpx.get(f"{cloud.api_url}/.well-known/oauth-protected-resource")
+    assert response.status_code == 200
+    metadata = response.json()
+    assert metadata["authorization_servers"] == [cloud.stack.outputs["Issuer"]]
+    assert metadata["resource"].endswith("/mcp")
