@@ -5,11 +5,21 @@
   sample event. :data:`SAMPLE_EVENTS` maps handler -> event files; a handler the template deploys but the map
   lacks fails the test, so a new context's functions cannot ship without sample events.
 * Each event fits its function: HTTP events name a route of the HTTP API integrated with that function (with
-  JWT claims exactly when the route has an authorizer); Cognito events come to the pool's trigger. The
-  documented ``crewhouse invoke`` commands in ``events/README.md`` name functions that exist.
+  JWT claims exactly when the route has an authorizer, the method and path the route matches, and path and
+  query parameters as API Gateway derives them); Cognito events come to the pool's trigger; DynamoDB stream
+  events come from the stream of the table the function's event source mapping reads (keys as that table
+  defines them); EventBridge events match the pattern of a rule that targets the function, on that rule's
+  bus; anything else must be the input of an EventBridge Scheduler schedule, so the function must be one a
+  scheduler role may invoke. The documented ``crewhouse invoke`` commands in ``events/README.md`` name
+  functions that exist.
+* The worker samples agree with the code that produces their events: the reminder input is what the tasks
+  stream worker schedules for the tasks stream sample, and the ``task.deleted`` detail has the fields the
+  tasks stream worker puts on the bus.
 
 Only the platform function is invoked through the CLI: the PostConfirmation trigger needs a real user in the
-pool (it updates the user's attributes), which a fresh cloud does not have.
+pool (it updates the user's attributes), which a fresh cloud does not have, and each further invocation
+deploys the whole stack again. ``tests/component/test_sample_events.py`` runs every HTTP sample through its
+handler in-process instead.
 """
 
 from __future__ import annotations
@@ -20,9 +30,11 @@ import re
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -34,6 +46,18 @@ EVENTS = ROOT / "events"
 SAMPLE_EVENTS: dict[str, tuple[str, ...]] = {
     "crewhouse.platform.api.handler": ("platform-health.json", "platform-me.json"),
     "crewhouse.platform.workers.post_confirmation": ("post-confirmation.json",),
+    "crewhouse.tasks.api.handler": ("tasks-list.json",),
+    "crewhouse.tasks.workers.on_table_changes": ("tasks-stream.json",),
+    "crewhouse.tasks.workers.reminder_due": ("tasks-reminder-due.json",),
+    "crewhouse.notes.api.handler": ("notes-recent.json",),
+    "crewhouse.notes.workers.on_table_changes": ("notes-stream.json",),
+    "crewhouse.files.api.handler": ("files-quota.json",),
+    "crewhouse.files.workers.on_object_created": ("files-object-created.json",),
+    "crewhouse.files.workers.on_scan_result": ("files-scan-result.json",),
+    "crewhouse.files.workers.on_target_deleted": ("files-task-deleted.json",),
+    "crewhouse.files.workers.on_table_changes": ("files-stream.json",),
+    "crewhouse.chat.api.handler": ("chat-create-session.json",),
+    "crewhouse.mcp.api.handler": ("mcp-tools-list.json",),
 }
 
 CLI_TIMEOUT = 300  # a fresh embedded cloud deploys the whole stack before invoking
@@ -79,11 +103,13 @@ def matching_functions(prefix: str) -> list[str]:
 
 
 def function_ref(value: Any) -> str | None:
-    """The logical id of a function referenced as ``{"Fn::GetAtt": [id, "Arn"]}``, else None."""
+    """The logical id of a function referenced as ``{"Fn::GetAtt": [id, "Arn"]}`` (or ``{"Ref": id}``), else None."""
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         logical_id, attribute = value["Fn::GetAtt"]
         if attribute == "Arn" and logical_id in functions():
             return str(logical_id)
+    if isinstance(value, dict) and value.get("Ref") in functions():
+        return str(value["Ref"])
     return None
 
 
@@ -107,6 +133,74 @@ def cognito_triggers(logical_id: str) -> set[str]:
     return {trigger for resource in template()["Resources"].values() if resource["Type"] == "AWS::Cognito::UserPool"
             for trigger, target in (resource["Properties"].get("LambdaConfig") or {}).items()
             if function_ref(target) == logical_id}
+
+
+def route_match(route_key: str, method: str, path: str) -> dict[str, str] | None:
+    """The path parameters API Gateway derives when ``route_key`` serves ``method path``; None: no match."""
+    route_method, _, template_path = route_key.partition(" ")
+    if route_method not in ("ANY", method):
+        return None
+    pattern = "".join(
+        f"(?P<{part[1:-2]}>.+)" if part.endswith("+}") else f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{")
+        else re.escape(part)
+        for part in re.split(r"(\{[^}]+\})", template_path))
+    found = re.fullmatch(pattern, path)
+    return found.groupdict() if found else None
+
+
+def stream_tables(logical_id: str) -> set[str]:
+    """Tables whose DynamoDB stream an event source mapping delivers to ``logical_id``."""
+    tables = set()
+    for resource in template()["Resources"].values():
+        if resource["Type"] != "AWS::Lambda::EventSourceMapping":
+            continue
+        props = resource["Properties"]
+        source = props.get("EventSourceArn")
+        if function_ref(props.get("FunctionName")) == logical_id and isinstance(source, dict) \
+                and "Fn::GetAtt" in source and source["Fn::GetAtt"][1] == "StreamArn":
+            tables.add(str(source["Fn::GetAtt"][0]))
+    return tables
+
+
+def event_rules(logical_id: str) -> list[dict[str, Any]]:
+    """Properties of the EventBridge rules with ``logical_id`` among their targets."""
+    return [r["Properties"] for r in template()["Resources"].values() if r["Type"] == "AWS::Events::Rule"
+            and any(function_ref(t.get("Arn")) == logical_id for t in r["Properties"].get("Targets") or [])]
+
+
+def matches_pattern(pattern: Any, value: Any) -> bool:
+    """EventBridge pattern matching, enough for our rules: literals, ``prefix``, nested objects. A value given
+    as a CloudFormation reference (a bucket name, ...) is only known once deployed: it matches any string."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(k in value and matches_pattern(p, value[k]) for k, p in pattern.items())
+    for alternative in pattern:
+        if isinstance(alternative, dict) and "prefix" in alternative:
+            if isinstance(value, str) and value.startswith(alternative["prefix"]):
+                return True
+        elif isinstance(alternative, dict) and ({"Ref", "Fn::GetAtt", "Fn::Join"} & alternative.keys()):
+            if isinstance(value, str) and value:
+                return True
+        elif alternative == value:
+            return True
+    return False
+
+
+def scheduler_may_invoke(logical_id: str) -> bool:
+    """Whether a role EventBridge Scheduler assumes may invoke ``logical_id``."""
+    resources = template()["Resources"]
+    roles = {key for key, r in resources.items() if r["Type"] == "AWS::IAM::Role"
+             and "scheduler.amazonaws.com" in json.dumps(r["Properties"].get("AssumeRolePolicyDocument"))}
+    for resource in resources.values():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        if not any(isinstance(r, dict) and r.get("Ref") in roles for r in resource["Properties"].get("Roles") or []):
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            if "lambda:InvokeFunction" in actions and any(function_ref(t) == logical_id for t in targets):
+                return True
+    return False
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -185,22 +279,88 @@ def test_sample_event_fits_its_function(handler: str, name: str) -> None:
     if logical_id is None:
         pytest.skip(f"{handler} is not deployed (the coverage test reports it)")
     if "routeKey" in event:  # API Gateway HTTP API, payload format 2.0
-        assert event["version"] == "2.0"
-        routes = http_routes(logical_id)
-        assert event["routeKey"] in routes, f"{name}: {event['routeKey']!r} is not one of {sorted(routes)}"
-        context = event["requestContext"]
-        method, _, path = event["routeKey"].partition(" ")
-        assert context["routeKey"] == event["routeKey"]
-        assert context["http"]["method"] == method and context["http"]["path"] == event["rawPath"] == path
-        has_claims = bool(((context.get("authorizer") or {}).get("jwt") or {}).get("claims"))
-        assert has_claims == (routes[event["routeKey"]] == "JWT"), \
-            f"{name}: JWT claims must be present exactly when the route has an authorizer"
+        check_http_event(name, event, logical_id)
     elif "triggerSource" in event:  # Cognito user pool trigger
         trigger = event["triggerSource"].split("_", 1)[0]
         assert trigger in cognito_triggers(logical_id), f"{name}: no user pool sends {trigger} to {logical_id}"
         assert event["request"]["userAttributes"]["sub"]
-    else:
-        pytest.fail(f"{name}: neither an HTTP API nor a Cognito event; teach this test its shape")
+    elif "Records" in event:  # DynamoDB stream, through an event source mapping
+        check_stream_event(name, event, logical_id)
+    elif "detail-type" in event:  # EventBridge, through a rule
+        check_eventbridge_event(name, event, logical_id)
+    else:  # EventBridge Scheduler delivers a schedule's Input as the event, unwrapped
+        assert scheduler_may_invoke(logical_id), (
+            f"{name}: neither an HTTP API, Cognito, DynamoDB stream nor EventBridge event, and no scheduler role "
+            f"may invoke {logical_id}; teach this test its shape")
+
+
+def check_http_event(name: str, event: dict[str, Any], logical_id: str) -> None:
+    assert event["version"] == "2.0"
+    routes = http_routes(logical_id)
+    assert event["routeKey"] in routes, f"{name}: {event['routeKey']!r} is not one of {sorted(routes)}"
+    context = event["requestContext"]
+    assert context["routeKey"] == event["routeKey"]
+    method, path = context["http"]["method"], context["http"]["path"]
+    assert path == event["rawPath"], f"{name}: requestContext.http.path and rawPath differ"
+    parameters = route_match(event["routeKey"], method, path)
+    assert parameters is not None, f"{name}: {event['routeKey']!r} does not serve {method} {path}"
+    assert event.get("pathParameters") == (parameters or None), \
+        f"{name}: pathParameters must be {parameters or None} for {event['routeKey']!r}"
+    query: dict[str, str] = {}
+    for key, value in parse_qsl(event["rawQueryString"], keep_blank_values=True):
+        query[key] = f"{query[key]},{value}" if key in query else value
+    assert event.get("queryStringParameters") == (query or None), \
+        f"{name}: queryStringParameters must be {query or None} for rawQueryString {event['rawQueryString']!r}"
+    if event.get("body") is not None and not event.get("isBase64Encoded"):
+        assert event["headers"].get("content-length") == str(len(event["body"].encode())), \
+            f"{name}: content-length does not match the body"
+    has_claims = bool(((context.get("authorizer") or {}).get("jwt") or {}).get("claims"))
+    assert has_claims == (routes[event["routeKey"]] == "JWT"), \
+        f"{name}: JWT claims must be present exactly when the route has an authorizer"
+
+
+def check_stream_event(name: str, event: dict[str, Any], logical_id: str) -> None:
+    tables = stream_tables(logical_id)
+    assert tables, f"{name}: no event source mapping delivers a DynamoDB stream to {logical_id}"
+    records = event["Records"]
+    assert records, f"{name}: a stream event has at least one record"
+    resources = template()["Resources"]
+    for index, record in enumerate(records):
+        where = f"{name} Records[{index}]"
+        assert record["eventSource"] == "aws:dynamodb", f"{where}: eventSource must be aws:dynamodb"
+        assert record["eventName"] in ("INSERT", "MODIFY", "REMOVE"), f"{where}: eventName {record['eventName']!r}"
+        arn = re.fullmatch(r"arn:aws:dynamodb:([a-z0-9-]+):(\d{12}):table/([^/]+)/stream/(.+)",
+                           record["eventSourceARN"])
+        assert arn, f"{where}: {record['eventSourceARN']!r} is not a DynamoDB stream ARN"
+        assert arn.group(1) == record["awsRegion"], f"{where}: awsRegion differs from the stream's region"
+        # CloudFormation names a table <stack>-<logical id>-<suffix>: the ARN shows which table it is.
+        named = [t for t in tables if f"-{t}-" in arn.group(3)]
+        assert len(named) == 1, f"{where}: {arn.group(3)!r} is none of the tables streamed to {logical_id}: " \
+                                f"{sorted(tables)}"
+        table = named[0]
+        spec = resources[table]["Properties"]
+        stream = record["dynamodb"]
+        assert stream["StreamViewType"] == spec["StreamSpecification"]["StreamViewType"], f"{where}: StreamViewType"
+        key_names = {k["AttributeName"] for k in spec["KeySchema"]}
+        assert set(stream["Keys"]) == key_names, f"{where}: Keys must be exactly {sorted(key_names)}"
+        images = {"INSERT": ("NewImage",), "MODIFY": ("NewImage", "OldImage"), "REMOVE": ("OldImage",)}
+        for image in images[record["eventName"]]:
+            assert image in stream, f"{where}: a {record['eventName']} record of this stream carries {image}"
+            assert all(stream[image][k] == stream["Keys"][k] for k in key_names), f"{where}: {image} keys differ"
+
+
+def check_eventbridge_event(name: str, event: dict[str, Any], logical_id: str) -> None:
+    envelope = {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
+    assert envelope <= event.keys(), f"{name}: the EventBridge envelope lacks {sorted(envelope - event.keys())}"
+    rules = event_rules(logical_id)
+    assert rules, f"{name}: no EventBridge rule targets {logical_id}"
+    matching = [rule for rule in rules if matches_pattern(rule["EventPattern"], event)]
+    assert matching, f"{name}: matches the pattern of none of the rules targeting {logical_id}"
+    # AWS services put their events on the default bus; Crewhouse's own domain events go to its bus.
+    for rule in matching:
+        bus = rule.get("EventBusName", "default")
+        assert (bus == "default") == event["source"].startswith("aws."), \
+            f"{name}: {event['source']} events do not arrive on the rule's bus {bus}"
 
 
 def test_me_event_claims_read_as_an_admin_identity() -> None:
@@ -245,6 +405,55 @@ def test_post_confirmation_event_onboards_its_user() -> None:
     # /me's sample caller is this user, signed in after onboarding.
     claims = load_event("platform-me.json")["requestContext"]["authorizer"]["jwt"]["claims"]
     assert claims["custom:tenant_id"] == tenant.id and claims["sub"] == tenant.owner_id
+
+
+def stream_image(name: str, index: int = 0) -> dict[str, Any]:
+    """The NewImage of a stream sample's record, as the stream workers read it (plain values)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    from crewhouse.tasks.store import _plain
+
+    deserializer = TypeDeserializer()
+    raw = load_event(name)["Records"][index]["dynamodb"]["NewImage"]
+    return {k: _plain(deserializer.deserialize(v)) for k, v in raw.items()}
+
+
+def test_reminder_event_is_what_the_tasks_stream_schedules() -> None:
+    """EventBridge Scheduler invokes reminder_due with the Input the tasks stream worker gave the schedule."""
+    from types import SimpleNamespace
+    from typing import cast
+
+    from crewhouse.tasks.projections import task_change
+    from crewhouse.tasks.workers import AwsEffects
+
+    created: list[dict[str, Any]] = []
+
+    class Scheduler:
+        exceptions = SimpleNamespace(ConflictException=KeyError, ResourceNotFoundException=KeyError)
+
+        def create_schedule(self, **schedule: Any) -> None:
+            created.append(schedule)
+
+    settings = SimpleNamespace(reminder_schedule_group="crewhouse-reminders", reminder_role_arn="arn:role",
+                               reminder_target_arn="arn:aws:lambda:us-east-1:123456789012:function:reminder-due")
+    task = stream_image("tasks-stream.json")
+    created_at = datetime.fromisoformat(task["created_at"])
+    change = task_change(None, task, created_at)
+    AwsEffects._reschedule(cast(AwsEffects, SimpleNamespace(settings=settings, scheduler=Scheduler())), change)
+    assert created, "the tasks stream sample schedules no reminder: give its task a future reminder"
+    assert json.loads(created[0]["Target"]["Input"]) == load_event("tasks-reminder-due.json")
+
+
+def test_task_deleted_event_carries_what_the_tasks_stream_puts_on_the_bus() -> None:
+    from crewhouse.tasks.projections import task_change
+
+    task = stream_image("tasks-stream.json")
+    change = task_change(task, None, datetime.now(UTC))
+    event = load_event("files-task-deleted.json")
+    assert (event["source"], event["detail-type"]) == ("crewhouse.tasks", change.event_type)
+    assert event["detail"].keys() == change.event_detail.keys()
+    same = ("tenant_id", "user_id", "task_id", "title")
+    assert {k: event["detail"][k] for k in same} == {k: change.event_detail[k] for k in same}
 
 
 def test_readme_invoke_commands_name_existing_functions_and_events() -> None:

@@ -90,6 +90,17 @@ def download_sha256(api: httpx.Client, headers: dict[str, str], file_id: str) ->
     return hasher.hexdigest()
 
 
+def text_image(text: str) -> bytes:
+    """A PNG of ``text`` in large print, for OCR."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", (1200, 300), "white")
+    ImageDraw.Draw(image).text((40, 110), text, fill="black", font=ImageFont.load_default(size=64))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def upload_small(api: httpx.Client, headers: dict[str, str], data: bytes, content_type: str,
                  filename: str = "small.bin", **extra: Any) -> dict[str, Any]:
     created = create_file(api, headers, filename=filename, content_type=content_type, size=len(data), **extra)
@@ -282,14 +293,9 @@ def test_bytes_contradicting_their_type_never_become_downloadable(api: httpx.Cli
 
 def test_image_gets_a_thumbnail_and_its_text_read(api: httpx.Client, cloud: EmbeddedCloud, owner_user: SignedInUser,
                                                   owner: dict[str, str]) -> None:
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image
 
-    image = Image.new("RGB", (1200, 300), "white")
-    font = ImageFont.load_default(size=64)
-    ImageDraw.Draw(image).text((40, 110), "Crewhouse invoice 4711", fill="black", font=font)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    created = upload_small(api, owner, buffer.getvalue(), "image/png", "invoice.png")
+    created = upload_small(api, owner, text_image("Crewhouse invoice 4711"), "image/png", "invoice.png")
     file = wait_for(api, owner, created["id"], "available")
     file = eventually(lambda: (body := api.get(f"/files/{created['id']}", headers=owner).json())["ocr"]["status"]
                       != "pending" and body)
@@ -305,7 +311,7 @@ def test_image_gets_a_thumbnail_and_its_text_read(api: httpx.Client, cloud: Embe
     assert thumbnail.format == "PNG" and max(thumbnail.size) == 256
 
     dynamodb = local_client("dynamodb")
-    table = next(cloud.stack.resources[k] for k, r in cloud.stack.template["Resources"].items()  # type: ignore[union-attr]
+    table = next(cloud.stack.resources[k] for k, r in cloud.stack.template["Resources"].items()
                  if r["Type"] == "AWS::DynamoDB::Table" and k.startswith("StorageSearchIndexTable"))
     pk = f"T#{_tenant(owner_user)}#U#{owner_user.user_id}#file#4711"
 

@@ -115,3 +115,58 @@ def test_protected_resource_metadata_names_the_user_pool(cloud: EmbeddedCloud) -
     metadata = response.json()
     assert metadata["authorization_servers"] == [cloud.stack.outputs["Issuer"]]
     assert metadata["resource"].endswith("/mcp")
+
+
+def test_note_tools_work_end_to_end(cloud: EmbeddedCloud, alice: SignedInUser) -> None:
+    token = alice.id_token
+    created = call(cloud, token, "create_note", {"title": "Quarterly planning", "body": "Hire a *plumber*.",
+                                                 "checklist": [{"text": "call the plumber"}]})
+    assert not created.is_error, created.content
+    note = created.structured_content
+    recent = call(cloud, token, "get_recent_notes", {"limit": 5}).structured_content
+    assert note["id"] in [n["id"] for n in recent["items"]]
+    found: dict[str, Any] = {}
+    for _ in range(50):  # the search index is fed by the notes table's stream
+        found = call(cloud, token, "search_notes", {"q": "quarterly"}).structured_content
+        if found["items"]:
+            break
+    assert [n["id"] for n in found["items"]] == [note["id"]]
+    item_id = note["checklist"][0]["id"]
+    made = call(cloud, token, "create_task_from_note", {"id": note["id"], "checklist_item_ids": [item_id],
+                                                        "priority": "A"})
+    assert not made.is_error, made.content
+    task = made.structured_content["tasks"][0]
+    assert task["title"] == "call the plumber" and task["priority"] == "A"
+    tasks = call(cloud, token, "get_tasks", {}).structured_content["items"]
+    assert task["id"] in [t["id"] for t in tasks]
+
+
+def test_extract_text_from_image_reads_the_ocr_result(api: httpx.Client, cloud: EmbeddedCloud,
+                                                      alice: SignedInUser) -> None:
+    from tests.integration.test_files_flow import eventually, text_image, upload_small, wait_for
+
+    headers = {"Authorization": f"Bearer {alice.id_token}"}
+    created = upload_small(api, headers, text_image("Crewhouse receipt 2026"), "image/png", "receipt.png")
+    wait_for(api, headers, created["id"], "available")
+
+    def read() -> Any:
+        result = call(cloud, alice.id_token, "extract_text_from_image", {"file_id": created["id"]})
+        return result if result.structured_content and result.structured_content["status"] != "pending" else None
+
+    result = eventually(read)
+    assert result and not result.is_error
+    assert result.structured_content["status"] == "done"
+    assert "receipt" in result.structured_content["text"].lower()
+
+
+def test_note_and_file_tools_refuse_foreign_ids(cloud: EmbeddedCloud, alice: SignedInUser,
+                                                new_user: Callable[[], SignedInUser]) -> None:
+    note = call(cloud, alice.id_token, "create_note", {"title": "alice's note", "body": "private"}).structured_content
+    bob = new_user().id_token
+    for name, arguments in [("create_task_from_note", {"id": note["id"]}),
+                            ("extract_text_from_image", {"file_id": note["id"]})]:
+        result = call(cloud, bob, name, arguments)
+        assert result.is_error, name
+        assert "not-found" in json.dumps([c.model_dump() for c in result.content]), name
+    assert note["id"] not in [n["id"] for n in call(cloud, bob, "get_recent_notes", {}).structured_content["items"]]
+    assert call(cloud, bob, "search_notes", {"q": "private"}).structured_content["items"] == []

@@ -35,6 +35,7 @@ import base64
 import json
 import logging
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -47,6 +48,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from crewhouse.local.backoff import next_wait
 from crewhouse.local.sqs_poller import failed_item_ids
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ _ITERATORS_ATTRIBUTE = "shard_iterators"
 _MAX_GET_RECORDS = 1000  # what we ask GetRecords for at most (the API allows 1000; BatchSize goes to 10000)
 _MAX_LIVE_ITERATORS = 10_000  # per moto backend; see _BoundedShardIterators
 _LAMBDA_MAX_TIMEOUT = 900.0  # seconds; bounds how long one slow function can hold a worker
+SHARD_CACHE_SECONDS = 1.0
 UNSET_RETRY_ATTEMPTS = 10_000  # MaximumRetryAttempts -1/unset: AWS retries until the record expires (24 h)
 
 
@@ -280,6 +283,7 @@ class DynamoDbStreamPoller:
         self._executor: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._shard_cache: dict[str, tuple[float, tuple[str, list[str]]]] = {}
 
     def __enter__(self) -> DynamoDbStreamPoller:
         self.start()
@@ -317,12 +321,15 @@ class DynamoDbStreamPoller:
         return self._round(timeout)
 
     def _run(self) -> None:
+        wait = self.interval
         while not self._stopping.is_set():
+            delivered = 0
             try:
-                self._round(0.0)
+                delivered = self._round(0.0)
             except Exception:  # the thread must outlive any single bad round
                 log.exception("DynamoDB stream poller round failed")
-            self._stopping.wait(self.interval)
+            wait = next_wait(delivered, wait, self.interval)
+            self._stopping.wait(wait)
 
     def _round(self, timeout: float) -> int:
         delivered = self._harvest()
@@ -421,7 +428,17 @@ class DynamoDbStreamPoller:
         state.problem = message
 
     def _shards(self, stream_arn: str) -> tuple[str, list[str]]:
-        """The stream's current label and its shard ids."""
+        """The stream's current label and its shard ids, described at most once a second per stream
+        (shards change rarely; describing every stream on every 50 ms round would load the emulator)."""
+        cached = self._shard_cache.get(stream_arn)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < SHARD_CACHE_SECONDS:
+            return cached[1]
+        described = self._describe_shards(stream_arn)
+        self._shard_cache[stream_arn] = (now, described)
+        return described
+
+    def _describe_shards(self, stream_arn: str) -> tuple[str, list[str]]:
         shard_ids: list[str] = []
         start: dict[str, str] = {}
         while True:

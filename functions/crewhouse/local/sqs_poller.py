@@ -36,6 +36,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from crewhouse.local.backoff import next_wait
+
 log = logging.getLogger(__name__)
 
 _MAPPINGS_ATTRIBUTE = "lambda_event_source_mappings"
@@ -211,12 +213,15 @@ class SqsEventSourcePoller:
         return self._round(timeout)
 
     def _run(self) -> None:
+        wait = self.interval
         while not self._stopping.is_set():
+            delivered = 0
             try:
-                self._round(0.0)
+                delivered = self._round(0.0)
             except Exception:  # the thread must outlive any single bad round
                 log.exception("SQS poller round failed")
-            self._stopping.wait(self.interval)
+            wait = next_wait(delivered, wait, self.interval)
+            self._stopping.wait(wait)
 
     def _round(self, timeout: float) -> int:
         delivered = self._harvest()
