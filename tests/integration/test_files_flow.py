@@ -311,6 +311,7 @@ def test_image_gets_a_thumbnail_and_its_text_read(api: httpx.Client, cloud: Embe
     assert thumbnail.format == "PNG" and max(thumbnail.size) == 256
 
     dynamodb = local_client("dynamodb")
+    assert cloud.stack is not None
     table = next(cloud.stack.resources[k] for k, r in cloud.stack.template["Resources"].items()
                  if r["Type"] == "AWS::DynamoDB::Table" and k.startswith("StorageSearchIndexTable"))
     pk = f"T#{_tenant(owner_user)}#U#{owner_user.user_id}#file#4711"

@@ -24,7 +24,7 @@ def running_moto_server() -> Iterator[str]:
     """Start ThreadedMotoServer in-process with the local Lambda runtime installed; yields the endpoint."""
     from moto.server import ThreadedMotoServer
 
-    from crewhouse.local import lambda_runtime
+    import crewhouse.local.lambda_runtime as lambda_runtime
 
     for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
                        "AWS_DEFAULT_REGION": REGION}.items():
