@@ -47,7 +47,14 @@ MCP_BASELINE = "bare_mcp_mangum"
 MCP_HANDLERS = ("crewhouse.mcp.",)
 # Handler modules measured over the 1.15 budget, each with the ceiling it must still hold and why. They are
 # listed as not meeting the target in README.md; the ceiling stops them from getting worse unnoticed.
-KNOWN_OVER_BUDGET: dict[str, tuple[float, str]] = {}
+ROUTE_COST = ("FastAPI builds every route's parameter and response fields at import (~5 ms a route here); "
+              "the bare hello world has one route without any")
+KNOWN_OVER_BUDGET: dict[str, tuple[float, str]] = {
+    "crewhouse.tasks.api": (1.40, f"18 routes. {ROUTE_COST}"),
+    "crewhouse.notes.api": (1.60, f"24 routes and the notes models. {ROUTE_COST}"),
+    "crewhouse.files.api": (1.35, f"14 routes. {ROUTE_COST}"),
+    "crewhouse.chat.api": (1.45, f"5 routes, the chat models and the tool registry. {ROUTE_COST}"),
+}
 BUDGET = 1.15
 MAX_RUNS, MIN_RUNS = 7, 3
 FIXED_RUNS = os.environ.get("CREWHOUSE_BENCH_RUNS")
@@ -213,20 +220,22 @@ def rounds_for(round_seconds: float) -> int:
     return max(MIN_RUNS, min(MAX_RUNS, int(MEASURE_SECONDS / max(round_seconds, 1e-3))))
 
 
-def table(baseline: Row, rows: list[Row], runs: int) -> str:
-    width = max(len(r.module) for r in [baseline, *rows])
+def table(baseline: Row, rows: list[Row], runs: int, extra_bases: Sequence[Row] = ()) -> str:
+    width = max(len(r.module) for r in [baseline, *extra_bases, *rows])
     python = sys.version.split()[0]
     lines = [f"cold start: import time in a fresh interpreter, median of {runs} interleaved rounds, "
              f"Python {python}; budget asserted on the {CLOCK} ratio",
              f"{'module':<{width}}  {'wall ms':>8}  {'cpu ms':>7}  {'wall x':>6}  {'cpu x':>6}  {'budget':>6}  "
              f"result  handlers"]
-    for row in [baseline, *rows]:
-        result = ("base" if row is baseline else "PASS" if row.ok else
+    bases = [baseline, *extra_bases]
+    for row in [*bases, *rows]:
+        result = ("base" if row in bases else "PASS" if row.ok else
                   "OVER" if row.within_ceiling and row.module in KNOWN_OVER_BUDGET else "FAIL")
-        budget = "" if row is baseline else f"{BUDGET:.2f}"
+        budget = "" if row in bases else f"{BUDGET:.2f}"
         lines.append(f"{row.module:<{width}}  {row.wall_ms:>8.1f}  {row.cpu_ms:>7.1f}  {row.wall_ratio:>6.2f}  "
                      f"{row.cpu_ratio:>6.2f}  {budget:>6}  {result:<6}  {', '.join(row.attrs)}")
-    lines.append("x = median over rounds of (module / baseline of the same round)")
+    lines.append(f"x = median over rounds of (module / baseline of the same round); "
+                 f"modules serving MCP are measured against {MCP_BASELINE}")
     return "\n".join(lines)
 
 
@@ -284,13 +293,11 @@ def test_handler_modules_import_within_budget_of_bare_fastapi(handlers: list[str
 
     rows = [make_row(module, attrs, samples[module], samples[base_of(module)])
             for module, attrs in subjects.items() if module not in (BASELINE, MCP_BASELINE)]
-    rows.append(make_row(f"{MCP_BASELINE} (vs {BASELINE})", subjects[MCP_BASELINE], samples[MCP_BASELINE],
-                         samples[BASELINE]))
-    report = table(baseline, rows, runs)
+    mcp_base = make_row(MCP_BASELINE, subjects[MCP_BASELINE], samples[MCP_BASELINE], samples[MCP_BASELINE])
+    report = table(baseline, rows, runs, extra_bases=[mcp_base])
     with capsys.disabled():
         print("\n" + report)
 
-    rows[-1] = Row(**{**rows[-1].__dict__, "cpu_ratio": 1.0, "wall_ratio": 1.0})  # a baseline: informative
     over = [r for r in rows if not r.ok and r.within_ceiling and r.module in KNOWN_OVER_BUDGET]
     if over:
         with capsys.disabled():
