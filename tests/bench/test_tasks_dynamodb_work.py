@@ -47,7 +47,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -202,11 +202,10 @@ def _fields(day: int, slot: int | None, position: int, letter: Priority, rng: ra
 
 def _make_day(service: TaskService, day: int, slot: int | None) -> Day:
     rng = random.Random(SEED * 10_000 + day)
-    letters = list(LETTERS)
+    letters: list[Priority] = [cast(Priority, letter) for letter in LETTERS]
     rng.shuffle(letters)
     groups: dict[str, list[str]] = {letter: [] for letter in "ABC"}
-    letter: Priority
-    for position, letter in enumerate(letters):  # type: ignore[assignment]
+    for position, letter in enumerate(letters):
         task = service.create(IDENTITY, _fields(day, slot, position, letter, rng), task_id=_task_id(day, position))
         groups[letter].append(task.id)  # created in order, so each new task ranks last in its group
     return Day(day, groups)
