@@ -169,9 +169,21 @@ def lambda_handler(app: FastAPI) -> LambdaHandler:
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        _ensure_event_loop()
         return asgi(event, context)
 
     return handler
+
+
+def _ensure_event_loop() -> None:
+    """Mangum runs the app on the thread's current event loop; ``asyncio.run()`` anywhere earlier in the
+    process (a test, a tool) leaves the main thread without one, so set a fresh one when it is missing."""
+    import asyncio
+
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def current_identity(request: Request) -> Identity:

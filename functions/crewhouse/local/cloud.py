@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,6 +128,18 @@ class EmbeddedCloud:
         if len(matches) != 1:
             raise KeyError(f"{len(matches)} functions match {logical_prefix!r}")
         return matches[0]
+
+    def settle(self, quiet_seconds: float = 0.6, timeout: float = 10.0) -> bool:
+        """Wait until the pollers have delivered nothing for ``quiet_seconds`` (stream-fed indexes caught up,
+        queues drained); False on timeout. For benchmarks that must not count background work."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            eventbridge.drain(timeout=max(0.0, deadline - time.monotonic()))
+            latest = max((p.last_delivery for p in (self._poller, self._streams) if p is not None), default=0.0)
+            if time.monotonic() - latest >= quiet_seconds:
+                return True
+            time.sleep(0.05)
+        return False
 
     def stop(self) -> None:
         for part in (self._gateway, self._poller, self._streams, self._scheduler):

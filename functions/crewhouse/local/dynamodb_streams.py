@@ -282,6 +282,7 @@ class DynamoDbStreamPoller:
         self._states: dict[str, _MappingState] = {}
         self._executor: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
+        self.last_delivery = 0.0  # monotonic time of the last round that delivered anything
         self._thread: threading.Thread | None = None
         self._shard_cache: dict[str, tuple[float, tuple[str, list[str]]]] = {}
 
@@ -328,6 +329,8 @@ class DynamoDbStreamPoller:
                 delivered = self._round(0.0)
             except Exception:  # the thread must outlive any single bad round
                 log.exception("DynamoDB stream poller round failed")
+            if delivered:
+                self.last_delivery = time.monotonic()
             wait = next_wait(delivered, wait, self.interval)
             self._stopping.wait(wait)
 

@@ -27,6 +27,7 @@ import base64
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -175,6 +176,7 @@ class SqsEventSourcePoller:
         self._queue_urls: dict[str, str] = {}
         self._executor: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
+        self.last_delivery = 0.0  # monotonic time of the last round that delivered anything
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> SqsEventSourcePoller:
@@ -220,6 +222,8 @@ class SqsEventSourcePoller:
                 delivered = self._round(0.0)
             except Exception:  # the thread must outlive any single bad round
                 log.exception("SQS poller round failed")
+            if delivered:
+                self.last_delivery = time.monotonic()
             wait = next_wait(delivered, wait, self.interval)
             self._stopping.wait(wait)
 

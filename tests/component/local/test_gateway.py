@@ -95,21 +95,23 @@ def test_a_valid_token_yields_its_claims(keys: Keys) -> None:
     assert authorizer(keys).verify(keys.sign(claims(email="a@example.com")))["email"] == "a@example.com"
 
 
+# Claims are built when each test runs: tokens made at collection time would expire in a long session.
 @pytest.mark.parametrize(("token_claims", "reason"), [
-    (claims(exp=int(time.time()) - 5), "expired"),
-    (claims(iat=int(time.time()) + 3600), "iat"),
-    (claims(nbf=int(time.time()) + 3600), "not yet valid"),
-    (claims(exp=None), "exp"),
-    (claims(iss="https://issuer.example/other"), "issuer"),
-    (claims(aud="client-b"), "audience"),
-    (claims(aud=None), "audience"),  # neither aud nor client_id
-    (claims(aud="client-b", client_id=AUDIENCE), "audience"),  # aud decides when present
-    (claims(token_use="refresh"), "token_use"),
-    (claims(token_use=None), "token_use"),
+    (lambda: claims(exp=int(time.time()) - 5), "expired"),
+    (lambda: claims(iat=int(time.time()) + 3600), "iat"),
+    (lambda: claims(nbf=int(time.time()) + 3600), "not yet valid"),
+    (lambda: claims(exp=None), "exp"),
+    (lambda: claims(iss="https://issuer.example/other"), "issuer"),
+    (lambda: claims(aud="client-b"), "audience"),
+    (lambda: claims(aud=None), "audience"),  # neither aud nor client_id
+    (lambda: claims(aud="client-b", client_id=AUDIENCE), "audience"),  # aud decides when present
+    (lambda: claims(token_use="refresh"), "token_use"),
+    (lambda: claims(token_use=None), "token_use"),
 ])
-def test_tokens_api_gateway_would_refuse(keys: Keys, token_claims: dict[str, Any], reason: str) -> None:
+def test_tokens_api_gateway_would_refuse(keys: Keys, token_claims: Callable[[], dict[str, Any]],
+                                         reason: str) -> None:
     with pytest.raises(AuthorizationError, match=reason):
-        authorizer(keys).verify(keys.sign(token_claims))
+        authorizer(keys).verify(keys.sign(token_claims()))
 
 
 def test_audience_rule_of_api_gateway(keys: Keys) -> None:
