@@ -146,20 +146,42 @@ class TaskService:
         return self._with_labels(items, exact=bool(attribute_filters)), last
 
     def _with_labels(self, items: list[Item], *, exact: bool) -> list[Task]:
-        """Labels renumber on read: count what precedes the first task of each group, then step on."""
+        """Labels renumber on read. Unfiltered pages are contiguous within a group: count what precedes
+        its first task, then step on. Filtered pages skip tasks, so each group present in the page is read
+        once (keys only, up to its last task on the page) and positions come from that order."""
+        if exact:
+            positions: dict[str, int] = {}
+            last_in_group: dict[str, str] = {}
+            for item in items:
+                group = f"{keys.plan_key(item.get('planned_date'))}#{item['priority']}#"
+                last_in_group[group] = max(last_in_group.get(group, ""), f"{group}{item['rank']}")
+            for group, last_sort_key in last_in_group.items():
+                members = self._group_members(items[0]["PK"], group, last_sort_key)
+                positions.update({task_id: index for index, task_id in enumerate(members, start=1)})
+            return [self.to_task(item, f"{item['priority']}{positions.get(item['id'], 0)}") for item in items]
         tasks: list[Task] = []
         previous_group: str | None = None
         position = 0
         for item in items:
             group = f"{keys.plan_key(item.get('planned_date'))}#{item['priority']}"
-            if exact or group != previous_group:
-                label = self._label(item)
-                position = int(label[1:])
+            if group != previous_group:
+                position = int(self._label(item)[1:])
             else:
                 position += 1
             previous_group = group
             tasks.append(self.to_task(item, f"{item['priority']}{position}"))
         return tasks
+
+    def _group_members(self, owner: str, group: str, last_sort_key: str) -> list[str]:
+        """Ids of a (day, letter) group in order, up to ``last_sort_key`` (one Query a page of 1,000)."""
+        ids: list[str] = []
+        start: dict[str, Any] | None = None
+        while True:
+            page, start = self.store.query(index="GSI1", partition=("GSI1PK", owner),
+                                           sort=("between", group, last_sort_key), limit=1000, start=start)
+            ids.extend(str(member["id"]) for member in page)
+            if not start:
+                return ids
 
     # --- writing ------------------------------------------------------------------------------------
 

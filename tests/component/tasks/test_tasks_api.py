@@ -162,3 +162,13 @@ def test_templates_instantiate_with_subtasks(call: Call) -> None:
     assert [t["name"] for t in listed["items"]] == ["Weekly review"]
     assert call("DELETE", f"/task-templates/{template['id']}")[0] == 204
     assert call("GET", f"/task-templates/{template['id']}", user="u1")[0] == 404
+
+
+def test_filtered_lists_keep_each_tasks_label(call: Call) -> None:
+    day = {"planned_date": "2026-12-08", "priority": "A"}
+    first, second, third = (create(call, name, **day) for name in ("one", "two", "three"))
+    assert call("POST", f"/tasks/{second['id']}/complete")[0] == 200
+    _, _, page = call("GET", "/tasks", query="planned_date=2026-12-08&status=todo")
+    assert [(t["title"], t["label"]) for t in page["items"]] == [("one", "A1"), ("three", "A3")]
+    _, _, everything = call("GET", "/tasks", query="status=todo&status=in_progress")
+    assert {t["id"]: t["label"] for t in everything["items"]} == {first["id"]: "A1", third["id"]: "A3"}
