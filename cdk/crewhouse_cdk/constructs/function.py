@@ -3,8 +3,6 @@ its own log group with retention, active tracing, Powertools settings."""
 
 from __future__ import annotations
 
-from functools import cache
-
 import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -19,8 +17,9 @@ CODE_EXCLUDES = ["crewhouse/local", "crewhouse/local/**", "**/__pycache__", "**/
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
 
-@cache
 def _code() -> lambda_.AssetCode:
+    # A new asset object per function: an AssetCode binds to the first stack that uses it, so one shared
+    # across apps (two synths in one process) fails. CDK still uploads identical code once (same hash).
     return lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=CODE_EXCLUDES)
 
 
