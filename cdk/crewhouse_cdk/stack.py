@@ -12,6 +12,7 @@ from crewhouse_cdk.constructs.chat import ChatContext
 from crewhouse_cdk.constructs.files import FilesContext
 from crewhouse_cdk.constructs.function import DependencyLayer
 from crewhouse_cdk.constructs.http_api import HttpApi
+from crewhouse_cdk.constructs.jobs import JobsContext
 from crewhouse_cdk.constructs.mcp import McpContext
 from crewhouse_cdk.constructs.monitoring import Monitoring
 from crewhouse_cdk.constructs.notes import NotesContext
@@ -31,16 +32,18 @@ class CrewhouseStack(cdk.Stack):
         tasks = TasksContext(self, "Tasks", storage=storage, api=api, layer=layer)
         notes = NotesContext(self, "Notes", storage=storage, api=api, layer=layer, tasks_table=tasks.table)
         files = FilesContext(self, "Files", storage=storage, api=api, tasks=tasks, layer=layer, notes_table=notes.table)
+        jobs = JobsContext(self, "Jobs", storage=storage, api=api, notes=notes, files=files, layer=layer)
         mcp = McpContext(self, "Mcp", storage=storage, api=api, auth=auth, tasks=tasks, notes=notes, files=files,
-                         layer=layer)
+                         jobs=jobs, layer=layer)
         chat = ChatContext(self, "Chat", storage=storage, api=api, tasks=tasks, layer=layer)
 
         functions = {"Platform": platform.handler.function, "PostConfirmation": auth.post_confirmation.function,
                      **tasks.functions, **files.functions, "McpServer": mcp.function, "Chat": chat.function,
-                     **notes.functions}
+                     **notes.functions, **jobs.functions}
         Monitoring(self, "Monitoring", api=api.api, functions=functions,
                    dead_letter_queues={"TasksStreamDlq": tasks.stream_dlq, "FilesEventsDlq": files.dlq,
-                                       "NotesStreamDlq": notes.stream_dlq})
+                                       "NotesStreamDlq": notes.stream_dlq,
+                                       "JobDeadLetters": jobs.dead_letters})
 
         cdk.CfnOutput(self, "ApiUrl", value=api.url)
         cdk.CfnOutput(self, "UserPoolId", value=auth.user_pool.user_pool_id)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import importlib
 import json
+import pkgutil
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from fastapi.openapi.utils import get_openapi
 
-# Every HTTP context's API module (each exposes ``app``). One line per context.
+# Every HTTP context's API module (each exposes ``app``), or its API package when several functions serve the
+# context (each module of the package is one function's handler and exposes ``app``). One line per context.
 CONTEXT_APIS: tuple[str, ...] = (
     "crewhouse.platform.api",
     "crewhouse.tasks.api",
@@ -18,6 +20,7 @@ CONTEXT_APIS: tuple[str, ...] = (
     "crewhouse.notes.api",
     "crewhouse.chat.api",
     "crewhouse.mcp.api",
+    "crewhouse.jobs.api",
 )
 
 
@@ -39,10 +42,23 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
+def api_modules() -> list[str]:
+    """The modules whose ``app`` the document merges: each entry of CONTEXT_APIS, a package as its modules."""
+    found: list[str] = []
+    for name in CONTEXT_APIS:
+        module = importlib.import_module(name)
+        if hasattr(module, "__path__"):
+            found.extend(f"{name}.{info.name}" for info in sorted(pkgutil.iter_modules(module.__path__),
+                                                                    key=lambda info: info.name))
+        else:
+            found.append(name)
+    return found
+
+
 @cache
 def merged_openapi() -> dict[str, Any]:
     routes = []
-    for module_name in CONTEXT_APIS:
+    for module_name in api_modules():
         routes.extend(importlib.import_module(module_name).app.routes)
     document = get_openapi(
         title="Crewhouse API",

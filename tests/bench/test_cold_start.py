@@ -50,10 +50,8 @@ MCP_HANDLERS = ("crewhouse.mcp.",)
 ROUTE_COST = ("FastAPI builds every route's parameter and response fields at import (~5 ms a route here); "
               "the bare hello world has one route without any")
 KNOWN_OVER_BUDGET: dict[str, tuple[float, str]] = {
-    "crewhouse.tasks.api": (1.40, f"18 routes. {ROUTE_COST}"),
-    "crewhouse.notes.api": (1.60, f"24 routes and the notes models. {ROUTE_COST}"),
-    "crewhouse.files.api": (1.35, f"14 routes. {ROUTE_COST}"),
-    "crewhouse.chat.api": (1.45, f"5 routes, the chat models and the tool registry. {ROUTE_COST}"),
+    "crewhouse.jobs.api": (1.25, "8 routes and the job models in one Lambda, measured 1.10-1.16; not yet split "
+                                 "like the tasks, notes and files APIs"),
 }
 BUDGET = 1.15
 MAX_RUNS, MIN_RUNS = 9, 7  # at least 7 rounds: fewer let machine noise move a median by ~0.07

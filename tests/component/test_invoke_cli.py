@@ -9,8 +9,9 @@
   query parameters as API Gateway derives them); Cognito events come to the pool's trigger; DynamoDB stream
   events come from the stream of the table the function's event source mapping reads (keys as that table
   defines them); EventBridge events match the pattern of a rule that targets the function, on that rule's
-  bus; anything else must be the input of an EventBridge Scheduler schedule, so the function must be one a
-  scheduler role may invoke. The documented ``crewhouse invoke`` commands in ``events/README.md`` name
+  bus; SQS events come from a queue an event source mapping reads; anything else must be the input of an
+  EventBridge Scheduler schedule or of a Step Functions task, so the function must be one a scheduler or
+  state machine role may invoke. The documented ``crewhouse invoke`` commands in ``events/README.md`` name
   functions that exist.
 * The worker samples agree with the code that produces their events: the reminder input is what the tasks
   stream worker schedules for the tasks stream sample, and the ``task.deleted`` detail has the fields the
@@ -46,18 +47,36 @@ EVENTS = ROOT / "events"
 SAMPLE_EVENTS: dict[str, tuple[str, ...]] = {
     "crewhouse.platform.api.handler": ("platform-health.json", "platform-me.json"),
     "crewhouse.platform.workers.post_confirmation": ("post-confirmation.json",),
-    "crewhouse.tasks.api.handler": ("tasks-list.json",),
+    "crewhouse.tasks.api.listing.handler": ("tasks-list.json",),
+    "crewhouse.tasks.api.reads.handler": ("tasks-search.json",),
+    "crewhouse.tasks.api.writes.handler": ("tasks-create.json",),
+    "crewhouse.tasks.api.actions.handler": ("tasks-complete.json",),
+    "crewhouse.tasks.api.templates.handler": ("tasks-templates-list.json",),
     "crewhouse.tasks.workers.on_table_changes": ("tasks-stream.json",),
     "crewhouse.tasks.workers.reminder_due": ("tasks-reminder-due.json",),
-    "crewhouse.notes.api.handler": ("notes-recent.json",),
+    "crewhouse.notes.api.notebooks.handler": ("notes-notebooks.json",),
+    "crewhouse.notes.api.listing.handler": ("notes-list.json",),
+    "crewhouse.notes.api.reads.handler": ("notes-recent.json",),
+    "crewhouse.notes.api.writes.handler": ("notes-create.json",),
+    "crewhouse.notes.api.checklist.handler": ("notes-checklist-add.json",),
+    "crewhouse.notes.api.revisions.handler": ("notes-revisions.json",),
+    "crewhouse.notes.api.capture.handler": ("notes-clip.json",),
     "crewhouse.notes.workers.on_table_changes": ("notes-stream.json",),
-    "crewhouse.files.api.handler": ("files-quota.json",),
+    "crewhouse.files.api.reads.handler": ("files-quota.json",),
+    "crewhouse.files.api.uploads.handler": ("files-create.json",),
+    "crewhouse.files.api.parts.handler": ("files-parts.json",),
+    "crewhouse.files.api.manage.handler": ("files-quota-policy.json",),
     "crewhouse.files.workers.on_object_created": ("files-object-created.json",),
     "crewhouse.files.workers.on_scan_result": ("files-scan-result.json",),
     "crewhouse.files.workers.on_target_deleted": ("files-task-deleted.json",),
     "crewhouse.files.workers.on_table_changes": ("files-stream.json",),
     "crewhouse.chat.api.handler": ("chat-create-session.json",),
     "crewhouse.mcp.api.handler": ("mcp-tools-list.json",),
+    "crewhouse.jobs.api.handler": ("jobs-list.json",),
+    "crewhouse.jobs.workers.dispatch": ("jobs-dispatch.json",),
+    "crewhouse.jobs.workers.job_step": ("jobs-step-start.json",),
+    "crewhouse.jobs.workers.run_agent": ("jobs-run-agent.json",),
+    "crewhouse.jobs.workers.schedule_due": ("jobs-schedule-due.json",),
 }
 
 CLI_TIMEOUT = 300  # a fresh embedded cloud deploys the whole stack before invoking
@@ -185,11 +204,11 @@ def matches_pattern(pattern: Any, value: Any) -> bool:
     return False
 
 
-def scheduler_may_invoke(logical_id: str) -> bool:
-    """Whether a role EventBridge Scheduler assumes may invoke ``logical_id``."""
+def service_may_invoke(logical_id: str, service: str) -> bool:
+    """Whether a role that ``service`` (e.g. ``scheduler.amazonaws.com``) assumes may invoke ``logical_id``."""
     resources = template()["Resources"]
     roles = {key for key, r in resources.items() if r["Type"] == "AWS::IAM::Role"
-             and "scheduler.amazonaws.com" in json.dumps(r["Properties"].get("AssumeRolePolicyDocument"))}
+             and service in json.dumps(r["Properties"].get("AssumeRolePolicyDocument"))}
     for resource in resources.values():
         if resource["Type"] != "AWS::IAM::Policy":
             continue
@@ -201,6 +220,18 @@ def scheduler_may_invoke(logical_id: str) -> bool:
             if "lambda:InvokeFunction" in actions and any(function_ref(t) == logical_id for t in targets):
                 return True
     return False
+
+
+def mapped_queues(logical_id: str) -> set[str]:
+    """Queues an SQS event source mapping delivers to ``logical_id``."""
+    queues = set()
+    for resource in template()["Resources"].values():
+        props = resource.get("Properties", {})
+        source = props.get("EventSourceArn")
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping" and function_ref(props.get("FunctionName")) == \
+                logical_id and isinstance(source, dict) and source.get("Fn::GetAtt", [None, None])[1] == "Arn":
+            queues.add(str(source["Fn::GetAtt"][0]))
+    return queues
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -283,14 +314,21 @@ def test_sample_event_fits_its_function(handler: str, name: str) -> None:
         trigger = event["triggerSource"].split("_", 1)[0]
         assert trigger in cognito_triggers(logical_id), f"{name}: no user pool sends {trigger} to {logical_id}"
         assert event["request"]["userAttributes"]["sub"]
+    elif "Records" in event and event["Records"][0].get("eventSource") == "aws:sqs":  # SQS event source mapping
+        queues = mapped_queues(logical_id)
+        assert queues, f"{name}: no event source mapping delivers a queue to {logical_id}"
+        for record in event["Records"]:
+            assert any(f"-{queue}-" in record["eventSourceARN"] for queue in queues), f"{name}: not from {queues}"
+            assert {"messageId", "receiptHandle", "body", "attributes"} <= set(record), f"{name}: SQS record shape"
     elif "Records" in event:  # DynamoDB stream, through an event source mapping
         check_stream_event(name, event, logical_id)
     elif "detail-type" in event:  # EventBridge, through a rule
         check_eventbridge_event(name, event, logical_id)
-    else:  # EventBridge Scheduler delivers a schedule's Input as the event, unwrapped
-        assert scheduler_may_invoke(logical_id), (
-            f"{name}: neither an HTTP API, Cognito, DynamoDB stream nor EventBridge event, and no scheduler role "
-            f"may invoke {logical_id}; teach this test its shape")
+    else:  # EventBridge Scheduler and Step Functions deliver their input as the event, unwrapped
+        assert service_may_invoke(logical_id, "scheduler.amazonaws.com") or \
+            service_may_invoke(logical_id, "states.amazonaws.com"), (
+            f"{name}: neither an HTTP API, Cognito, DynamoDB stream, SQS nor EventBridge event, and no scheduler or "
+            f"state machine role may invoke {logical_id}; teach this test its shape")
 
 
 def check_http_event(name: str, event: dict[str, Any], logical_id: str) -> None:

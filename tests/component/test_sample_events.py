@@ -76,6 +76,10 @@ class MockedResources:
             created = boto3.client("secretsmanager", region_name=REGION).create_secret(
                 Name=logical_id, SecretString="sample-events-signing-key")
             return str(created["ARN"])
+        if kind == "AWS::SQS::Queue":
+            return str(boto3.client("sqs", region_name=REGION).create_queue(QueueName=logical_id)["QueueUrl"])
+        if kind == "AWS::StepFunctions::StateMachine":  # named only: the samples' routes start no execution
+            return f"arn:aws:states:{REGION}:123456789012:stateMachine:{logical_id}"
         if kind == "AWS::Cognito::UserPool":
             return USER_POOL_ID  # only named (the MCP metadata's issuer), never called by these routes
         if kind == "AWS::ApiGatewayV2::Api":
@@ -87,6 +91,10 @@ class MockedResources:
             return value
         if isinstance(value, dict) and "Ref" in value:
             return self.ref(str(value["Ref"]))
+        if isinstance(value, dict) and "Fn::GetAtt" in value:  # the ARN of a function or role named only
+            logical_id, attribute = value["Fn::GetAtt"]
+            assert attribute == "Arn", f"cannot resolve {value!r}; teach this test"
+            return f"arn:aws:lambda:{REGION}:123456789012:function:{logical_id}"
         if isinstance(value, dict) and "Fn::Join" in value:
             separator, parts = value["Fn::Join"]
             return str(separator).join(self.resolve(part) for part in parts)

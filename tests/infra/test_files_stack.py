@@ -16,7 +16,10 @@ PATHS = {
     "tasks_table": "Tasks/TasksTable",
     "notes_table": "Notes/NotesTable",
     "search_table": "Storage/SearchIndexTable",
-    "api_fn": "Files/FilesApi/Function",
+    "read_fn": "Files/FilesRead/Function",
+    "upload_fn": "Files/FilesUpload/Function",
+    "parts_fn": "Files/FilesParts/Function",
+    "manage_fn": "Files/FilesManage/Function",
     "created_fn": "Files/ObjectCreated/Function",
     "scan_fn": "Files/ScanResult/Function",
     "deleted_fn": "Files/TargetDeleted/Function",
@@ -28,6 +31,7 @@ PATHS = {
     "deleted_rule": "Files/TargetDeletedRule",
 }
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+API_FNS = ("read_fn", "upload_fn", "parts_fn", "manage_fn")
 
 
 @pytest.fixture(scope="module")
@@ -120,36 +124,44 @@ def test_rules_route_s3_guardduty_and_domain_events(template_json: dict[str, Any
                                        "detail-type": ["task.deleted", "note.deleted"]}
 
 
-def test_routes_reach_the_files_function(template_json: dict[str, Any], ids: dict[str, str]) -> None:
+def test_routes_reach_the_files_functions(template_json: dict[str, Any], ids: dict[str, str]) -> None:
+    """Which function serves which route is tests/infra/test_http_routes.py's; here: every /files route has one."""
     routes = {p["RouteKey"] for p in (r["Properties"] for r in resources(template_json,
                                                                          "AWS::ApiGatewayV2::Route").values())}
-    assert {"ANY /files", "ANY /files/{proxy+}"} <= routes
+    assert {"GET /files", "GET /files/{proxy+}", "POST /files", "ANY /files", "ANY /files/{proxy+}"} <= routes
 
 
 def test_workers_environment_sets_textract_and_the_malware_gate(template_json: dict[str, Any],
                                                                ids: dict[str, str]) -> None:
-    for name in ("api_fn", "created_fn", "scan_fn"):
+    for name in (*API_FNS, "created_fn", "scan_fn"):
         env = props(template_json, ids[name])["Environment"]["Variables"]
         assert env["OCR_PROVIDER"] == "textract" and env["MALWARE_SCAN_REQUIRED"] == "true"
         assert env["FILES_BUCKET"] == {"Ref": ids["bucket"]}
         assert env["NOTES_TABLE"] == {"Ref": ids["notes_table"]}
 
 
-def test_api_role_is_least_privilege(template_json: dict[str, Any], ids: dict[str, str]) -> None:
-    granted = rendered_grants(template_json, ids["api_fn"])
+def test_api_roles_are_least_privilege(template_json: dict[str, Any], ids: dict[str, str]) -> None:
     bucket, tasks = f"${{{ids['bucket']}.Arn}}", f"${{{ids['tasks_table']}.Arn}}"
-    notes = f"${{{ids['notes_table']}.Arn}}"
-    s3 = {g for g in granted if g[0].startswith("s3:")}
-    assert s3 == {(a, f"{bucket}/uploads/*") for a in ("s3:PutObject", "s3:AbortMultipartUpload",
-                                                       "s3:ListMultipartUploadParts", "s3:GetObject",
-                                                       "s3:DeleteObject")} | {
-        ("s3:GetObject", f"{bucket}/thumbnails/*"), ("s3:DeleteObject", f"{bucket}/thumbnails/*")}
-    assert {a for a, r in granted if r == tasks} == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
-    assert {a for a, r in granted if r == notes} == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
-    assert not [g for g in granted if g[1] == "*"]
-    tables = {r for a, r in granted if a.startswith("dynamodb:")}
-    files = f"${{{ids['table']}.Arn}}"
-    assert tables <= {files, f"{files}/index/*", tasks, notes} | {r for r in tables if "Idempotency" in r}
+    notes, files = f"${{{ids['notes_table']}.Arn}}", f"${{{ids['table']}.Arn}}"
+    uploads, thumbnails = f"{bucket}/uploads/*", f"{bucket}/thumbnails/*"
+    s3 = {name: {g for g in rendered_grants(template_json, ids[name]) if g[0].startswith("s3:")} for name in API_FNS}
+    # Presigned URLs carry the signer's permissions: each function signs only what its routes hand out.
+    assert s3["read_fn"] == {("s3:GetObject", uploads), ("s3:GetObject", thumbnails)}  # downloads, thumbnails
+    assert s3["upload_fn"] == {(a, uploads) for a in ("s3:PutObject", "s3:AbortMultipartUpload",
+                                                       "s3:ListMultipartUploadParts")}
+    assert s3["parts_fn"] == {(a, uploads) for a in ("s3:PutObject", "s3:ListMultipartUploadParts")}
+    assert s3["manage_fn"] == {("s3:AbortMultipartUpload", uploads), ("s3:DeleteObject", uploads),
+                               ("s3:DeleteObject", thumbnails)}
+    for name in API_FNS:
+        granted = rendered_grants(template_json, ids[name])
+        assert not [g for g in granted if g[1] == "*"], name
+        tables = {r for a, r in granted if a.startswith("dynamodb:")}
+        assert tables <= {files, f"{files}/index/*", tasks, notes} | {r for r in tables if "Idempotency" in r}, name
+        # A task's or note's attachments list: only the function that attaches and detaches may change it.
+        targets = {a for a, r in granted if r in (tasks, notes)}
+        assert targets == ({"dynamodb:GetItem", "dynamodb:UpdateItem"} if name == "manage_fn" else set()), name
+        writes = {a for a, r in granted if r == files and a in ("dynamodb:PutItem", "dynamodb:UpdateItem")}
+        assert bool(writes) == (name != "read_fn"), name
 
 
 def test_workers_touch_only_their_prefixes(template_json: dict[str, Any], ids: dict[str, str]) -> None:

@@ -170,3 +170,29 @@ def test_note_and_file_tools_refuse_foreign_ids(cloud: EmbeddedCloud, alice: Sig
         assert "not-found" in json.dumps([c.model_dump() for c in result.content]), name
     assert note["id"] not in [n["id"] for n in call(cloud, bob, "get_recent_notes", {}).structured_content["items"]]
     assert call(cloud, bob, "search_notes", {"q": "private"}).structured_content["items"] == []
+
+
+def test_job_tools_queue_research_and_read_its_result(cloud: EmbeddedCloud, alice: SignedInUser,
+                                                      new_user: Callable[[], SignedInUser]) -> None:
+    token = alice.id_token
+    call(cloud, token, "create_note", {"title": "Heat pumps", "body": "Heat pumps move heat instead of making it. "
+                                       "A good heat pump delivers three units of heat per unit of electricity."})
+    queued = call(cloud, token, "queue_research_task", {"topic": "heat pumps", "depth": "quick", "priority": "high"})
+    assert not queued.is_error, queued.content
+    job_id = queued.structured_content["id"]
+    assert queued.structured_content["status"] in ("queued", "running")
+
+    def succeeded() -> Any:
+        status = call(cloud, token, "get_task_status", {"job_id": job_id}).structured_content
+        return status if status["status"] in ("succeeded", "failed") else None
+
+    from tests.integration.test_files_flow import eventually
+
+    status = eventually(succeeded)
+    assert status and status["status"] == "succeeded" and status["progress"] == 100, status
+    result = call(cloud, token, "get_task_result", {"job_id": job_id}).structured_content
+    assert result["markdown"] and "heat pump" in result["markdown"].lower()
+    bob = new_user().id_token
+    for name in ("get_task_status", "get_task_result"):
+        foreign = call(cloud, bob, name, {"job_id": job_id})
+        assert foreign.is_error and "not-found" in json.dumps([c.model_dump() for c in foreign.content]), name

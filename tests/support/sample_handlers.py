@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -194,3 +195,18 @@ def report_unknown_stream(event: Any, context: Any) -> dict[str, Any]:
     """An invalid ReportBatchItemFailures response: the identifier is not in the batch."""
     _record_stream_batch(event, context)
     return {"batchItemFailures": [{"itemIdentifier": "not-a-sequence-number"}]}
+
+
+def answer_task_token(event: Any, context: Any) -> None:
+    """A waitForTaskToken target that answers at once (``{"wait": true}``: never answers)."""
+    _record_event(event, context)
+    if event.get("wait"):
+        return
+    import boto3
+
+    from crewhouse.core.settings import current_environment
+
+    environment = current_environment()
+    boto3.client("stepfunctions", endpoint_url=environment["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                 aws_access_key_id="test", aws_secret_access_key="test").send_task_success(
+        taskToken=event["token"], output=json.dumps({"answered": True}))

@@ -1,4 +1,4 @@
-"""The files context: its table and stream, the API function (presigned uploads and downloads), the workers
+"""The files context: its table and stream, the API functions (presigned uploads and downloads), the workers
 S3 and GuardDuty events drive, GuardDuty Malware Protection for S3 on the files bucket, and the rules.
 
 Bytes never pass through Lambda on their way in or out: clients upload with presigned POSTs or multipart
@@ -30,12 +30,27 @@ from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_tab
 from crewhouse_cdk.constructs.tasks import TasksContext
 from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, logical_id
 
-ANY = apigwv2.HttpMethod.ANY
+GET, POST, ANY = apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.ANY
 UPLOADS, THUMBNAILS, QUARANTINE = "uploads/", "thumbnails/", "quarantine/"
 SCAN_RESULT = "GuardDuty Malware Protection Object Scan Result"
 SCAN_TAG = "GuardDutyMalwareScanStatus"
 QUARANTINE_TAG = "crewhouse-quarantine"
 GUARDDUTY_RULE_PREFIX = "DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3"
+FILE = "/files/{file_id}"
+# Construct id -> (handler module, description, routes). Few routes (each is a route and a permission in the
+# template): an ANY route takes the methods of its path that no other route names, and a greedy {proxy+}
+# route what no full match takes. A path's other methods reach a function with a route there, which answers
+# 405 problem+json, as one function for every route did.
+API_FUNCTIONS: dict[str, tuple[str, str, tuple[tuple[apigwv2.HttpMethod, str], ...]]] = {
+    "FilesRead": ("crewhouse.files.api.reads", "Files API: list, one file, quota, download and thumbnail",
+                  ((GET, "/files"), (GET, "/files/{proxy+}"))),
+    "FilesUpload": ("crewhouse.files.api.uploads", "Files API: presigned uploads (POST and multipart), complete, abort",
+                    ((POST, "/files"), (POST, f"{FILE}/complete"), (POST, f"{FILE}/abort"))),
+    "FilesParts": ("crewhouse.files.api.parts", "Files API: the parts of a multipart upload",
+                   ((POST, f"{FILE}/parts"), (GET, f"{FILE}/parts"))),
+    "FilesManage": ("crewhouse.files.api.manage", "Files API: delete, attachments, quota policy",
+                    ((ANY, "/files"), (ANY, "/files/{proxy+}"))),
+}
 
 
 class FilesContext(Construct):
@@ -80,32 +95,49 @@ class FilesContext(Construct):
             return bucket.arn_for_objects(f"{prefix}*")
 
         # --- the API ------------------------------------------------------------------------------------
-        self.api_function = CrewhouseFunction(
-            self, "FilesApi", handler="crewhouse.files.api.handler", layer=layer,
-            description="Files API: quota, presigned uploads (POST and multipart), downloads, attachments",
-            environment={**common, "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
-                         "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn},
-        ).function
-        self.table.grant_read_write_data(self.api_function)
-        acknowledge_index_access(self.api_function, self.table)
-        storage.idempotency_table.grant_read_write_data(self.api_function)
-        storage.cursor_secret.grant_read(self.api_function)
-        # Presigned URLs carry the function's own permissions: uploads may only land in uploads/.
-        self.api_function.add_to_role_policy(iam.PolicyStatement(
-            actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:GetObject",
-                     "s3:DeleteObject"],
-            resources=[objects(UPLOADS)]))
-        self.api_function.add_to_role_policy(iam.PolicyStatement(
-            actions=["s3:GetObject", "s3:DeleteObject"], resources=[objects(THUMBNAILS)]))
+        # One function per module of crewhouse.files.api, each with only its routes (FastAPI builds every route
+        # at import: fewer routes, a faster cold start). API Gateway takes the most specific route for a
+        # request, a full match before a greedy {proxy+} one; tests/infra/test_http_routes.py checks that every
+        # route of every module reaches its function and no other.
+        api_environment = {**common, "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
+                           "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn}
+        self.api_functions: dict[str, lambda_.Function] = {}
+        for name, (module, description, routes) in API_FUNCTIONS.items():
+            function = CrewhouseFunction(self, name, handler=f"{module}.handler", layer=layer,
+                                         description=description, environment=api_environment).function
+            for method, path in routes:
+                api.route(path, [method], function)
+            self.api_functions[name] = function
         targets_tables = [tasks.table, *([notes_table] if notes_table is not None else [])]
+        for name, function in self.api_functions.items():
+            if name == "FilesRead":
+                self.table.grant_read_data(function)
+            else:
+                self.table.grant_read_write_data(function)
+            acknowledge_index_access(function, self.table)
+        reads, uploads, parts, manage = (self.api_functions[name] for name in API_FUNCTIONS)
+        storage.cursor_secret.grant_read(reads)  # signed cursors of the file list
+        storage.idempotency_table.grant_read_write_data(uploads)  # POST /files takes Idempotency-Key
+        # Presigned URLs carry the signing function's own permissions: uploads may only land in uploads/.
+        reads.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:GetObject"], resources=[objects(UPLOADS), objects(THUMBNAILS)]))  # download, thumbnail
+        uploads.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+            resources=[objects(UPLOADS)]))
+        parts.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:PutObject", "s3:ListMultipartUploadParts"], resources=[objects(UPLOADS)]))
+        manage.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:AbortMultipartUpload", "s3:DeleteObject"], resources=[objects(UPLOADS)]))
+        manage.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:DeleteObject"], resources=[objects(THUMBNAILS)]))
         # A task's or note's attachments list: read the item, change that one attribute (no other access).
-        self.api_function.add_to_role_policy(iam.PolicyStatement(
+        manage.add_to_role_policy(iam.PolicyStatement(
             actions=["dynamodb:GetItem", "dynamodb:UpdateItem"], resources=[t.table_arn for t in targets_tables]))
-        for path in ("/files", "/files/{proxy+}"):
-            api.route(path, [ANY], self.api_function)
-        self._acknowledge_objects(self.api_function, bucket, (UPLOADS, THUMBNAILS),
-                                  "Presigned uploads and downloads name objects created at run time; the grant is "
-                                  "limited to the uploads/ and thumbnails/ prefixes.")
+        for function, prefixes in ((reads, (UPLOADS, THUMBNAILS)), (uploads, (UPLOADS,)), (parts, (UPLOADS,)),
+                                   (manage, (UPLOADS, THUMBNAILS))):
+            self._acknowledge_objects(function, bucket, prefixes,
+                                      "Presigned uploads and downloads name objects created at run time; the grant "
+                                      "is limited to the uploads/ and thumbnails/ prefixes.")
 
         # --- the workers --------------------------------------------------------------------------------
         self.dlq = sqs.Queue(self, "EventFailures", enforce_ssl=True, encryption=sqs.QueueEncryption.SQS_MANAGED,
@@ -254,7 +286,7 @@ class FilesContext(Construct):
                                               detail_type=["task.deleted", "note.deleted"]),
             targets=[deliver_to(self.target_deleted_function)])
 
-        self.functions = {"FilesApi": self.api_function, "FilesObjectCreated": self.object_created_function,
+        self.functions = {**self.api_functions, "FilesObjectCreated": self.object_created_function,
                           "FilesScanResult": self.scan_function, "FilesTargetDeleted": self.target_deleted_function,
                           "FilesStream": self.stream_function}
 

@@ -11,6 +11,7 @@ from crewhouse_cdk.constructs.auth import Auth
 from crewhouse_cdk.constructs.files import FilesContext
 from crewhouse_cdk.constructs.function import CrewhouseFunction
 from crewhouse_cdk.constructs.http_api import HttpApi
+from crewhouse_cdk.constructs.jobs import JobsContext
 from crewhouse_cdk.constructs.notes import NotesContext
 from crewhouse_cdk.constructs.storage import Storage
 from crewhouse_cdk.constructs.tasks import TasksContext
@@ -21,7 +22,7 @@ METADATA_PATHS = ("/.well-known/oauth-protected-resource", "/.well-known/oauth-p
 
 class McpContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi, auth: Auth,
-                 tasks: TasksContext, notes: NotesContext, files: FilesContext,
+                 tasks: TasksContext, notes: NotesContext, files: FilesContext, jobs: JobsContext,
                  layer: lambda_.ILayerVersion) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -36,6 +37,7 @@ class McpContext(Construct):
                 "SEARCH_TABLE": storage.search_table.table_name,
                 "USER_POOL_ID": auth.user_pool.user_pool_id,
                 "MCP_ALLOWED_HOSTS": f"{api.api.api_id}.execute-api.{stack.region}.{stack.url_suffix}",
+                **jobs.submit_environment,
             },
         ).function
         # The tools act on tasks and notes (large note bodies live in the bucket under notes/) and read files.
@@ -47,6 +49,7 @@ class McpContext(Construct):
         acknowledge_index_access(self.function, files.table)
         notes.grant_bodies(self.function)
         storage.search_table.grant_read_data(self.function)
+        jobs.grant_submit(self.function)  # queue_research_task, queue_content_generation, job status and result
         api.route("/mcp", [apigwv2.HttpMethod.POST, apigwv2.HttpMethod.GET, apigwv2.HttpMethod.DELETE],
                   self.function)
         for path in METADATA_PATHS:

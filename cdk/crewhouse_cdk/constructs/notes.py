@@ -1,4 +1,4 @@
-"""The notes context: its table (stream, TTL for the trash, three sparse indexes), the API function,
+"""The notes context: its table (stream, TTL for the trash, three sparse indexes), the API functions,
 the stream processor (search index, sync log, trash lifecycle of S3 bodies, purges, domain events), and the
 lifecycle rules of note bodies in the files bucket."""
 
@@ -18,7 +18,33 @@ from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
 from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, logical_id
 
-ANY = apigwv2.HttpMethod.ANY
+GET, POST, PATCH, DELETE, ANY = (apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.PATCH,
+                                 apigwv2.HttpMethod.DELETE, apigwv2.HttpMethod.ANY)
+NOTE = "/notes/{note_id}"
+# Construct id -> (handler module, description, routes). Few routes (each is a route and a permission in the
+# template): an ANY route takes the methods of its path that no other route names, and a greedy {proxy+}
+# route what no full match takes. A path's other methods reach a function with a route there, which answers
+# 405 problem+json, as one function for every route did.
+API_FUNCTIONS: dict[str, tuple[str, str, tuple[tuple[apigwv2.HttpMethod, str], ...]]] = {
+    "Notebooks": ("crewhouse.notes.api.notebooks", "Notes API: notebooks",
+                  ((ANY, "/notebooks"), (ANY, "/notebooks/{proxy+}"))),
+    "NotesList": ("crewhouse.notes.api.listing", "Notes API: the note list (GET /notes)", ((GET, "/notes"),)),
+    "NotesRead": ("crewhouse.notes.api.reads", "Notes API: search, recent, trash, one note",
+                  ((GET, "/notes/{proxy+}"),)),
+    "NotesWrite": ("crewhouse.notes.api.writes", "Notes API: create, change, trash, restore",
+                   ((ANY, "/notes"), (ANY, "/notes/{proxy+}"))),
+    "NotesChecklist": ("crewhouse.notes.api.checklist", "Notes API: checklist items",
+                       ((POST, f"{NOTE}/checklist"), (PATCH, f"{NOTE}/checklist/{{item_id}}"),
+                        (DELETE, f"{NOTE}/checklist/{{item_id}}"), (POST, f"{NOTE}/checklist/{{item_id}}/move"))),
+    "NotesRevisions": ("crewhouse.notes.api.revisions", "Notes API: revisions",
+                       ((GET, f"{NOTE}/revisions"), (GET, f"{NOTE}/revisions/{{revision}}"),
+                        (POST, f"{NOTE}/revisions/{{revision}}/restore"))),
+    "NotesCapture": ("crewhouse.notes.api.capture", "Notes API: web clips, tasks made from notes",
+                     ((POST, "/notes/clip"), (POST, f"{NOTE}/tasks"))),
+}
+READ_ONLY = {"NotesList", "NotesRead"}
+IDEMPOTENT = {"Notebooks", "NotesWrite", "NotesCapture"}  # routes that take Idempotency-Key
+PAGINATED = {"Notebooks", "NotesList", "NotesRead", "NotesRevisions"}  # signed cursors
 BODY_PREFIX = "notes/"  # crewhouse.notes.keys.BODY_PREFIX
 TRASH_TAG = "crewhouse-trash"  # crewhouse.notes.store.TRASH_TAG
 # What list pages show (crewhouse.notes.models.NoteSummary and Notebook): the indexes carry these, never the
@@ -55,29 +81,41 @@ class NotesContext(Construct):
             "EVENT_BUS_NAME": EVENT_BUS_NAME,
         }
 
-        self.api_function = CrewhouseFunction(
-            self, "NotesApi", handler="crewhouse.notes.api.handler", layer=layer,
-            description="Notes API: notebooks, notes, checklists, revisions, trash, search, web clips",
-            environment={**common, "TASKS_TABLE": tasks_table.table_name, "MAX_BODY_BYTES": str(MAX_REQUEST_BYTES),
-                         "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
-                         "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn},
-        ).function
-        self.table.grant_read_write_data(self.api_function)
-        acknowledge_index_access(self.api_function, self.table)
-        storage.search_table.grant_read_data(self.api_function)
-        storage.idempotency_table.grant_read_write_data(self.api_function)
-        storage.cursor_secret.grant_read(self.api_function)
+        self._bodies, self._list_bodies, self._bucket = bodies, list_bodies, bucket
+        # The HTTP API: one function per module of crewhouse.notes.api, each with only its routes (FastAPI builds
+        # every route at import: fewer routes, a faster cold start). API Gateway takes the most specific route
+        # for a request, a full match before a greedy {proxy+} one; tests/infra/test_http_routes.py checks that
+        # every route of every module reaches its function and no other.
+        api_environment = {**common, "TASKS_TABLE": tasks_table.table_name, "MAX_BODY_BYTES": str(MAX_REQUEST_BYTES),
+                           "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
+                           "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn}
+        self.api_functions: dict[str, lambda_.Function] = {}
+        for name, (module, description, routes) in API_FUNCTIONS.items():
+            function = CrewhouseFunction(self, name, handler=f"{module}.handler", layer=layer,
+                                         description=description, environment=api_environment).function
+            for method, path in routes:
+                api.route(path, [method], function)
+            self.api_functions[name] = function
+        for name, function in self.api_functions.items():
+            if name in READ_ONLY:
+                self.table.grant_read_data(function)
+            else:
+                self.table.grant_read_write_data(function)
+            acknowledge_index_access(function, self.table)
+            self.grant_bodies(function)
+            if name in IDEMPOTENT:
+                storage.idempotency_table.grant_read_write_data(function)
+            if name in PAGINATED:
+                storage.cursor_secret.grant_read(function)
+        storage.search_table.grant_read_data(self.api_functions["NotesRead"])
         # POST /notes/{id}/tasks creates tasks through the tasks logic layer (crewhouse.notes.task_links):
         # what TaskService.create/get need, no update or delete of tasks.
-        self.api_function.add_to_role_policy(iam.PolicyStatement(
+        capture = self.api_functions["NotesCapture"]
+        capture.add_to_role_policy(iam.PolicyStatement(
             actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem"],
             resources=[tasks_table.table_arn, f"{tasks_table.table_arn}/index/*"],
         ))
-        acknowledge_index_access(self.api_function, tasks_table)
-        self._bodies, self._list_bodies, self._bucket = bodies, list_bodies, bucket
-        self.grant_bodies(self.api_function)
-        for path in ("/notebooks", "/notebooks/{proxy+}", "/notes", "/notes/{proxy+}"):
-            api.route(path, [ANY], self.api_function)
+        acknowledge_index_access(capture, tasks_table)
 
         self.stream_dlq = sqs.Queue(self, "StreamFailures", enforce_ssl=True,
                                     encryption=sqs.QueueEncryption.SQS_MANAGED,
@@ -114,7 +152,7 @@ class NotesContext(Construct):
         bucket.add_lifecycle_rule(id="NotesOldBodyVersions", prefix=BODY_PREFIX,
                                   noncurrent_version_expiration=cdk.Duration.days(1),
                                   expired_object_delete_marker=True)
-        self.functions = {"NotesApi": self.api_function, "NotesStream": self.stream_function}
+        self.functions = {**self.api_functions, "NotesStream": self.stream_function}
 
 
     def grant_bodies(self, function: lambda_.IFunction) -> None:

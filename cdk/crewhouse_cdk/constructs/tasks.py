@@ -1,4 +1,4 @@
-"""The tasks context: its table and stream, the API function, the stream processor (search index,
+"""The tasks context: its table and stream, the API functions, the stream processor (search index,
 sync log, reminder schedules, domain events) and the reminder function EventBridge Scheduler invokes."""
 
 from __future__ import annotations
@@ -19,7 +19,27 @@ from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_tab
 from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access
 
 REMINDER_GROUP = "crewhouse-reminders"
-ANY = apigwv2.HttpMethod.ANY
+GET, POST, DELETE, ANY = (apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.DELETE,
+                          apigwv2.HttpMethod.ANY)
+# Construct id -> (handler module, description, routes). Few routes (each is a route and a permission in the
+# template): an ANY route takes the methods of its path that no other route names, and a greedy {proxy+}
+# route what no full match takes. A path's other methods reach a function with a route there, which answers
+# 405 problem+json, as one function for every route did.
+API_FUNCTIONS: dict[str, tuple[str, str, tuple[tuple[apigwv2.HttpMethod, str], ...]]] = {
+    "TasksList": ("crewhouse.tasks.api.listing", "Tasks API: the task list (GET /tasks)",
+                  ((GET, "/tasks"),)),
+    "TasksRead": ("crewhouse.tasks.api.reads", "Tasks API: search, one task, the sync feed",
+                  ((GET, "/tasks/{proxy+}"), (ANY, "/sync"))),
+    "TasksWrite": ("crewhouse.tasks.api.writes", "Tasks API: create (also by quick add), change, delete",
+                   ((ANY, "/tasks"), (ANY, "/tasks/{proxy+}"), (POST, "/tasks/quick-add"))),
+    "TasksActions": ("crewhouse.tasks.api.actions", "Tasks API: move, complete, reopen, dependencies",
+                     ((POST, "/tasks/{proxy+}"), (DELETE, "/tasks/{task_id}/dependencies/{other_id}"))),
+    "TaskTemplates": ("crewhouse.tasks.api.templates", "Tasks API: task templates",
+                      ((ANY, "/task-templates"), (ANY, "/task-templates/{proxy+}"))),
+}
+READ_ONLY = {"TasksList", "TasksRead"}
+IDEMPOTENT = {"TasksWrite", "TasksActions"}  # routes that take Idempotency-Key
+PAGINATED = {"TasksList", "TasksRead", "TaskTemplates"}  # signed cursors (and the sync token)
 
 
 class TasksContext(Construct):
@@ -41,20 +61,31 @@ class TasksContext(Construct):
             "EVENT_BUS_NAME": EVENT_BUS_NAME,
         }
 
-        self.api_function = CrewhouseFunction(
-            self, "TasksApi", handler="crewhouse.tasks.api.handler", layer=layer,
-            description="Tasks API: ABC tasks, ordering, dependencies, recurrence, search, sync",
-            environment={**common, "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
-                         "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn},
-        ).function
-        self.table.grant_read_write_data(self.api_function)
-        acknowledge_index_access(self.api_function, self.table)
-        storage.search_table.grant_read_data(self.api_function)
-        storage.sync_table.grant_read_data(self.api_function)
-        storage.idempotency_table.grant_read_write_data(self.api_function)
-        storage.cursor_secret.grant_read(self.api_function)
-        for path in ("/tasks", "/tasks/{proxy+}", "/task-templates", "/task-templates/{proxy+}", "/sync"):
-            api.route(path, [ANY], self.api_function)
+        # The HTTP API: one function per module of crewhouse.tasks.api, each with only its routes (FastAPI builds
+        # every route at import: fewer routes, a faster cold start). API Gateway takes the most specific route
+        # for a request, a full match before a greedy {proxy+} one; tests/infra/test_http_routes.py checks that
+        # every route of every module reaches its function and no other.
+        api_environment = {**common, "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
+                           "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn}
+        self.api_functions: dict[str, lambda_.Function] = {}
+        for name, (module, description, routes) in API_FUNCTIONS.items():
+            function = CrewhouseFunction(self, name, handler=f"{module}.handler", layer=layer,
+                                         description=description, environment=api_environment).function
+            for method, path in routes:
+                api.route(path, [method], function)
+            self.api_functions[name] = function
+        for name, function in self.api_functions.items():
+            if name in READ_ONLY:
+                self.table.grant_read_data(function)
+            else:
+                self.table.grant_read_write_data(function)
+            acknowledge_index_access(function, self.table)
+            if name in IDEMPOTENT:
+                storage.idempotency_table.grant_read_write_data(function)
+            if name in PAGINATED:
+                storage.cursor_secret.grant_read(function)
+        storage.search_table.grant_read_data(self.api_functions["TasksRead"])
+        storage.sync_table.grant_read_data(self.api_functions["TasksRead"])
 
         self.reminder_function = CrewhouseFunction(
             self, "ReminderDue", handler="crewhouse.tasks.workers.reminder_due", layer=layer,
@@ -104,5 +135,5 @@ class TasksContext(Construct):
                     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
                     f"schedule/{REMINDER_GROUP}/*]",
                     "Reminder schedules are created per task at run time; the grant is limited to their group.")
-        self.functions = {"TasksApi": self.api_function, "TasksStream": self.stream_function,
+        self.functions = {**self.api_functions, "TasksStream": self.stream_function,
                           "ReminderDue": self.reminder_function}

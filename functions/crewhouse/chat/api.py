@@ -1,16 +1,20 @@
 """Chat HTTP API (``/chat/sessions``): persistent conversations with the tool-using assistant.
 
-This Lambda calls the tool registry in-process; it never imports the MCP transport.
+This Lambda calls the tool registry in-process; it never imports the MCP transport. The provider layer and
+the task tools load with the first message a container handles, not with the module (cold starts).
+
+No ``from __future__ import annotations`` here: FastAPI reads every route's and dependency's signature at
+import, and string annotations would make it ``eval`` each of them (a few ms of the cold start).
 """
 
-from __future__ import annotations
-
 import time
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
-from crewhouse.chat.logic import ChatService, owner_of, registry_caller
+from crewhouse.chat.logic import ChatService, find_session, owner_of, registry_caller
+from crewhouse.chat.logic import create_session as new_session
 from crewhouse.chat.models import ChatMessage, MessageIn, Session, SessionCreate, ToolCall, TurnResult, TurnTimings
 from crewhouse.chat.settings import ChatSettings
 from crewhouse.chat.store import DynamoChatStore
@@ -24,71 +28,87 @@ from crewhouse.core.settings import load_settings
 
 router = APIRouter(tags=["chat"])
 CurrentIdentity = Annotated[Identity, Depends(current_identity)]
+PROVIDER_MAX_AGE = 900.0  # seconds: as long as an API key read from Secrets Manager stays cached
+_providers: dict[ChatSettings, tuple[float, Any]] = {}
 
 
-def chat_settings() -> ChatSettings:
-    return load_settings(ChatSettings)
-
-
-Settings = Annotated[ChatSettings, Depends(chat_settings)]
-
-
-def chat_store(settings: Settings) -> DynamoChatStore:
+def chat_store() -> DynamoChatStore:
+    """The store, from the settings of the function being invoked (parsed once per environment)."""
+    settings = load_settings(ChatSettings)
     return DynamoChatStore(aws_client("dynamodb", settings), settings.chat_table)
 
 
-def chat_service(settings: Settings, identity: CurrentIdentity,
-                 store: Annotated[DynamoChatStore, Depends(chat_store)]) -> ChatService:
-    from crewhouse.llm.factory import build_provider
+Store = Annotated[DynamoChatStore, Depends(chat_store)]
 
-    return ChatService(store, build_provider(settings), registry_caller(identity, load_settings),
+
+def provider_chain(settings: ChatSettings) -> Any:
+    """The configured provider chain, built once per warm container (and settings), not per message."""
+    built = _providers.get(settings)
+    if built is None or time.monotonic() - built[0] > PROVIDER_MAX_AGE:
+        from crewhouse.llm.factory import build_provider
+
+        built = _providers[settings] = (time.monotonic(), build_provider(settings))
+    return built[1]
+
+
+def chat_service(identity: CurrentIdentity, store: Store) -> ChatService:
+    settings = load_settings(ChatSettings)
+    return ChatService(store, provider_chain(settings), registry_caller(identity, load_settings),
                        max_tool_calls=settings.max_tool_calls_per_turn,
                        timeout_seconds=settings.turn_timeout_seconds, token_budget=settings.history_token_budget)
 
 
 Service = Annotated[ChatService, Depends(chat_service)]
-Store = Annotated[DynamoChatStore, Depends(chat_store)]
+
+
+async def turn_started() -> float:  # async: nothing to wait for, so no hop to the thread pool
+    """When the turn's handling began: the first dependency of a turn, so that building the service (identity,
+    store, provider chain, tool context) counts in the turn's reported time."""
+    return time.perf_counter()
+
+
+Started = Annotated[float, Depends(turn_started)]
+PageParams = Annotated[PageRequest, Depends(page_request)]
 
 
 @router.post("/chat/sessions", status_code=201, response_model=Session, summary="Start a conversation")
-def create_session(body: SessionCreate, identity: CurrentIdentity, service: Service) -> Session:
-    return Session.model_validate(service.create_session(identity, body.title))
+def create_session(body: SessionCreate, identity: CurrentIdentity, store: Store) -> Session:
+    return Session.model_validate(new_session(store, identity, body.title, datetime.now(UTC)))
 
 
 @router.get("/chat/sessions", response_model=Page[Session], summary="Your conversations, newest first")
-def list_sessions(identity: CurrentIdentity, store: Store, settings: Settings,
-                  page: Annotated[PageRequest, Depends(page_request)]) -> Page[Session]:
+def list_sessions(identity: CurrentIdentity, store: Store, page: PageParams) -> Page[Session]:
+    key = cursor_key(load_settings(ChatSettings))
     scope = f"{identity.tenant_id}/{identity.user_id}/chat-sessions"
-    start = decode_cursor(page.cursor, key=cursor_key(settings), scope=scope) if page.cursor else None
+    start = decode_cursor(page.cursor, key=key, scope=scope) if page.cursor else None
     items, last = store.list_sessions(owner_of(identity), page.limit, start)
     return Page[Session](items=[Session.model_validate(i) for i in items],
-                         next_cursor=encode_cursor(last, key=cursor_key(settings), scope=scope) if last else None)
+                         next_cursor=encode_cursor(last, key=key, scope=scope) if last else None)
 
 
 @router.get("/chat/sessions/{session_id}/messages", response_model=Page[ChatMessage],
             summary="A conversation's messages, oldest first")
-def list_messages(session_id: str, identity: CurrentIdentity, service: Service, store: Store, settings: Settings,
-                  page: Annotated[PageRequest, Depends(page_request)]) -> Page[ChatMessage]:
-    service.session(identity, session_id)
+def list_messages(session_id: str, identity: CurrentIdentity, store: Store, page: PageParams) -> Page[ChatMessage]:
+    session = find_session(store, identity, session_id)
+    key = cursor_key(load_settings(ChatSettings))
     scope = f"{identity.tenant_id}/{identity.user_id}/chat/{session_id}"
-    start = decode_cursor(page.cursor, key=cursor_key(settings), scope=scope) if page.cursor else None
-    items, last = store.list_messages(owner_of(identity), session_id, page.limit, start)
+    start = decode_cursor(page.cursor, key=key, scope=scope) if page.cursor else None
+    items, last = store.list_messages(owner_of(identity), session_id, page.limit, start, session["message_count"])
     visible = [ChatMessage.model_validate(i) for i in items if i["text"]]  # tool-result turns are internal
-    return Page[ChatMessage](items=visible,
-                             next_cursor=encode_cursor(last, key=cursor_key(settings), scope=scope) if last else None)
+    return Page[ChatMessage](items=visible, next_cursor=encode_cursor(last, key=key, scope=scope) if last else None)
 
 
 @router.delete("/chat/sessions/{session_id}", status_code=204, summary="Delete a conversation")
-def delete_session(session_id: str, identity: CurrentIdentity, service: Service, store: Store) -> Response:
-    service.session(identity, session_id)
+def delete_session(session_id: str, identity: CurrentIdentity, store: Store) -> Response:
+    find_session(store, identity, session_id)
     store.delete_session(owner_of(identity), session_id)
     return Response(status_code=204)
 
 
 @router.post("/chat/sessions/{session_id}/messages", response_model=TurnResult,
              summary="Send a message; the reply and the tool calls it made (409 while a reply is running)")
-def send_message(session_id: str, body: MessageIn, identity: CurrentIdentity, service: Service) -> TurnResult:
-    started = time.perf_counter()
+def send_message(session_id: str, body: MessageIn, started: Started, identity: CurrentIdentity,
+                 service: Service) -> TurnResult:
     outcome = service.send(identity, session_id, body.text)
     timings = TurnTimings(total_ms=(time.perf_counter() - started) * 1000, model_ms=outcome.model_ms)
     calls = [ToolCall.model_validate(c) for c in outcome.tool_calls]

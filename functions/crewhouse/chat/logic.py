@@ -4,6 +4,10 @@ A turn sends the recent history (trimmed to a token budget, oldest turns first) 
 the provider; each ``toolUse`` runs in-process through the tool registry and goes back as a
 ``toolResult`` (errors with status ``error``), until the model answers in text, 8 tool calls were made,
 or the turn's time is up. Only one turn per session runs at a time.
+
+The history comes with the session: taking the turn lock returns the context the previous turn stored
+(:func:`next_context`), so a turn reads no messages. Its own DynamoDB work is three requests: the lock, the
+turn's messages in one batch, and the commit (see ``store.py``); the rest is the tools' work.
 """
 
 from __future__ import annotations
@@ -13,14 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, Protocol
-
-from ulid import ULID
+from typing import TYPE_CHECKING, Any, Protocol
 
 from crewhouse.core.errors import NotFound
 from crewhouse.core.identity import Identity
-from crewhouse.llm.provider import ConverseResult, LLMProvider, Message, text_message, tool_result_block
-from crewhouse.tools.registry import ToolContext, ToolOutcome, call_tool, tools
+
+if TYPE_CHECKING:  # the provider layer and the tool registry load with the first turn, not with the module
+    from crewhouse.llm.provider import LLMProvider
+    from crewhouse.tools.registry import ToolOutcome
+
+Message = dict[str, Any]  # a Converse message (crewhouse.llm.provider.Message)
 
 SYSTEM_PROMPT = (
     "You are Crewhouse's assistant. You manage the user's tasks with the tools provided. Tasks have a "
@@ -41,14 +47,16 @@ class ChatStore(Protocol):
                      ) -> dict[str, Any] | None: ...
 
     def finish_turn(self, owner: str, session_id: str, messages: list[dict[str, Any]], first_seq: int,
-                    now: str, title: str | None) -> None: ...
+                    now: str, title: str | None, lock: int | None = None,
+                    context: list[dict[str, Any]] | None = None) -> None: ...
 
     def release_turn(self, owner: str, session_id: str) -> None: ...
 
-    def recent_converse(self, owner: str, session_id: str, limit: int) -> list[dict[str, Any]]: ...
+    def recent_converse(self, owner: str, session_id: str, limit: int, count: int | None = None
+                        ) -> list[dict[str, Any]]: ...
 
 
-ToolCaller = Callable[[str, dict[str, Any]], ToolOutcome]
+ToolCaller = Callable[[str, dict[str, Any]], "ToolOutcome"]
 
 
 @dataclass
@@ -67,13 +75,23 @@ def owner_of(identity: Identity) -> str:
 
 @cache
 def tool_config(names: tuple[str, ...] = CHAT_TOOLS) -> dict[str, Any]:
-    """The Converse ``toolConfig`` for the chat's tools, from the registry's input schemas."""
+    """The Converse ``toolConfig`` for the chat's tools, from the registry's input schemas (built once)."""
+    from crewhouse.tools.registry import get_tool
+
+    load_chat_tools()
     specs = []
-    for tool in tools():
-        if tool.name in names:
+    for name in names:
+        tool = get_tool(name)
+        if tool is not None:
             specs.append({"toolSpec": {"name": tool.name, "description": tool.description,
                                        "inputSchema": {"json": tool.input_model.model_json_schema()}}})
     return {"tools": specs}
+
+
+@cache
+def load_chat_tools() -> None:
+    """Register the chat's tools (the task tools) only: notes, files and jobs tools are not loaded here."""
+    import crewhouse.tools.task_tools  # noqa: F401  (registers itself)
 
 
 def estimate_tokens(message: Message) -> int:
@@ -82,18 +100,44 @@ def estimate_tokens(message: Message) -> int:
 
 def trim_history(history: list[Message], budget: int) -> list[Message]:
     """Keep the newest whole turns that fit the budget; a turn starts at a user text message."""
-    starts = [i for i, m in enumerate(history) if m["role"] == "user" and any("text" in b for b in m["content"])]
-    for start in starts:
-        kept = history[start:]
-        if sum(estimate_tokens(m) for m in kept) <= budget:
-            return kept
-    return []
+    total = 0
+    kept_from = len(history)
+    for i in range(len(history) - 1, -1, -1):  # newest first: each message is estimated once
+        total += estimate_tokens(history[i])
+        if total > budget:
+            break
+        message = history[i]
+        if message["role"] == "user" and any("text" in b for b in message["content"]):
+            kept_from = i
+    return history[kept_from:]
+
+
+def next_context(history: list[Message], new: list[Message], budget: int) -> list[Message]:
+    """The conversation context after a turn: what the next turn sends (the newest whole turns within
+    ``HISTORY_MESSAGES`` messages and the token budget). Stored with the session, it spares the next turn a
+    read of the messages; trimming it again gives the same context as trimming the full history would."""
+    return trim_history([*history, *new][-HISTORY_MESSAGES:], budget)
 
 
 def title_from(text: str) -> str:
     words = text.strip().split()
     title = " ".join(words[:8])
     return title if len(words) <= 8 else f"{title}…"
+
+
+def find_session(store: ChatStore, identity: Identity, session_id: str) -> dict[str, Any]:
+    """The caller's session; another user's or tenant's id answers 404 exactly like a missing one."""
+    found = store.get_session(owner_of(identity), session_id)
+    if found is None:
+        raise NotFound(f"No chat session {session_id}.")
+    return found
+
+
+def create_session(store: ChatStore, identity: Identity, title: str | None, now: datetime) -> dict[str, Any]:
+    """A new, empty conversation (one write; no provider or tool is needed for it)."""
+    from ulid import ULID
+
+    return store.create_session(owner_of(identity), str(ULID()), title or "New chat", now.isoformat())
 
 
 class ChatService:
@@ -109,14 +153,7 @@ class ChatService:
         self.clock = clock
 
     def create_session(self, identity: Identity, title: str | None) -> dict[str, Any]:
-        return self.store.create_session(owner_of(identity), str(ULID()), title or "New chat",
-                                         self.clock().isoformat())
-
-    def session(self, identity: Identity, session_id: str) -> dict[str, Any]:
-        found = self.store.get_session(owner_of(identity), session_id)
-        if found is None:
-            raise NotFound(f"No chat session {session_id}.")
-        return found
+        return create_session(self.store, identity, title, self.clock())
 
     def send(self, identity: Identity, session_id: str, text: str) -> TurnOutcome:
         owner = owner_of(identity)
@@ -124,18 +161,25 @@ class ChatService:
         if session is None:
             raise NotFound(f"No chat session {session_id}.")
         try:
-            outcome = self._turn(owner, session_id, text)
+            count = int(session["message_count"])
+            history = session.get("context")  # the context the previous turn stored with the session
+            if history is None:  # a session stored without it: read the newest messages instead
+                history = self.store.recent_converse(owner, session_id, HISTORY_MESSAGES, count) if count else []
+            context = trim_history(history, self.token_budget)
+            outcome = self._turn(context, text)
         except BaseException:
             self.store.release_turn(owner, session_id)
             raise
-        title = title_from(text) if session["message_count"] == 0 and session["title"] == "New chat" else None
-        self.store.finish_turn(owner, session_id, outcome.stored, session["message_count"],
-                               self.clock().isoformat(), title)
+        title = title_from(text) if count == 0 and session["title"] == "New chat" else None
+        after = next_context(context, [m["converse"] for m in outcome.stored], self.token_budget)
+        self.store.finish_turn(owner, session_id, outcome.stored, count, self.clock().isoformat(), title,
+                               session.get("lock"), after)
         return outcome
 
-    def _turn(self, owner: str, session_id: str, text: str) -> TurnOutcome:
-        history = self.store.recent_converse(owner, session_id, HISTORY_MESSAGES)
-        context = trim_history(history, self.token_budget)
+    def _turn(self, context: list[Message], text: str) -> TurnOutcome:
+        from crewhouse.llm.provider import text_message, tool_result_block
+        from crewhouse.tools.registry import ToolOutcome
+
         user = text_message("user", text)
         new_messages: list[Message] = [user]
         stored: list[dict[str, Any]] = [{"role": "user", "text": text, "converse": user}]
@@ -147,7 +191,7 @@ class ChatService:
         model_ms = 0.0
         for _ in range(self.max_tool_calls + 2):  # tool rounds, plus the answer after the limit
             asked = time.perf_counter()
-            result: ConverseResult = self.provider.converse(
+            result = self.provider.converse(
                 messages=context + new_messages, system=[{"text": SYSTEM_PROMPT}], tool_config=config)
             model_ms += (time.perf_counter() - asked) * 1000
             provider_name = result.provider or provider_name
@@ -183,5 +227,9 @@ class ChatService:
 
 
 def registry_caller(identity: Identity, settings_for: Callable[[type], Any]) -> ToolCaller:
+    """Run the chat's tools in-process through the registry (never through the MCP transport)."""
+    from crewhouse.tools.registry import ToolContext, call_tool
+
+    load_chat_tools()
     context = ToolContext(identity=identity, settings_for=settings_for)
     return lambda name, arguments: call_tool(name, arguments, context)

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from crewhouse.core.errors import BadRequest
+from crewhouse.core.identity import Identity
 from crewhouse.core.settings import CoreSettings
 
 
@@ -59,3 +60,17 @@ def cursor_key(settings: CoreSettings) -> bytes:
     provider = parameters.SecretsProvider(boto3_client=aws_client("secretsmanager", settings))
     secret = provider.get(settings.cursor_secret_arn, max_age=900)
     return str(secret).encode()
+
+
+def cursor_scope(identity: Identity, name: str, filters: Any = None) -> str:
+    """A cursor is valid only for the caller, the list and the filters it was issued for."""
+    digest = hashlib.sha256(json.dumps(filters, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{identity.tenant_id}/{identity.user_id}/{name}/{digest}"
+
+
+def page_start(settings: CoreSettings, cursor: str | None, scope: str) -> dict[str, Any] | None:
+    return decode_cursor(cursor, key=cursor_key(settings), scope=scope) if cursor else None
+
+
+def page_next(settings: CoreSettings, last: dict[str, Any] | None, scope: str) -> str | None:
+    return encode_cursor(last, key=cursor_key(settings), scope=scope) if last else None

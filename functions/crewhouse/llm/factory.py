@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from crewhouse.core.aws import aws_client
+from typing import TYPE_CHECKING
+
 from crewhouse.core.settings import CoreSettings
-from crewhouse.llm.provider import FailoverProvider, LLMProvider
+
+if TYPE_CHECKING:  # settings modules import LlmSettings: the providers load when a chain is built
+    from crewhouse.llm.provider import FailoverProvider
 
 
 class LlmSettings(CoreSettings):
@@ -25,6 +28,9 @@ def provider_names(settings: LlmSettings) -> list[str]:
 
 
 def build_provider(settings: LlmSettings) -> FailoverProvider:
+    from crewhouse.core.aws import aws_client
+    from crewhouse.llm.provider import FailoverProvider, LLMProvider
+
     providers: list[LLMProvider] = []
     for name in provider_names(settings):
         if name == "bedrock":

@@ -129,6 +129,12 @@ class OfflineProvider:
 
     def converse(self, *, messages: list[Message], system: list[dict[str, Any]] | None = None,
                  tool_config: dict[str, Any] | None = None, max_tokens: int = 1024) -> ConverseResult:
+        if system and "[crewhouse-job:" in str(system[0].get("text", ""))[:64]:  # an agent job's tagged request
+            from crewhouse.llm.offline_jobs import answer_job
+
+            answered = answer_job(messages, system, max_tokens)
+            if answered is not None:
+                return answered
         text, results = _last_user_text(messages)
         step = len(results)
         reply = self._next(parse_intent(text), text, results, messages, step)

@@ -127,6 +127,10 @@ SPECS: tuple[ProviderSpec, ...] = (
         physical_id=lambda p, r: r["StageName"],
     ),
     ProviderSpec(
+        "AWS::Lambda::EventInvokeConfig", "lambda", "put_function_event_invoke_config",
+        physical_id=lambda p, r: f"{p['FunctionName']}:{p.get('Qualifier', '$LATEST')}",
+    ),
+    ProviderSpec(
         "AWS::SecretsManager::Secret", "secretsmanager", "create_secret",
         physical_id=lambda p, r: r["ARN"], attributes=lambda p, r: {"Id": r["ARN"]},
         prepare=lambda name, props: {"Name": props.get("Name") or name, "SecretString": _generated_secret(props),
@@ -259,6 +263,7 @@ def install() -> list[str]:
     if not hasattr(EventBus, "physical_resource_id"):
         # moto's Ref of an AWS::Events::EventBus yields the model object itself; CloudFormation gives the name.
         EventBus.physical_resource_id = property(lambda bus: bus.name)  # type: ignore[attr-defined]
+    _create_state_machines_through_the_api()
     if not _PROVIDERS:
         _PROVIDERS.extend(_make_provider(spec) for spec in SPECS)
         _PROVIDERS.append(_queue_policy_provider())
@@ -266,3 +271,40 @@ def install() -> list[str]:
         parsing.get_model_map.cache_clear()
         parsing.get_name_type_map.cache_clear()
     return sorted(p.cloudformation_type() for p in _PROVIDERS)  # type: ignore[attr-defined]
+
+
+def _create_state_machines_through_the_api() -> None:
+    """Covers: moto's CloudFormation creates ``AWS::StepFunctions::StateMachine`` in its plain Step Functions
+    backend, while the API (with ``execute_state_machine`` on) serves the interpreter's backend, so the
+    stack's state machine is invisible to ``StartExecution``. Create it through the API instead, keeping
+    the type, logging and tracing configuration CloudFormation would pass."""
+    from moto.stepfunctions.models import StateMachine
+    from moto.stepfunctions.responses import get_backend
+
+    if getattr(StateMachine, "_crewhouse_patched", False):
+        return
+
+    def create(cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
+               **kwargs: Any) -> Any:
+        props = cloudformation_json["Properties"]
+        params: Props = {"name": props.get("StateMachineName", resource_name),
+                         "definition": props.get("DefinitionString", ""), "roleArn": props.get("RoleArn", ""),
+                         "type": props.get("StateMachineType", "STANDARD")}
+        if props.get("LoggingConfiguration"):
+            params["loggingConfiguration"] = _lower_first(props["LoggingConfiguration"])
+        if props.get("TracingConfiguration"):
+            params["tracingConfiguration"] = _lower_first(props["TracingConfiguration"])
+        arn = local_client("stepfunctions").create_state_machine(**params)["stateMachineArn"]
+        return get_backend(account_id, region_name).describe_state_machine(arn)
+
+    StateMachine.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment,method-assign]
+    StateMachine._crewhouse_patched = True  # type: ignore[attr-defined]
+
+
+def _lower_first(value: Any) -> Any:
+    """CloudFormation's PascalCase property names -> the Step Functions API's camelCase."""
+    if isinstance(value, dict):
+        return {k[:1].lower() + k[1:]: _lower_first(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lower_first(v) for v in value]
+    return value

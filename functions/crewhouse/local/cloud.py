@@ -24,6 +24,7 @@ from crewhouse.local import (
     lambda_runtime,
     s3_gaps,
     sqs_poller,
+    stepfunctions,
 )
 from crewhouse.local.authorizer import JwtAuthorizer
 from crewhouse.local.deploy import DeployedStack, deploy_stack
@@ -90,6 +91,7 @@ class EmbeddedCloud:
         requests.post(f"{self.aws_endpoint}/moto-api/config",
                       json={"stepfunctions": {"execute_state_machine": True}}, timeout=5).raise_for_status()
         lambda_runtime.install()
+        stepfunctions.install()  # callbacks that beat the heartbeat timer
         eventbridge.install(self.aws_endpoint)
         s3_gaps.install()  # presigned URL/POST checks, bucket policy conditions, part checksums
         dynamodb_writes.install()  # conditional writes are atomic, as in DynamoDB

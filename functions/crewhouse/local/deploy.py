@@ -3,7 +3,7 @@
 Covers three gaps of moto's CloudFormation:
 - assets: the CLI publishes them to the bootstrap bucket; here each asset directory is zipped and
   uploaded, and the bootstrap version parameter is created;
-- state machines lose ``DefinitionSubstitutions``: they are folded into the definition with ``Fn::Sub``;
+- state machines lose ``DefinitionSubstitutions``: they are folded into the definition with ``Fn::Join``;
 - DynamoDB ``TimeToLiveSpecification`` is not applied: it is set with the API after the stack is up.
 - S3 buckets lose ``NotificationConfiguration.EventBridgeConfiguration`` and ``VersioningConfiguration``
   (moto's ``FakeBucket.create_from_cloudformation_json`` applies only encryption and tags): both are set with
@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 import time
 import zipfile
 from dataclasses import dataclass
@@ -83,8 +84,26 @@ def prepare_template(template: dict[str, Any]) -> dict[str, Any]:
     for resource in resources.values():
         props = resource.get("Properties", {})
         if resource["Type"] == "AWS::StepFunctions::StateMachine" and "DefinitionSubstitutions" in props:
-            props["DefinitionString"] = {"Fn::Sub": [props["DefinitionString"], props.pop("DefinitionSubstitutions")]}
+            props["DefinitionString"] = substituted(props["DefinitionString"], props.pop("DefinitionSubstitutions"))
     return prepared
+
+
+def substituted(definition: Any, substitutions: dict[str, Any]) -> Any:
+    """``${Name}`` placeholders replaced by their values, as an ``Fn::Join`` moto resolves.
+
+    Not ``Fn::Sub``: moto runs its mappings through ``string.Template``, which turns the ``$$`` of ASL context
+    paths (``$$.Task.Token``) into ``$``.
+    """
+    if not isinstance(definition, str):
+        return definition
+    pattern = re.compile(r"\$\{(" + "|".join(re.escape(k) for k in substitutions) + r")\}")
+    parts: list[Any] = []
+    position = 0
+    for match in pattern.finditer(definition):
+        parts.extend([definition[position:match.start()], substitutions[match.group(1)]])
+        position = match.end()
+    parts.append(definition[position:])
+    return {"Fn::Join": ["", parts]}
 
 
 def _wait_for_stack(cloudformation: Any, stack_name: str, timeout: float = 120) -> dict[str, Any]:

@@ -5,18 +5,27 @@ single items and for ``TransactWriteItems`` alike. moto 5.2.5 checks and then wr
 (``moto/dynamodb/models/__init__.py``), so two threads of the threaded moto server can both pass a condition
 that only one of them should (two uploads reserving the last bytes of a quota). :func:`install` serializes
 the backend's write operations behind one re-entrant lock; reads stay concurrent.
+
+Covers: to roll a failed ``TransactWriteItems`` back, moto deep-copies every table the transaction names,
+whole, before it starts. The cost grows with the table (tens of milliseconds per transaction once a table
+holds a few hundred items, all of it under the lock above), which no DynamoDB table shows. :func:`install`
+makes that copy share the partitions the transaction does not touch and deep-copy only those it does:
+the rollback restores exactly the same state.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
 _lock = threading.RLock()
 _installed: dict[str, Callable[..., Any]] = {}
+_transaction = threading.local()  # .partitions: table name -> hash keys the running transaction touches
 
 
 def _serialized(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -28,12 +37,69 @@ def _serialized(original: Callable[..., Any]) -> Callable[..., Any]:
     return write
 
 
+def _touched_partitions(backend: Any, transact_items: list[dict[str, Any]]) -> dict[str, set[Any]]:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    touched: dict[str, set[Any]] = {}
+    for entry in transact_items:
+        _, operation = next(iter(entry.items()))
+        table = backend.tables.get(operation.get("TableName"))
+        key = operation.get("Key") or operation.get("Item") or {}
+        if table is None or table.hash_key_attr not in key:
+            continue
+        touched.setdefault(table.name, set()).add(DynamoType(key[table.hash_key_attr]))
+    return touched
+
+
+def _with_partition_snapshots(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        _transaction.partitions = _touched_partitions(self, transact_items)
+        try:
+            return original(self, transact_items, *args, **kwargs)
+        finally:
+            _transaction.partitions = None
+
+    return transact_write_items
+
+
+def _table_deepcopy(self: Any, memo: dict[int, Any]) -> Any:
+    """A transaction's rollback copy shares untouched partitions; any other deep copy is a full one."""
+    touched = (getattr(_transaction, "partitions", None) or {}).get(self.name)
+    if touched is None:
+        cls: Any = type(self)
+        clone = cls.__new__(cls)
+        memo[id(self)] = clone
+        for name, value in self.__dict__.items():
+            setattr(clone, name, copy.deepcopy(value, memo))
+        return clone
+    clone = copy.copy(self)
+    clone.items = defaultdict(dict)
+    for hash_key, partition in self.items.items():
+        if hash_key in touched:
+            clone.items[hash_key] = copy.deepcopy(partition)
+        else:
+            clone.items[hash_key] = dict(partition) if isinstance(partition, dict) else partition
+    if self.stream_shard is not None:
+        clone.stream_shard = copy.copy(self.stream_shard)
+        clone.stream_shard.items = list(self.stream_shard.items)
+        clone.stream_shard.table = clone
+    return clone
+
+
 def install() -> None:
-    """Serialize moto's DynamoDB writes (idempotent)."""
+    """Serialize moto's DynamoDB writes and make transaction rollback copies cheap (idempotent)."""
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
 
     with _lock:
         for name in WRITES:
             if name not in _installed and hasattr(DynamoDBBackend, name):
                 _installed[name] = getattr(DynamoDBBackend, name)
-                setattr(DynamoDBBackend, name, _serialized(_installed[name]))
+                wrapped = _installed[name]
+                if name == "transact_write_items":
+                    wrapped = _with_partition_snapshots(wrapped)
+                setattr(DynamoDBBackend, name, _serialized(wrapped))
+        if "__deepcopy__" not in _installed:
+            _installed["__deepcopy__"] = _table_deepcopy
+            Table.__deepcopy__ = _table_deepcopy  # type: ignore[attr-defined]

@@ -69,7 +69,7 @@ def note_snapshot(item: Item) -> dict[str, Any]:
 
 
 def notebook_snapshot(item: Item) -> dict[str, Any]:
-    from crewhouse.notes.models import Notebook
+    from crewhouse.notes.models.notebook import Notebook
 
     return Notebook.model_validate(item).model_dump(mode="json")
 

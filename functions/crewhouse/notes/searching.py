@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from crewhouse.core.identity import Identity
 from crewhouse.notes import keys
 from crewhouse.notes.logic import NoteService
-from crewhouse.notes.models import NoteSummary
+from crewhouse.notes.models.note import NoteSummary
 from crewhouse.notes.projections import is_live, searchable_text
 from crewhouse.search.ranking import search
 from crewhouse.search.text import query_terms

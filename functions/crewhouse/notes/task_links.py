@@ -35,7 +35,7 @@ class TaskServiceMaker:
 
     def create(self, identity: Identity, task_id: str, title: str, description: str, *, tags: list[str],
                priority: str, planned_date: str | None) -> dict[str, Any]:
-        from crewhouse.tasks.models import TaskCreate
+        from crewhouse.tasks.models.create import TaskCreate
 
         fields = TaskCreate.model_validate({"title": title, "description": description, "tags": tags,
                                             "priority": priority, "planned_date": planned_date})

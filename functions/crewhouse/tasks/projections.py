@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from crewhouse.tasks.models import OPEN_STATUSES, Task
+from crewhouse.tasks.models.task import OPEN_STATUSES, Task
 
 Item = dict[str, Any]
 SEARCH_WEIGHTS = {"title": 3.0, "tags": 2.0, "description": 1.0}

@@ -5,7 +5,10 @@ from __future__ import annotations
 from crewhouse.core.identity import Identity
 from crewhouse.tasks import keys
 from crewhouse.tasks.logic import TaskService
-from crewhouse.tasks.models import MoveRequest, QuickAddRequest, QuickAddResult, Task, TaskCreate
+from crewhouse.tasks.models.actions import MoveRequest
+from crewhouse.tasks.models.create import TaskCreate
+from crewhouse.tasks.models.quick_add import QuickAddRequest, QuickAddResult
+from crewhouse.tasks.models.task import Task
 from crewhouse.tasks.quick_add import parse_quick_add
 
 

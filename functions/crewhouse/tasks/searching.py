@@ -10,7 +10,7 @@ from crewhouse.search.ranking import search
 from crewhouse.search.text import query_terms
 from crewhouse.tasks import keys
 from crewhouse.tasks.logic import TaskService
-from crewhouse.tasks.models import Task
+from crewhouse.tasks.models.task import Task
 from crewhouse.tasks.projections import searchable_text
 
 

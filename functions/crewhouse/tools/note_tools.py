@@ -19,7 +19,7 @@ def _settings(context: ToolContext) -> NotesSettings:
     return settings
 
 
-def _service(context: ToolContext) -> Any:
+def note_service(context: ToolContext) -> Any:
     def build() -> Any:
         from crewhouse.notes.logic import NoteService
         from crewhouse.notes.store import DynamoNoteStore, S3Bodies
@@ -67,7 +67,7 @@ class TasksFromNote(BaseModel):
 
 
 def _create(context: ToolContext, args: NoteCreate) -> Note:
-    note: Note = _service(context).create(context.identity, args)
+    note: Note = note_service(context).create(context.identity, args)
     return note
 
 
@@ -79,11 +79,11 @@ def _search(context: ToolContext, args: SearchNotesInput) -> NoteList:
     index = DynamoSearchIndex(aws_client("dynamodb", settings), settings.search_table)
     filters = SearchFilters(notebook_id=args.notebook_id, tag=args.tag, favorite=args.favorite,
                             archived=args.archived)
-    return NoteList(items=search_notes(_service(context), index, context.identity, args.q, args.limit, filters))
+    return NoteList(items=search_notes(note_service(context), index, context.identity, args.q, args.limit, filters))
 
 
 def _recent(context: ToolContext, args: RecentNotesInput) -> NoteList:
-    items, _ = _service(context).recent(context.identity, args.limit, None)
+    items, _ = note_service(context).recent(context.identity, args.limit, None)
     return NoteList(items=items)
 
 
@@ -94,7 +94,7 @@ def _tasks_from_note(context: ToolContext, args: TaskFromNoteInput) -> TasksFrom
     settings = _settings(context)
     maker = TaskServiceMaker(aws_client("dynamodb", settings), settings.tasks_table)
     request = NoteTasksRequest.model_validate(args.model_dump(exclude={"id"}))
-    tasks, note = _service(context).create_tasks(context.identity, args.id, request, maker)
+    tasks, note = note_service(context).create_tasks(context.identity, args.id, request, maker)
     return TasksFromNote(tasks=tasks, note=note)
 
 

@@ -73,8 +73,13 @@ def tools() -> list[Tool]:
 
 
 def get_tool(name: str) -> Tool | None:
-    _load_builtin_tools()
-    return _TOOLS.get(name)
+    """The tool called ``name``. A tool already registered is found without loading every context's tools
+    (the chat loads only the task tools it uses); any other name loads them all first."""
+    tool = _TOOLS.get(name)
+    if tool is None:
+        _load_builtin_tools()
+        tool = _TOOLS.get(name)
+    return tool
 
 
 def call_tool(name: str, arguments: dict[str, Any], context: ToolContext) -> ToolOutcome:
@@ -98,4 +103,4 @@ def call_tool(name: str, arguments: dict[str, Any], context: ToolContext) -> Too
 
 def _load_builtin_tools() -> None:
     """Tool modules register themselves on import; this imports each context's tools once."""
-    from crewhouse.tools import file_tools, note_tools, task_tools  # noqa: F401
+    from crewhouse.tools import file_tools, job_tools, note_tools, task_tools  # noqa: F401

@@ -10,6 +10,7 @@ from botocore.stub import Stubber
 from crewhouse.chat.api import handler
 from crewhouse.chat.logic import ChatService, registry_caller
 from crewhouse.chat.store import DynamoChatStore
+from crewhouse.core.errors import Conflict, NotFound
 from crewhouse.core.identity import Identity
 from crewhouse.core.settings import function_environment, load_settings
 from crewhouse.llm.bedrock import BedrockProvider
@@ -144,3 +145,83 @@ def test_bedrock_throttling_fails_over_to_the_next_provider(aws: Any) -> None:
     stubber.assert_no_pending_responses()
     assert outcome.provider == "offline"
     assert [c["name"] for c in outcome.tool_calls] == ["get_tasks"]
+
+
+def chat_requests(dynamodb: Any) -> list[str]:
+    """Record the operations ``dynamodb`` sends to the chat table (the handler's own cached client)."""
+    seen: list[str] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        tables = {params.get("TableName"), *(params.get("RequestItems") or {})}
+        if "chat" in tables:
+            seen.append(model.name)
+
+    dynamodb.meta.events.register("provide-client-params.dynamodb.*", record)
+    return seen
+
+
+def handler_dynamodb() -> Any:
+    from crewhouse.chat.settings import ChatSettings
+    from crewhouse.core.aws import aws_client
+
+    with function_environment(ENV):
+        return aws_client("dynamodb", load_settings(ChatSettings))
+
+
+def test_a_turn_is_three_chat_requests_and_reads_no_messages(call: Call) -> None:
+    _, session = call("POST", "/chat/sessions", {})
+    say(call, session["id"], "add buy milk")
+    seen = chat_requests(handler_dynamodb())
+    second = say(call, session["id"], "list my tasks")
+    # The lock (which brings the context back), the turn's messages, the commit: no Query of the history.
+    assert seen == ["UpdateItem", "BatchWriteItem", "UpdateItem"]
+    assert "1. [B1] buy milk" in second["reply"]["text"]
+    _, messages = call("GET", f"/chat/sessions/{session['id']}/messages")
+    assert [m["text"].split(" ")[0] for m in messages["items"]] == ["add", "(offline", "list", "(offline"]
+
+
+def test_the_commit_is_the_only_point_a_turn_becomes_visible(aws: Any) -> None:
+    store = DynamoChatStore(aws, "chat")
+    store.create_session("T#t#U#u", "s1", "New chat", "2026-11-22T10:00:00+00:00")
+    message: dict[str, Any] = {"role": "user", "text": "hi", "converse": {"role": "user", "content": [{"text": "hi"}]}}
+
+    # Messages written without a commit (the Lambda stopped in between) are neither listed nor sent.
+    held = store.acquire_turn("T#t#U#u", "s1", 1_000, 30)
+    assert held is not None and held["context"] is None
+    store._batch_write([{"PutRequest": {"Item": {
+        "PK": {"S": "T#t#U#u#CHAT#s1"}, "SK": {"S": "MSG#00000000"}, "role": {"S": "user"}, "text": {"S": "lost"},
+        "created_at": {"S": "x"}, "converse": {"S": "{}"}, "tool_calls": {"S": "[]"}}}}])
+    assert store.list_messages("T#t#U#u", "s1", 50, None, 0)[0] == []
+    assert store.recent_converse("T#t#U#u", "s1", 40, 0) == []
+
+    # A lock that expired and was taken by another turn: this commit is refused, the other turn's stands.
+    assert store.acquire_turn("T#t#U#u", "s1", 2_000, 30) is not None
+    with pytest.raises(Conflict):
+        store.finish_turn("T#t#U#u", "s1", [message], 0, "now", None, lock=1_030, context=[message["converse"]])
+    assert store.get_session("T#t#U#u", "s1")["message_count"] == 0  # type: ignore[index]
+
+    # The session was deleted during the turn: 404, and the turn's messages are removed again.
+    store.delete_session("T#t#U#u", "s1")
+    with pytest.raises(NotFound):
+        store.finish_turn("T#t#U#u", "s1", [message], 0, "now", None, lock=2_030, context=[message["converse"]])
+    assert aws.query(TableName="chat", KeyConditionExpression="PK = :pk",
+                     ExpressionAttributeValues={":pk": {"S": "T#t#U#u#CHAT#s1"}})["Items"] == []
+    assert store.get_session("T#t#U#u", "s1") is None
+
+
+def test_a_context_too_large_for_the_item_is_dropped_and_the_messages_are_read(aws: Any) -> None:
+    import random
+
+    store = DynamoChatStore(aws, "chat")
+    store.create_session("T#t#U#u", "s1", "New chat", "2026-11-22T10:00:00+00:00")
+    noise = "".join(random.Random(7).choices("abcdefghijklmnopqrstuvwxyz0123456789", k=400_000))
+    big = {"role": "user", "content": [{"text": noise}]}
+    for turn, context in enumerate([[big], [{"role": "user", "content": [{"text": "small"}]}], [big]]):
+        held = store.acquire_turn("T#t#U#u", "s1", 1_000 + turn, 30)
+        assert held is not None
+        store.finish_turn("T#t#U#u", "s1", [{"role": "user", "text": "t", "converse": context[0]}], turn, "now",
+                          None, lock=1_030 + turn, context=context)
+        stored = store.acquire_turn("T#t#U#u", "s1", 1_100 + turn, 30)
+        assert stored is not None
+        assert stored["context"] == (None if context[0] is big else context)  # a stale one never stays
+        store.release_turn("T#t#U#u", "s1")

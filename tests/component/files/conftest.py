@@ -9,9 +9,9 @@ import boto3
 import pytest
 
 from crewhouse.core.settings import function_environment
-from crewhouse.files.api import handler
 from tests.support.events import claims_for, http_event, lambda_context, response_json
 from tests.support.mock import mocked_aws
+from tests.support.routing import handler_for
 from tests.support.tables import create_table
 
 BUCKET = "files-bucket"
@@ -54,7 +54,7 @@ def call(aws: Any, env: dict[str, str]) -> Call:
                groups: str = "[member]", query: str = "") -> tuple[int, dict[str, str], Any]:
         event = http_event(method, path, body=body, claims=claims_for(tenant, user, groups=groups), query=query)
         with function_environment(env):
-            response = handler(event, lambda_context("files"))
+            response = handler_for(method, path)(event, lambda_context("files"))
         return response["statusCode"], response.get("headers", {}), response_json(response)
 
     return invoke

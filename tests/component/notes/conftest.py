@@ -6,11 +6,10 @@ import pytest
 
 from crewhouse.core.settings import function_environment
 from crewhouse.local.dynamodb_streams import dynamodb_event_record
-from crewhouse.notes.api import handler
 from crewhouse.notes.workers import on_table_changes
-from crewhouse.tasks.api import handler as tasks_handler
 from tests.support.events import claims_for, http_event, lambda_context, response_json
 from tests.support.mock import mocked_aws
+from tests.support.routing import handler_for
 from tests.support.tables import create_table
 
 ENV = {"NOTES_TABLE": "notes", "TASKS_TABLE": "tasks", "SEARCH_TABLE": "search", "SYNC_TABLE": "sync",
@@ -37,13 +36,15 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield dynamodb
 
 
-def _invoker(function: Callable[[dict[str, Any], Any], dict[str, Any]], name: str) -> Call:
+def _invoker(name: str) -> Call:
+    """Calls the function API Gateway would invoke for each request (tests.support.routing)."""
+
     def invoke(method: str, path: str, body: Any = None, *, user: str = "u1", tenant: str = "t1",
                headers: dict[str, str] | None = None, query: str = "", raw: bool = False
                ) -> tuple[int, dict[str, str], Any]:
         event = http_event(method, path, body=body, claims=claims_for(tenant, user), headers=headers, query=query)
         with function_environment(ENV):
-            response = function(event, lambda_context(name))
+            response = handler_for(method, path)(event, lambda_context(name))
         payload = response.get("body") if raw else response_json(response)
         return response["statusCode"], response.get("headers", {}), payload
 
@@ -53,13 +54,13 @@ def _invoker(function: Callable[[dict[str, Any], Any], dict[str, Any]], name: st
 @pytest.fixture
 def call(aws: Any) -> Call:
     """``call(method, path, body=None, user="u1", tenant="t1", headers=None, query="", raw=False)`` on notes."""
-    return _invoker(handler, "notes")
+    return _invoker("notes")
 
 
 @pytest.fixture
 def call_tasks(aws: Any) -> Call:
-    """The tasks function: /tasks and the /sync feed it serves."""
-    return _invoker(tasks_handler, "tasks")
+    """The tasks functions: /tasks and the /sync feed."""
+    return _invoker("tasks")
 
 
 @pytest.fixture

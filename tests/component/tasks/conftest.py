@@ -5,9 +5,9 @@ import boto3
 import pytest
 
 from crewhouse.core.settings import function_environment
-from crewhouse.tasks.api import handler
 from tests.support.events import claims_for, http_event, lambda_context, response_json
 from tests.support.mock import mocked_aws
+from tests.support.routing import handler_for
 from tests.support.tables import create_table
 
 ENV = {"TASKS_TABLE": "tasks", "SEARCH_TABLE": "search", "SYNC_TABLE": "sync", "IDEMPOTENCY_TABLE": "idem",
@@ -36,7 +36,7 @@ def call(aws: Any) -> Call:
                headers: dict[str, str] | None = None, query: str = "") -> tuple[int, dict[str, str], Any]:
         event = http_event(method, path, body=body, claims=claims_for(tenant, user), headers=headers, query=query)
         with function_environment(ENV):
-            response = handler(event, lambda_context("tasks"))
+            response = handler_for(method, path)(event, lambda_context("tasks"))
         return response["statusCode"], response.get("headers", {}), response_json(response)
 
     return invoke

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from crewhouse.chat.logic import ChatService, trim_history
+from crewhouse.chat.logic import HISTORY_MESSAGES, ChatService, trim_history
 from crewhouse.core.errors import Conflict
 from crewhouse.core.identity import Identity
 from crewhouse.llm.provider import ConverseResult, text_message
@@ -19,6 +19,7 @@ class MemoryStore:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.locked: set[str] = set()
+        self.history_reads = 0
 
     def create_session(self, owner: str, session_id: str, title: str, now: str) -> dict[str, Any]:
         self.sessions[session_id] = {"id": session_id, "title": title, "created_at": now, "updated_at": now,
@@ -38,18 +39,23 @@ class MemoryStore:
         return dict(self.sessions[session_id])
 
     def finish_turn(self, owner: str, session_id: str, messages: list[dict[str, Any]], first_seq: int,
-                    now: str, title: str | None) -> None:
+                    now: str, title: str | None, lock: int | None = None,
+                    context: list[dict[str, Any]] | None = None) -> None:
         self.messages.setdefault(session_id, []).extend(messages)
         self.sessions[session_id]["message_count"] = first_seq + len(messages)
         if title:
             self.sessions[session_id]["title"] = title
+        if context is not None:
+            self.sessions[session_id]["context"] = context
         self.locked.discard(session_id)
 
     def release_turn(self, owner: str, session_id: str) -> None:
         self.locked.discard(session_id)
 
-    def recent_converse(self, owner: str, session_id: str, limit: int) -> list[dict[str, Any]]:
-        return [m["converse"] for m in self.messages.get(session_id, [])[-limit:]]
+    def recent_converse(self, owner: str, session_id: str, limit: int, count: int | None = None
+                        ) -> list[dict[str, Any]]:
+        self.history_reads += 1
+        return [m["converse"] for m in self.messages.get(session_id, [])[:count][-limit:]]
 
 
 class ScriptedProvider:
@@ -154,3 +160,41 @@ def test_history_reaches_the_model_on_the_next_turn() -> None:
     chat.send(ME, session["id"], "second")
     texts = [b.get("text") for m in provider.seen[-1] for b in m["content"]]
     assert texts[:2] == ["first", "done"] and texts[-1] == "second"
+
+
+def test_the_stored_context_is_what_the_full_history_would_give() -> None:
+    """Each turn sends the context the previous turn stored with the session (no read of the messages), and it
+    equals trimming the newest messages of the whole conversation, as reading them would give."""
+    def sizeable(name: str, n: int) -> ConverseResult:
+        return ConverseResult({"role": "assistant", "content": [
+            {"toolUse": {"toolUseId": f"u{n}", "name": name, "input": {"pad": "p" * (40 * (n % 7))}}}]}, "tool_use")
+
+    answers: list[ConverseResult] = []
+    for n in range(30):
+        answers += [sizeable("get_tasks", n)] * (n % 3) + [ConverseResult(text_message("assistant", "a" * (n * 9)),
+                                                                          "end_turn")]
+    provider = ScriptedProvider(answers)
+    store = MemoryStore()
+    chat, _ = service(provider, store)
+    chat.token_budget = 400
+    session = chat.create_session(ME, None)
+    for n in range(30):
+        everything = [m["converse"] for m in store.messages.get(session["id"], [])]
+        expected = trim_history(everything[-HISTORY_MESSAGES:], 400)
+        chat.send(ME, session["id"], f"message {n} " + "w" * (n * 11))
+        sent = provider.seen[-(n % 3) - 1]  # the turn's first request
+        assert sent[:-1] == expected, f"turn {n}"
+    assert store.history_reads == 0
+
+
+def test_a_session_stored_without_context_reads_its_newest_messages() -> None:
+    provider = ScriptedProvider([])
+    store = MemoryStore()
+    chat, _ = service(provider, store)
+    session = chat.create_session(ME, None)
+    chat.send(ME, session["id"], "first")
+    del store.sessions[session["id"]]["context"]  # as stored before sessions kept their context
+    chat.send(ME, session["id"], "second")
+    assert store.history_reads == 1
+    texts = [b.get("text") for m in provider.seen[-1] for b in m["content"]]
+    assert texts == ["first", "done", "second"]

@@ -1,0 +1,216 @@
+"""The jobs context: its table, the job queue and its DLQ, the API, the dispatcher, the state machine
+(statemachines/agent_job.asl.json) with its step and agent functions, and the run_at schedules."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from crewhouse_cdk.constructs.files import FilesContext
+from crewhouse_cdk.constructs.function import CrewhouseFunction
+from crewhouse_cdk.constructs.http_api import HttpApi
+from crewhouse_cdk.constructs.llm import grant_converse, llm_environment
+from crewhouse_cdk.constructs.notes import NotesContext
+from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
+from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access, logical_id
+from crewhouse_cdk.paths import STATEMACHINES_DIR
+
+JOB_SCHEDULE_GROUP = "crewhouse-jobs"
+STATE_MACHINE_FILE = STATEMACHINES_DIR / "agent_job.asl.json"
+MAX_RECEIVES = 3
+UPLOADS = "uploads/"
+
+
+class JobsContext(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi, notes: NotesContext,
+                 files: FilesContext, layer: lambda_.ILayerVersion) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        self.table = tenant_table(self, "JobsTable")
+        self.table.add_global_secondary_index(
+            index_name="GSI1",
+            partition_key=dynamodb.Attribute(name="GSI1PK", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="GSI1SK", type=dynamodb.AttributeType.STRING),
+        )
+        self.dead_letters = sqs.Queue(self, "JobDeadLetters", enforce_ssl=True,
+                                      encryption=sqs.QueueEncryption.SQS_MANAGED,
+                                      retention_period=cdk.Duration.days(14))
+        acknowledge(self.dead_letters, "AwsSolutions-SQS3", "This queue is itself the job queue's dead-letter queue.")
+        self.queue = sqs.Queue(self, "JobQueue", enforce_ssl=True, encryption=sqs.QueueEncryption.SQS_MANAGED,
+                               visibility_timeout=cdk.Duration.seconds(60),  # 6x the dispatcher's timeout
+                               dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters,
+                                                                     max_receive_count=MAX_RECEIVES))
+        common = {"JOBS_TABLE": self.table.table_name, "JOB_QUEUE_URL": self.queue.queue_url,
+                  "DISPATCH_MAX_RECEIVES": str(MAX_RECEIVES), "EVENT_BUS_NAME": EVENT_BUS_NAME,
+                  "NOTES_TABLE": notes.table.table_name, "FILES_TABLE": files.table.table_name,
+                  "FILES_BUCKET": storage.files_bucket.bucket_name, "SEARCH_TABLE": storage.search_table.table_name}
+
+        # --- the state machine's functions ----------------------------------------------------------------
+        self.step_function = CrewhouseFunction(
+            self, "JobStep", handler="crewhouse.jobs.workers.job_step", layer=layer,
+            description="Agent job bookkeeping: mark running, store the result, mark succeeded or failed",
+            environment=common, timeout=cdk.Duration.seconds(30),
+        ).function
+        self.runner_function = CrewhouseFunction(
+            self, "JobRunner", handler="crewhouse.jobs.workers.run_agent", layer=layer,
+            description="The agent step of a job: runs the job type and answers Step Functions by task token",
+            environment={**common, **llm_environment(self)}, timeout=cdk.Duration.minutes(15), memory_size=1536,
+        ).function
+        # The runner reports its own failures by task token; Lambda's async retries would run it twice.
+        self.runner_function.configure_async_invoke(retry_attempts=0)
+        for function in (self.step_function, self.runner_function):
+            self._grant_jobs(function)
+            self.queue.grant_send_messages(function)  # a freed slot admits the next job
+        # The step function writes result notes (bodies in the bucket) and result files (uploads/).
+        notes.table.grant_read_write_data(self.step_function)
+        acknowledge_index_access(self.step_function, notes.table)
+        notes.grant_bodies(self.step_function)
+        files.table.grant_read_write_data(self.step_function)
+        acknowledge_index_access(self.step_function, files.table)
+        self.step_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:PutObject"], resources=[storage.files_bucket.arn_for_objects(f"{UPLOADS}*")]))
+        # The runner reads sources: notes (and their bodies), files, the search index, and the model.
+        notes.table.grant_read_data(self.runner_function)
+        acknowledge_index_access(self.runner_function, notes.table)
+        notes.grant_bodies(self.runner_function)
+        files.table.grant_read_data(self.runner_function)
+        acknowledge_index_access(self.runner_function, files.table)
+        storage.search_table.grant_read_data(self.runner_function)
+        self.runner_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:GetObject"], resources=[storage.files_bucket.arn_for_objects(f"{UPLOADS}*")]))
+        grant_converse(self.runner_function)
+        self.runner_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
+            resources=["*"]))
+        acknowledge(self.runner_function, "AwsSolutions-IAM5[Resource::*]",
+                    "SendTaskSuccess/Failure/Heartbeat support no resource-level permissions (the task token "
+                    "is the credential); X-Ray writes likewise.")
+        for function in (self.step_function, self.runner_function):
+            acknowledge(function, f"AwsSolutions-IAM5[Resource::<{logical_id(storage.files_bucket)}.Arn>/{UPLOADS}*]",
+                        "Source and result files are objects named per tenant, user and file at run time; the "
+                        f"grant is limited to the {UPLOADS} prefix.")
+
+        logs_group = logs.LogGroup(self, "ExecutionLogs", retention=logs.RetentionDays.ONE_MONTH,
+                                   removal_policy=cdk.RemovalPolicy.DESTROY)
+        self.state_machine = sfn.StateMachine(
+            self, "AgentJob",
+            # Inline (not an S3 asset): the template carries the definition, as the console shows it.
+            definition_body=sfn.DefinitionBody.from_string(STATE_MACHINE_FILE.read_text()),
+            definition_substitutions={"JobStepFunctionArn": self.step_function.function_arn,
+                                      "RunAgentFunctionArn": self.runner_function.function_arn,
+                                      "EventBusName": EVENT_BUS_NAME},
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=logs_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            timeout=cdk.Duration.hours(2),
+        )
+        self.step_function.grant_invoke(self.state_machine)
+        self.runner_function.grant_invoke(self.state_machine)
+        storage.event_bus.grant_put_events_to(self.state_machine)
+        for function in (self.step_function, self.runner_function):
+            acknowledge_function_versions(self.state_machine, function)
+        acknowledge(self.state_machine, "AwsSolutions-IAM5[Resource::*]",
+                    "CloudWatch Logs delivery and X-Ray writes for Step Functions support no resource-level "
+                    "permissions.")
+
+        # --- admission, dispatch and schedules ------------------------------------------------------------------
+        self.schedule_due_function = CrewhouseFunction(
+            self, "JobScheduleDue", handler="crewhouse.jobs.workers.schedule_due", layer=layer,
+            description="A run_at job's schedule fired: the job joins its tenant's line",
+            environment=common, timeout=cdk.Duration.seconds(30),
+        ).function
+        self._grant_jobs(self.schedule_due_function)
+        self.queue.grant_send_messages(self.schedule_due_function)
+        self.schedule_group = scheduler.CfnScheduleGroup(self, "ScheduleGroup", name=JOB_SCHEDULE_GROUP)
+        self.scheduler_role = iam.Role(
+            self, "SchedulerRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+            description="Lets EventBridge Scheduler start run_at jobs")
+        self.schedule_due_function.grant_invoke(self.scheduler_role)
+        acknowledge_function_versions(self.scheduler_role, self.schedule_due_function)
+
+        self.dispatcher_function = CrewhouseFunction(
+            self, "JobDispatcher", handler="crewhouse.jobs.workers.dispatch", layer=layer,
+            description="Job queue consumer: starts one Step Functions execution per job run",
+            environment={**common, "JOB_STATE_MACHINE_ARN": self.state_machine.state_machine_arn},
+            timeout=cdk.Duration.seconds(10),
+        ).function
+        self._grant_jobs(self.dispatcher_function)
+        self.queue.grant_send_messages(self.dispatcher_function)
+        self.state_machine.grant_start_execution(self.dispatcher_function)  # this state machine only
+        self.dispatcher_function.add_event_source(sources.SqsEventSource(
+            self.queue, batch_size=10, report_batch_item_failures=True))
+
+        executions = stack.format_arn(service="states", resource="execution",
+                                      resource_name=f"{self.state_machine.state_machine_name}:*",
+                                      arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        self.api_function = CrewhouseFunction(
+            self, "JobsApi", handler="crewhouse.jobs.api.handler", layer=layer,
+            description="Jobs API: submit, list, progress, cancel, timeline, dead letters and redrive",
+            environment={**common, "JOB_STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
+                         "JOB_SCHEDULE_GROUP": JOB_SCHEDULE_GROUP,
+                         "JOB_SCHEDULE_TARGET_ARN": self.schedule_due_function.function_arn,
+                         "JOB_SCHEDULE_ROLE_ARN": self.scheduler_role.role_arn,
+                         "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
+                         "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn},
+        ).function
+        self.table.grant_read_write_data(self.api_function)
+        acknowledge_index_access(self.api_function, self.table)
+        self.queue.grant_send_messages(self.api_function)
+        storage.idempotency_table.grant_read_write_data(self.api_function)
+        storage.cursor_secret.grant_read(self.api_function)
+        self.api_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:GetItem"], resources=[notes.table.table_arn]))  # "is this my notebook?"
+        self.api_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:StopExecution", "states:DescribeExecution", "states:GetExecutionHistory"],
+            resources=[executions]))
+        self.scheduler_role.grant_pass_role(self.api_function.grant_principal)
+        self.api_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"],
+            resources=[stack.format_arn(service="scheduler", resource="schedule",
+                                        resource_name=f"{JOB_SCHEDULE_GROUP}/*")]))
+        acknowledge(self.api_function,
+                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+                    f"execution:<{logical_id(self.state_machine)}.Name>:*]",
+                    "Executions are named per job at run time; the grant covers this state machine's only.")
+        acknowledge(self.api_function,
+                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
+                    f"schedule/{JOB_SCHEDULE_GROUP}/*]",
+                    "run_at schedules are created per job at run time; the grant is limited to their group.")
+        for path in ("/jobs", "/jobs/{proxy+}"):
+            api.route(path, [apigwv2.HttpMethod.ANY], self.api_function)
+
+        self.failed_executions_alarm = self.state_machine.metric_failed(
+            period=cdk.Duration.minutes(5), statistic="Sum").create_alarm(
+            self, "FailedExecutions", threshold=1, evaluation_periods=1,
+            alarm_description="Agent job executions failed",
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        self.functions = {"JobsApi": self.api_function, "JobDispatcher": self.dispatcher_function,
+                          "JobStep": self.step_function, "JobRunner": self.runner_function,
+                          "JobScheduleDue": self.schedule_due_function}
+
+    @property
+    def submit_environment(self) -> dict[str, str]:
+        """What a function that submits and reads jobs (the MCP tools) needs in its environment."""
+        return {"JOBS_TABLE": self.table.table_name, "JOB_QUEUE_URL": self.queue.queue_url}
+
+    def grant_submit(self, function: lambda_.Function) -> None:
+        """Submit jobs (admission sends them to the queue) and read them; nothing else of the context."""
+        self._grant_jobs(function)
+        self.queue.grant_send_messages(function)
+
+    def _grant_jobs(self, function: lambda_.Function) -> None:
+        """The workers' item-level access: jobs, the ready index and the slots (no table index, no scan)."""
+        function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                     "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
+            resources=[self.table.table_arn]))

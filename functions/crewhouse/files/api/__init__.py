@@ -1,0 +1,68 @@
+"""The files HTTP API (``/files``), served by several Lambda functions. Bytes never pass through them, only
+presigned S3 URLs do.
+
+Each module of this package is one function's handler: a FastAPI app with only its routes, importing only
+the models and helpers those routes need. FastAPI builds every route's parameter and response fields when
+the module is imported, so a function that serves fewer routes starts faster. API Gateway sends each method
+and path to its function (``cdk/crewhouse_cdk/constructs/files.py``); ``crewhouse.openapi`` merges them.
+
+===========  ======================================================================================
+module       routes
+===========  ======================================================================================
+``reads``    ``GET /files``, ``GET /files/quota``, ``GET /files/{file_id}``,
+             ``GET /files/{file_id}/download``, ``GET /files/{file_id}/thumbnail``
+``uploads``  ``POST /files``, ``POST /files/{file_id}/complete``, ``POST /files/{file_id}/abort``
+``parts``    ``POST`` and ``GET /files/{file_id}/parts``
+``manage``   ``PUT /files/quota/policy``, ``DELETE /files/{file_id}``, ``POST /files/{file_id}/attachments``,
+             ``DELETE /files/{file_id}/attachments/{kind}/{target_id}``
+===========  ======================================================================================
+
+This package module holds what they share: the request dependencies and the redirect answer.
+"""
+
+import hashlib
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Path, Response
+
+from crewhouse.core.aws import aws_client
+from crewhouse.core.http import current_identity
+from crewhouse.core.identity import Identity
+from crewhouse.core.settings import load_settings
+from crewhouse.files.logic import FileService
+from crewhouse.files.settings import FilesSettings
+from crewhouse.files.store import DynamoFileStore, S3Objects, target_tables
+
+CurrentIdentity = Annotated[Identity, Depends(current_identity)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+FileId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
+REDIRECT: dict[int | str, dict[str, Any]] = {
+    302: {"description": "Redirect to a presigned S3 URL (expires in 5 minutes)"}}
+
+
+def files_settings() -> FilesSettings:
+    return load_settings(FilesSettings)
+
+
+Settings = Annotated[FilesSettings, Depends(files_settings)]
+
+
+def file_service(settings: Settings) -> FileService:
+    store = DynamoFileStore(aws_client("dynamodb", settings), settings.files_table,
+                            target_tables(settings.tasks_table, settings.notes_table))
+    objects = S3Objects(aws_client("s3", settings, signature_version="s3v4"), settings.files_bucket)
+    return FileService(store, objects, settings)
+
+
+Service = Annotated[FileService, Depends(file_service)]
+
+
+def scope_of(identity: Identity, filters: Any) -> str:
+    """The cursor scope of a file list."""
+    digest = hashlib.sha256(json.dumps(filters, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{identity.tenant_id}/{identity.user_id}/files/{digest}"
+
+
+def redirect(url: str) -> Response:
+    return Response(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})

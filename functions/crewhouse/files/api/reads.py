@@ -1,0 +1,58 @@
+"""Files function for reading: list, one file, quota, download and thumbnail redirects."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from crewhouse.core.cursors import cursor_key, decode_cursor, encode_cursor
+from crewhouse.core.http import create_app, lambda_handler
+from crewhouse.core.pagination import Page, PageRequest, page_request
+from crewhouse.files.api import REDIRECT, CurrentIdentity, FileId, Service, Settings, redirect, scope_of
+from crewhouse.files.logic import ListFilters
+from crewhouse.files.models.file import File, Status
+from crewhouse.files.models.quota import Quota
+
+router = APIRouter(tags=["files"])
+
+
+@router.get("/files", response_model=Page[File], summary="List files, newest first")
+def list_files(identity: CurrentIdentity, service: Service, settings: Settings,
+               page: Annotated[PageRequest, Depends(page_request)],
+               status: Status | None = None,
+               content_type: Annotated[str | None, Query(max_length=255, description="A prefix, e.g. image/")] = None,
+               attached_to: Annotated[str | None, Query(pattern=r"^(task|note):[0-9A-Za-z_-]{1,64}$",
+                                                        description="task:<id> or note:<id>")] = None) -> Page[File]:
+    target = tuple(attached_to.split(":", 1)) if attached_to else None
+    filters = ListFilters(status=status, content_type=content_type.lower() if content_type else None,
+                          attached_to=target)  # type: ignore[arg-type]
+    scope = scope_of(identity, repr(filters))  # the repr, as when ListFilters was a dataclass
+    start = decode_cursor(page.cursor, key=cursor_key(settings), scope=scope) if page.cursor else None
+    items, last = service.list_files(identity, filters, page.limit, start)
+    return Page[File](items=items, next_cursor=encode_cursor(last, key=cursor_key(settings), scope=scope)
+                      if last else None)
+
+
+@router.get("/files/quota", response_model=Quota, summary="Your storage: used, reserved by uploads, and the limit")
+def get_quota(identity: CurrentIdentity, service: Service) -> Quota:
+    return service.quota(identity)
+
+
+@router.get("/files/{file_id}", response_model=File, summary="A file: status, checks, OCR text, attachments")
+def get_file(file_id: FileId, identity: CurrentIdentity, service: Service) -> File:
+    return service.get(identity, file_id)
+
+
+@router.get("/files/{file_id}/download", status_code=302, response_class=Response, responses=REDIRECT,
+            summary="Download: 302 to a presigned URL (404 unless the file is available)")
+def download(file_id: FileId, identity: CurrentIdentity, service: Service) -> Response:
+    return redirect(service.download_url(identity, file_id))
+
+
+@router.get("/files/{file_id}/thumbnail", status_code=302, response_class=Response, responses=REDIRECT,
+            summary="The 256 px PNG thumbnail of an image: 302 to a presigned URL")
+def thumbnail(file_id: FileId, identity: CurrentIdentity, service: Service) -> Response:
+    return redirect(service.thumbnail_url(identity, file_id))
+
+
+app = create_app("Crewhouse files: reads", [router])
+handler = lambda_handler(app)

@@ -1,0 +1,93 @@
+"""Jobs' REST (and MCP) shapes. Field names are the same everywhere."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+Priority = Literal["high", "normal", "low"]
+Status = Literal["scheduled", "queued", "running", "succeeded", "failed", "cancelled"]
+TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+CANCELLABLE: frozenset[str] = frozenset({"scheduled", "queued", "running"})
+
+
+class ResultSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["note", "file"] = "note"
+    notebook_id: str | None = Field(default=None, max_length=64, description="Only for note results")
+
+    @model_validator(mode="after")
+    def _notebook_only_for_notes(self) -> ResultSpec:
+        if self.kind == "file" and self.notebook_id:
+            raise ValueError("notebook_id applies to note results only")
+        return self
+
+
+class JobSubmit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, max_length=64, description="summarize | content | research | analyze")
+    params: dict[str, Any] = Field(default_factory=dict, description="Validated against the type's JSON schema")
+    priority: Priority = "normal"
+    run_at: AwareDatetime | None = Field(default=None, description="Start at this time; in the past means now")
+    result: ResultSpec = Field(default_factory=ResultSpec)
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class JobResult(BaseModel):
+    kind: Literal["note", "file"]
+    note_id: str | None = None
+    file_id: str | None = None
+
+
+class Job(BaseModel):
+    id: str
+    type: str
+    params: dict[str, Any]
+    priority: Priority
+    status: Status
+    progress: int = Field(ge=0, le=100)
+    message: str = ""
+    eta: datetime | None = None
+    attempts: int = 0
+    error: JobError | None = None
+    result: JobResult | None = None
+    result_spec: ResultSpec
+    run_at: datetime | None = None
+    execution_arn: str | None = None
+    console_url: str | None = None
+    dead_lettered: bool = False
+    usage: dict[str, int] = Field(default_factory=dict)
+    provider: str | None = None
+    agent_ms: int | None = Field(default=None, description="How long the agent step itself took (last attempt)")
+    created_at: datetime
+    admitted_at: datetime | None = Field(default=None, description="When the job got its slot and was queued")
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class JobEvent(BaseModel):
+    at: datetime
+    type: str
+    state: str | None = None
+    detail: str = ""
+
+
+class JobTimeline(BaseModel):
+    job_id: str
+    execution_arn: str | None
+    events: list[JobEvent]
+
+
+class JobTypeInfo(BaseModel):
+    name: str
+    description: str
+    params_schema: dict[str, Any]

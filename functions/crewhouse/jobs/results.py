@@ -1,0 +1,81 @@
+"""Where a finished job's markdown goes: a note in the owner's notebook, or a markdown file.
+
+The result's id is derived from the job and its run, so a retried store step finds what the first try
+wrote instead of writing a second note or file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from crewhouse.core.aws import aws_client
+from crewhouse.core.errors import Conflict
+from crewhouse.core.identity import Identity
+from crewhouse.jobs.settings import JobsSettings
+
+TITLE_CHARS = 200
+
+
+def owner_identity(tenant_id: str, user_id: str) -> Identity:
+    """The job's owner, as the notes and files services expect a caller (jobs act on the owner's behalf)."""
+    return Identity(tenant_id=tenant_id, user_id=user_id, roles=frozenset({"member"}), scopes=frozenset())
+
+
+def _file_name(title: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", title).strip("-")[:80] or "result"
+    return f"{slug}.md"
+
+
+def store_result(settings: JobsSettings, job: Mapping[str, Any], output: Mapping[str, Any]) -> dict[str, Any]:
+    from crewhouse.notes.logic import derived_id
+
+    identity = owner_identity(job["tenant_id"], job["user_id"])
+    spec = job.get("result_spec") or {"kind": "note"}
+    result_id = derived_id(f"job-result:{job['id']}:{job.get('run', 1)}")
+    title = str(output.get("title") or job["type"])[:TITLE_CHARS]
+    markdown = str(output.get("markdown", ""))
+    if spec.get("kind") == "file":
+        return {"kind": "file", "file_id": _store_file(settings, identity, result_id, title, markdown)}
+    return {"kind": "note", "note_id": _store_note(settings, identity, result_id, title, markdown, job,
+                                                   spec.get("notebook_id"))}
+
+
+def _store_note(settings: JobsSettings, identity: Identity, note_id: str, title: str, markdown: str,
+                job: Mapping[str, Any], notebook_id: str | None) -> str:
+    from crewhouse.notes.logic import NoteService
+    from crewhouse.notes.models import NoteCreate
+    from crewhouse.notes.store import DynamoNoteStore, S3Bodies
+
+    service = NoteService(DynamoNoteStore(aws_client("dynamodb", settings), settings.notes_table),
+                          S3Bodies(aws_client("s3", settings), settings.files_bucket))
+    body = NoteCreate(title=title, body=markdown, notebook_id=notebook_id, tags=["agent-job", job["type"]])
+    with contextlib.suppress(Conflict):  # the first try of this step already wrote it
+        service.create(identity, body, reason="job-result", note_id=note_id)
+    return note_id
+
+
+def _store_file(settings: JobsSettings, identity: Identity, file_id: str, title: str, markdown: str) -> str:
+    from crewhouse.files import keys as file_keys
+    from crewhouse.files.logic import FileService
+    from crewhouse.files.models import FileCreate
+    from crewhouse.files.settings import FilesSettings
+    from crewhouse.files.store import DynamoFileStore, S3Objects, target_tables
+
+    files_settings = FilesSettings.from_environment({k.upper(): str(v) for k, v in settings.model_dump().items()
+                                                     if v is not None})
+    store = DynamoFileStore(aws_client("dynamodb", settings), settings.files_table,
+                            target_tables(files_settings.tasks_table, settings.notes_table))
+    objects = S3Objects(aws_client("s3", settings, signature_version="s3v4"), settings.files_bucket)
+    data = markdown.encode() or b" "
+    owner = file_keys.owner_pk(identity.tenant_id, identity.user_id)
+    if store.get(owner, file_id) is None:
+        service = FileService(store, objects, files_settings, new_id=lambda: file_id)
+        service.create(identity, FileCreate(filename=_file_name(title), content_type="text/markdown",
+                                            size=len(data), sha256=hashlib.sha256(data).hexdigest()))
+    # The upload then goes through the files pipeline (scan, OCR skip, available) like any other.
+    objects.put(file_keys.object_key(identity.tenant_id, identity.user_id, file_id), data, "text/markdown")
+    return file_id

@@ -1,0 +1,113 @@
+"""The agent step: run one attempt of a job's type and report back to Step Functions by task token.
+
+The runner is invoked asynchronously by a ``lambda:invoke.waitForTaskToken`` state. Progress goes to
+DynamoDB (monotonic, conditional) and doubles as the task's heartbeat; the outcome goes back with
+``SendTaskSuccess`` or ``SendTaskFailure``, whose error names the state machine's Retry and Catch match.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from crewhouse.core.observability import logger
+from crewhouse.jobs.logic import JobCancelled, JobRef, JobService
+from crewhouse.jobs.settings import JobsSettings
+
+MAX_RESULT_CHARS = 200_000  # the result travels in the execution's state (256 KiB at most)
+TRANSIENT = "Crewhouse.TransientError"
+PERMANENT = "Crewhouse.PermanentError"
+CANCELLED = "Crewhouse.JobCancelled"
+_THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException",
+               "ProvisionedThroughputExceededException", "RequestLimitExceeded", "ServiceUnavailable",
+               "InternalServerError", "InternalFailure"}
+
+
+def classify(exc: BaseException) -> str:
+    """The Step Functions error name for a failed attempt: retried (transient) or caught (permanent)."""
+    from crewhouse.jobs.types.base import PermanentJobError, TransientJobError
+    from crewhouse.llm.provider import ProviderUnavailable
+
+    if isinstance(exc, JobCancelled):
+        return CANCELLED
+    if isinstance(exc, TransientJobError | ProviderUnavailable | TimeoutError | ConnectionError):
+        return TRANSIENT
+    if isinstance(exc, PermanentJobError):
+        return PERMANENT
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        code = str(response.get("Error", {}).get("Code", ""))
+        status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        return TRANSIENT if code in _THROTTLING or status >= 500 else PERMANENT
+    if type(exc).__module__.startswith(("botocore", "urllib3")):
+        return TRANSIENT  # connection and endpoint errors
+    return PERMANENT
+
+
+def run_attempt(service: JobService, settings: JobsSettings, ref: JobRef, attempt: int,
+                heartbeat: Any = None) -> dict[str, Any]:
+    """One attempt of the job's agent step; the output the store step needs."""
+    from crewhouse.jobs.registry import get_type
+    from crewhouse.jobs.results import owner_identity
+    from crewhouse.jobs.sources import job_sources, search_provider
+    from crewhouse.jobs.types.base import JobRun, PermanentJobError
+    from crewhouse.llm.factory import build_provider
+
+    item = service.begin_attempt(ref, attempt)
+    job_type = get_type(item["type"])
+    if job_type is None:
+        raise PermanentJobError(f"unknown job type {item['type']!r}")
+    params = job_type.params_model.model_validate(item["params"])
+    started = datetime.fromisoformat(item["started_at"]) if item.get("started_at") else None
+
+    def progress(percent: int, message: str) -> None:
+        service.report_progress(ref, percent, message, started)
+        if heartbeat:
+            heartbeat()
+
+    identity = owner_identity(ref.tenant_id, ref.user_id)
+    llm = build_provider(settings)
+    run = JobRun(job_id=ref.job_id, params=params, llm=llm, sources=job_sources(settings, identity),
+                 search=search_provider(settings, identity), progress=progress)
+    began = time.perf_counter()
+    output = job_type.run(run)
+    agent_ms = round((time.perf_counter() - began) * 1000)
+    if len(output.markdown) > MAX_RESULT_CHARS:
+        raise PermanentJobError(f"the result has {len(output.markdown)} characters; at most {MAX_RESULT_CHARS} fit")
+    progress(99, "Storing the result")
+    return {"title": output.title, "markdown": output.markdown, "citations": output.citations,
+            "provider": output.provider or "none", "usage": dict(llm.usage), "agent_ms": agent_ms}
+
+
+def run_and_report(service: JobService, settings: JobsSettings, sfn: Any, event: Mapping[str, Any]) -> str:
+    """Run an attempt and hand the outcome to Step Functions; returns the error name, or "" on success."""
+    token = str(event["task_token"])
+    ref = JobRef.of(event["job"])
+    attempt = int(event.get("attempt", 0)) + 1
+
+    def heartbeat() -> None:
+        with contextlib.suppress(Exception):  # a missed heartbeat is only a missed heartbeat
+            sfn.send_task_heartbeat(taskToken=token)
+
+    try:
+        output = run_attempt(service, settings, ref, attempt, heartbeat)
+    except Exception as exc:  # every failure goes back to the state machine, which decides on retries
+        error = classify(exc)
+        logger.warning("job attempt failed", extra={"job_id": ref.job_id, "attempt": attempt, "error": error,
+                                                    "cause": str(exc)[:500]})
+        _answer(sfn.send_task_failure, taskToken=token, error=error, cause=f"{type(exc).__name__}: {exc}"[:32000])
+        return error
+    _answer(sfn.send_task_success, taskToken=token, output=json.dumps(output))
+    return ""
+
+
+def _answer(call: Any, **kwargs: Any) -> None:
+    """The execution may have been stopped (cancelled) or timed out meanwhile: then nobody is waiting."""
+    try:
+        call(**kwargs)
+    except Exception as exc:
+        logger.warning("Step Functions did not take the job's answer", extra={"error": str(exc)[:500]})

@@ -1,0 +1,84 @@
+"""The notes HTTP API (``/notebooks``, ``/notes``), served by several Lambda functions.
+
+Each module of this package is one function's handler: a FastAPI app with only its routes, importing only
+the models and helpers those routes need. FastAPI builds every route's parameter and response fields when
+the module is imported, so a function that serves fewer routes starts faster. API Gateway sends each method
+and path to its function (``cdk/crewhouse_cdk/constructs/notes.py``); ``crewhouse.openapi`` merges them.
+
+=============  ===================================================================================
+module         routes
+=============  ===================================================================================
+``notebooks``  ``/notebooks`` and ``/notebooks/{notebook_id}``
+``listing``    ``GET /notes``
+``reads``      ``GET /notes/search|recent|trash``, ``GET /notes/{note_id}``
+``writes``     ``POST /notes``, ``PATCH`` and ``DELETE /notes/{note_id}``, ``POST /notes/{note_id}/restore``
+``checklist``  ``/notes/{note_id}/checklist`` and ``/notes/{note_id}/checklist/{item_id}...``
+``revisions``  ``/notes/{note_id}/revisions...``
+``capture``    ``POST /notes/clip``, ``POST /notes/{note_id}/tasks``
+=============  ===================================================================================
+
+This package module holds what they share: the request dependencies, ETags and cursor scopes.
+"""
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Header, Response
+
+from crewhouse.core.aws import aws_client
+from crewhouse.core.cursors import cursor_key, decode_cursor, encode_cursor
+from crewhouse.core.etag import etag_for
+from crewhouse.core.http import current_identity
+from crewhouse.core.identity import Identity
+from crewhouse.core.settings import load_settings
+from crewhouse.notes.logic import NoteService
+from crewhouse.notes.settings import NotesSettings
+from crewhouse.notes.store import DynamoNoteStore, S3Bodies
+
+if TYPE_CHECKING:
+    from crewhouse.core.pagination import PageRequest  # imported by the functions that list (a pydantic model)
+
+CurrentIdentity = Annotated[Identity, Depends(current_identity)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]  # length checked by run_idempotent
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+# Ids are not constrained here (per-parameter constraints are a large part of a route's import cost): an id
+# that cannot be one of ours is refused as 404 where it would become a key (crewhouse.notes.keys).
+NoteId = str
+ItemId = str
+Tag = str | None
+OptionalId = str | None
+HTML_HEADERS = {"Content-Security-Policy": "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'",
+                "X-Content-Type-Options": "nosniff"}
+
+
+def notes_settings() -> NotesSettings:
+    return load_settings(NotesSettings)
+
+
+Settings = Annotated[NotesSettings, Depends(notes_settings)]
+
+
+def note_service(settings: Settings) -> NoteService:
+    return NoteService(DynamoNoteStore(aws_client("dynamodb", settings), settings.notes_table),
+                       S3Bodies(aws_client("s3", settings), settings.files_bucket))
+
+
+Service = Annotated[NoteService, Depends(note_service)]
+
+
+def tagged(response: Response, version: int) -> None:
+    response.headers["ETag"] = etag_for(version)
+
+
+def cursor_scope(identity: Identity, name: str, filters: Any = None) -> str:
+    digest = hashlib.sha256(json.dumps(filters, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{identity.tenant_id}/{identity.user_id}/{name}/{digest}"
+
+
+def page_start(settings: NotesSettings, page: "PageRequest", scope: str) -> dict[str, Any] | None:
+    return decode_cursor(page.cursor, key=cursor_key(settings), scope=scope) if page.cursor else None
+
+
+def next_cursor(settings: NotesSettings, last: dict[str, Any] | None, scope: str) -> str | None:
+    return encode_cursor(last, key=cursor_key(settings), scope=scope) if last else None

@@ -1,0 +1,76 @@
+"""The tasks HTTP API (``/tasks``, ``/task-templates``, ``/sync``), served by several Lambda functions.
+
+Each module of this package is one function's handler: a FastAPI app with only its routes, importing only
+the models and helpers those routes need. FastAPI builds every route's parameter and response fields when
+the module is imported, so a function that serves fewer routes starts faster. API Gateway sends each method
+and path to its function (``cdk/crewhouse_cdk/constructs/tasks.py``); ``crewhouse.openapi`` merges them.
+
+=============  ==================================================================================
+module         routes
+=============  ==================================================================================
+``listing``    ``GET /tasks``
+``reads``      ``GET /tasks/search``, ``GET /tasks/{task_id}``, ``GET /sync``
+``writes``     ``POST /tasks``, ``POST /tasks/quick-add``, ``PATCH`` and ``DELETE /tasks/{task_id}``
+``actions``    ``POST /tasks/{task_id}/move|complete|reopen|dependencies``,
+               ``DELETE /tasks/{task_id}/dependencies/{other_id}``
+``templates``  ``/task-templates`` and ``/task-templates/{template_id}...``
+=============  ==================================================================================
+
+This package module holds what they share: the request dependencies, ETags and cursor scopes.
+"""
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Header, Response
+
+from crewhouse.core.aws import aws_client
+from crewhouse.core.cursors import cursor_key, decode_cursor, encode_cursor
+from crewhouse.core.etag import etag_for
+from crewhouse.core.http import current_identity
+from crewhouse.core.identity import Identity
+from crewhouse.core.settings import load_settings
+from crewhouse.tasks.logic import TaskService
+from crewhouse.tasks.models.task import Task
+from crewhouse.tasks.settings import TasksSettings
+from crewhouse.tasks.store import DynamoTaskStore
+
+if TYPE_CHECKING:
+    from crewhouse.core.pagination import PageRequest  # imported by the functions that list (a pydantic model)
+
+CurrentIdentity = Annotated[Identity, Depends(current_identity)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+
+
+def tasks_settings() -> TasksSettings:
+    return load_settings(TasksSettings)
+
+
+Settings = Annotated[TasksSettings, Depends(tasks_settings)]
+
+
+def task_service(settings: Settings) -> TaskService:
+    return TaskService(DynamoTaskStore(aws_client("dynamodb", settings), settings.tasks_table))
+
+
+Service = Annotated[TaskService, Depends(task_service)]
+
+
+def tagged(response: Response, task: Task) -> Task:
+    response.headers["ETag"] = etag_for(task.version)
+    return task
+
+
+def cursor_scope(identity: Identity, name: str, filters: Any = None) -> str:
+    digest = hashlib.sha256(json.dumps(filters, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{identity.tenant_id}/{identity.user_id}/{name}/{digest}"
+
+
+def page_start(settings: TasksSettings, page: "PageRequest", scope: str) -> dict[str, Any] | None:
+    return decode_cursor(page.cursor, key=cursor_key(settings), scope=scope) if page.cursor else None
+
+
+def next_cursor(settings: TasksSettings, last: dict[str, Any] | None, scope: str) -> str | None:
+    return encode_cursor(last, key=cursor_key(settings), scope=scope) if last else None

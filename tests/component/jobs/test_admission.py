@@ -1,0 +1,182 @@
+"""Admission control, lifecycle and cancellation rules over moto's DynamoDB."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from crewhouse.core.errors import Conflict, Forbidden, NotFound, ValidationProblem
+from crewhouse.core.identity import Identity
+from crewhouse.jobs.logic import JobCancelled, JobRef
+from crewhouse.jobs.models import JobSubmit
+from tests.component.jobs.conftest import Harness
+
+ALICE = Identity(tenant_id="t1", user_id="alice", roles=frozenset({"member"}), scopes=frozenset())
+ADMIN = Identity(tenant_id="t1", user_id="root", roles=frozenset({"admin"}), scopes=frozenset())
+
+
+def submit(h: Harness, priority: str = "normal", who: Identity = ALICE, **extra: Any) -> str:
+    body = JobSubmit.model_validate({"type": "echo", "params": {"text": "hi"}, "priority": priority, **extra})
+    return h.service.submit(who, body).id
+
+
+def queued_ids(h: Harness) -> list[str]:
+    return [m["job_id"] for m in h.queue.messages]
+
+
+def finish(h: Harness, job_id: str, who: Identity = ALICE) -> None:
+    ref = JobRef(who.tenant_id, who.user_id, job_id)
+    h.service.dispatch(ref)
+    h.service.start_run(ref)
+    h.service.succeed(ref, {"kind": "note", "note_id": "n1"}, {}, "offline")
+
+
+def test_high_priority_job_submitted_last_runs_next(make_harness: Any) -> None:
+    h = make_harness(tenant_limit=1)
+    first = submit(h)
+    normal = [submit(h) for _ in range(20)]
+    high = submit(h, "high")
+    assert queued_ids(h) == [first]  # one slot: everything else waits
+    finish(h, first)
+    assert queued_ids(h) == [first, high]
+    finish(h, high)
+    assert queued_ids(h)[2] == normal[0]  # then FIFO within the normal level
+
+
+def test_tenant_limit_holds_and_each_release_admits_one(make_harness: Any) -> None:
+    h = make_harness(tenant_limit=2)
+    ids = [submit(h) for _ in range(5)]
+    assert queued_ids(h) == ids[:2]
+    assert len(h.store.slot_holders("t1")) == 2
+    finish(h, ids[0])
+    assert queued_ids(h) == ids[:3]
+    assert len(h.store.slot_holders("t1")) == 2
+
+
+def test_account_limit_admits_a_waiting_tenant_when_any_slot_frees(make_harness: Any) -> None:
+    h = make_harness(tenant_limit=3, account_limit=1)
+    bob = Identity(tenant_id="t2", user_id="bob", roles=frozenset({"member"}), scopes=frozenset())
+    first = submit(h)
+    waiting = submit(h, who=bob)
+    assert queued_ids(h) == [first]
+    finish(h, first)
+    assert queued_ids(h) == [first, waiting]
+
+
+def test_release_happens_once(make_harness: Any) -> None:
+    h = make_harness()
+    job_id = submit(h)
+    ref = JobRef("t1", "alice", job_id)
+    assert h.service.release(ref) is True
+    assert h.service.release(ref) is False
+    item = h.store.get("t1", "alice", job_id)
+    assert item is not None and item["admissions"] == 1 and item["releases"] == 1
+
+
+def test_duplicate_delivery_starts_one_execution(make_harness: Any) -> None:
+    h = make_harness()
+    job_id = submit(h)
+    ref = JobRef("t1", "alice", job_id)
+    first = h.service.dispatch(ref)
+    assert h.service.dispatch(ref) == first
+    assert list(h.executions.started) == [job_id]
+
+
+def test_cancel_a_waiting_job_removes_it_from_the_line(make_harness: Any) -> None:
+    h = make_harness(tenant_limit=1)
+    running = submit(h)
+    waiting = submit(h)
+    assert h.service.cancel(ALICE, waiting).status == "cancelled"
+    finish(h, running)
+    assert queued_ids(h) == [running]  # the cancelled job never went to the queue
+    with pytest.raises(Conflict):
+        h.service.cancel(ALICE, waiting)
+    with pytest.raises(Conflict):
+        h.service.cancel(ALICE, running)
+
+
+def test_cancel_a_running_job_stops_the_execution_and_frees_the_slot(make_harness: Any) -> None:
+    h = make_harness(tenant_limit=1)
+    running = submit(h)
+    waiting = submit(h)
+    ref = JobRef("t1", "alice", running)
+    h.service.dispatch(ref)
+    h.service.start_run(ref)
+    assert h.service.cancel(ALICE, running).status == "cancelled"
+    assert h.executions.stopped == [f"arn:aws:states:us-east-1:123456789012:execution:agent-job:{running}"]
+    assert queued_ids(h) == [running, waiting]
+    with pytest.raises(JobCancelled):
+        h.service.report_progress(ref, 50, "half way", datetime.now(UTC))
+    with pytest.raises(JobCancelled):
+        h.service.succeed(ref, {"kind": "note", "note_id": "n"}, {}, "offline")
+
+
+def test_progress_never_goes_backwards_and_has_an_eta(make_harness: Any) -> None:
+    h = make_harness()
+    job_id = submit(h)
+    ref = JobRef("t1", "alice", job_id)
+    h.service.dispatch(ref)
+    started = datetime.fromisoformat(h.service.start_run(ref)["started_at"]) - timedelta(seconds=10)
+    h.service.report_progress(ref, 50, "half", started)
+    h.service.report_progress(ref, 20, "late writer", started)
+    job = h.service.get(ALICE, job_id)
+    assert (job.progress, job.message) == (50, "half")
+    assert job.eta is not None and job.eta > datetime.now(UTC)
+
+
+def test_dead_letter_then_admin_redrive_runs_a_new_execution(make_harness: Any) -> None:
+    h = make_harness(tenant_limit=1)
+    job_id = submit(h)
+    ref = JobRef("t1", "alice", job_id)
+    assert h.service.dead_letter(ref, "dispatch failed 3 times")
+    with pytest.raises(Forbidden):
+        h.service.dead_letters(ALICE, 10)
+    assert [j.id for j in h.service.dead_letters(ADMIN, 10)] == [job_id]
+    redriven = h.service.redrive(ADMIN, job_id)
+    assert redriven.status == "queued" and not redriven.dead_lettered and redriven.error is None
+    assert h.service.dead_letters(ADMIN, 10) == []
+    h.service.dispatch(JobRef("t1", "alice", job_id, run=2))
+    assert list(h.executions.started) == [f"{job_id}-run2"]
+    with pytest.raises(NotFound):  # no longer a dead letter: another user's job is out of the admin's reach
+        h.service.redrive(ADMIN, job_id)
+    own = submit(h, who=ADMIN)
+    with pytest.raises(Conflict):  # the admin's own job, but not failed
+        h.service.redrive(ADMIN, own)
+
+
+def test_failed_enqueue_gives_the_slot_back_and_keeps_the_job_waiting(make_harness: Any) -> None:
+    h = make_harness(tenant_limit=1)
+    h.queue.fail_next = 1
+    with pytest.raises(ConnectionError):
+        submit(h)
+    assert h.store.slot_holders("t1") == []
+    assert h.service.admit("t1") == 1  # the next admission finds it at its place
+
+
+def test_scheduled_job_waits_for_its_schedule(make_harness: Any) -> None:
+    h = make_harness()
+    run_at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    job_id = submit(h, run_at=run_at)
+    assert h.service.get(ALICE, job_id).status == "scheduled"
+    assert queued_ids(h) == []
+    assert list(h.schedules.created) == [f"job-{job_id}"]
+    assert h.service.schedule_due(JobRef("t1", "alice", job_id)) is True
+    assert h.service.schedule_due(JobRef("t1", "alice", job_id)) is False  # a duplicate firing
+    assert queued_ids(h) == [job_id]
+
+
+def test_run_at_in_the_past_means_now(make_harness: Any) -> None:
+    h = make_harness()
+    job_id = submit(h, run_at=(datetime.now(UTC) - timedelta(hours=1)).isoformat())
+    assert queued_ids(h) == [job_id]
+
+
+def test_unknown_type_and_bad_params_are_422(make_harness: Any) -> None:
+    h = make_harness()
+    with pytest.raises(ValidationProblem) as unknown:
+        h.service.submit(ALICE, JobSubmit(type="nope", params={}))
+    assert "echo" in str(unknown.value.extra)
+    with pytest.raises(ValidationProblem):
+        h.service.submit(ALICE, JobSubmit(type="echo", params={"text": 3, "extra": True}))
