@@ -34,6 +34,8 @@ _overrides: dict[str, str] = {}
 _handlers: dict[str, Handler] = {}
 _handlers_lock = threading.Lock()
 _log = logging.getLogger(__name__)
+# Off: the EventBridge and Scheduler gap fillers wait for their deliveries; callbacks work synchronously too.
+_async_events = False
 _installed = False
 
 
@@ -126,7 +128,7 @@ def _patched_invoke(self: Any, body: str, request_headers: Any, response_headers
         environment["AWS_ENDPOINT_URL"] = endpoint.endpoint_url() or ""
         environment["CREWHOUSE_LOCAL"] = "true"  # e.g. the MCP server then also accepts loopback Host headers
     environment.update({k: v for k, v in _overrides.items() if k in environment})
-    if str(_header(request_headers, "x-amz-invocation-type") or "").lower() == "event":
+    if _async_events and str(_header(request_headers, "x-amz-invocation-type") or "").lower() == "event":
         # moto runs an asynchronous invoke synchronously on the caller's request; Lambda queues it and
         # answers 202 at once (a waitForTaskToken state relies on that: the function calls back later).
         threading.Thread(target=_invoke_event, args=(self.handler, environment, event, context),

@@ -58,16 +58,6 @@ def test_an_answer_before_the_heartbeat_timer_starts_still_completes_the_task(en
     assert len(recorded_events(name)) == 1
 
 
-def test_an_event_invocation_returns_at_once_and_runs_in_the_background(endpoint: str) -> None:
-    name, arn = create_function(endpoint, "answer_task_token")
-    began = time.monotonic()
-    response = client("lambda", endpoint).invoke(FunctionName=arn, InvocationType="Event",
-                                                 Payload=json.dumps({"wait": True}))
-    assert response["StatusCode"] == 202
-    assert wait_for(lambda: recorded_events(name), timeout=10)
-    assert time.monotonic() - began < 10
-
-
 def test_a_stopped_execution_is_aborted_not_failed(endpoint: str) -> None:
     name, arn = create_function(endpoint, "answer_task_token")
     sfn = client("stepfunctions", endpoint)
