@@ -41,13 +41,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from crewhouse.core.dynamo import ItemCodec
 from crewhouse.core.identity import Identity
 from crewhouse.notes import keys
 from crewhouse.notes.logic import NoteFilters, NoteService
 from crewhouse.notes.models import NotebookCreate, NoteCreate, NotePatch
 from crewhouse.notes.projections import SEARCH_WEIGHTS, searchable_text
 from crewhouse.notes.searching import SearchFilters, search_notes
-from crewhouse.notes.store import DynamoNoteStore, S3Bodies, _Codec
+from crewhouse.notes.store import DynamoNoteStore, S3Bodies
 from crewhouse.search.index import DynamoSearchIndex
 from crewhouse.search.text import index_terms, query_terms
 from tests.bench.dynamodb_work import (
@@ -139,7 +140,7 @@ def seed(client: Any, total: int) -> World:
             notes.append(note.id)
     notes_in = Counter(pk for pk, sk in memory.items if sk.startswith("NOTE#"))
     assert notes_in[OWNER] == total
-    codec = _Codec()
+    codec = ItemCodec()
     batch_write(client, NOTES, [codec.dump(item) for item in memory.items.values()])
 
     index = DynamoSearchIndex(client, SEARCH)

@@ -54,6 +54,7 @@ import pytest
 from moto import mock_aws
 from ulid import ULID
 
+from crewhouse.core.dynamo import ItemCodec
 from crewhouse.core.identity import Identity
 from crewhouse.search.index import DynamoSearchIndex
 from crewhouse.search.text import index_terms, query_terms
@@ -64,7 +65,7 @@ from crewhouse.tasks.logic import ListFilters, TaskService
 from crewhouse.tasks.models import MoveRequest, Priority, TaskCreate
 from crewhouse.tasks.projections import SEARCH_WEIGHTS, searchable_text, sync_snapshot
 from crewhouse.tasks.searching import search_tasks
-from crewhouse.tasks.store import DynamoTaskStore, _Codec, with_index_keys
+from crewhouse.tasks.store import DynamoTaskStore, with_index_keys
 from tests.bench.dynamodb_work import (
     Item,
     Meter,
@@ -227,7 +228,7 @@ def seed(client: Any, total: int) -> World:
     shared = {day: slot for slot, day in enumerate(SHARED_DAYS)}
     days = [_make_day(maker, day, shared.get(day)) for day in day_numbers]
     assert len(drafts.items) == total and all(len(d.groups[x]) for d in days for x in "ABC")
-    codec = _Codec()
+    codec = ItemCodec()
     batch_write(client, TASKS, [codec.dump(with_index_keys(item)) for item in drafts.items])
 
     # The search index: the production writer for the shared tasks, the same key shape in batches for the others.

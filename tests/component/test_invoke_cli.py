@@ -446,13 +446,11 @@ def test_post_confirmation_event_onboards_its_user() -> None:
 
 def stream_image(name: str, index: int = 0) -> dict[str, Any]:
     """The NewImage of a stream sample's record, as the stream workers read it (plain values)."""
-    from boto3.dynamodb.types import TypeDeserializer
+    from crewhouse.core.dynamo import stream_image
 
-    from crewhouse.tasks.store import _plain
-
-    deserializer = TypeDeserializer()
-    raw = load_event(name)["Records"][index]["dynamodb"]["NewImage"]
-    return {k: _plain(deserializer.deserialize(v)) for k, v in raw.items()}
+    image = stream_image(load_event(name)["Records"][index], "NewImage")
+    assert image is not None
+    return image
 
 
 def test_reminder_event_is_what_the_tasks_stream_schedules() -> None:

@@ -20,13 +20,25 @@ class ItemCodec:
         self._de = TypeDeserializer()
 
     def dump(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(v) for k, v in item.items() if v is not None}
+        return {k: self.value(v) for k, v in item.items() if v is not None}
 
     def value(self, value: Any) -> dict[str, Any]:
-        return dict(self._ser.serialize(value))
+        return dict(self._ser.serialize(_storable(value)))
 
     def load(self, item: Mapping[str, Any]) -> Item:
+        """An item (or a stream image) as plain values."""
         return {k: plain(self._de.deserialize(v)) for k, v in item.items()}
+
+
+def _storable(value: Any) -> Any:
+    """Floats as Decimals (boto3 refuses floats); None members of maps left out."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _storable(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def plain(value: Any) -> Any:
@@ -40,3 +52,9 @@ def plain(value: Any) -> Any:
     if isinstance(value, set):
         return sorted(plain(v) for v in value)
     return value
+
+
+def stream_image(record: Mapping[str, Any], which: str) -> Item | None:
+    """A DynamoDB stream record's ``NewImage`` or ``OldImage`` as plain values (None when it has none)."""
+    raw = (record.get("dynamodb") or {}).get(which)
+    return ItemCodec().load(raw) if raw else None

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from crewhouse.core.dynamo import ItemCodec
 from crewhouse.core.errors import Conflict, PayloadTooLarge
 from crewhouse.files import keys
 
@@ -20,37 +21,6 @@ INDEX_STATUS = "GSI1"
 MAX_ATTACHMENTS = 100  # the tasks model accepts at most 100 attachments
 
 
-class _Codec:
-    """Plain Python values <-> DynamoDB attribute values (boto3's serializer, imported on first use)."""
-
-    def __init__(self) -> None:
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-        self._ser = TypeSerializer()
-        self._de = TypeDeserializer()
-
-    def value(self, value: Any) -> dict[str, Any]:
-        return dict(self._ser.serialize(value))
-
-    def dump(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: self.value(v) for k, v in item.items() if v is not None}
-
-    def load(self, item: Mapping[str, Any]) -> Item:
-        return {k: _plain(self._de.deserialize(v)) for k, v in item.items()}
-
-
-def _plain(value: Any) -> Any:
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, set):
-        return sorted(_plain(v) for v in value)
-    return value
 
 
 def _cancelled_by_condition(exc: Exception) -> bool:
@@ -89,7 +59,7 @@ class DynamoFileStore:
         self._db = dynamodb
         self._table = table
         self._targets = dict(targets or {})
-        self._codec = _Codec()
+        self._codec = ItemCodec()
 
     # --- files ----------------------------------------------------------------------------------------
 

@@ -90,7 +90,7 @@ def searchable_text(item: dict[str, Any] | None) -> dict[str, str] | None:
 
 
 def on_table_changes(event: dict[str, Any], context: Any, *, index: Any = None) -> dict[str, Any]:
-    from crewhouse.files.store import _plain
+    from crewhouse.core.dynamo import stream_image
 
     settings = load_settings(FilesSettings)
     if index is None:
@@ -100,13 +100,7 @@ def on_table_changes(event: dict[str, Any], context: Any, *, index: Any = None) 
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
     def image(record: DynamoDBRecord, which: str) -> dict[str, Any] | None:
-        from boto3.dynamodb.types import TypeDeserializer
-
-        raw = (record.raw_event.get("dynamodb") or {}).get(which)
-        if not raw:
-            return None
-        deserializer = TypeDeserializer()
-        return {k: _plain(deserializer.deserialize(v)) for k, v in raw.items()}
+        return stream_image(record.raw_event, which)
 
     def handle(record: DynamoDBRecord) -> None:
         old, new = image(record, "OldImage"), image(record, "NewImage")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from crewhouse.core.dynamo import ItemCodec
 from crewhouse.core.errors import Conflict, PreconditionFailed
 from crewhouse.notes import keys
 
@@ -19,47 +20,6 @@ INDEX_SORT_KEYS = {"GSI1": "GSI1SK", "GSI2": "GSI2SK", "GSI3": "GSI3SK"}
 TRASH_TAG = "crewhouse-trash"
 
 
-class _Codec:
-    """Plain Python values <-> DynamoDB attribute values (boto3's serializer, imported on first use)."""
-
-    def __init__(self) -> None:
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-        self._ser = TypeSerializer()
-        self._de = TypeDeserializer()
-
-    def dump(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(_dynamo(v)) for k, v in item.items() if v is not None}
-
-    def load(self, item: Mapping[str, Any]) -> Item:
-        return {k: plain(self._de.deserialize(v)) for k, v in item.items()}
-
-
-def _dynamo(value: Any) -> Any:
-    if isinstance(value, float):
-        from decimal import Decimal
-
-        return Decimal(str(value))
-    if isinstance(value, list):
-        return [_dynamo(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _dynamo(v) for k, v in value.items() if v is not None}
-    return value
-
-
-def plain(value: Any) -> Any:
-    """A deserialized DynamoDB value with Decimals turned back into int/float."""
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, set):
-        return sorted(plain(v) for v in value)
-    return value
 
 
 def with_index_keys(item: Item) -> Item:
@@ -91,7 +51,7 @@ class DynamoNoteStore:
     def __init__(self, dynamodb: Any, table: str) -> None:
         self._db = dynamodb
         self._table = table
-        self._codec = _Codec()
+        self._codec = ItemCodec()
         self.calls = 0  # DynamoDB requests made (benchmarks read it)
 
     # --- single items -------------------------------------------------------------------------------

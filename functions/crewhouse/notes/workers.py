@@ -69,15 +69,9 @@ class AwsEffects:
 
 
 def _image(record: DynamoDBRecord, which: str) -> dict[str, Any] | None:
-    raw = (record.raw_event.get("dynamodb") or {}).get(which)
-    if not raw:
-        return None
-    from boto3.dynamodb.types import TypeDeserializer
+    from crewhouse.core.dynamo import stream_image
 
-    from crewhouse.notes.store import plain
-
-    deserializer = TypeDeserializer()
-    return {k: plain(deserializer.deserialize(v)) for k, v in raw.items()}
+    return stream_image(record.raw_event, which)
 
 
 def on_table_changes(event: dict[str, Any], context: Any, *, effects: Effects | None = None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from crewhouse.core.dynamo import ItemCodec
 from crewhouse.core.errors import Conflict, PreconditionFailed
 from crewhouse.tasks import keys
 
@@ -18,34 +19,6 @@ INDEX_DUE = "GSI2"
 INDEX_PARENT = "GSI3"
 
 
-class _Codec:
-    """Plain Python values <-> DynamoDB attribute values (boto3's serializer, imported on first use)."""
-
-    def __init__(self) -> None:
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-        self._ser = TypeSerializer()
-        self._de = TypeDeserializer()
-
-    def dump(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(v) for k, v in item.items() if v is not None}
-
-    def load(self, item: Mapping[str, Any]) -> Item:
-        return {k: _plain(self._de.deserialize(v)) for k, v in item.items()}
-
-
-def _plain(value: Any) -> Any:
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, set):
-        return sorted(_plain(v) for v in value)
-    return value
 
 
 def with_index_keys(item: Item) -> Item:
@@ -73,7 +46,7 @@ class DynamoTaskStore:
     def __init__(self, dynamodb: Any, table: str) -> None:
         self._db = dynamodb
         self._table = table
-        self._codec = _Codec()
+        self._codec = ItemCodec()
         self.calls = 0  # DynamoDB requests made (benchmarks read it)
 
     # --- single items -------------------------------------------------------------------------------

@@ -84,15 +84,9 @@ class AwsEffects:
 
 
 def _image(record: DynamoDBRecord, which: str) -> dict[str, Any] | None:
-    from crewhouse.tasks.store import _plain
+    from crewhouse.core.dynamo import stream_image
 
-    raw = (record.raw_event.get("dynamodb") or {}).get(which)
-    if not raw:
-        return None
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    return {k: _plain(deserializer.deserialize(v)) for k, v in raw.items()}
+    return stream_image(record.raw_event, which)
 
 
 def on_table_changes(event: dict[str, Any], context: Any, *, effects: Effects | None = None) -> dict[str, Any]:

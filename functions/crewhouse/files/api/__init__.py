@@ -20,8 +20,6 @@ module       routes
 This package module holds what they share: the request dependencies and the redirect answer.
 """
 
-import hashlib
-import json
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Response
@@ -57,11 +55,6 @@ def file_service(settings: Settings) -> FileService:
 
 Service = Annotated[FileService, Depends(file_service)]
 
-
-def scope_of(identity: Identity, filters: Any) -> str:
-    """The cursor scope of a file list."""
-    digest = hashlib.sha256(json.dumps(filters, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return f"{identity.tenant_id}/{identity.user_id}/files/{digest}"
 
 
 def redirect(url: str) -> Response:

@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from crewhouse.core.cursors import cursor_key, decode_cursor, encode_cursor
+from crewhouse.core.cursors import cursor_scope, page_next, page_start
 from crewhouse.core.http import create_app, lambda_handler
 from crewhouse.core.pagination import Page, PageRequest, page_request
-from crewhouse.files.api import REDIRECT, CurrentIdentity, FileId, Service, Settings, redirect, scope_of
+from crewhouse.files.api import REDIRECT, CurrentIdentity, FileId, Service, Settings, redirect
 from crewhouse.files.logic import ListFilters
 from crewhouse.files.models.file import File, Status
 from crewhouse.files.models.quota import Quota
@@ -25,11 +25,9 @@ def list_files(identity: CurrentIdentity, service: Service, settings: Settings,
     target = tuple(attached_to.split(":", 1)) if attached_to else None
     filters = ListFilters(status=status, content_type=content_type.lower() if content_type else None,
                           attached_to=target)  # type: ignore[arg-type]
-    scope = scope_of(identity, repr(filters))  # the repr, as when ListFilters was a dataclass
-    start = decode_cursor(page.cursor, key=cursor_key(settings), scope=scope) if page.cursor else None
-    items, last = service.list_files(identity, filters, page.limit, start)
-    return Page[File](items=items, next_cursor=encode_cursor(last, key=cursor_key(settings), scope=scope)
-                      if last else None)
+    scope = cursor_scope(identity, "files", repr(filters))  # the repr, as when ListFilters was a dataclass
+    items, last = service.list_files(identity, filters, page.limit, page_start(settings, page.cursor, scope))
+    return Page[File](items=items, next_cursor=page_next(settings, last, scope))
 
 
 @router.get("/files/quota", response_model=Quota, summary="Your storage: used, reserved by uploads, and the limit")

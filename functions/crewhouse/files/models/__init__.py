@@ -11,8 +11,9 @@ defines ``X`` when ``X`` is first asked for (PEP 562), so importing the package 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from crewhouse.core.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from crewhouse.files.models.attachments import AttachRequest as AttachRequest
@@ -50,18 +51,5 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "quota": ("Quota", "QuotaPolicy"),
     "attachments": ("AttachRequest",),
 }
-_DEFINED_IN = {name: module for module, names in _MODULES.items() for name in names}
-__all__ = sorted(_DEFINED_IN)
-
-
-def __getattr__(name: str) -> Any:
-    module = _DEFINED_IN.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__, _lazy = lazy_exports(__name__, _MODULES, globals())
+__all__ = _lazy

@@ -20,14 +20,11 @@ module         routes
 This package module holds what they share: the request dependencies, ETags and cursor scopes.
 """
 
-import hashlib
-import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Header, Response
 
 from crewhouse.core.aws import aws_client
-from crewhouse.core.cursors import cursor_key, decode_cursor, encode_cursor
 from crewhouse.core.etag import etag_for
 from crewhouse.core.http import current_identity
 from crewhouse.core.identity import Identity
@@ -35,9 +32,6 @@ from crewhouse.core.settings import load_settings
 from crewhouse.notes.logic import NoteService
 from crewhouse.notes.settings import NotesSettings
 from crewhouse.notes.store import DynamoNoteStore, S3Bodies
-
-if TYPE_CHECKING:
-    from crewhouse.core.pagination import PageRequest  # imported by the functions that list (a pydantic model)
 
 CurrentIdentity = Annotated[Identity, Depends(current_identity)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]  # length checked by run_idempotent
@@ -71,14 +65,4 @@ def tagged(response: Response, version: int) -> None:
     response.headers["ETag"] = etag_for(version)
 
 
-def cursor_scope(identity: Identity, name: str, filters: Any = None) -> str:
-    digest = hashlib.sha256(json.dumps(filters, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return f"{identity.tenant_id}/{identity.user_id}/{name}/{digest}"
 
-
-def page_start(settings: NotesSettings, page: "PageRequest", scope: str) -> dict[str, Any] | None:
-    return decode_cursor(page.cursor, key=cursor_key(settings), scope=scope) if page.cursor else None
-
-
-def next_cursor(settings: NotesSettings, last: dict[str, Any] | None, scope: str) -> str | None:
-    return encode_cursor(last, key=cursor_key(settings), scope=scope) if last else None

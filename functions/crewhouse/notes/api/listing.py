@@ -4,18 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from crewhouse.core.cursors import cursor_scope, page_next, page_start
 from crewhouse.core.http import create_app, lambda_handler
 from crewhouse.core.pagination import Page, PageRequest, page_request
-from crewhouse.notes.api import (
-    CurrentIdentity,
-    OptionalId,
-    Service,
-    Settings,
-    Tag,
-    cursor_scope,
-    next_cursor,
-    page_start,
-)
+from crewhouse.notes.api import CurrentIdentity, OptionalId, Service, Settings, Tag
 from crewhouse.notes.logic import NoteFilters
 from crewhouse.notes.models.note import NoteSummary
 
@@ -32,8 +24,8 @@ def list_notes(identity: CurrentIdentity, service: Service, settings: Settings,
                ) -> Page[NoteSummary]:
     filters = NoteFilters(notebook_id=notebook_id, tag=tag, favorite=favorite, pinned=pinned, archived=archived)
     scope = cursor_scope(identity, "notes", repr(filters))  # the repr, as when NoteFilters was a dataclass
-    items, last = service.list_notes(identity, filters, page.limit, page_start(settings, page, scope))
-    return Page[NoteSummary](items=items, next_cursor=next_cursor(settings, last, scope))
+    items, last = service.list_notes(identity, filters, page.limit, page_start(settings, page.cursor, scope))
+    return Page[NoteSummary](items=items, next_cursor=page_next(settings, last, scope))
 
 
 app = create_app("Crewhouse notes: list", [router])

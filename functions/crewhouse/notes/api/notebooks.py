@@ -4,22 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from crewhouse.core.cursors import cursor_scope, page_next, page_start
 from crewhouse.core.http import create_app, lambda_handler
 from crewhouse.core.idempotency import run_idempotent
 from crewhouse.core.pagination import Page, PageRequest, page_request
-from crewhouse.notes.api import (
-    CurrentIdentity,
-    IdempotencyKey,
-    IfMatch,
-    NoteId,
-    OptionalId,
-    Service,
-    Settings,
-    cursor_scope,
-    next_cursor,
-    page_start,
-    tagged,
-)
+from crewhouse.notes.api import CurrentIdentity, IdempotencyKey, IfMatch, NoteId, OptionalId, Service, Settings, tagged
 from crewhouse.notes.models.notebook import Notebook, NotebookCreate, NotebookPatch
 
 router = APIRouter(tags=["notes"])
@@ -45,8 +34,9 @@ def list_notebooks(identity: CurrentIdentity, service: Service, settings: Settin
                    parent_id: OptionalId = None,
                    top_level: bool = False) -> Page[Notebook]:
     scope = cursor_scope(identity, "notebooks", {"parent_id": parent_id, "top_level": top_level})
-    items, last = service.list_notebooks(identity, parent_id, top_level, page.limit, page_start(settings, page, scope))
-    return Page[Notebook](items=items, next_cursor=next_cursor(settings, last, scope))
+    start = page_start(settings, page.cursor, scope)
+    items, last = service.list_notebooks(identity, parent_id, top_level, page.limit, start)
+    return Page[Notebook](items=items, next_cursor=page_next(settings, last, scope))
 
 
 @router.get("/notebooks/{notebook_id}", response_model=Notebook, tags=["notebooks"], summary="Get a notebook")

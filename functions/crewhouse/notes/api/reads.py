@@ -6,22 +6,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Response
 
 from crewhouse.core.aws import aws_client
+from crewhouse.core.cursors import cursor_scope, page_next, page_start
 from crewhouse.core.etag import etag_for
 from crewhouse.core.http import create_app, lambda_handler
 from crewhouse.core.pagination import Page, PageRequest, page_request
-from crewhouse.notes.api import (
-    HTML_HEADERS,
-    CurrentIdentity,
-    NoteId,
-    OptionalId,
-    Service,
-    Settings,
-    Tag,
-    cursor_scope,
-    next_cursor,
-    page_start,
-    tagged,
-)
+from crewhouse.notes.api import HTML_HEADERS, CurrentIdentity, NoteId, OptionalId, Service, Settings, Tag, tagged
 from crewhouse.notes.models.note import Note, NoteSummary
 
 router = APIRouter(tags=["notes"])
@@ -49,8 +38,8 @@ def recent_notes(identity: CurrentIdentity, service: Service, settings: Settings
                  page: Annotated[PageRequest, Depends(page_request)],
                  since: datetime | None = None) -> Page[NoteSummary]:
     scope = cursor_scope(identity, "notes-recent", {"since": since})
-    items, last = service.recent(identity, page.limit, page_start(settings, page, scope), since)
-    return Page[NoteSummary](items=items, next_cursor=next_cursor(settings, last, scope))
+    items, last = service.recent(identity, page.limit, page_start(settings, page.cursor, scope), since)
+    return Page[NoteSummary](items=items, next_cursor=page_next(settings, last, scope))
 
 
 @router.get("/notes/trash", response_model=Page[NoteSummary],
@@ -58,8 +47,8 @@ def recent_notes(identity: CurrentIdentity, service: Service, settings: Settings
 def trashed_notes(identity: CurrentIdentity, service: Service, settings: Settings,
                   page: Annotated[PageRequest, Depends(page_request)]) -> Page[NoteSummary]:
     scope = cursor_scope(identity, "notes-trash")
-    items, last = service.list_trash(identity, page.limit, page_start(settings, page, scope))
-    return Page[NoteSummary](items=items, next_cursor=next_cursor(settings, last, scope))
+    items, last = service.list_trash(identity, page.limit, page_start(settings, page.cursor, scope))
+    return Page[NoteSummary](items=items, next_cursor=page_next(settings, last, scope))
 
 
 @router.get("/notes/{note_id}", response_model=Note,

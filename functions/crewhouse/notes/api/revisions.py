@@ -4,19 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
 
+from crewhouse.core.cursors import cursor_scope, page_next, page_start
 from crewhouse.core.http import create_app, lambda_handler
 from crewhouse.core.pagination import Page, PageRequest, page_request
-from crewhouse.notes.api import (
-    CurrentIdentity,
-    IfMatch,
-    NoteId,
-    Service,
-    Settings,
-    cursor_scope,
-    next_cursor,
-    page_start,
-    tagged,
-)
+from crewhouse.notes.api import CurrentIdentity, IfMatch, NoteId, Service, Settings, tagged
 from crewhouse.notes.models.note import Note
 from crewhouse.notes.models.revisions import Revision, RevisionSummary
 
@@ -28,8 +19,8 @@ router = APIRouter(tags=["notes"])
 def list_revisions(note_id: NoteId, identity: CurrentIdentity, service: Service, settings: Settings,
                    page: Annotated[PageRequest, Depends(page_request)]) -> Page[RevisionSummary]:
     scope = cursor_scope(identity, "note-revisions", {"note": note_id})
-    items, last = service.list_revisions(identity, note_id, page.limit, page_start(settings, page, scope))
-    return Page[RevisionSummary](items=items, next_cursor=next_cursor(settings, last, scope))
+    items, last = service.list_revisions(identity, note_id, page.limit, page_start(settings, page.cursor, scope))
+    return Page[RevisionSummary](items=items, next_cursor=page_next(settings, last, scope))
 
 
 @router.get("/notes/{note_id}/revisions/{revision}", response_model=Revision, summary="One revision of a note")

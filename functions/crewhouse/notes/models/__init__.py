@@ -12,8 +12,9 @@ builds nothing.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from crewhouse.core.lazy_exports import lazy_exports
 
 MAX_BODY_BYTES = 1024 * 1024
 """A note's markdown body, UTF-8 encoded (413 beyond)."""
@@ -58,19 +59,6 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "clip": ("ClipRequest",),
     "tasks": ("NoteTasksRequest", "LinkedTask", "NoteTasksResult"),
 }
-_DEFINED_IN = {name: module for module, names in _MODULES.items() for name in names}
-__all__ = sorted([*_DEFINED_IN, "MAX_BODY_BYTES", "INLINE_BODY_BYTES", "MAX_CHECKLIST_ITEMS", "MAX_CHECKLIST_BYTES",
+__getattr__, __dir__, _lazy = lazy_exports(__name__, _MODULES, globals())
+__all__ = sorted([*_lazy, "MAX_BODY_BYTES", "INLINE_BODY_BYTES", "MAX_CHECKLIST_ITEMS", "MAX_CHECKLIST_BYTES",
                   "MAX_NOTEBOOK_DEPTH", "MAX_TAGS", "MAX_TASK_LINKS", "KEEP_REVISIONS", "TRASH_DAYS"])
-
-
-def __getattr__(name: str) -> Any:
-    module = _DEFINED_IN.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})

@@ -5,9 +5,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from crewhouse.core.cursors import cursor_scope, page_next, page_start
 from crewhouse.core.http import create_app, lambda_handler
 from crewhouse.core.pagination import Page, PageRequest, page_request
-from crewhouse.tasks.api import CurrentIdentity, Service, Settings, cursor_scope, next_cursor, page_start
+from crewhouse.tasks.api import CurrentIdentity, Service, Settings
 from crewhouse.tasks.logic import ListFilters
 from crewhouse.tasks.models.task import Status, Task
 
@@ -33,8 +34,8 @@ def list_tasks(
                           due_from=due_from, due_to=due_to, status=tuple(status or ()), priority=priority,
                           tag=tag, parent_id=parent_id)
     scope = cursor_scope(identity, "tasks", repr(filters))  # the repr, as when ListFilters was a dataclass
-    items, last = service.list_tasks(identity, filters, page.limit, page_start(settings, page, scope))
-    return Page[Task](items=items, next_cursor=next_cursor(settings, last, scope))
+    items, last = service.list_tasks(identity, filters, page.limit, page_start(settings, page.cursor, scope))
+    return Page[Task](items=items, next_cursor=page_next(settings, last, scope))
 
 
 app = create_app("Crewhouse tasks: list", [router])

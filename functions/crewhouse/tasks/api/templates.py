@@ -4,9 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
+from crewhouse.core.cursors import cursor_scope, page_next, page_start
 from crewhouse.core.http import create_app, lambda_handler
 from crewhouse.core.pagination import Page, PageRequest, page_request
-from crewhouse.tasks.api import CurrentIdentity, Service, Settings, cursor_scope, next_cursor, page_start
+from crewhouse.tasks.api import CurrentIdentity, Service, Settings
 from crewhouse.tasks.models.task import Task
 from crewhouse.tasks.models.templates import InstantiateRequest, Template, TemplateCreate
 
@@ -22,8 +23,8 @@ def create_template(body: TemplateCreate, identity: CurrentIdentity, service: Se
 def list_templates(identity: CurrentIdentity, service: Service, settings: Settings,
                    page: Annotated[PageRequest, Depends(page_request)]) -> Page[Template]:
     scope = cursor_scope(identity, "task-templates")
-    items, last = service.list_templates(identity, page.limit, page_start(settings, page, scope))
-    return Page[Template](items=items, next_cursor=next_cursor(settings, last, scope))
+    items, last = service.list_templates(identity, page.limit, page_start(settings, page.cursor, scope))
+    return Page[Template](items=items, next_cursor=page_next(settings, last, scope))
 
 
 @router.get("/task-templates/{template_id}", response_model=Template, summary="Get a task template")

@@ -72,7 +72,7 @@ class Reminder(BaseModel):
 Reminders = Annotated[list[Reminder], Field(max_length=MAX_REMINDERS)]
 
 
-# The fields a client sets (TaskCreate in edits.py) and what the service adds. Not a subclass of TaskCreate:
+# The fields a client sets (TaskCreate in create.py) and what the service adds. Not a subclass of TaskCreate:
 # a function that only reads tasks then builds one model, not two.
 class Task(BaseModel):
     """A stored task as the API shows it."""
