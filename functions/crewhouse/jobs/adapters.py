@@ -74,13 +74,11 @@ class NotesNotebooks:
 
     def exists(self, identity: Identity, notebook_id: str) -> bool:
         from crewhouse.notes import keys as note_keys
+        from crewhouse.notes.store import DynamoNoteStore
 
+        store = DynamoNoteStore(aws_client("dynamodb", self._settings), self._settings.notes_table)
         owner = note_keys.owner_pk(identity.tenant_id, identity.user_id)
-        found = aws_client("dynamodb", self._settings).get_item(
-            TableName=self._settings.notes_table,
-            Key={"PK": {"S": owner}, "SK": {"S": note_keys.notebook_sk(notebook_id)}}, ProjectionExpression="PK",
-        ).get("Item")
-        return found is not None
+        return store.get(owner, note_keys.notebook_sk(notebook_id)) is not None
 
 
 def job_service(settings: JobsSettings) -> JobService:

@@ -151,7 +151,7 @@ class JobService:
             return to_job(item)
         self.store.create(item, keys.ready_sk(body.priority, job_id))
         self.admit(identity.tenant_id)
-        return to_job(self.store.get(identity.tenant_id, identity.user_id, job_id) or item)
+        return to_job(item)
 
     def _load(self, identity: Identity, job_id: str) -> Item:
         item = self.store.get(identity.tenant_id, identity.user_id, job_id)
@@ -188,7 +188,7 @@ class JobService:
         if new is None:  # it finished meanwhile
             raise Conflict(f"The job has already {self._load(identity, job_id)['status']}.", slug="job-finished")
         self._clean_up_cancelled(new)
-        return to_job(self.store.get(identity.tenant_id, identity.user_id, job_id) or new)
+        return to_job(new)
 
     def _clean_up_cancelled(self, item: Mapping[str, Any]) -> None:
         ref = JobRef(item["tenant_id"], item["user_id"], item["id"], int(item.get("run", 1)))
@@ -233,7 +233,7 @@ class JobService:
             raise Conflict(f"Only a failed job can be redriven; this one is {item['status']}.", slug="job-not-failed")
         self.store.put_ready(new, keys.ready_sk(new["priority"], job_id))
         self.admit(identity.tenant_id)
-        return to_job(self.store.get(identity.tenant_id, owner, job_id) or new)
+        return to_job(new)
 
     # --- admission --------------------------------------------------------------------------------------------
 
@@ -244,8 +244,7 @@ class JobService:
             entry = self.store.ready_head(tenant_id)
             if entry is None:
                 return admitted
-            job = self.store.get(tenant_id, entry["user_id"], entry["job_id"])
-            run = int(job.get("run", 1)) if job else 1
+            run = int(entry.get("run", 1))  # the entry names the run it queues: no read of the job
             outcome = self.store.try_admit(tenant_id, entry, run=run, tenant_limit=self.limits.tenant,
                                            global_limit=self.limits.account, now=self._now())
             if outcome is Admission.TENANT_FULL:
@@ -264,8 +263,7 @@ class JobService:
             except Exception:
                 # Not sent: give the slot back and put the job back at its place in the line.
                 self.release(ref, admit_next=False)
-                if job:
-                    self.store.put_ready(job, entry["SK"])
+                self.store.restore_ready(entry)
                 raise
             admitted += 1
         return admitted
@@ -338,6 +336,13 @@ class JobService:
         if current and current["status"] == "running" and int(current.get("run", 1)) == ref.run:
             return current  # the step itself was retried
         raise JobCancelled(f"job {ref.job_id} is {current['status'] if current else 'gone'}")
+
+    def require_running(self, ref: JobRef) -> Item:
+        """The job of this run, if it is still running (one read); JobCancelled otherwise."""
+        item = self.store.get(ref.tenant_id, ref.user_id, ref.job_id)
+        if item is None or item["status"] != "running" or int(item.get("run", 1)) != ref.run:
+            raise JobCancelled(f"job {ref.job_id} is {item['status'] if item else 'gone'}")
+        return item
 
     def begin_attempt(self, ref: JobRef, attempt: int) -> Item:
         item = self.store.transition(ref.tenant_id, ref.user_id, ref.job_id, from_statuses=frozenset({"running"}),

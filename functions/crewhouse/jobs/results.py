@@ -15,6 +15,7 @@ from typing import Any
 from crewhouse.core.aws import aws_client
 from crewhouse.core.errors import Conflict
 from crewhouse.core.identity import Identity
+from crewhouse.core.settings import load_settings
 from crewhouse.jobs.settings import JobsSettings
 
 TITLE_CHARS = 200
@@ -65,8 +66,7 @@ def _store_file(settings: JobsSettings, identity: Identity, file_id: str, title:
     from crewhouse.files.settings import FilesSettings
     from crewhouse.files.store import DynamoFileStore, S3Objects, target_tables
 
-    files_settings = FilesSettings.from_environment({k.upper(): str(v) for k, v in settings.model_dump().items()
-                                                     if v is not None})
+    files_settings = load_settings(FilesSettings)  # the same function environment, read as the files context
     store = DynamoFileStore(aws_client("dynamodb", settings), settings.files_table,
                             target_tables(files_settings.tasks_table, settings.notes_table))
     objects = S3Objects(aws_client("s3", settings, signature_version="s3v4"), settings.files_bucket)

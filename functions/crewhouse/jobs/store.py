@@ -142,10 +142,14 @@ class DynamoJobStore:
     @staticmethod
     def _ready_item(job: Mapping[str, Any], ready_sk: str) -> Item:
         return {"PK": keys.ready_pk(job["tenant_id"]), "SK": ready_sk, "job_id": job["id"],
-                "user_id": job["user_id"], "created_at": job["created_at"]}
+                "user_id": job["user_id"], "run": int(job.get("run", 1)), "created_at": job["created_at"]}
 
     def put_ready(self, job: Mapping[str, Any], ready_sk: str) -> None:
         self._db.put_item(TableName=self._table, Item=self._codec.dump(self._ready_item(job, ready_sk)))
+
+    def restore_ready(self, entry: Mapping[str, Any]) -> None:
+        """Put a consumed ready entry back, as it was (its place in the line is its key)."""
+        self._db.put_item(TableName=self._table, Item=self._codec.dump(dict(entry)))
 
     def delete_ready(self, tenant_id: str, ready_sk: str) -> None:
         self._db.delete_item(TableName=self._table, Key=self._codec.dump({"PK": keys.ready_pk(tenant_id),

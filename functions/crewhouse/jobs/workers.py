@@ -76,7 +76,7 @@ def job_step(event: dict[str, Any], context: Any, *, service: JobService | None 
         if action == "store":
             from crewhouse.jobs.results import store_result
 
-            item = service.start_run(ref)  # still running (not cancelled) before anything is written
+            item = service.require_running(ref)  # not cancelled meanwhile: then nothing is written
             return store_result(settings, item, event["output"])
         if action == "succeed":
             output = event.get("output") or {}

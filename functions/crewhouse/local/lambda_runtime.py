@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import logging
 import threading
 import time
 import traceback
@@ -33,9 +32,6 @@ Handler = Callable[[Any, Any], Any]
 _overrides: dict[str, str] = {}
 _handlers: dict[str, Handler] = {}
 _handlers_lock = threading.Lock()
-_log = logging.getLogger(__name__)
-# Off: the EventBridge and Scheduler gap fillers wait for their deliveries; callbacks work synchronously too.
-_async_events = False
 _installed = False
 
 
@@ -128,35 +124,11 @@ def _patched_invoke(self: Any, body: str, request_headers: Any, response_headers
         environment["AWS_ENDPOINT_URL"] = endpoint.endpoint_url() or ""
         environment["CREWHOUSE_LOCAL"] = "true"  # e.g. the MCP server then also accepts loopback Host headers
     environment.update({k: v for k, v in _overrides.items() if k in environment})
-    if _async_events and str(_header(request_headers, "x-amz-invocation-type") or "").lower() == "event":
-        # moto runs an asynchronous invoke synchronously on the caller's request; Lambda queues it and
-        # answers 202 at once (a waitForTaskToken state relies on that: the function calls back later).
-        threading.Thread(target=_invoke_event, args=(self.handler, environment, event, context),
-                         name=f"lambda-event-{self.function_name}", daemon=True).start()
-        return b""
     payload, errored = invoke_in_process(self.handler, environment, event, context)
     if errored:
         response_headers["x-amz-function-error"] = "Unhandled"
     response_headers["x-amz-executed-version"] = "$LATEST"
     return json.dumps(payload, default=str).encode("utf-8")
-
-
-def _invoke_event(handler_path: str, environment: Mapping[str, str], event: Any, context: LambdaContext) -> None:
-    """An asynchronous invocation: nobody reads the result, so a failure is logged, as Lambda would."""
-    payload, errored = invoke_in_process(handler_path, environment, event, context)
-    if errored:
-        _log.warning("asynchronous invocation of %s failed: %s", context.function_name,
-                     json.dumps(payload, default=str)[:2000])
-
-
-def _header(headers: Any, name: str) -> Any:
-    if headers is None:
-        return None
-    for key in (name, name.title(), "X-Amz-Invocation-Type"):
-        value = headers.get(key) if hasattr(headers, "get") else None
-        if value is not None:
-            return value
-    return None
 
 
 def override_environment(values: Mapping[str, str]) -> None:

@@ -3,7 +3,8 @@
 Covers: a ``.waitForTaskToken`` task with ``HeartbeatSeconds`` sets up its heartbeat timer only after the
 invocation returns. A callback that arrives first (a fast asynchronous Lambda answering with
 ``SendTaskSuccess``) sets the outcome but no heartbeat, so the interpreter then waits the whole heartbeat
-period and fails the task with ``States.HeartbeatTimeout``. In AWS the outcome ends the wait whenever it
+period and fails the task with ``States.HeartbeatTimeout``. Locally every callback comes first: moto runs
+even an ``InvocationType: Event`` invoke to the end before answering it. In AWS the outcome ends the wait whenever it
 arrives; :func:`install` makes a heartbeat timer created after the outcome start out already signalled.
 
 Covers: ``StopExecution`` does not wake a task waiting for its token (it sleeps out its heartbeat or

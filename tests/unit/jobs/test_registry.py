@@ -24,7 +24,7 @@ def _problem(type_name: str, params: object) -> ValidationProblem:
 def test_the_built_in_types_are_registered() -> None:
     assert {"analyze", "content", "research", "summarize"} <= set(registry.type_names())
     schemas = registry.type_schemas()
-    assert set(schemas) == {"analyze", "content", "research", "summarize"}
+    assert {"analyze", "content", "research", "summarize"} <= set(schemas)  # tests may register more
     assert schemas["content"]["properties"]["format"]["enum"] == ["blog_post", "email", "social_post", "outline"]
     assert schemas["summarize"]["additionalProperties"] is False
 
