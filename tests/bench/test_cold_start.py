@@ -59,7 +59,7 @@ CEILING = 1.5  # asserted: a regression, not machine noise (see the module docst
 HEAVY_AT_IMPORT = ("aws_xray_sdk", "boto3.resources", "moto", "aws_cdk", "jsii", "PIL", "trafilatura",
                    "dateparser", "pytesseract", "pypdfium2", "markdown_it", "nh3", "httpx", "jsonschema", "lxml",
                    "crewhouse.local", "crewhouse.llm.bedrock", "crewhouse.llm.openai_compatible")
-HEAVY_ALLOWED = {"crewhouse.mcp.": ("mcp", "httpx")}  # the MCP server is the SDK; its baseline includes it
+MCP_ALLOWED = ("httpx",)  # the MCP SDK's own transport; bare_mcp_mangum imports it too
 MAX_RUNS, MIN_RUNS = 9, 7  # at least 7 rounds: fewer let machine noise move a median by ~0.07
 FIXED_RUNS = os.environ.get("CREWHOUSE_BENCH_RUNS")
 MEASURE_SECONDS = 40.0  # the rounds' share of the benchmark's time on a 2-core machine
@@ -77,8 +77,10 @@ import time
 t, c = time.perf_counter(), time.process_time()
 import {module} as m
 wall, cpu = time.perf_counter() - t, time.process_time() - c
+import sys
 missing = [attr for attr in {attrs!r} if not callable(getattr(m, attr, None))]
-print("BENCH", wall, cpu, ",".join(missing) or "-")
+heavy = [w for w in {watched!r} if any(n == w or n.startswith(w + ".") for n in sys.modules)]
+print("BENCH", wall, cpu, ",".join(missing) or "-", ",".join(heavy) or "-")
 """
 
 FIRST_INVOCATION_SNIPPET = """\
@@ -169,13 +171,21 @@ def run_snippet(code: str, *args: str) -> list[str]:
 class Sample:
     wall: float  # seconds
     cpu: float
+    heavy: tuple[str, ...] = ()  # the HEAVY_AT_IMPORT packages the import loaded
+
+
+def watched_packages(module: str) -> list[str]:
+    """The ``HEAVY_AT_IMPORT`` packages ``module`` must not load at import."""
+    allowed = MCP_ALLOWED if module.startswith(MCP_HANDLERS) else ()
+    return [name for name in HEAVY_AT_IMPORT if name not in allowed]
 
 
 def time_import(module: str, attrs: Sequence[str]) -> Sample:
     """Seconds to import ``module`` in a fresh interpreter; asserts each of ``attrs`` is a callable of it."""
-    wall, cpu, missing = run_snippet(IMPORT_SNIPPET.format(module=module, attrs=list(attrs)))
+    wall, cpu, missing, heavy = run_snippet(IMPORT_SNIPPET.format(module=module, attrs=list(attrs),
+                                                                  watched=watched_packages(module)))
     assert missing == "-", f"{module} has no callable {missing}, yet the template names it as a handler"
-    return Sample(float(wall), float(cpu))
+    return Sample(float(wall), float(cpu), () if heavy == "-" else tuple(heavy.split(",")))
 
 
 def rotations(items: Sequence[str], rounds: int) -> Iterator[str]:
@@ -274,14 +284,30 @@ def handlers() -> list[str]:
     return found
 
 
-def test_handler_modules_import_within_budget_of_bare_fastapi(handlers: list[str],
+@pytest.fixture(scope="module")
+def subjects(handlers: list[str]) -> dict[str, list[str]]:
+    """Every module measured: the two baselines, then each handler module with its handler attributes."""
+    return {BASELINE: ["handler"], MCP_BASELINE: ["handler"], **by_module(handlers)}
+
+
+@dataclass(frozen=True)
+class WarmUp:
+    samples: dict[str, Sample]  # one import of each subject: not timed, but it tells what each loads
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def warm_up(subjects: dict[str, list[str]]) -> WarmUp:
+    """One import of each module before any is timed: byte-code caches written, files in the page cache."""
+    started = time.perf_counter()
+    samples = {module: time_import(module, attrs) for module, attrs in subjects.items()}
+    return WarmUp(samples, time.perf_counter() - started)
+
+
+def test_handler_modules_import_within_budget_of_bare_fastapi(subjects: dict[str, list[str]], warm_up: WarmUp,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     assert CLOCK in ("cpu", "wall"), f"CREWHOUSE_BENCH_CLOCK must be cpu or wall, not {CLOCK!r}"
-    subjects = {BASELINE: ["handler"], MCP_BASELINE: ["handler"], **by_module(handlers)}
-    started = time.perf_counter()
-    for module, attrs in subjects.items():  # warm-up, not counted: byte-code caches written, files in page cache
-        time_import(module, attrs)
-    runs = rounds_for(time.perf_counter() - started)
+    runs = rounds_for(warm_up.seconds)
     samples: dict[str, list[Sample]] = {module: [] for module in subjects}
     for module in rotations(list(subjects), runs):
         samples[module].append(time_import(module, subjects[module]))
@@ -306,20 +332,10 @@ def test_handler_modules_import_within_budget_of_bare_fastapi(handlers: list[str
                     f"python -X importtime, modules not imported by the baseline:\n{offenders}")
 
 
-def heavy_imports(module: str) -> list[str]:
-    """The ``HEAVY_AT_IMPORT`` packages that importing ``module`` loads, in a fresh interpreter."""
-    allowed = next((names for prefix, names in HEAVY_ALLOWED.items() if module.startswith(prefix)), ())
-    watched = [name for name in HEAVY_AT_IMPORT if name not in allowed]
-    code = (f"import sys, {module}; watched = {watched!r}; "
-            "print('BENCH', ','.join(w for w in watched if any(m == w or m.startswith(w + '.') for m in sys.modules))"
-            " or '-')")
-    (loaded,) = run_snippet(code)
-    return [] if loaded == "-" else loaded.split(",")
-
-
-def test_handler_modules_import_no_heavy_package(handlers: list[str]) -> None:
+def test_handler_modules_import_no_heavy_package(warm_up: WarmUp) -> None:
     """Exact, timing-free guard of the cold start: heavy packages load on first use, never at import."""
-    loaded = {module: found for module in by_module(handlers) if (found := heavy_imports(module))}
+    loaded = {module: sample.heavy for module, sample in warm_up.samples.items()
+              if sample.heavy and module not in (BASELINE, MCP_BASELINE)}
     assert not loaded, f"handler modules importing heavy packages at module level: {loaded}"
 
 
