@@ -39,7 +39,6 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,7 +47,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from crewhouse.local.backoff import next_wait
+from crewhouse.local.polling import InflightBatches, PollingThread, TimedCache, Wakeups
 from crewhouse.local.sqs_poller import failed_item_ids
 
 log = logging.getLogger(__name__)
@@ -59,6 +58,8 @@ _MAX_GET_RECORDS = 1000  # what we ask GetRecords for at most (the API allows 10
 _MAX_LIVE_ITERATORS = 10_000  # per moto backend; see _BoundedShardIterators
 _LAMBDA_MAX_TIMEOUT = 900.0  # seconds; bounds how long one slow function can hold a worker
 SHARD_CACHE_SECONDS = 1.0
+MAPPINGS_CACHE_SECONDS = 1.0  # how stale the background rounds' list of mappings may be
+RECORDS_WRITTEN = Wakeups()  # notified by moto's stream shards as they take in a record
 UNSET_RETRY_ATTEMPTS = 10_000  # MaximumRetryAttempts -1/unset: AWS retries until the record expires (24 h)
 
 
@@ -132,6 +133,15 @@ def disable_synchronous_mappings() -> None:
 
     if not isinstance(Table.__dict__.get(_MAPPINGS_ATTRIBUTE), _NoSynchronousMappings):
         setattr(Table, _MAPPINGS_ATTRIBUTE, _NoSynchronousMappings())
+        from moto.dynamodb.models.table import StreamShard
+
+        taking_in = StreamShard.add
+
+        def add(self: Any, old: Any, new: Any) -> None:
+            taking_in(self, old, new)
+            RECORDS_WRITTEN.notify()
+
+        StreamShard.add = add  # type: ignore[method-assign]
     if not isinstance(DynamoDBStreamsBackend.__dict__.get(_ITERATORS_ATTRIBUTE), _BoundedIteratorsAttribute):
         setattr(DynamoDBStreamsBackend, _ITERATORS_ATTRIBUTE, _BoundedIteratorsAttribute())
 
@@ -277,14 +287,19 @@ class DynamoDbStreamPoller:
         self._streams = _client("dynamodbstreams", region, endpoint_url, once)
         self._sqs = _client("sqs", region, endpoint_url, persistent)
         self._sns = _client("sns", region, endpoint_url, persistent)
-        self._lock = threading.Lock()
-        self._inflight: dict[str, Future[int]] = {}
+        self._lock = threading.Lock()  # guards the checkpoints
         self._states: dict[str, _MappingState] = {}
-        self._executor: ThreadPoolExecutor | None = None
-        self._stopping = threading.Event()
-        self.last_delivery = 0.0  # monotonic time of the last round that delivered anything
-        self._thread: threading.Thread | None = None
         self._shard_cache: dict[str, tuple[float, tuple[str, list[str]]]] = {}
+        self._mappings = TimedCache(MAPPINGS_CACHE_SECONDS, lambda: list(self._listed_mappings()))
+        self._loop = PollingThread("crewhouse-ddb-stream-poller", lambda: self._round(0.0), interval=interval,
+                                   wakeups=RECORDS_WRITTEN)
+        self._batches = InflightBatches(max_concurrency, "crewhouse-ddb-stream-batch", "DynamoDB stream",
+                                        on_done=self._loop.wake)
+
+    @property
+    def last_delivery(self) -> float:
+        """Monotonic time of the last round that delivered anything."""
+        return self._loop.last_delivery
 
     def __enter__(self) -> DynamoDbStreamPoller:
         self.start()
@@ -295,23 +310,12 @@ class DynamoDbStreamPoller:
 
     def start(self) -> None:
         """Start the background polling thread (no-op when already running)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="crewhouse-ddb-stream-poller", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
         """Stop polling and wait for batches already handed to a function (those not started are dropped)."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        with self._lock:
-            executor, self._executor = self._executor, None
-            self._inflight.clear()
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+        self._loop.stop()
+        self._batches.shutdown()
 
     def poll_once(self, timeout: float = _LAMBDA_MAX_TIMEOUT) -> int:
         """Run one round and wait up to ``timeout`` s for its batches; returns the records delivered.
@@ -319,61 +323,28 @@ class DynamoDbStreamPoller:
         A retried batch counts again. Batches still running at the timeout keep going and are counted by a
         later round. Meant for tests, without :meth:`start` (the background thread would count some itself).
         """
-        return self._round(timeout)
+        return self._round(timeout, fresh=True)
 
-    def _run(self) -> None:
-        wait = self.interval
-        while not self._stopping.is_set():
-            delivered = 0
-            try:
-                delivered = self._round(0.0)
-            except Exception:  # the thread must outlive any single bad round
-                log.exception("DynamoDB stream poller round failed")
-            if delivered:
-                self.last_delivery = time.monotonic()
-            wait = next_wait(delivered, wait, self.interval)
-            self._stopping.wait(wait)
-
-    def _round(self, timeout: float) -> int:
-        delivered = self._harvest()
+    def _round(self, timeout: float, fresh: bool = False) -> int:
+        delivered = self._batches.harvest()
         try:
-            listed = list(self._listed_mappings())
+            listed: list[tuple[_StreamMapping, bool]] | None = self._mappings.get(fresh=fresh)
         except (BotoCoreError, ClientError) as exc:
             log.warning("Could not list event source mappings on %s: %s", self.endpoint_url, exc)
             listed = None
         with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(self.max_concurrency,
-                                                    thread_name_prefix="crewhouse-ddb-stream-batch")
             if listed is not None:
                 # Deleted mappings lose their checkpoints; disabled ones keep them for when they are re-enabled.
                 known = {mapping.uuid for mapping, _ in listed}
                 for gone in self._states.keys() - known:
                     del self._states[gone]
-            for mapping, enabled in listed or []:
-                if enabled and mapping.uuid not in self._inflight:
-                    state = self._states.setdefault(mapping.uuid, _MappingState())
-                    self._inflight[mapping.uuid] = self._executor.submit(self._deliver, mapping, state)
-            pending = list(self._inflight.values())
-        if timeout > 0 and pending:
-            wait(pending, timeout=timeout)
-        return delivered + self._harvest()
-
-    def _harvest(self) -> int:
-        """Collect finished mapping tasks; returns how many records they delivered."""
-        with self._lock:
-            done = {key: future for key, future in self._inflight.items() if future.done()}
-            for key in done:
-                del self._inflight[key]
-        delivered = 0
-        for future in done.values():
-            if future.cancelled():
-                continue
-            if (exc := future.exception()) is not None:
-                log.error("DynamoDB stream batch delivery crashed", exc_info=exc)
-                continue
-            delivered += future.result()
-        return delivered
+            states = {mapping.uuid: self._states.setdefault(mapping.uuid, _MappingState())
+                      for mapping, enabled in listed or [] if enabled}
+        for mapping, enabled in listed or []:
+            if enabled:
+                self._batches.submit(mapping.uuid, self._deliver, mapping, states[mapping.uuid])
+        self._batches.wait(timeout)
+        return delivered + self._batches.harvest()
 
     def _listed_mappings(self) -> Iterator[tuple[_StreamMapping, bool]]:
         """Every DynamoDB stream mapping, with whether it is enabled."""

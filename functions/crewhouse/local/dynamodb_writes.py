@@ -11,6 +11,11 @@ whole, before it starts. The cost grows with the table (tens of milliseconds per
 holds a few hundred items, all of it under the lock above), which no DynamoDB table shows. :func:`install`
 makes that copy share the partitions the transaction does not touch and deep-copy only those it does:
 the rollback restores exactly the same state.
+
+Covers: every ``UpdateItem`` deep-copies its freshly parsed update-expression tree (``Validator.__init__``)
+with ``copy.deepcopy``, whose generic memo walk over the tree's parent links costs more than the rest of
+the write. :func:`install` copies the tree structurally: the same nodes, children and parents, so the
+validation that rewrites the copy still leaves the parsed tree as it was.
 """
 
 from __future__ import annotations
@@ -87,10 +92,45 @@ def _table_deepcopy(self: Any, memo: dict[int, Any]) -> Any:
     return clone
 
 
+_IMMUTABLE = (str, int, float, bool, bytes, type(None))
+
+
+def copy_expression_tree(value: Any, parent: Any = None) -> Any:
+    """A copy of a parsed expression tree: new nodes and child lists, leaves shared when immutable."""
+    from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]  # the module opts out of typing
+
+    if isinstance(value, Node):
+        clone: Any = object.__new__(type(value))
+        for name, attribute in value.__dict__.items():
+            if name == "parent":
+                clone.__dict__[name] = parent
+            elif name == "children":
+                clone.__dict__[name] = copy_expression_tree(attribute, clone)
+            else:
+                clone.__dict__[name] = copy_expression_tree(attribute)
+        return clone
+    if isinstance(value, list):
+        return [copy_expression_tree(child, parent) for child in value]
+    return value if isinstance(value, _IMMUTABLE) else copy.deepcopy(value)
+
+
+def _validator_init(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def __init__(self: Any, expression: Any, *args: Any, **kwargs: Any) -> None:
+        if getattr(expression, "parent", None) is not None:  # not a whole parsed tree: moto's own copy
+            original(self, expression, *args, **kwargs)
+            return
+        original(self, None, *args, **kwargs)
+        self.node_to_validate = copy_expression_tree(expression)
+
+    return __init__
+
+
 def install() -> None:
-    """Serialize moto's DynamoDB writes and make transaction rollback copies cheap (idempotent)."""
+    """Serialize moto's DynamoDB writes and make their copies cheap (idempotent)."""
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing.validators import Validator
 
     with _lock:
         for name in WRITES:
@@ -103,3 +143,6 @@ def install() -> None:
         if "__deepcopy__" not in _installed:
             _installed["__deepcopy__"] = _table_deepcopy
             Table.__deepcopy__ = _table_deepcopy  # type: ignore[attr-defined]
+        if "Validator.__init__" not in _installed:
+            _installed["Validator.__init__"] = Validator.__init__
+            Validator.__init__ = _validator_init(Validator.__init__)  # type: ignore[method-assign]

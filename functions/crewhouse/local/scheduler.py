@@ -34,12 +34,35 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crewhouse.local.eventbridge import arn_parts, endpoint_client
+from crewhouse.local.polling import PollingThread, Wakeups
 
 logger = logging.getLogger(__name__)
 
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _UNITS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+IDLE_CEILING_SECONDS = 5.0  # between ticks while no schedule exists
+SCHEDULES_CHANGED = Wakeups()  # notified by moto's Scheduler as a schedule is created or updated
+_wakeups_installed = False
+
+
+def install_wakeups() -> None:
+    """Make moto's Scheduler wake the loops when a schedule is created or updated (idempotent)."""
+    global _wakeups_installed
+    if _wakeups_installed:
+        return
+    from moto.scheduler.models import EventBridgeSchedulerBackend
+
+    for name in ("create_schedule", "update_schedule"):
+        original = getattr(EventBridgeSchedulerBackend, name)
+
+        def changed(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            result = _original(self, *args, **kwargs)
+            SCHEDULES_CHANGED.notify()
+            return result
+
+        setattr(EventBridgeSchedulerBackend, name, changed)
+    _wakeups_installed = True
 
 
 @dataclass
@@ -80,32 +103,29 @@ class SchedulerLoop:
     """Polls the moto Scheduler API at ``endpoint_url`` and fires due schedules (see the module docstring)."""
 
     def __init__(self, endpoint_url: str, region: str = "us-east-1", interval: float = 0.5) -> None:
+        install_wakeups()
         self.endpoint_url = endpoint_url.rstrip("/")
         self.region = region
-        self.interval = interval
         self._states: dict[str, _ScheduleState] = {}
         self._tick_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # While no schedule exists the loop backs off: creating or updating one wakes it.
+        self._loop = PollingThread("crewhouse-scheduler", self._tick_in_background, interval=interval,
+                                   ceiling=max(interval, IDLE_CEILING_SECONDS), wakeups=SCHEDULES_CHANGED)
+
+    @property
+    def interval(self) -> float:
+        return self._loop.interval
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Tick every ``interval`` seconds on a daemon thread (no-op when already running)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="crewhouse-scheduler", daemon=True)
-        self._thread.start()
+        """Tick every ``interval`` seconds on a daemon thread, less often while there are no schedules (no-op when
+        already running)."""
+        self._loop.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the thread and wait for the tick in progress to finish."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                logger.warning("Scheduler loop did not stop within %ss", timeout)
-            self._thread = None
+        self._loop.stop(timeout)
 
     def __enter__(self) -> SchedulerLoop:
         self.start()
@@ -115,13 +135,10 @@ class SchedulerLoop:
                  tb: TracebackType | None) -> None:
         self.stop()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:  # the server may be starting or stopping; try again next interval
-                logger.exception("Scheduler tick failed")
-            self._stop.wait(self.interval)
+    def _tick_in_background(self) -> int:
+        """A tick; how many schedules are known (none: the loop may back off)."""
+        self.tick()
+        return len(self._states)
 
     # --- one pass -----------------------------------------------------------------------------------------
 

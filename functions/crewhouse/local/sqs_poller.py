@@ -26,10 +26,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
-import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,13 +34,15 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from crewhouse.local.backoff import next_wait
+from crewhouse.local.polling import InflightBatches, PollingThread, TimedCache, Wakeups
 
 log = logging.getLogger(__name__)
 
 _MAPPINGS_ATTRIBUTE = "lambda_event_source_mappings"
 _MAX_RECEIVE = 10  # SQS's ReceiveMessage limit
 _LAMBDA_MAX_TIMEOUT = 900.0  # seconds; bounds how long one slow function can hold a worker
+MAPPINGS_CACHE_SECONDS = 1.0  # how stale the background rounds' list of mappings may be
+MESSAGES_SENT = Wakeups()  # notified by moto's queues as they take in a message
 
 
 class _NoSynchronousMappings:
@@ -71,6 +70,13 @@ def disable_synchronous_mappings() -> None:
 
     if not isinstance(Queue.__dict__.get(_MAPPINGS_ATTRIBUTE), _NoSynchronousMappings):
         setattr(Queue, _MAPPINGS_ATTRIBUTE, _NoSynchronousMappings())
+        taking_in = Queue.add_message
+
+        def add_message(self: Any, message: Any) -> None:
+            taking_in(self, message)
+            MESSAGES_SENT.notify()
+
+        Queue.add_message = add_message  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)
@@ -159,8 +165,6 @@ class SqsEventSourcePoller:
         disable_synchronous_mappings()
         self.endpoint_url = endpoint_url
         self.region = region
-        self.interval = interval
-        self.max_concurrency = max_concurrency
         session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
         # One attempt for polling calls (the next round is the retry) and for Invoke (a retry would redeliver);
         # a few for DeleteMessageBatch, where giving up means a duplicate delivery.
@@ -171,13 +175,16 @@ class SqsEventSourcePoller:
         self._sqs = session.client("sqs", endpoint_url=endpoint_url, config=once)
         self._sqs_delete = session.client("sqs", endpoint_url=endpoint_url, config=Config(
             retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=10))
-        self._lock = threading.Lock()
-        self._inflight: dict[str, Future[int]] = {}
         self._queue_urls: dict[str, str] = {}
-        self._executor: ThreadPoolExecutor | None = None
-        self._stopping = threading.Event()
-        self.last_delivery = 0.0  # monotonic time of the last round that delivered anything
-        self._thread: threading.Thread | None = None
+        self._mappings = TimedCache(MAPPINGS_CACHE_SECONDS, lambda: list(self._sqs_mappings()))
+        self._loop = PollingThread("crewhouse-sqs-poller", lambda: self._round(0.0), interval=interval,
+                                   wakeups=MESSAGES_SENT)
+        self._batches = InflightBatches(max_concurrency, "crewhouse-sqs-batch", "SQS", on_done=self._loop.wake)
+
+    @property
+    def last_delivery(self) -> float:
+        """Monotonic time of the last round that delivered anything."""
+        return self._loop.last_delivery
 
     def __enter__(self) -> SqsEventSourcePoller:
         self.start()
@@ -188,23 +195,12 @@ class SqsEventSourcePoller:
 
     def start(self) -> None:
         """Start the background polling thread (no-op when already running)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="crewhouse-sqs-poller", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
         """Stop polling and wait for batches already handed to a function (those not started are dropped)."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        with self._lock:
-            executor, self._executor = self._executor, None
-            self._inflight.clear()
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+        self._loop.stop()
+        self._batches.shutdown()
 
     def poll_once(self, timeout: float = _LAMBDA_MAX_TIMEOUT) -> int:
         """Run one round and wait up to ``timeout`` s for its batches; returns the messages delivered.
@@ -212,54 +208,19 @@ class SqsEventSourcePoller:
         Batches still running at the timeout keep going and are counted by a later round. Meant for tests,
         without :meth:`start` (the background thread would count some deliveries itself).
         """
-        return self._round(timeout)
+        return self._round(timeout, fresh=True)
 
-    def _run(self) -> None:
-        wait = self.interval
-        while not self._stopping.is_set():
-            delivered = 0
-            try:
-                delivered = self._round(0.0)
-            except Exception:  # the thread must outlive any single bad round
-                log.exception("SQS poller round failed")
-            if delivered:
-                self.last_delivery = time.monotonic()
-            wait = next_wait(delivered, wait, self.interval)
-            self._stopping.wait(wait)
-
-    def _round(self, timeout: float) -> int:
-        delivered = self._harvest()
+    def _round(self, timeout: float, fresh: bool = False) -> int:
+        delivered = self._batches.harvest()
         try:
-            mappings = list(self._sqs_mappings())
+            mappings: list[_SqsMapping] = self._mappings.get(fresh=fresh)
         except (BotoCoreError, ClientError) as exc:
             log.warning("Could not list event source mappings on %s: %s", self.endpoint_url, exc)
             mappings = []
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="crewhouse-sqs-batch")
-            for mapping in mappings:
-                if mapping.uuid not in self._inflight:
-                    self._inflight[mapping.uuid] = self._executor.submit(self._deliver, mapping)
-            pending = list(self._inflight.values())
-        if timeout > 0 and pending:
-            wait(pending, timeout=timeout)
-        return delivered + self._harvest()
-
-    def _harvest(self) -> int:
-        """Collect finished batches; returns how many messages they delivered."""
-        with self._lock:
-            done = {uuid: future for uuid, future in self._inflight.items() if future.done()}
-            for uuid in done:
-                del self._inflight[uuid]
-        delivered = 0
-        for future in done.values():
-            if future.cancelled():
-                continue
-            if (exc := future.exception()) is not None:
-                log.error("SQS batch delivery crashed", exc_info=exc)
-                continue
-            delivered += future.result()
-        return delivered
+        for mapping in mappings:
+            self._batches.submit(mapping.uuid, self._deliver, mapping)
+        self._batches.wait(timeout)
+        return delivered + self._batches.harvest()
 
     def _sqs_mappings(self) -> Iterator[_SqsMapping]:
         for page in self._lambda.get_paginator("list_event_source_mappings").paginate():

@@ -12,13 +12,84 @@ timeout), and when the wait ends the interpreter reports ``States.Timeout`` and 
 execution's error, overwriting the stop: the execution ends ``FAILED``, late. In AWS a stopped execution is
 ``ABORTED`` at once, whatever its tasks do afterwards; :func:`install` wakes the waiting callbacks on stop
 and keeps a stopped program stopped.
+
+Covers: the interpreter builds a new boto3 client for every task it runs (``boto_client_for``) and parses
+every JSONPath it meets afresh (``jsonpath_ng.parse`` builds a parser each time): together more CPU per
+state than the state's own work. :func:`install` reuses one client per region, service and endpoint (the
+credentials argument is unused by moto) and one parsed path per expression (parsed paths are not changed
+by evaluation).
+
+Covers: every execution parses its state machine's definition again with ANTLR, the largest cost of
+starting one. :func:`install` keeps the syntax tree per definition (nothing changes it) and builds each
+execution's program from it afresh, so executions still share no evaluation state.
 """
 
 from __future__ import annotations
 
+import functools
+import sys
+import threading
 from typing import Any
 
 _installed = False
+SYNTAX_TREES_KEPT = 64
+_clients_lock = threading.Lock()
+
+
+def _shared_clients(original: Any) -> Any:
+    from moto.settings import moto_server_port
+
+    clients: dict[tuple[str, str, str], Any] = {}
+
+    @functools.wraps(original)
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service, str(moto_server_port()))
+        with _clients_lock:  # creating boto3 clients is not thread-safe; using them is
+            found = clients.get(key)
+            if found is None:
+                found = clients[key] = original(region, service, state_credentials)
+            return found
+
+    return boto_client_for
+
+
+def _reuse_interpreter_parts() -> None:
+    # The modules that bind boto_client_for and parse by name, imported so that all of them are patched.
+    import moto.stepfunctions.parser.asl.component.common.path.result_path as result_path
+    import moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils
+    import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_factory  # noqa: F401
+    import moto.stepfunctions.parser.asl.utils.boto_client as boto_client
+    import moto.stepfunctions.parser.asl.utils.json_path as json_path
+
+    original = boto_client.boto_client_for
+    shared = _shared_clients(original)
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("moto.stepfunctions.parser") and \
+                getattr(module, "boto_client_for", None) is original:
+            module.boto_client_for = shared  # type: ignore[attr-defined]
+    _reuse_syntax_trees()
+    json_path.parse = functools.lru_cache(maxsize=512)(json_path.parse)
+    result_path.parse = functools.lru_cache(maxsize=512)(result_path.parse)
+
+
+def _reuse_syntax_trees() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    parse = AmazonStateLanguageParser.parse
+    trees: dict[str, Any] = {}
+
+    def parse_once(definition: str) -> tuple[Any, Any]:
+        tree = trees.get(definition)
+        if tree is None:
+            program, tree = parse(definition)  # syntax errors raise here, and nothing is kept
+            if len(trees) >= SYNTAX_TREES_KEPT:
+                trees.pop(next(iter(trees)))
+            trees[definition] = tree
+            return program, tree
+        return Preprocessor().visit(tree), tree
+
+    AmazonStateLanguageParser.parse = staticmethod(parse_once)  # type: ignore[method-assign]
 
 
 def install() -> None:
@@ -57,4 +128,5 @@ def install() -> None:
             endpoint.interrupt_all()
 
     Environment.set_stop = set_stop  # type: ignore[method-assign]
+    _reuse_interpreter_parts()
     _installed = True

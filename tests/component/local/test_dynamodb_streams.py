@@ -347,7 +347,7 @@ def test_endpoint_errors_are_logged_and_do_not_kill_the_thread(caplog: pytest.Lo
         assert poller.poll_once() == 0
         poller.start()
         wait_for(lambda: len(caplog.records) >= 3)
-        assert poller._thread is not None and poller._thread.is_alive()
+        assert poller._loop.alive
     finally:
         poller.stop()
     assert all("Could not list event source mappings" in record.getMessage() for record in caplog.records)

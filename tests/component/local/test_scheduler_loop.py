@@ -168,6 +168,6 @@ def test_cron_is_skipped_and_the_thread_fires_by_itself(
     finally:
         background.stop()
 
-    assert background._thread is None
+    assert not background._loop.alive
     assert recorded_events(function) == [{"job": "threaded"}]
     assert cron not in background.tick()

@@ -76,3 +76,40 @@ def test_the_rollback_copy_skips_untouched_partitions(table: Any, monkeypatch: p
                     "UpdateExpression": "SET n = :three", "ExpressionAttributeValues": {":three": {"N": "3"}}}}])
     assert len(copies) <= 3  # the touched partition (and moto's own per-item copy), not 200 items
     assert get(table, "other-7", "1") is not None
+
+
+def test_the_expression_tree_copy_is_the_same_tree_and_validation_leaves_the_parsed_one_alone() -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    def shape(node: Any) -> Any:
+        children = getattr(node, "children", None)
+        if children is None:
+            return node if not hasattr(node, "type") else (node.type, None)
+        return (node.type, [shape(child) for child in children])
+
+    def parents_point_up(node: Any) -> bool:
+        return all(getattr(child, "parent", node) is node and parents_point_up(child)
+                   for child in getattr(node, "children", None) or [] if hasattr(child, "children"))
+
+    parsed = UpdateExpressionParser.make("SET a = :a, #b = if_not_exists(#b, :zero) + :one REMOVE c[2] ADD d :s")
+    before = shape(parsed)
+    copied = dynamodb_writes.copy_expression_tree(parsed)
+    assert shape(copied) == before
+    assert copied is not parsed and copied.children is not parsed.children
+    assert parents_point_up(copied)
+    copied.children.clear()
+    assert shape(parsed) == before
+
+
+def test_update_expressions_still_apply_with_the_cheap_copy(table: Any) -> None:
+    table.update_item(TableName="t", Key={"PK": {"S": "A"}, "SK": {"S": "1"}},
+                      UpdateExpression="SET n = n + :one, #l = list_append(if_not_exists(#l, :empty), :x) ADD s :s",
+                      ExpressionAttributeNames={"#l": "l"},
+                      ExpressionAttributeValues={":one": {"N": "1"}, ":empty": {"L": []}, ":x": {"L": [{"S": "x"}]},
+                                                 ":s": {"SS": ["v"]}})
+    # A new item: moto validates the same parsed tree twice (once against an empty item).
+    table.update_item(TableName="t", Key={"PK": {"S": "N"}, "SK": {"S": "1"}}, UpdateExpression="SET n = :one",
+                      ExpressionAttributeValues={":one": {"N": "1"}})
+    assert get(table, "A", "1") == {"PK": {"S": "A"}, "SK": {"S": "1"}, "n": {"N": "2"},
+                                    "l": {"L": [{"S": "x"}]}, "s": {"SS": ["v"]}}
+    assert get(table, "N", "1")["n"] == {"N": "1"}  # type: ignore[index]
