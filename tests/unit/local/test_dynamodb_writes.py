@@ -79,7 +79,7 @@ def test_the_rollback_copy_skips_untouched_partitions(table: Any, monkeypatch: p
 
 
 def test_the_expression_tree_copy_is_the_same_tree_and_validation_leaves_the_parsed_one_alone() -> None:
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 
     def shape(node: Any) -> Any:
         children = getattr(node, "children", None)

@@ -55,8 +55,13 @@ def test_a_timed_cache_fetches_again_when_stale_or_asked() -> None:
     from crewhouse.local.polling import TimedCache
 
     fetched: list[int] = []
-    cache = TimedCache(3600, lambda: fetched.append(1) or len(fetched))
+
+    def fetch() -> int:
+        fetched.append(1)
+        return len(fetched)
+
+    cache = TimedCache(3600, fetch)
     assert cache.get() == 1
     assert cache.get() == 1
     assert cache.get(fresh=True) == 2
-    assert TimedCache(0, lambda: fetched.append(1) or len(fetched)).get() == 3
+    assert TimedCache(0, fetch).get() == 3
