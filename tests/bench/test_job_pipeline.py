@@ -10,7 +10,9 @@ For each job the timestamps the pipeline records split its life into:
 - the agent step's own time (``agent_ms``, measured around the job type's ``run``): the baseline;
 - pipeline overhead = admitted -> succeeded minus the agent step: SQS, dispatch, Step Functions, the
   bookkeeping Lambdas and storing the result.
-Target: overhead under 25 % of the job's time at p50. Printed, with throughput in jobs/s.
+Target: overhead under 25 % of the job's time at p50. Printed, with throughput in jobs/s (first submit to
+last finish, from the jobs' own timestamps) and the CPU time the whole process spends per job. The bench
+polls for completion every 2 s: it runs in the same process as the cloud it measures and should not load it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ TARGET_OVERHEAD_SHARE = 0.25  # the issue's target at p50: NOT met with the offl
 # What is asserted meanwhile: the overhead measured when this was written, with headroom, so that a
 # regression still fails.
 CEILING_OVERHEAD_P50_MS = 6000.0
+POLL_SECONDS = 2.0
 TEXT = ("Crewhouse runs agent jobs on SQS and Step Functions. Each job is admitted when its tenant has a free "
         "slot. The dispatcher starts one execution per job, named after the job. The agent step reports "
         "progress as it goes. A result note is written when the job succeeds. Failed jobs are retried with "
@@ -61,6 +64,7 @@ def test_job_pipeline_latency_and_throughput(capsys: pytest.CaptureFixture[str])
             headers.append({"Authorization": f"Bearer {sign_in(cloud.stack, email, 'Bench-password-1!').id_token}"})
 
         began = time.perf_counter()
+        cpu_began = time.process_time()
         submitted: dict[str, dict[str, str]] = {}
         for index in range(JOBS):
             owner = headers[index % USERS]
@@ -76,8 +80,8 @@ def test_job_pipeline_latency_and_throughput(capsys: pytest.CaptureFixture[str])
             for owner in headers:
                 page = api.get("/jobs", params={"limit": 200}, headers=owner).json()["items"]
                 finished.update({j["id"]: j for j in page if j["status"] in ("succeeded", "failed", "cancelled")})
-            time.sleep(0.5)
-        total_seconds = time.perf_counter() - began
+            time.sleep(POLL_SECONDS)
+        cpu_seconds = time.process_time() - cpu_began
 
     assert len(finished) == JOBS, f"{JOBS - len(finished)} jobs did not finish"
     jobs = list(finished.values())
@@ -86,6 +90,8 @@ def test_job_pipeline_latency_and_throughput(capsys: pytest.CaptureFixture[str])
     to_done = [seconds(j, "created_at", "finished_at") * 1000 for j in jobs]
     line = [seconds(j, "created_at", "admitted_at") * 1000 for j in jobs]
     agent = [float(j["agent_ms"]) for j in jobs]
+    first = min(datetime.fromisoformat(j["created_at"]) for j in jobs)
+    total_seconds = (max(datetime.fromisoformat(j["finished_at"]) for j in jobs) - first).total_seconds()
     admitted_to_done = [seconds(j, "admitted_at", "finished_at") * 1000 for j in jobs]
     overhead = [whole - own for whole, own in zip(admitted_to_done, agent, strict=True)]
     share = [o / whole for o, whole in zip(overhead, admitted_to_done, strict=True)]
@@ -102,5 +108,5 @@ def test_job_pipeline_latency_and_throughput(capsys: pytest.CaptureFixture[str])
               f"overhead share of the job at p50: {percentile(share, 0.5):.0%} "
               f"(target < {TARGET_OVERHEAD_SHARE:.0%})")
         print(f"throughput: {JOBS / total_seconds:.2f} jobs/s ({total_seconds:.1f} s, submitting took "
-              f"{submit_seconds:.1f} s)\n")
+              f"{submit_seconds:.1f} s); process CPU per job {cpu_seconds / JOBS * 1000:.0f} ms\n")
     assert percentile(overhead, 0.5) < CEILING_OVERHEAD_P50_MS

@@ -32,6 +32,7 @@ Item = dict[str, Any]
 MAX_ADMISSIONS_PER_CALL = 10
 WAITING_TENANTS_PER_RELEASE = 5
 MESSAGE_CHARS = 200
+STORING_PERCENT = 99  # the agent step is done; the store step is under way
 
 
 class JobCancelled(Exception):
@@ -296,7 +297,10 @@ class JobService:
     # --- dispatch (the SQS consumer) ---------------------------------------------------------------------------
 
     def dispatch(self, ref: JobRef) -> str | None:
-        """Start the run's execution, named after the job: a duplicate delivery finds the same execution."""
+        """Start the run's execution, named after the job: a duplicate delivery finds the same execution.
+
+        The job learns its execution ARN from the execution's first step (``start_run``), not from here: one
+        write fewer per job, and a job cancelled before that step is caught by it."""
         item = self.store.get(ref.tenant_id, ref.user_id, ref.job_id)
         if item is None or int(item.get("run", 1)) != ref.run:
             return None  # a message of an older run
@@ -304,10 +308,7 @@ class JobService:
             return item.get("execution_arn")  # cancelled, or already started by an earlier delivery
         if self.executions is None:
             raise RuntimeError("dispatch needs the executions port")
-        arn = self.executions.start(keys.execution_name(ref.job_id, ref.run), {"job": ref.as_dict()})
-        self.store.transition(ref.tenant_id, ref.user_id, ref.job_id, from_statuses=frozenset({"queued", "running"}),
-                              set_fields={"execution_arn": arn, "updated_at": self._now()})
-        return arn
+        return self.executions.start(keys.execution_name(ref.job_id, ref.run), {"job": ref.as_dict()})
 
     def dead_letter(self, ref: JobRef, reason: str) -> bool:
         """The queue gives up on the message: the job fails as dead-lettered, findable by admins."""
@@ -326,10 +327,13 @@ class JobService:
 
     # --- the state machine's steps -----------------------------------------------------------------------------
 
-    def start_run(self, ref: JobRef) -> Item:
+    def start_run(self, ref: JobRef, execution_arn: str | None = None) -> Item:
+        started: Item = {"status": "running", "message": "Started", "started_at": self._now(),
+                         "updated_at": self._now()}
+        if execution_arn:
+            started["execution_arn"] = execution_arn
         item = self.store.transition(ref.tenant_id, ref.user_id, ref.job_id, from_statuses=frozenset({"queued"}),
-                                     set_fields={"status": "running", "message": "Started",
-                                                 "started_at": self._now(), "updated_at": self._now()})
+                                     set_fields=started, run=ref.run)
         if item is not None:
             return item
         current = self.store.get(ref.tenant_id, ref.user_id, ref.job_id)
@@ -337,11 +341,13 @@ class JobService:
             return current  # the step itself was retried
         raise JobCancelled(f"job {ref.job_id} is {current['status'] if current else 'gone'}")
 
-    def require_running(self, ref: JobRef) -> Item:
-        """The job of this run, if it is still running (one read); JobCancelled otherwise."""
-        item = self.store.get(ref.tenant_id, ref.user_id, ref.job_id)
-        if item is None or item["status"] != "running" or int(item.get("run", 1)) != ref.run:
-            raise JobCancelled(f"job {ref.job_id} is {item['status'] if item else 'gone'}")
+    def begin_storing(self, ref: JobRef) -> Item:
+        """The run's job, still running, now showing that its result is being stored; JobCancelled otherwise."""
+        item = self.store.transition(ref.tenant_id, ref.user_id, ref.job_id, from_statuses=frozenset({"running"}),
+                                     set_fields={"progress": STORING_PERCENT, "message": "Storing the result",
+                                                 "updated_at": self._now(), "eta": None}, run=ref.run)
+        if item is None:
+            raise JobCancelled(f"job {ref.job_id} is no longer running")
         return item
 
     def begin_attempt(self, ref: JobRef, attempt: int) -> Item:

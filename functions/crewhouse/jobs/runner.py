@@ -1,7 +1,7 @@
 """The agent step: run one attempt of a job's type and report back to Step Functions by task token.
 
 The runner is invoked asynchronously by a ``lambda:invoke.waitForTaskToken`` state. Progress goes to
-DynamoDB (monotonic, conditional) and doubles as the task's heartbeat; the outcome goes back with
+DynamoDB (monotonic, conditional) and doubles as the task's heartbeat (at most one a minute); the outcome goes back with
 ``SendTaskSuccess`` or ``SendTaskFailure``, whose error names the state machine's Retry and Catch match.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ MAX_RESULT_CHARS = 200_000  # the result travels in the execution's state (256 K
 TRANSIENT = "Crewhouse.TransientError"
 PERMANENT = "Crewhouse.PermanentError"
 CANCELLED = "Crewhouse.JobCancelled"
+HEARTBEAT_EVERY_SECONDS = 60.0  # a fifth of the RunAgent state's HeartbeatSeconds
 _THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException",
                "ProvisionedThroughputExceededException", "RequestLimitExceeded", "ServiceUnavailable",
                "InternalServerError", "InternalFailure"}
@@ -46,6 +47,22 @@ def classify(exc: BaseException) -> str:
     if type(exc).__module__.startswith(("botocore", "urllib3")):
         return TRANSIENT  # connection and endpoint errors
     return PERMANENT
+
+
+class Heartbeat:
+    """Beats on progress, but at most every ``every_seconds``: the task's ``HeartbeatSeconds`` (300) only
+    needs a sign of life well within its window, not one call per progress report."""
+
+    def __init__(self, send: Callable[[], None], every_seconds: float = HEARTBEAT_EVERY_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._send, self._every, self._clock = send, every_seconds, clock
+        self._last = clock()  # the task's timer starts with the attempt
+
+    def __call__(self) -> None:
+        now = self._clock()
+        if now - self._last >= self._every:
+            self._last = now
+            self._send()
 
 
 def run_attempt(service: JobService, settings: JobsSettings, ref: JobRef, attempt: int,
@@ -78,7 +95,6 @@ def run_attempt(service: JobService, settings: JobsSettings, ref: JobRef, attemp
     agent_ms = round((time.perf_counter() - began) * 1000)
     if len(output.markdown) > MAX_RESULT_CHARS:
         raise PermanentJobError(f"the result has {len(output.markdown)} characters; at most {MAX_RESULT_CHARS} fit")
-    progress(99, "Storing the result")
     return {"title": output.title, "markdown": output.markdown, "citations": output.citations,
             "provider": output.provider or "none", "usage": dict(llm.usage), "agent_ms": agent_ms}
 
@@ -89,12 +105,12 @@ def run_and_report(service: JobService, settings: JobsSettings, sfn: Any, event:
     ref = JobRef.of(event["job"])
     attempt = int(event.get("attempt", 0)) + 1
 
-    def heartbeat() -> None:
+    def send_heartbeat() -> None:
         with contextlib.suppress(Exception):  # a missed heartbeat is only a missed heartbeat
             sfn.send_task_heartbeat(taskToken=token)
 
     try:
-        output = run_attempt(service, settings, ref, attempt, heartbeat)
+        output = run_attempt(service, settings, ref, attempt, Heartbeat(send_heartbeat))
     except Exception as exc:  # every failure goes back to the state machine, which decides on retries
         error = classify(exc)
         logger.warning("job attempt failed", extra={"job_id": ref.job_id, "attempt": attempt, "error": error,

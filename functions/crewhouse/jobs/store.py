@@ -78,8 +78,9 @@ class DynamoJobStore:
 
     def transition(self, tenant_id: str, user_id: str, job_id: str, *, from_statuses: frozenset[str],
                    set_fields: Mapping[str, Any], remove_fields: tuple[str, ...] = (),
-                   add_fields: Mapping[str, int] | None = None) -> Item | None:
-        """Change a job only if its status is one of ``from_statuses``; the new item, or None."""
+                   add_fields: Mapping[str, int] | None = None, run: int | None = None) -> Item | None:
+        """Change a job only if its status is one of ``from_statuses`` (and, given ``run``, it is on that run);
+        the new item, or None."""
         names: dict[str, str] = {"#status": "status"}
         values: dict[str, Any] = {}
         sets, adds = [], []
@@ -100,6 +101,10 @@ class DynamoJobStore:
         for i, status in enumerate(sorted(from_statuses)):
             values[f":from{i}"] = status
             allowed.append(f":from{i}")
+        condition = f"#status IN ({', '.join(allowed)})"
+        if run is not None:
+            names["#run"], values[":run"] = "run", run
+            condition += " AND #run = :run"
         expression = "SET " + ", ".join(sets) if sets else ""
         if adds:
             expression += " ADD " + ", ".join(adds)
@@ -110,7 +115,7 @@ class DynamoJobStore:
                 TableName=self._table, Key=self._job_key(tenant_id, user_id, job_id),
                 UpdateExpression=expression.strip(), ExpressionAttributeNames=names,
                 ExpressionAttributeValues=self._codec.dump(values),
-                ConditionExpression=f"#status IN ({', '.join(allowed)})", ReturnValues="ALL_NEW",
+                ConditionExpression=condition, ReturnValues="ALL_NEW",
             )
         except self._db.exceptions.ConditionalCheckFailedException:
             return None

@@ -71,12 +71,12 @@ def job_step(event: dict[str, Any], context: Any, *, service: JobService | None 
     logger.append_keys(job_id=ref.job_id, action=action)
     try:
         if action == "start":
-            item = service.start_run(ref)
+            item = service.start_run(ref, event.get("execution_arn"))
             return {"type": item["type"]}
         if action == "store":
             from crewhouse.jobs.results import store_result
 
-            item = service.require_running(ref)  # not cancelled meanwhile: then nothing is written
+            item = service.begin_storing(ref)  # not cancelled meanwhile: then nothing is written
             return store_result(settings, item, event["output"])
         if action == "succeed":
             output = event.get("output") or {}

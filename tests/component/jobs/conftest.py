@@ -11,12 +11,14 @@ import boto3
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from crewhouse.jobs import registry
-from crewhouse.jobs.logic import JobService, Limits
+from crewhouse.jobs import keys, registry
+from crewhouse.jobs.logic import JobRef, JobService, Limits
 from crewhouse.jobs.store import DynamoJobStore
 from crewhouse.jobs.types.base import JobOutput, JobRun
 from tests.support.mock import mocked_aws
 from tests.support.tables import create_table
+
+EXECUTION_ARN_PREFIX = "arn:aws:states:us-east-1:123456789012:execution:agent-job:"
 
 
 @dataclass
@@ -44,7 +46,12 @@ class RecordingExecutions:
             self.fail_starts -= 1
             raise RuntimeError("StartExecution throttled")
         self.started.setdefault(name, dict(payload))
-        return f"arn:aws:states:us-east-1:123456789012:execution:agent-job:{name}"
+        return f"{EXECUTION_ARN_PREFIX}{name}"
+
+    @staticmethod
+    def arn_of(ref: JobRef) -> str:
+        """The ARN the state machine's context gives the run's first step (``$$.Execution.Id``)."""
+        return f"{EXECUTION_ARN_PREFIX}{keys.execution_name(ref.job_id, ref.run)}"
 
     def stop(self, execution_arn: str, cause: str) -> None:
         self.stopped.append(execution_arn)

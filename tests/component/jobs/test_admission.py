@@ -28,8 +28,7 @@ def queued_ids(h: Harness) -> list[str]:
 
 def finish(h: Harness, job_id: str, who: Identity = ALICE) -> None:
     ref = JobRef(who.tenant_id, who.user_id, job_id)
-    h.service.dispatch(ref)
-    h.service.start_run(ref)
+    h.service.start_run(ref, h.service.dispatch(ref))
     h.service.succeed(ref, {"kind": "note", "note_id": "n1"}, {}, "offline")
 
 
@@ -102,8 +101,7 @@ def test_cancel_a_running_job_stops_the_execution_and_frees_the_slot(make_harnes
     running = submit(h)
     waiting = submit(h)
     ref = JobRef("t1", "alice", running)
-    h.service.dispatch(ref)
-    h.service.start_run(ref)
+    h.service.start_run(ref, h.service.dispatch(ref))
     assert h.service.cancel(ALICE, running).status == "cancelled"
     assert h.executions.stopped == [f"arn:aws:states:us-east-1:123456789012:execution:agent-job:{running}"]
     assert queued_ids(h) == [running, waiting]
@@ -180,3 +178,29 @@ def test_unknown_type_and_bad_params_are_422(make_harness: Any) -> None:
     assert "echo" in str(unknown.value.extra)
     with pytest.raises(ValidationProblem):
         h.service.submit(ALICE, JobSubmit(type="echo", params={"text": 3, "extra": True}))
+
+
+def test_the_store_step_shows_the_result_being_stored_only_while_the_run_is_running(make_harness: Any) -> None:
+    h = make_harness()
+    job_id = submit(h)
+    ref = JobRef("t1", "alice", job_id)
+    h.service.start_run(ref, h.service.dispatch(ref))
+    stored = h.service.begin_storing(ref)
+    assert (stored["progress"], stored["message"]) == (99, "Storing the result")
+    with pytest.raises(JobCancelled):
+        h.service.begin_storing(JobRef("t1", "alice", job_id, run=2))  # another run's step writes nothing
+    h.service.cancel(ALICE, job_id)
+    with pytest.raises(JobCancelled):
+        h.service.begin_storing(ref)
+    assert h.service.get(ALICE, job_id).message == "Cancelled"
+
+
+def test_the_first_step_records_the_execution_and_dispatch_writes_nothing(make_harness: Any) -> None:
+    h = make_harness()
+    job_id = submit(h)
+    ref = JobRef("t1", "alice", job_id)
+    arn = h.service.dispatch(ref)
+    assert h.service.get(ALICE, job_id).execution_arn is None
+    h.service.start_run(ref, arn)
+    job = h.service.get(ALICE, job_id)
+    assert job.execution_arn == arn and job.console_url and job.status == "running"

@@ -62,3 +62,15 @@ def test_history_reads_as_states_retries_and_outcome() -> None:
         ("state_exited", "RunAgent", ""),
         ("execution_succeeded", None, ""),
     ]
+
+
+def test_heartbeats_go_out_at_most_once_per_interval() -> None:
+    from crewhouse.jobs.runner import Heartbeat
+
+    now = [100.0]
+    sent: list[float] = []
+    beat = Heartbeat(lambda: sent.append(now[0]), every_seconds=60, clock=lambda: now[0])
+    for moment in (100.0, 130.0, 159.9, 160.0, 170.0, 230.0):
+        now[0] = moment
+        beat()
+    assert sent == [160.0, 230.0]
