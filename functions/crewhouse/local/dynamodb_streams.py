@@ -35,7 +35,6 @@ import base64
 import json
 import logging
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -47,7 +46,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from crewhouse.local.polling import InflightBatches, PollingThread, TimedCache, Wakeups
+from crewhouse.local.polling import EventSourcePoller, TimedCache, Wakeups
 from crewhouse.local.sqs_poller import failed_item_ids
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,6 @@ _MAX_GET_RECORDS = 1000  # what we ask GetRecords for at most (the API allows 10
 _MAX_LIVE_ITERATORS = 10_000  # per moto backend; see _BoundedShardIterators
 _LAMBDA_MAX_TIMEOUT = 900.0  # seconds; bounds how long one slow function can hold a worker
 SHARD_CACHE_SECONDS = 1.0
-MAPPINGS_CACHE_SECONDS = 1.0  # how stale the background rounds' list of mappings may be
 RECORDS_WRITTEN = Wakeups()  # notified by moto's stream shards as they take in a record
 UNSET_RETRY_ATTEMPTS = 10_000  # MaximumRetryAttempts -1/unset: AWS retries until the record expires (24 h)
 
@@ -128,20 +126,12 @@ def disable_synchronous_mappings() -> None:
     Create/Get/List/Update/DeleteEventSourceMapping keep working and this poller reads mappings from there.
     Kinesis and SQS mappings live on other classes and are untouched.
     """
-    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.models.table import StreamShard, Table
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
     if not isinstance(Table.__dict__.get(_MAPPINGS_ATTRIBUTE), _NoSynchronousMappings):
         setattr(Table, _MAPPINGS_ATTRIBUTE, _NoSynchronousMappings())
-        from moto.dynamodb.models.table import StreamShard
-
-        taking_in = StreamShard.add
-
-        def add(self: Any, old: Any, new: Any) -> None:
-            taking_in(self, old, new)
-            RECORDS_WRITTEN.notify()
-
-        StreamShard.add = add  # type: ignore[method-assign]
+    RECORDS_WRITTEN.notify_after(StreamShard, "add")
     if not isinstance(DynamoDBStreamsBackend.__dict__.get(_ITERATORS_ATTRIBUTE), _BoundedIteratorsAttribute):
         setattr(DynamoDBStreamsBackend, _ITERATORS_ATTRIBUTE, _BoundedIteratorsAttribute())
 
@@ -261,7 +251,7 @@ def _sequence(record: Mapping[str, Any]) -> str:
     return str(record["dynamodb"]["SequenceNumber"])
 
 
-class DynamoDbStreamPoller:
+class DynamoDbStreamPoller(EventSourcePoller):
     """Polls every enabled DynamoDB stream event source mapping on ``endpoint_url`` and invokes its function.
 
     Use :meth:`start`/:meth:`stop` for a background daemon thread, or :meth:`poll_once` for deterministic
@@ -274,10 +264,7 @@ class DynamoDbStreamPoller:
     def __init__(self, endpoint_url: str, region: str = "us-east-1", interval: float = 0.05,
                  max_concurrency: int = 8) -> None:
         disable_synchronous_mappings()
-        self.endpoint_url = endpoint_url
         self.region = region
-        self.interval = interval
-        self.max_concurrency = max_concurrency
         # One attempt for polling calls (the next round is the retry) and for Invoke (a retry would redeliver);
         # a few for the on-failure destination, where giving up loses the record of a skipped batch.
         once = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=10)
@@ -289,62 +276,24 @@ class DynamoDbStreamPoller:
         self._sns = _client("sns", region, endpoint_url, persistent)
         self._lock = threading.Lock()  # guards the checkpoints
         self._states: dict[str, _MappingState] = {}
-        self._shard_cache: dict[str, tuple[float, tuple[str, list[str]]]] = {}
-        self._mappings = TimedCache(MAPPINGS_CACHE_SECONDS, lambda: list(self._listed_mappings()))
-        self._loop = PollingThread("crewhouse-ddb-stream-poller", lambda: self._round(0.0), interval=interval,
-                                   wakeups=RECORDS_WRITTEN)
-        self._batches = InflightBatches(max_concurrency, "crewhouse-ddb-stream-batch", "DynamoDB stream",
-                                        on_done=self._loop.wake)
+        self._shard_caches: dict[str, TimedCache] = {}
+        super().__init__("ddb-stream", endpoint_url, interval=interval, max_concurrency=max_concurrency,
+                         wakeups=RECORDS_WRITTEN, longest_batch_seconds=_LAMBDA_MAX_TIMEOUT)
 
-    @property
-    def last_delivery(self) -> float:
-        """Monotonic time of the last round that delivered anything."""
-        return self._loop.last_delivery
+    def _list_mappings(self) -> list[tuple[_StreamMapping, bool]]:
+        return list(self._listed_mappings())
 
-    def __enter__(self) -> DynamoDbStreamPoller:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        """Start the background polling thread (no-op when already running)."""
-        self._loop.start()
-
-    def stop(self) -> None:
-        """Stop polling and wait for batches already handed to a function (those not started are dropped)."""
-        self._loop.stop()
-        self._batches.shutdown()
-
-    def poll_once(self, timeout: float = _LAMBDA_MAX_TIMEOUT) -> int:
-        """Run one round and wait up to ``timeout`` s for its batches; returns the records delivered.
-
-        A retried batch counts again. Batches still running at the timeout keep going and are counted by a
-        later round. Meant for tests, without :meth:`start` (the background thread would count some itself).
-        """
-        return self._round(timeout, fresh=True)
-
-    def _round(self, timeout: float, fresh: bool = False) -> int:
-        delivered = self._batches.harvest()
-        try:
-            listed: list[tuple[_StreamMapping, bool]] | None = self._mappings.get(fresh=fresh)
-        except (BotoCoreError, ClientError) as exc:
-            log.warning("Could not list event source mappings on %s: %s", self.endpoint_url, exc)
-            listed = None
+    def _hand_out(self, listed: list[tuple[_StreamMapping, bool]] | None) -> None:
         with self._lock:
             if listed is not None:
                 # Deleted mappings lose their checkpoints; disabled ones keep them for when they are re-enabled.
                 known = {mapping.uuid for mapping, _ in listed}
                 for gone in self._states.keys() - known:
                     del self._states[gone]
-            states = {mapping.uuid: self._states.setdefault(mapping.uuid, _MappingState())
-                      for mapping, enabled in listed or [] if enabled}
-        for mapping, enabled in listed or []:
-            if enabled:
-                self._batches.submit(mapping.uuid, self._deliver, mapping, states[mapping.uuid])
-        self._batches.wait(timeout)
-        return delivered + self._batches.harvest()
+            enabled = [(mapping, self._states.setdefault(mapping.uuid, _MappingState()))
+                       for mapping, is_enabled in listed or [] if is_enabled]
+        for mapping, state in enabled:
+            self._batches.submit(mapping.uuid, self._deliver, mapping, state)
 
     def _listed_mappings(self) -> Iterator[tuple[_StreamMapping, bool]]:
         """Every DynamoDB stream mapping, with whether it is enabled."""
@@ -404,12 +353,11 @@ class DynamoDbStreamPoller:
     def _shards(self, stream_arn: str) -> tuple[str, list[str]]:
         """The stream's current label and its shard ids, described at most once a second per stream
         (shards change rarely; describing every stream on every 50 ms round would load the emulator)."""
-        cached = self._shard_cache.get(stream_arn)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < SHARD_CACHE_SECONDS:
-            return cached[1]
-        described = self._describe_shards(stream_arn)
-        self._shard_cache[stream_arn] = (now, described)
+        cache = self._shard_caches.get(stream_arn)
+        if cache is None:
+            cache = self._shard_caches[stream_arn] = TimedCache(SHARD_CACHE_SECONDS,
+                                                                lambda: self._describe_shards(stream_arn))
+        described: tuple[str, list[str]] = cache.get()
         return described
 
     def _describe_shards(self, stream_arn: str) -> tuple[str, list[str]]:

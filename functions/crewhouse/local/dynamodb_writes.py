@@ -117,10 +117,7 @@ def copy_expression_tree(value: Any, parent: Any = None) -> Any:
 def _validator_init(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def __init__(self: Any, expression: Any, *args: Any, **kwargs: Any) -> None:
-        if getattr(expression, "parent", None) is not None:  # not a whole parsed tree: moto's own copy
-            original(self, expression, *args, **kwargs)
-            return
-        original(self, None, *args, **kwargs)
+        original(self, None, *args, **kwargs)  # moto's own copy of nothing; moto passes whole parsed trees
         self.node_to_validate = copy_expression_tree(expression)
 
     return __init__

@@ -15,11 +15,14 @@ import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Any
+from typing import Any, Self
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 log = logging.getLogger(__name__)
 
 IDLE_CEILING = 0.5  # seconds between rounds once nothing has arrived for a while
+MAPPINGS_CACHE_SECONDS = 1.0  # how stale the background rounds' list of event source mappings may be
 
 
 def next_wait(delivered: int, current: float, floor: float, ceiling: float = IDLE_CEILING) -> float:
@@ -47,6 +50,21 @@ class Wakeups:
             events = list(self._events)
         for event in events:
             event.set()
+
+    def notify_after(self, owner: type, *method_names: str) -> None:
+        """Make moto's ``owner.<method>`` notify these pollers each time it has run (idempotent)."""
+        for name in method_names:
+            original = getattr(owner, name)
+            if getattr(original, "_notifies", None) is self:
+                continue
+
+            def notifying(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                result = _original(*args, **kwargs)
+                self.notify()
+                return result
+
+            notifying._notifies = self  # type: ignore[attr-defined]
+            setattr(owner, name, notifying)
 
 
 class PollingThread:
@@ -110,7 +128,7 @@ class InflightBatches:
 
     def __init__(self, max_concurrency: int, thread_name_prefix: str, label: str,
                  on_done: Callable[[], None] | None = None) -> None:
-        self.max_concurrency = max_concurrency
+        self._max_concurrency = max_concurrency
         self._on_done = on_done
         self._prefix = thread_name_prefix
         self._label = label
@@ -122,7 +140,7 @@ class InflightBatches:
         """Start ``work`` for ``key`` unless a batch of that key is still running."""
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix=self._prefix)
+                self._executor = ThreadPoolExecutor(self._max_concurrency, thread_name_prefix=self._prefix)
             if key not in self._inflight:
                 future = self._inflight[key] = self._executor.submit(work, *args)
                 if self._on_done is not None:
@@ -178,3 +196,69 @@ class TimedCache:
         if fresh or now - self._at >= self.seconds:
             self._value, self._at = self._fetch(), now
         return self._value
+
+
+class EventSourcePoller:
+    """The shape the SQS and DynamoDB stream pollers share: a polling thread woken by ``wakeups``, the
+    mappings listed at most once a second by the background rounds, one batch in flight per mapping.
+
+    Use :meth:`start`/:meth:`stop` for a background daemon thread, or :meth:`poll_once` for deterministic
+    tests. Subclasses list their mappings (:meth:`_list_mappings`) and hand batches out (:meth:`_hand_out`).
+    """
+
+    def __init__(self, name: str, endpoint_url: str, *, interval: float, max_concurrency: int,
+                 wakeups: Wakeups, longest_batch_seconds: float) -> None:
+        self.endpoint_url = endpoint_url
+        self._longest_batch = longest_batch_seconds
+        self._mappings = TimedCache(MAPPINGS_CACHE_SECONDS, self._list_mappings)
+        self._loop = PollingThread(f"crewhouse-{name}-poller", lambda: self._round(0.0), interval=interval,
+                                   wakeups=wakeups)
+        self._batches = InflightBatches(max_concurrency, f"crewhouse-{name}-batch", name, on_done=self._loop.wake)
+
+    @property
+    def last_delivery(self) -> float:
+        """Monotonic time of the last round that delivered anything."""
+        return self._loop.last_delivery
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start the background polling thread (no-op when already running)."""
+        self._loop.start()
+
+    def stop(self) -> None:
+        """Stop polling and wait for batches already handed to a function (those not started are dropped)."""
+        self._loop.stop()
+        self._batches.shutdown()
+
+    def poll_once(self, timeout: float | None = None) -> int:
+        """Run one round (mappings listed afresh) and wait up to ``timeout`` s (default: the longest batch)
+        for its batches; returns the items delivered.
+
+        Batches still running at the timeout keep going and are counted by a later round. Meant for tests,
+        without :meth:`start` (the background thread would count some deliveries itself).
+        """
+        return self._round(self._longest_batch if timeout is None else timeout, fresh=True)
+
+    def _round(self, timeout: float, fresh: bool = False) -> int:
+        delivered = self._batches.harvest()
+        try:
+            listed = self._mappings.get(fresh=fresh)
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("Could not list event source mappings on %s: %s", self.endpoint_url, exc)
+            listed = None
+        self._hand_out(listed)
+        self._batches.wait(timeout)
+        return delivered + self._batches.harvest()
+
+    def _list_mappings(self) -> list[Any]:
+        raise NotImplementedError
+
+    def _hand_out(self, listed: list[Any] | None) -> None:
+        """Submit a batch per mapping to ``self._batches``; ``listed`` is None when listing failed."""
+        raise NotImplementedError

@@ -43,26 +43,13 @@ _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _UNITS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 IDLE_CEILING_SECONDS = 5.0  # between ticks while no schedule exists
 SCHEDULES_CHANGED = Wakeups()  # notified by moto's Scheduler as a schedule is created or updated
-_wakeups_installed = False
 
 
 def install_wakeups() -> None:
     """Make moto's Scheduler wake the loops when a schedule is created or updated (idempotent)."""
-    global _wakeups_installed
-    if _wakeups_installed:
-        return
     from moto.scheduler.models import EventBridgeSchedulerBackend
 
-    for name in ("create_schedule", "update_schedule"):
-        original = getattr(EventBridgeSchedulerBackend, name)
-
-        def changed(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            result = _original(self, *args, **kwargs)
-            SCHEDULES_CHANGED.notify()
-            return result
-
-        setattr(EventBridgeSchedulerBackend, name, changed)
-    _wakeups_installed = True
+    SCHEDULES_CHANGED.notify_after(EventBridgeSchedulerBackend, "create_schedule", "update_schedule")
 
 
 @dataclass
@@ -111,10 +98,6 @@ class SchedulerLoop:
         # While no schedule exists the loop backs off: creating or updating one wakes it.
         self._loop = PollingThread("crewhouse-scheduler", self._tick_in_background, interval=interval,
                                    ceiling=max(interval, IDLE_CEILING_SECONDS), wakeups=SCHEDULES_CHANGED)
-
-    @property
-    def interval(self) -> float:
-        return self._loop.interval
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 

@@ -34,14 +34,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from crewhouse.local.polling import InflightBatches, PollingThread, TimedCache, Wakeups
+from crewhouse.local.polling import EventSourcePoller, Wakeups
 
 log = logging.getLogger(__name__)
 
 _MAPPINGS_ATTRIBUTE = "lambda_event_source_mappings"
 _MAX_RECEIVE = 10  # SQS's ReceiveMessage limit
 _LAMBDA_MAX_TIMEOUT = 900.0  # seconds; bounds how long one slow function can hold a worker
-MAPPINGS_CACHE_SECONDS = 1.0  # how stale the background rounds' list of mappings may be
 MESSAGES_SENT = Wakeups()  # notified by moto's queues as they take in a message
 
 
@@ -70,13 +69,7 @@ def disable_synchronous_mappings() -> None:
 
     if not isinstance(Queue.__dict__.get(_MAPPINGS_ATTRIBUTE), _NoSynchronousMappings):
         setattr(Queue, _MAPPINGS_ATTRIBUTE, _NoSynchronousMappings())
-        taking_in = Queue.add_message
-
-        def add_message(self: Any, message: Any) -> None:
-            taking_in(self, message)
-            MESSAGES_SENT.notify()
-
-        Queue.add_message = add_message  # type: ignore[method-assign]
+    MESSAGES_SENT.notify_after(Queue, "add_message")
 
 
 @dataclass(frozen=True)
@@ -151,19 +144,17 @@ def failed_item_ids(payload: bytes, batch_ids: set[str]) -> set[str]:
     return failed
 
 
-class SqsEventSourcePoller:
+class SqsEventSourcePoller(EventSourcePoller):
     """Polls every enabled SQS event source mapping on ``endpoint_url`` and invokes its function.
 
-    Use :meth:`start`/:meth:`stop` for a background daemon thread, or :meth:`poll_once` for deterministic
-    tests. Batches run on a bounded thread pool, one in flight per mapping, so a slow function delays only
-    its own queue. Constructing a poller disables moto's synchronous delivery, which would otherwise deliver
-    every message a second time.
+    Batches run on a bounded thread pool, one in flight per mapping, so a slow function delays only its own
+    queue. Constructing a poller disables moto's synchronous delivery, which would otherwise deliver every
+    message a second time.
     """
 
     def __init__(self, endpoint_url: str, region: str = "us-east-1", interval: float = 0.05,
                  max_concurrency: int = 8) -> None:
         disable_synchronous_mappings()
-        self.endpoint_url = endpoint_url
         self.region = region
         session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
         # One attempt for polling calls (the next round is the retry) and for Invoke (a retry would redeliver);
@@ -176,51 +167,15 @@ class SqsEventSourcePoller:
         self._sqs_delete = session.client("sqs", endpoint_url=endpoint_url, config=Config(
             retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=10))
         self._queue_urls: dict[str, str] = {}
-        self._mappings = TimedCache(MAPPINGS_CACHE_SECONDS, lambda: list(self._sqs_mappings()))
-        self._loop = PollingThread("crewhouse-sqs-poller", lambda: self._round(0.0), interval=interval,
-                                   wakeups=MESSAGES_SENT)
-        self._batches = InflightBatches(max_concurrency, "crewhouse-sqs-batch", "SQS", on_done=self._loop.wake)
+        super().__init__("sqs", endpoint_url, interval=interval, max_concurrency=max_concurrency,
+                         wakeups=MESSAGES_SENT, longest_batch_seconds=_LAMBDA_MAX_TIMEOUT)
 
-    @property
-    def last_delivery(self) -> float:
-        """Monotonic time of the last round that delivered anything."""
-        return self._loop.last_delivery
+    def _list_mappings(self) -> list[_SqsMapping]:
+        return list(self._sqs_mappings())
 
-    def __enter__(self) -> SqsEventSourcePoller:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        """Start the background polling thread (no-op when already running)."""
-        self._loop.start()
-
-    def stop(self) -> None:
-        """Stop polling and wait for batches already handed to a function (those not started are dropped)."""
-        self._loop.stop()
-        self._batches.shutdown()
-
-    def poll_once(self, timeout: float = _LAMBDA_MAX_TIMEOUT) -> int:
-        """Run one round and wait up to ``timeout`` s for its batches; returns the messages delivered.
-
-        Batches still running at the timeout keep going and are counted by a later round. Meant for tests,
-        without :meth:`start` (the background thread would count some deliveries itself).
-        """
-        return self._round(timeout, fresh=True)
-
-    def _round(self, timeout: float, fresh: bool = False) -> int:
-        delivered = self._batches.harvest()
-        try:
-            mappings: list[_SqsMapping] = self._mappings.get(fresh=fresh)
-        except (BotoCoreError, ClientError) as exc:
-            log.warning("Could not list event source mappings on %s: %s", self.endpoint_url, exc)
-            mappings = []
-        for mapping in mappings:
+    def _hand_out(self, listed: list[_SqsMapping] | None) -> None:
+        for mapping in listed or []:
             self._batches.submit(mapping.uuid, self._deliver, mapping)
-        self._batches.wait(timeout)
-        return delivered + self._batches.harvest()
 
     def _sqs_mappings(self) -> Iterator[_SqsMapping]:
         for page in self._lambda.get_paginator("list_event_source_mappings").paginate():

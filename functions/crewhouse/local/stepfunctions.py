@@ -77,16 +77,13 @@ def _reuse_syntax_trees() -> None:
     from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
     parse = AmazonStateLanguageParser.parse
-    trees: dict[str, Any] = {}
+
+    @functools.lru_cache(maxsize=SYNTAX_TREES_KEPT)
+    def syntax_tree(definition: str) -> Any:
+        return parse(definition)[1]  # syntax errors raise here, and nothing is kept
 
     def parse_once(definition: str) -> tuple[Any, Any]:
-        tree = trees.get(definition)
-        if tree is None:
-            program, tree = parse(definition)  # syntax errors raise here, and nothing is kept
-            if len(trees) >= SYNTAX_TREES_KEPT:
-                trees.pop(next(iter(trees)))
-            trees[definition] = tree
-            return program, tree
+        tree = syntax_tree(definition)
         return Preprocessor().visit(tree), tree
 
     AmazonStateLanguageParser.parse = staticmethod(parse_once)  # type: ignore[method-assign]

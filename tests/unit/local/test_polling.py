@@ -65,3 +65,29 @@ def test_a_timed_cache_fetches_again_when_stale_or_asked() -> None:
     assert cache.get() == 1
     assert cache.get(fresh=True) == 2
     assert TimedCache(0, fetch).get() == 3
+
+
+def test_a_patched_method_notifies_after_it_ran_and_patching_twice_notifies_once() -> None:
+    from crewhouse.local.polling import Wakeups
+
+    seen: list[str] = []
+
+    class Backend:
+        def take(self, item: str) -> str:
+            seen.append(item)
+            return item.upper()
+
+    arrivals = Wakeups()
+    woken = arrivals.subscribe()
+    arrivals.notify_after(Backend, "take")
+    arrivals.notify_after(Backend, "take")
+    notifications: list[bool] = []
+    original_notify = arrivals.notify
+
+    def counting_notify() -> None:
+        notifications.append(woken.is_set())  # the call has run before the notice goes out
+        original_notify()
+
+    arrivals.notify = counting_notify  # type: ignore[method-assign]
+    assert Backend().take("a") == "A"
+    assert seen == ["a"] and notifications == [False] and woken.is_set()
