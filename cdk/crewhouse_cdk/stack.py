@@ -27,8 +27,8 @@ class CrewhouseStack(cdk.Stack):
         layer = DependencyLayer(self, "Dependencies").layer
         storage = Storage(self, "Storage")
         auth = Auth(self, "Auth", storage=storage, layer=layer)
-        api = HttpApi(self, "Http", auth=auth)
-        platform = PlatformApi(self, "Platform", storage=storage, api=api, layer=layer)
+        api = HttpApi(self, "Http", auth=auth, memberships=storage.platform_table)
+        platform = PlatformApi(self, "Platform", storage=storage, api=api, auth=auth, layer=layer)
         tasks = TasksContext(self, "Tasks", storage=storage, api=api, layer=layer)
         notes = NotesContext(self, "Notes", storage=storage, api=api, layer=layer, tasks_table=tasks.table)
         files = FilesContext(self, "Files", storage=storage, api=api, tasks=tasks, layer=layer, notes_table=notes.table)
@@ -38,6 +38,7 @@ class CrewhouseStack(cdk.Stack):
         chat = ChatContext(self, "Chat", storage=storage, api=api, tasks=tasks, layer=layer)
 
         functions = {"Platform": platform.handler.function, "PostConfirmation": auth.post_confirmation.function,
+                     "PreTokenGeneration": auth.pre_token_generation.function,
                      **tasks.functions, **files.functions, "McpServer": mcp.function, "Chat": chat.function,
                      **notes.functions, **jobs.functions}
         Monitoring(self, "Monitoring", api=api.api, functions=functions,

@@ -75,7 +75,7 @@ SMALL, LARGE = 100, 10_000
 SHARED_BOOKS = SMALL // PER_NOTEBOOK
 START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
-IDENTITY = Identity(tenant_id="bench", user_id="user-1", roles=frozenset({"member"}), scopes=frozenset())
+IDENTITY = Identity(tenant_id="bench", user_id="user-1", role="member", scopes=frozenset())
 OWNER = keys.owner_pk(IDENTITY.tenant_id, IDENTITY.user_id)
 
 MARKERS = ("zeppelin", "quokka", "marimba", "tundra", "origami")  # each in exactly 5 shared notes

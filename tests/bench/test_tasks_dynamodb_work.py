@@ -97,7 +97,7 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the measured requests' clock
 TOKEN_TIME = NOW - timedelta(minutes=30)  # the sync token is issued then; 10 changes follow it
 RECENT_CHANGES = 10
 SIGNING_KEY = b"bench-signing-key"
-IDENTITY = Identity(tenant_id="bench", user_id="user-1", roles=frozenset({"member"}), scopes=frozenset())
+IDENTITY = Identity(tenant_id="bench", user_id="user-1", role="member", scopes=frozenset())
 OWNER = keys.owner_pk(IDENTITY.tenant_id, IDENTITY.user_id)
 
 # Each searched word is in exactly 5 tasks; nothing else may share an index term with it.

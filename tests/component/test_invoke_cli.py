@@ -39,6 +39,8 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from tests.support.members import StaticMemberships
+
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 
@@ -47,6 +49,7 @@ EVENTS = ROOT / "events"
 SAMPLE_EVENTS: dict[str, tuple[str, ...]] = {
     "crewhouse.platform.api.handler": ("platform-health.json", "platform-me.json"),
     "crewhouse.platform.workers.post_confirmation": ("post-confirmation.json",),
+    "crewhouse.platform.workers.pre_token_generation": ("pre-token-generation.json",),
     "crewhouse.tasks.api.listing.handler": ("tasks-list.json",),
     "crewhouse.tasks.api.reads.handler": ("tasks-search.json",),
     "crewhouse.tasks.api.writes.handler": ("tasks-create.json",),
@@ -148,10 +151,13 @@ def http_routes(logical_id: str) -> dict[str, str]:
 
 
 def cognito_triggers(logical_id: str) -> set[str]:
-    """The user pool triggers (``PostConfirmation``, ...) that invoke ``logical_id``."""
-    return {trigger for resource in template()["Resources"].values() if resource["Type"] == "AWS::Cognito::UserPool"
+    """The user pool triggers (``PostConfirmation``, ...) that invoke ``logical_id``; pre token generation
+    (``PreTokenGenerationConfig``) by the name of its events' source, ``TokenGeneration``."""
+    return {"TokenGeneration" if trigger == "PreTokenGenerationConfig" else trigger
+            for resource in template()["Resources"].values() if resource["Type"] == "AWS::Cognito::UserPool"
             for trigger, target in (resource["Properties"].get("LambdaConfig") or {}).items()
-            if function_ref(target) == logical_id}
+            if function_ref(target.get("LambdaArn") if trigger == "PreTokenGenerationConfig" else target)
+            == logical_id}
 
 
 def route_match(route_key: str, method: str, path: str) -> dict[str, str] | None:
@@ -313,7 +319,7 @@ def test_sample_event_fits_its_function(handler: str, name: str) -> None:
     elif "triggerSource" in event:  # Cognito user pool trigger
         trigger = event["triggerSource"].split("_", 1)[0]
         assert trigger in cognito_triggers(logical_id), f"{name}: no user pool sends {trigger} to {logical_id}"
-        assert event["request"]["userAttributes"]["sub"]
+        assert event["request"].get("userAttributes", {}).get("sub") or event["callerContext"]["clientId"]
     elif "Records" in event and event["Records"][0].get("eventSource") == "aws:sqs":  # SQS event source mapping
         queues = mapped_queues(logical_id)
         assert queues, f"{name}: no event source mapping delivers a queue to {logical_id}"
@@ -403,7 +409,9 @@ def check_eventbridge_event(name: str, event: dict[str, Any], logical_id: str) -
 def test_me_event_claims_read_as_an_admin_identity() -> None:
     from crewhouse.core.identity import identity_from_event
 
-    identity = identity_from_event(load_event("platform-me.json"))
+    claims = load_event("platform-me.json")["requestContext"]["authorizer"]["jwt"]["claims"]
+    members = StaticMemberships((claims["tenant_id"], claims["sub"], claims["tenant_role"]))
+    identity = identity_from_event(load_event("platform-me.json"), members)
     assert identity.roles == frozenset({"admin"})
     assert identity.tenant_id and identity.user_id and identity.email
 
@@ -413,18 +421,10 @@ def test_post_confirmation_event_onboards_its_user() -> None:
     from crewhouse.platform.workers import post_confirmation
 
     created: list[tuple[Tenant, str | None]] = []
-    assigned: list[tuple[str, str, str, str]] = []
 
     class Tenants:
         def create_tenant(self, tenant: Tenant, admin_email: str | None) -> None:
             created.append((tenant, admin_email))
-
-        def get_tenant(self, tenant_id: str) -> Tenant | None:
-            return None
-
-    class Directory:
-        def assign_tenant(self, user_pool_id: str, username: str, tenant_id: str, group: str) -> None:
-            assigned.append((user_pool_id, username, tenant_id, group))
 
     class Context:
         function_name = "post-confirmation"
@@ -434,14 +434,13 @@ def test_post_confirmation_event_onboards_its_user() -> None:
         aws_request_id = "00000000-0000-4000-8000-000000000000"
 
     event = load_event("post-confirmation.json")
-    assert post_confirmation(event, Context(), tenants=Tenants(), directory=Directory()) == event
+    assert post_confirmation(event, Context(), store=Tenants()) == event  # type: ignore[arg-type]
     [(tenant, email)] = created
     assert email == event["request"]["userAttributes"]["email"]
     assert tenant.owner_id == event["request"]["userAttributes"]["sub"]
-    assert assigned == [(event["userPoolId"], event["userName"], tenant.id, "admin")]
     # /me's sample caller is this user, signed in after onboarding.
     claims = load_event("platform-me.json")["requestContext"]["authorizer"]["jwt"]["claims"]
-    assert claims["custom:tenant_id"] == tenant.id and claims["sub"] == tenant.owner_id
+    assert claims["tenant_id"] == tenant.id and claims["sub"] == tenant.owner_id
 
 
 def stream_image(name: str, index: int = 0) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from crewhouse.core.settings import function_environment
 from crewhouse.local.lambda_runtime import resolve_handler
 from tests.component.test_invoke_cli import EVENTS, SAMPLE_EVENTS
 from tests.support.events import lambda_context
+from tests.support.members import seed_membership
 from tests.support.mock import mocked_aws
 from tests.support.tables import create_table, template
 
@@ -84,6 +85,8 @@ class MockedResources:
             return USER_POOL_ID  # only named (the MCP metadata's issuer), never called by these routes
         if kind == "AWS::ApiGatewayV2::Api":
             return API_ID
+        if kind == "AWS::Cognito::UserPoolClient":
+            return "sample-mobile-client"  # only named (refreshes on a tenant switch), never called by these routes
         raise AssertionError(f"the environment refers to {logical_id} ({kind}); teach this test to create it")
 
     def resolve(self, value: Any) -> str:
@@ -114,6 +117,10 @@ def test_http_sample_event_is_served_by_its_function(aws: MockedResources, handl
     environment = {key: aws.resolve(value) for key, value in variables.items()}
     environment.update(AWS_REGION=REGION, CREWHOUSE_LOCAL="true")
     event = json.loads((EVENTS / name).read_text())
+    claims = ((event["requestContext"].get("authorizer") or {}).get("jwt") or {}).get("claims")
+    if claims:  # the caller is a member of the tenant its token names, in the role the token shows
+        seed_membership(claims["tenant_id"], claims["sub"], claims.get("tenant_role", "member"),
+                        table=environment["PLATFORM_TABLE"], dynamodb=aws.dynamodb)
     with function_environment(environment):
         response = resolve_handler(handler)(event, lambda_context(name.removesuffix(".json")))
     status = response["statusCode"]

@@ -22,6 +22,7 @@ from tests.infra.conftest import Synthesized
 PATHS = {
     "platform_fn": "Platform/Platform/Function",
     "post_confirmation_fn": "Auth/PostConfirmation/Function",
+    "pre_token_fn": "Auth/PreTokenGeneration/Function",
     "platform_table": "Storage/PlatformTable",
     "idempotency_table": "Storage/IdempotencyTable",
     "files_bucket": "Storage/FilesBucket",
@@ -42,7 +43,6 @@ DYNAMODB_READ = {
     "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:Query", "dynamodb:Scan",
 }
 DYNAMODB_WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
-TRIGGER_COGNITO_ACTIONS = {"cognito-idp:AdminUpdateUserAttributes", "cognito-idp:AdminAddUserToGroup"}
 
 
 @pytest.fixture(scope="module")
@@ -344,11 +344,42 @@ def test_user_pool_has_tenant_attribute_and_post_confirmation_trigger(
     })
 
 
-def test_user_pool_has_the_role_groups(template_json: dict[str, Any], ids: dict[str, str]) -> None:
-    groups = {g["Properties"]["GroupName"]: g["Properties"]
-              for g in resources(template_json, "AWS::Cognito::UserPoolGroup").values()}
-    assert {"admin", "member", "observer"} <= groups.keys(), groups.keys()
-    assert all(g["UserPoolId"] == ref(ids["user_pool"]) for g in groups.values())
+def test_no_tenant_or_role_lives_in_the_user_pool(template_json: dict[str, Any], ids: dict[str, str]) -> None:
+    """Roles are per tenant (the membership table): no pool-wide groups, and no client may write or read a
+    tenant attribute (the attack: UpdateUserAttributes with another tenant's id)."""
+    assert resources(template_json, "AWS::Cognito::UserPoolGroup") == {}
+    for client_id in (ids["mobile_client"], ids["machine_client"]):
+        client = props(template_json, client_id)
+        assert client.get("WriteAttributes") and client.get("ReadAttributes"), "unset means every attribute"
+        assert not [a for a in client["WriteAttributes"] + client["ReadAttributes"] if a.startswith("custom:")]
+
+
+def test_every_token_gets_its_tenant_from_the_pre_token_trigger(
+    template: Template, template_json: dict[str, Any], ids: dict[str, str]
+) -> None:
+    config = props(template_json, ids["user_pool"])["LambdaConfig"]["PreTokenGenerationConfig"]
+    # Version 3: ID and access tokens of users, and access tokens of machine clients.
+    assert config == {"LambdaArn": arn(ids["pre_token_fn"]), "LambdaVersion": "V3_0"}
+    template.has_resource_properties("AWS::Lambda::Permission", {
+        "Action": "lambda:InvokeFunction", "FunctionName": arn(ids["pre_token_fn"]),
+        "Principal": "cognito-idp.amazonaws.com", "SourceArn": arn(ids["user_pool"]),
+    })
+    role = role_of(template_json, ids["pre_token_fn"])
+    granted = {action for action, _ in grants(role_statements(template_json, role))} - XRAY_ACTIONS
+    assert granted == {"dynamodb:GetItem", "dynamodb:Query"}, granted
+
+
+def test_every_api_function_reads_memberships_and_nothing_more_of_them(
+    template_json: dict[str, Any], ids: dict[str, str]
+) -> None:
+    integrated = {render(i["Properties"]["IntegrationUri"]).removeprefix("${").split(".")[0]
+                  for i in resources(template_json, "AWS::ApiGatewayV2::Integration").values()}
+    assert len(integrated) > 5, integrated
+    for function_id in integrated:
+        variables = props(template_json, function_id)["Environment"]["Variables"]
+        assert variables["PLATFORM_TABLE"] == ref(ids["platform_table"]), function_id
+        granted = list(grants(role_statements(template_json, role_of(template_json, function_id))))
+        assert ("dynamodb:GetItem", arn(ids["platform_table"])) in granted, function_id
 
 
 def test_mobile_client_is_public_with_srp_password_and_refresh_flows(
@@ -483,45 +514,46 @@ def test_dashboard_shows_the_api_and_every_function(
 # --- least privilege ---------------------------------------------------------------------------------------
 
 
-def test_platform_role_only_reads_the_platform_table_and_lists_the_files_bucket(
+def test_platform_role_manages_memberships_signs_users_out_and_sends_invitations(
     template_json: dict[str, Any], ids: dict[str, str]
 ) -> None:
     role = role_of(template_json, ids["platform_fn"])
     assert_managed_policies_only_basic_execution(template_json, role)
-    granted = list(grants(role_statements(template_json, role)))
+    statements = role_statements(template_json, role)
+    granted = list(grants(statements))
     table = table_arns(ids["platform_table"])
+    ses_identities = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*"
 
     def allowed(action: str, resource: Any) -> bool:
         return ((action in XRAY_ACTIONS and resource == "*")
-                or (action in DYNAMODB_READ and resource in table)
-                or (action == "s3:ListBucket" and resource == arn(ids["files_bucket"])))
+                or (action in DYNAMODB_READ | DYNAMODB_WRITE and resource in table)
+                or (action == "s3:ListBucket" and resource == arn(ids["files_bucket"]))
+                or (action == "cognito-idp:AdminUserGlobalSignOut" and resource == arn(ids["user_pool"]))
+                or (action == "ses:SendEmail" and render(resource) == ses_identities))
 
     excess = [(action, render(resource)) for action, resource in granted if not allowed(action, resource)]
-    assert not excess, f"the platform function may do more than read: {excess}"
-    writes = [action for action, _ in granted if action in DYNAMODB_WRITE]
-    assert not writes, writes
+    assert not excess, f"the platform function may do more than it needs: {excess}"
     for needed in [("dynamodb:GetItem", arn(ids["platform_table"])), ("dynamodb:Query", arn(ids["platform_table"])),
-                   ("s3:ListBucket", arn(ids["files_bucket"]))]:
+                   ("dynamodb:UpdateItem", arn(ids["platform_table"])), ("s3:ListBucket", arn(ids["files_bucket"])),
+                   ("cognito-idp:AdminUserGlobalSignOut", arn(ids["user_pool"]))]:
         assert needed in granted, f"missing {needed}"
+    [send] = [st for st in statements if "ses:SendEmail" in as_list(st["Action"])]
+    assert send["Condition"] == {"StringEquals": {"ses:FromAddress": "no-reply@crewhouse.local"}}
 
 
-def test_post_confirmation_role_writes_the_platform_table_and_only_manages_users(
+def test_post_confirmation_role_only_writes_the_platform_table(
     template_json: dict[str, Any], ids: dict[str, str]
 ) -> None:
     role = role_of(template_json, ids["post_confirmation_fn"])
     assert_managed_policies_only_basic_execution(template_json, role)
     granted = list(grants(role_statements(template_json, role)))
     table = table_arns(ids["platform_table"])
-    # The trigger cannot name its own pool (a dependency cycle): this account's pools in this region, at most.
-    pools = {f"${{{ids['user_pool']}.Arn}}",
-             "arn:${AWS::Partition}:cognito-idp:${AWS::Region}:${AWS::AccountId}:userpool/*"}
 
     def allowed(action: str, resource: Any) -> bool:
         return ((action in XRAY_ACTIONS and resource == "*")
-                or (action in DYNAMODB_READ | DYNAMODB_WRITE and resource in table)
-                or (action in TRIGGER_COGNITO_ACTIONS and render(resource) in pools))
+                or (action in DYNAMODB_READ | DYNAMODB_WRITE and resource in table))
 
     excess = [(action, render(resource)) for action, resource in granted if not allowed(action, resource)]
     assert not excess, f"the post-confirmation trigger may do more than it needs: {excess}"
     assert ("dynamodb:PutItem", arn(ids["platform_table"])) in granted
-    assert {action for action, _ in granted if action.startswith("cognito-idp:")} == TRIGGER_COGNITO_ACTIONS
+    assert not [action for action, _ in granted if action.startswith("cognito-idp:")]  # the pool holds no tenant

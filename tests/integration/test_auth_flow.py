@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
-import moto.cognitoidp
 
 from crewhouse.local.cloud import EmbeddedCloud
 from crewhouse.local.endpoint import local_client
 from crewhouse.local.seed import SignedInUser
 from tests.integration.conftest import bearer
-
-MOTO_SIGNING_KEY = Path(moto.cognitoidp.__file__).parent / "resources" / "jwks-private.json.gz"
+from tests.support.tokens import resigned
 
 
 def test_health_is_public(api: httpx.Client) -> None:
@@ -58,23 +54,15 @@ def test_no_token_is_401(api: httpx.Client) -> None:
 def test_tampered_token_is_401(api: httpx.Client, user: SignedInUser) -> None:
     header, payload, signature = user.id_token.split(".")
     claims = json.loads(jwt.utils.base64url_decode(payload))
-    claims["custom:tenant_id"] = "someone-elses-tenant"
+    claims["tenant_id"] = "someone-elses-tenant"
     forged = jwt.utils.base64url_encode(json.dumps(claims).encode()).decode()
     assert api.get("/me", headers=bearer(f"{header}.{forged}.{signature}")).status_code == 401
 
 
-def _resigned(token: str, **changes: Any) -> str:
-    """The token re-signed with the pool's own key after ``changes``: valid except for what changed."""
-    key = json.loads(gzip.decompress(MOTO_SIGNING_KEY.read_bytes()))
-    claims = jwt.decode(token, options={"verify_signature": False})
-    claims.update(changes)
-    return jwt.encode(claims, jwt.PyJWK(key).key, algorithm="RS256", headers={"kid": key["kid"]})
-
-
 def test_expired_token_is_401(api: httpx.Client, user: SignedInUser) -> None:
     now = int(time.time())
-    assert api.get("/me", headers=bearer(_resigned(user.id_token))).status_code == 200  # the control
-    expired = _resigned(user.id_token, iat=now - 7200, exp=now - 3600)
+    assert api.get("/me", headers=bearer(resigned(user.id_token))).status_code == 200  # the control
+    expired = resigned(user.id_token, iat=now - 7200, exp=now - 3600)
     assert api.get("/me", headers=bearer(expired)).status_code == 401
 
 

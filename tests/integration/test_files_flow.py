@@ -327,7 +327,7 @@ def test_image_gets_a_thumbnail_and_its_text_read(api: httpx.Client, cloud: Embe
 def _tenant(user: SignedInUser) -> str:
     payload = user.id_token.split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    return str(claims["custom:tenant_id"])
+    return str(claims["tenant_id"])
 
 
 def test_guardduty_scan_result_marks_a_file_infected(api: httpx.Client, cloud: EmbeddedCloud,

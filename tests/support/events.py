@@ -10,11 +10,12 @@ from typing import Any
 from crewhouse.local.lambda_runtime import LambdaContext
 
 
-def claims_for(tenant_id: str = "tenant-1", user_id: str = "user-1", groups: str = "[member]",
-               email: str = "someone@example.com", **extra: str) -> dict[str, str]:
-    """Claims as API Gateway's JWT authorizer renders them (arrays flattened to ``[a b]``)."""
-    return {"sub": user_id, "custom:tenant_id": tenant_id, "cognito:groups": groups, "email": email,
-            "token_use": "id", **extra}
+def claims_for(tenant_id: str = "tenant-1", user_id: str = "user-1", email: str = "someone@example.com",
+               **extra: str) -> dict[str, str]:
+    """Claims as API Gateway's JWT authorizer renders them; the tenant as the pre-token trigger names it.
+    The caller's role is its membership's (``tests.support.members.seed_membership``)."""
+    return {"sub": user_id, "tenant_id": tenant_id, "email": email, "token_use": "id",
+            "iat": str(int(time.time())), **extra}
 
 
 def http_event(method: str, path: str, *, body: Any = None, claims: dict[str, str] | None = None,

@@ -1,20 +1,29 @@
-"""Cognito: the user pool (email sign-in, verification, password policy, lockout), the tenant
-attribute, role groups, the mobile and machine app clients, and the post-confirmation trigger."""
+"""Cognito: the user pool (email sign-in, verification, password policy, lockout), the mobile and machine
+app clients, and two triggers: post-confirmation (a tenant for every new user) and pre-token-generation
+(every token names the caller's tenant and role from the membership table).
+
+No tenant or role lives in the user pool: ``custom:tenant_id`` stays in the schema only because a custom
+attribute cannot be removed from a deployed pool; no client may read or write it, and the trigger
+suppresses it from tokens. Cognito groups are pool-wide, so they carry no tenant roles."""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_cognito as cognito
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from crewhouse_cdk.constructs.function import CrewhouseFunction
 from crewhouse_cdk.constructs.storage import Storage
-from crewhouse_cdk.nag import acknowledge
+from crewhouse_cdk.nag import acknowledge, acknowledge_index_access
 
 MOBILE_CALLBACK_URL = "crewhouse://auth/callback"
-ROLE_GROUPS = ("admin", "member", "observer")
+# What an app client may write at sign-up and with UpdateUserAttributes: never a tenant.
+WRITABLE_ATTRIBUTES = cognito.ClientAttributes().with_standard_attributes(
+    email=True, fullname=True, given_name=True, family_name=True, locale=True, timezone=True)
+READABLE_ATTRIBUTES = cognito.ClientAttributes().with_standard_attributes(
+    email=True, email_verified=True, fullname=True, given_name=True, family_name=True, locale=True,
+    timezone=True)
 API_SCOPES = {
     "tasks.read": "Read tasks", "tasks.write": "Create and change tasks",
     "notes.read": "Read notes", "notes.write": "Create and change notes",
@@ -35,7 +44,20 @@ class Auth(Construct):
             layer=layer,
             environment={"PLATFORM_TABLE": storage.platform_table.table_name},
         )
-        storage.platform_table.grant_read_write_data(self.post_confirmation.function)
+        # A new tenant and its first admin membership: writes only.
+        storage.platform_table.grant(self.post_confirmation.function, "dynamodb:PutItem",
+                                     "dynamodb:ConditionCheckItem")
+        acknowledge_index_access(self.post_confirmation.function, storage.platform_table)
+        self.pre_token_generation = CrewhouseFunction(
+            self, "PreTokenGeneration",
+            handler="crewhouse.platform.workers.pre_token_generation",
+            description="Puts the caller's tenant and role (from the membership table) into every token",
+            layer=layer,
+            environment={"PLATFORM_TABLE": storage.platform_table.table_name},
+            timeout=cdk.Duration.seconds(5),  # Cognito waits 5 s for a trigger
+        )
+        storage.platform_table.grant(self.pre_token_generation.function, "dynamodb:GetItem", "dynamodb:Query")
+        acknowledge_index_access(self.pre_token_generation.function, storage.platform_table)
 
         self.user_pool = cognito.UserPool(
             self, "UserPool",
@@ -58,23 +80,12 @@ class Auth(Construct):
             lambda_triggers=cognito.UserPoolTriggers(post_confirmation=self.post_confirmation.function),
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        # The trigger's policy cannot name the pool's ARN (the pool names the trigger: a cycle),
-        # so it is scoped to this account's pools in this region.
-        self.post_confirmation.function.add_to_role_policy(iam.PolicyStatement(
-            actions=["cognito-idp:AdminUpdateUserAttributes", "cognito-idp:AdminAddUserToGroup"],
-            resources=[stack.format_arn(service="cognito-idp", resource="userpool", resource_name="*")],
-        ))
-
-        acknowledge(self.post_confirmation,
-                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cognito-idp:<AWS::Region>:<AWS::AccountId>:userpool/*]",
-                    "The trigger cannot name its own pool's ARN without a dependency cycle; it may only update "
-                    "attributes and groups of users in this account's pools.")
+        # Version 3: ID and access tokens of users, and access tokens of machine clients (client credentials).
+        self.user_pool.add_trigger(cognito.UserPoolOperation.PRE_TOKEN_GENERATION_CONFIG,
+                                   self.pre_token_generation.function, cognito.LambdaVersion.V3_0)
         acknowledge(self.user_pool, "AwsSolutions-COG2",
                     "MFA is optional (TOTP): machine clients and first sign-in on mobile must work without it; "
                     "threat protection runs in full-function mode.")
-        for group in ROLE_GROUPS:
-            cognito.CfnUserPoolGroup(self, f"Group{group.title()}", user_pool_id=self.user_pool.user_pool_id,
-                                     group_name=group, description=f"Crewhouse {group}s")
 
         self.resource_server = self.user_pool.add_resource_server(
             "Api", identifier="crewhouse",
@@ -93,6 +104,8 @@ class Auth(Construct):
             id_token_validity=cdk.Duration.hours(1),
             refresh_token_validity=cdk.Duration.days(30),
             enable_token_revocation=True,
+            read_attributes=READABLE_ATTRIBUTES,
+            write_attributes=WRITABLE_ATTRIBUTES,
             o_auth=cognito.OAuthSettings(
                 flows=cognito.OAuthFlows(authorization_code_grant=True),
                 callback_urls=[MOBILE_CALLBACK_URL],
@@ -109,5 +122,7 @@ class Auth(Construct):
                     scope_name=n, scope_description=d)) for n, d in API_SCOPES.items()],
             ),
             access_token_validity=cdk.Duration.hours(1),
+            read_attributes=READABLE_ATTRIBUTES,
+            write_attributes=WRITABLE_ATTRIBUTES,
         )
         self.issuer = f"https://cognito-idp.{stack.region}.amazonaws.com/{self.user_pool.user_pool_id}"

@@ -8,6 +8,8 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -39,8 +41,9 @@ class _AccessLogSettings:
 
 
 class HttpApi(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, auth: Auth) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, auth: Auth, memberships: dynamodb.ITable) -> None:
         super().__init__(scope, construct_id)
+        self._memberships = memberships
         self.authorizer = authorizers.HttpUserPoolAuthorizer(
             "CognitoAuthorizer", auth.user_pool,
             user_pool_clients=[auth.mobile_client, auth.machine_client],
@@ -74,9 +77,14 @@ class HttpApi(Construct):
         self._integrations: dict[str, integrations.HttpLambdaIntegration] = {}
 
     def integration_for(self, function: lambda_.IFunction) -> integrations.HttpLambdaIntegration:
-        """One integration (and one invoke permission) per function, shared by its routes."""
+        """One integration (and one invoke permission) per function, shared by its routes. Every function
+        behind the API checks each caller's membership, so it reads (GetItem only) the membership table."""
         key = function.node.path
         if key not in self._integrations:
+            assert isinstance(function, lambda_.Function), "API routes go to functions defined in this app"
+            function.add_environment("PLATFORM_TABLE", self._memberships.table_name)
+            function.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"],
+                                                            resources=[self._memberships.table_arn]))
             self._integrations[key] = integrations.HttpLambdaIntegration(
                 f"Integration{len(self._integrations)}", function,
                 payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,

@@ -1,44 +1,78 @@
-"""The platform context: /health, /ready, /me, /openapi.json and the fallback for unknown routes."""
+"""The platform context: /health, /ready, /me, tenants and members, invitations, /openapi.json and the
+fallback for unknown routes."""
 
 from __future__ import annotations
 
+import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from crewhouse_cdk.constructs.auth import Auth
 from crewhouse_cdk.constructs.function import CrewhouseFunction
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import Storage
-from crewhouse_cdk.nag import acknowledge
+from crewhouse_cdk.nag import acknowledge, acknowledge_index_access
 
-GET = apigwv2.HttpMethod.GET
+GET, POST, PATCH, DELETE = (apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.PATCH,
+                            apigwv2.HttpMethod.DELETE)
+# Where invitations come from; SES must have this identity verified (docs/deploy.md).
+INVITATION_SENDER_CONTEXT = "crewhouse:invitationSender"
+DEFAULT_INVITATION_SENDER = "no-reply@crewhouse.local"
 
 
 class PlatformApi(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi,
+    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi, auth: Auth,
                  layer: lambda_.ILayerVersion) -> None:
         super().__init__(scope, construct_id)
+        sender = self.node.try_get_context(INVITATION_SENDER_CONTEXT) or DEFAULT_INVITATION_SENDER
         self.handler = CrewhouseFunction(
             self, "Platform",
             handler="crewhouse.platform.api.handler",
-            description="Platform API: health, readiness, identity, OpenAPI",
+            description="Platform API: health, readiness, identity, tenants, members, invitations, OpenAPI",
             layer=layer,
             environment={
                 "PLATFORM_TABLE": storage.platform_table.table_name,
                 "FILES_BUCKET": storage.files_bucket.bucket_name,
+                "USER_POOL_ID": auth.user_pool.user_pool_id,
+                "MOBILE_CLIENT_ID": auth.mobile_client.user_pool_client_id,
+                "INVITATION_SENDER": sender,
             },
         )
         function = self.handler.function
-        storage.platform_table.grant_read_data(function)
+        storage.platform_table.grant_read_write_data(function)
+        acknowledge_index_access(function, storage.platform_table)
         # /ready calls HeadBucket, which needs s3:ListBucket on the bucket and nothing on its objects.
         function.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"],
                                                         resources=[storage.files_bucket.bucket_arn]))
+        # Removing a member and signing out revoke the person's refresh tokens.
+        function.add_to_role_policy(iam.PolicyStatement(actions=["cognito-idp:AdminUserGlobalSignOut"],
+                                                        resources=[auth.user_pool.user_pool_arn]))
+        stack = cdk.Stack.of(self)
+        function.add_to_role_policy(iam.PolicyStatement(
+            actions=["ses:SendEmail"],
+            resources=[stack.format_arn(service="ses", resource="identity", resource_name="*")],
+            conditions={"StringEquals": {"ses:FromAddress": sender}},
+        ))
+        acknowledge(function,
+                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]",
+                    "SES authorizes sending against both the sender and each recipient identity; the condition "
+                    "pins the From address to the configured invitation sender.")
         for route in api.route("/health", [GET], function, public=True):
             acknowledge(route, "AwsSolutions-APIG4",
                         "/health is the public liveness probe; it answers without touching any data.")
         api.route("/ready", [GET], function)
         api.route("/me", [GET], function)
+        api.route("/me/tenants", [GET], function)
+        api.route("/me/tenant", [POST], function)
+        api.route("/me/sign-out", [POST], function)
+        api.route("/invitations/accept", [POST], function)
+        api.route("/tenant/members", [GET], function)
+        api.route("/tenant/members/{user_id}", [PATCH, DELETE], function)
+        api.route("/tenant/leave", [POST], function)
+        api.route("/tenant/invitations", [GET, POST], function)
+        api.route("/tenant/invitations/{invitation_id}", [DELETE], function)
         api.route("/openapi.json", [GET], function)
         # Unknown paths reach the platform, which answers a problem+json 404 (after the JWT check).
         api.route("/{proxy+}", [apigwv2.HttpMethod.ANY], function)

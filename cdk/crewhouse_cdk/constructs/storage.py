@@ -35,7 +35,13 @@ def tenant_table(scope: Construct, construct_id: str, *, ttl_attribute: str | No
 class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
+        # Tenants, memberships (the only source of who may act in a tenant, and in which role), invitations.
         self.platform_table = tenant_table(self, "PlatformTable")
+        self.platform_table.add_global_secondary_index(
+            index_name="GSI1",  # a principal's memberships: GSI1PK = PRINCIPAL#<id>, GSI1SK = TENANT#<tenant>
+            partition_key=dynamodb.Attribute(name="GSI1PK", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="GSI1SK", type=dynamodb.AttributeType.STRING),
+        )
         # Projections maintained from the contexts' streams, shared by tasks and notes.
         self.search_table = tenant_table(self, "SearchIndexTable")
         self.sync_table = tenant_table(self, "SyncLogTable", ttl_attribute="expires_at")

@@ -9,20 +9,28 @@ from __future__ import annotations
 import sys
 import types
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from mangum import Mangum
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crewhouse.core.errors import PROBLEM_MEDIA_TYPE, Problem, problem_body, title_for
-from crewhouse.core.identity import Identity, identity_from_event
+from crewhouse.core.errors import PROBLEM_MEDIA_TYPE, Problem, Unauthorized, problem_body, title_for
+from crewhouse.core.identity import (
+    Identity,
+    Principal,
+    default_memberships,
+    identity_from_event,
+    principal_from_event,
+    require_writer,
+)
 from crewhouse.core.observability import logger, metrics
 from crewhouse.core.settings import CoreSettings, load_settings
+from crewhouse.core.tenancy import MembershipReader
 
 
 def _skip_pydantic_v1_probe() -> None:
@@ -186,6 +194,30 @@ def _ensure_event_loop() -> None:
         asyncio.set_event_loop(asyncio.new_event_loop())
 
 
-def current_identity(request: Request) -> Identity:
-    """FastAPI dependency: the caller's verified identity (401/403 problem otherwise)."""
-    return identity_from_event(request.scope.get("aws.event") or {})
+def membership_reader() -> MembershipReader:
+    """FastAPI dependency: where memberships are read (overridable in tests)."""
+    return default_memberships()
+
+
+Memberships = Annotated[MembershipReader, Depends(membership_reader)]
+
+
+def current_member(request: Request, memberships: Memberships) -> Identity:
+    """FastAPI dependency: the caller's identity in their tenant, any role (401/403 problem otherwise)."""
+    return identity_from_event(request.scope.get("aws.event") or {}, memberships)
+
+
+def current_identity(request: Request, member: Annotated[Identity, Depends(current_member)]) -> Identity:
+    """FastAPI dependency: the caller's identity; observers may only read (403 on any other method)."""
+    return require_writer(member, request.method)
+
+
+def current_principal(request: Request, memberships: Memberships) -> Principal:
+    """FastAPI dependency: the verified caller, whether or not their token names a tenant they belong to;
+    a token revoked in the tenant it names is refused here too (401)."""
+    principal = principal_from_event(request.scope.get("aws.event") or {})
+    if principal.tenant_id:
+        grant = memberships.grant(principal.tenant_id, principal.user_id)
+        if grant is not None and principal.issued_at < grant.tokens_valid_after:
+            raise Unauthorized("The token was revoked; sign in again.", slug="token-revoked")
+    return principal

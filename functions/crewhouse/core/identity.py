@@ -1,7 +1,9 @@
-"""Who is calling: read from the claims API Gateway's JWT authorizer verified.
+"""Who is calling: the claims API Gateway's JWT authorizer verified, checked against the membership table.
 
 Handlers never parse tokens. In AWS, API Gateway puts the verified claims into
-``requestContext.authorizer.jwt.claims``; locally the embedded gateway does the same.
+``requestContext.authorizer.jwt.claims``; locally the embedded gateway does the same. The tenant comes from
+the ``tenant_id`` claim, which only the pre-token-generation trigger writes (from the membership table);
+the role comes from the membership itself, read at every request (:mod:`crewhouse.core.tenancy`).
 """
 
 from __future__ import annotations
@@ -11,25 +13,46 @@ from dataclasses import dataclass
 from typing import Any
 
 from crewhouse.core.errors import Forbidden, Unauthorized
+from crewhouse.core.tenancy import ROLES, WRITER_ROLES, MembershipReader
 
-ROLES = ("admin", "member", "observer")
-TENANT_CLAIM = "custom:tenant_id"
+TENANT_CLAIM = "tenant_id"
+ROLE_CLAIM = "tenant_role"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A verified caller before any tenant check: a user (``sub``) or a machine client."""
+
+    user_id: str
+    tenant_id: str | None
+    scopes: frozenset[str]
+    email: str | None = None
+    issued_at: int = 0
 
 
 @dataclass(frozen=True)
 class Identity:
     tenant_id: str
     user_id: str
-    roles: frozenset[str]
+    role: str
     scopes: frozenset[str]
     email: str | None = None
 
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset({self.role})
+
     def has_role(self, role: str) -> bool:
-        return role in self.roles
+        return self.role == role
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in WRITER_ROLES
 
 
 def _as_list(value: Any) -> list[str]:
-    """API Gateway flattens array claims to strings such as ``[admin member]``; accept both forms."""
+    """API Gateway flattens array claims to strings such as ``[a b]``; accept both forms."""
     if value is None:
         return []
     if isinstance(value, list | tuple):
@@ -40,17 +63,56 @@ def _as_list(value: Any) -> list[str]:
     return [part for part in text.replace(",", " ").split() if part]
 
 
-def identity_from_event(event: Mapping[str, Any]) -> Identity:
-    """``(tenant_id, user_id, roles, scopes)`` of an API Gateway v2 event, or 401/403."""
+def principal_from_event(event: Mapping[str, Any]) -> Principal:
+    """The verified caller of an API Gateway v2 event, or 401."""
     jwt = ((event.get("requestContext") or {}).get("authorizer") or {}).get("jwt") or {}
     claims: Mapping[str, Any] = jwt.get("claims") or {}
     user_id = claims.get("sub")
     if not user_id:
         raise Unauthorized("The request carries no verified identity.")
     tenant_id = claims.get(TENANT_CLAIM)
-    if not tenant_id:
-        raise Forbidden("The token carries no tenant; finish sign-up before calling the API.", slug="no-tenant")
-    roles = frozenset(r for r in _as_list(claims.get("cognito:groups")) if r in ROLES)
-    scopes = frozenset(_as_list(jwt.get("scopes")) or _as_list(claims.get("scope")))
-    return Identity(tenant_id=str(tenant_id), user_id=str(user_id), roles=roles, scopes=scopes,
-                    email=claims.get("email"))
+    issued = str(claims.get("iat") or "0")
+    return Principal(
+        user_id=str(user_id),
+        tenant_id=str(tenant_id) if tenant_id else None,
+        scopes=frozenset(_as_list(jwt.get("scopes")) or _as_list(claims.get("scope"))),
+        email=claims.get("email"),
+        issued_at=int(issued) if issued.isdigit() else 0,
+    )
+
+
+def authorize(principal: Principal, memberships: MembershipReader) -> Identity:
+    """The caller's identity in the tenant their token names: 403 without an active membership there,
+    401 for a token issued before the member signed out or was removed."""
+    if not principal.tenant_id:
+        raise Forbidden("The token carries no tenant; finish sign-up or accept an invitation first.",
+                        slug="no-tenant")
+    grant = memberships.grant(principal.tenant_id, principal.user_id)
+    if grant is None or not grant.active or grant.role not in ROLES:
+        raise Forbidden("You are not a member of this tenant.", slug="not-a-member")
+    if principal.issued_at < grant.tokens_valid_after:
+        raise Unauthorized("The token was revoked; sign in again.", slug="token-revoked")
+    return Identity(tenant_id=principal.tenant_id, user_id=principal.user_id, role=grant.role,
+                    scopes=principal.scopes, email=principal.email)
+
+
+def require_writer(identity: Identity, method: str) -> Identity:
+    """Observers read; any other method needs a writing role (admin or member)."""
+    if method.upper() not in SAFE_METHODS and not identity.can_write:
+        raise Forbidden("Your role in this tenant is read-only.", slug="read-only-role")
+    return identity
+
+
+def identity_from_event(event: Mapping[str, Any], memberships: MembershipReader | None = None) -> Identity:
+    """``principal_from_event`` then ``authorize`` against the function's membership table."""
+    principal = principal_from_event(event)
+    return authorize(principal, memberships or default_memberships())
+
+
+def default_memberships() -> MembershipReader:
+    from crewhouse.core.aws import aws_client
+    from crewhouse.core.settings import CoreSettings, load_settings
+    from crewhouse.core.tenancy import DynamoMembershipReader
+
+    settings = load_settings(CoreSettings)
+    return DynamoMembershipReader(aws_client("dynamodb", settings), settings.platform_table)

@@ -51,6 +51,8 @@ class CoreSettings(BaseModel):
     # Locally and in tests a fixed key may be given instead of a secret.
     cursor_signing_key: str | None = None
     idempotency_table: str | None = None
+    # Memberships (tenant, principal, role): every API request checks the caller's against it.
+    platform_table: str = "crewhouse-platform"
     event_bus_name: str = "crewhouse"
     max_body_bytes: int = 1024 * 1024
 

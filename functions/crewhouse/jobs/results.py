@@ -23,7 +23,7 @@ TITLE_CHARS = 200
 
 def owner_identity(tenant_id: str, user_id: str) -> Identity:
     """The job's owner, as the notes and files services expect a caller (jobs act on the owner's behalf)."""
-    return Identity(tenant_id=tenant_id, user_id=user_id, roles=frozenset({"member"}), scopes=frozenset())
+    return Identity(tenant_id=tenant_id, user_id=user_id, role="member", scopes=frozenset())
 
 
 def _file_name(title: str) -> str:

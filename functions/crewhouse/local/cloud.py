@@ -29,6 +29,7 @@ from crewhouse.local import (
 from crewhouse.local.authorizer import JwtAuthorizer
 from crewhouse.local.deploy import DeployedStack, deploy_stack
 from crewhouse.local.dynamodb_streams import DynamoDbStreamPoller
+from crewhouse.local.endpoint import local_client
 from crewhouse.local.gateway import GatewayServer, Route, RouteTable, build_gateway_app, lambda_invoker
 from crewhouse.local.scheduler import SchedulerLoop
 from crewhouse.local.sqs_poller import SqsEventSourcePoller
@@ -103,6 +104,7 @@ class EmbeddedCloud:
         dynamodb_streams.disable_synchronous_mappings()
 
         self.stack = deploy_stack(synthesize(), self.config.stack_name, self.config.region)
+        verify_email_senders(self.stack)
         self._poller = SqsEventSourcePoller(self.aws_endpoint, self.config.region)
         self._streams = DynamoDbStreamPoller(self.aws_endpoint, self.config.region)
         self._scheduler = SchedulerLoop(self.aws_endpoint, self.config.region)
@@ -158,6 +160,18 @@ class EmbeddedCloud:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def verify_email_senders(stack: DeployedStack) -> None:
+    """What a deployer does once in SES (docs/deploy.md): verify each sender address the functions use,
+    so that moto's SES, which refuses unverified senders as SES's sandbox does, delivers (and keeps) mail."""
+    ses = local_client("ses")
+    for resource in stack.template["Resources"].values():
+        if resource["Type"] == "AWS::Lambda::Function":
+            sender = ((resource["Properties"].get("Environment") or {}).get("Variables") or {}).get(
+                "INVITATION_SENDER")
+            if isinstance(sender, str):
+                ses.verify_email_identity(EmailAddress=sender)
 
 
 def route_table(stack: DeployedStack, aws_endpoint: str) -> RouteTable:

@@ -18,15 +18,27 @@ callerContext, triggerSource, request, response}``:
 * ``confirm_forgot_password`` -> **PostConfirmation** (``PostConfirmation_ConfirmForgotPassword``).
 
 A PostConfirmation error surfaces as ``UserLambdaValidationException`` ("PostConfirmation failed with error
-...") while the user stays confirmed, as in AWS. Other triggers (pre/post authentication, token generation,
-custom message, migration, ...) are not invoked.
+...") while the user stays confirmed, as in AWS.
+
+* every token issuance (sign-in, challenge answers, refresh) -> **Pre token generation** when the pool has a
+  ``PreTokenGenerationConfig`` (event versions 2 and 3) or a ``PreTokenGeneration`` function (version 1):
+  one invocation per issuance, whose ``claimsToAddOrOverride``/``claimsToSuppress`` apply to the ID token
+  and (versions 2 and 3) the access token. Claims Cognito reserves are never overridden.
+
+It also enforces what Cognito enforces and moto does not: an app client's ``WriteAttributes`` on
+``SignUp`` and ``UpdateUserAttributes`` ("A client attempted to write unauthorized attribute"). Admin APIs,
+authorized by IAM, are not limited by a client's attributes, here as in AWS.
+
+Other triggers (pre/post authentication, custom message, migration, ...) are not invoked.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from moto.core.exceptions import JsonRESTError
@@ -63,8 +75,11 @@ class UnexpectedLambdaException(JsonRESTError):
 
 
 def trigger_arn(pool: Any, trigger: str) -> str | None:
-    """The function configured for ``trigger`` (e.g. ``PostConfirmation``) in the pool's ``LambdaConfig``."""
+    """The function configured for ``trigger`` (e.g. ``PostConfirmation``) in the pool's ``LambdaConfig``;
+    ``PreTokenGenerationConfig`` (versions 2 and 3) stands before the version-1 ``PreTokenGeneration``."""
     config = pool.extended_config.get("LambdaConfig") or {}
+    if trigger == "PreTokenGeneration" and (config.get("PreTokenGenerationConfig") or {}).get("LambdaArn"):
+        return str(config["PreTokenGenerationConfig"]["LambdaArn"])
     arn = config.get(trigger)
     return str(arn) if arn else None
 
@@ -139,6 +154,118 @@ def _post_confirmation(pool: Any, user: Any, client_id: str | None, trigger_sour
     invoke_trigger(pool, "PostConfirmation", event)
 
 
+# --- client write attributes ------------------------------------------------------------------------------
+
+
+def check_write_attributes(pool: Any, client_id: str, attributes: list[dict[str, str]] | None) -> None:
+    """Cognito refuses any attribute outside the app client's ``WriteAttributes`` (when it has that list)."""
+    from moto.cognitoidp.exceptions import NotAuthorizedError
+
+    client = pool.clients.get(client_id)
+    allowed = (client.extended_config.get("WriteAttributes") if client is not None else None) or None
+    if allowed is None:
+        return
+    refused = sorted({a["Name"] for a in attributes or []} - set(allowed))
+    if refused:
+        raise NotAuthorizedError(f"A client attempted to write unauthorized attribute: {', '.join(refused)}")
+
+
+# --- pre token generation ---------------------------------------------------------------------------------
+
+# Claims Cognito never lets a trigger add, override or suppress.
+RESERVED_CLAIMS = frozenset({"acr", "amr", "at_hash", "auth_time", "aud", "azp", "c_hash", "client_id", "exp",
+                             "iat", "identities", "iss", "jti", "nbf", "nonce", "origin_jti", "sub", "token_use",
+                             "cognito:username", "username", "scope", "event_id"})
+_claims_override: ContextVar[dict[str, Any] | None] = ContextVar("cognito_claims_override", default=None)
+_token_source: ContextVar[str] = ContextVar("cognito_token_source", default="TokenGeneration_Authentication")
+# The trigger's answer for an issuance, taken by its ID token after the access token (moto makes both in a row).
+_pending_answers: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+
+def _pre_token_answer(pool: Any, client_id: str, username: str) -> dict[str, Any]:
+    """``claimsAndScopeOverrideDetails`` of one issuance (a version-1 answer is converted to that shape)."""
+    config = (pool.extended_config.get("LambdaConfig") or {}).get("PreTokenGenerationConfig") or {}
+    version = {"V3_0": "3", "V2_0": "2"}.get(str(config.get("LambdaVersion", "")), "1")
+    user = pool._get_user(username)
+    request: dict[str, Any] = {"userAttributes": user_attributes(user), "groupConfiguration": {
+        "groupsToOverride": [g.group_name for g in user.groups], "iamRolesToOverride": [], "preferredRole": None}}
+    if version != "1":
+        request["scopes"] = ["aws.cognito.signin.user.admin"]
+    event = trigger_event(pool, user.username, client_id, _token_source.get(), request=request)
+    event["version"] = version
+    response = invoke_trigger(pool, "PreTokenGeneration", event).get("response") or {}
+    if version == "1":
+        details = response.get("claimsOverrideDetails") or {}
+        return {"idTokenGeneration": {"claimsToAddOrOverride": details.get("claimsToAddOrOverride") or {},
+                                      "claimsToSuppress": details.get("claimsToSuppress") or []}}
+    return response.get("claimsAndScopeOverrideDetails") or {}
+
+
+@contextmanager
+def _overriding(details: dict[str, Any] | None) -> Iterator[None]:
+    token = _claims_override.set(details or None)
+    try:
+        yield
+    finally:
+        _claims_override.reset(token)
+
+
+def _create_access_token(self: Any, client_id: str, username: str, origin_jti: str) -> tuple[str, int]:
+    original = _originals["create_access_token"]
+    if trigger_arn(self, "PreTokenGeneration") is None:
+        return original(self, client_id, username, origin_jti)
+    answer = _pre_token_answer(self, client_id, username)
+    _pending_answers[(self.id, username, origin_jti)] = answer
+    with _overriding(answer.get("accessTokenGeneration")):
+        return original(self, client_id, username, origin_jti)
+
+
+def _create_id_token(self: Any, client_id: str, username: str, origin_jti: str) -> tuple[str, int]:
+    original = _originals["create_id_token"]
+    if trigger_arn(self, "PreTokenGeneration") is None:
+        return original(self, client_id, username, origin_jti)
+    answer = _pending_answers.pop((self.id, username, origin_jti), None)
+    if answer is None:
+        answer = _pre_token_answer(self, client_id, username)
+    with _overriding(answer.get("idTokenGeneration")):
+        return original(self, client_id, username, origin_jti)
+
+
+def _create_jwt(self: Any, client_id: str, username: str, token_use: str, expires_in: int = 60 * 60,
+                extra_data: dict[str, Any] | None = None) -> tuple[str, int]:
+    details = _claims_override.get()
+    if details:
+        extra = dict(extra_data or {})
+        for name in details.get("claimsToSuppress") or []:
+            if name not in RESERVED_CLAIMS:
+                extra.pop(name, None)
+        extra.update({name: value for name, value in (details.get("claimsToAddOrOverride") or {}).items()
+                      if name not in RESERVED_CLAIMS})
+        extra_data = extra
+    return _originals["create_jwt"](self, client_id, username, token_use, expires_in, extra_data)
+
+
+def _create_tokens_from_refresh_token(self: Any, refresh_token: str) -> tuple[str, str, int]:
+    # moto signs users in through this path too; only a refresh request passes a token it did not just make.
+    source = "TokenGeneration_RefreshTokens" if _refreshing.get() else "TokenGeneration_Authentication"
+    token = _token_source.set(source)
+    try:
+        return _originals["create_tokens_from_refresh_token"](self, refresh_token)
+    finally:
+        _token_source.reset(token)
+
+
+_refreshing: ContextVar[bool] = ContextVar("cognito_refreshing", default=False)
+
+
+def _initiate_auth(self: Any, client_id: str, auth_flow: str, auth_parameters: dict[str, str]) -> Any:
+    token = _refreshing.set(auth_flow in ("REFRESH_TOKEN_AUTH", "REFRESH_TOKEN"))
+    try:
+        return _originals["initiate_auth"](self, client_id, auth_flow, auth_parameters)
+    finally:
+        _refreshing.reset(token)
+
+
 # --- patched backend methods -------------------------------------------------------------------------------
 
 
@@ -149,6 +276,8 @@ def _sign_up(self: Any, client_id: str, username: str, password: str,
 
     original = _originals["sign_up"]
     pool = _pool_for_client(self, client_id)
+    if pool is not None:
+        check_write_attributes(pool, client_id, attributes)
     if pool is None or trigger_arn(pool, "PreSignUp") is None or pool._get_user(username):
         return original(self, client_id, username, password, attributes)  # moto's own errors and path
 
@@ -212,17 +341,34 @@ def _confirm_forgot_password(self: Any, client_id: str, username: str, password:
         _post_confirmation(pool, user, client_id, "PostConfirmation_ConfirmForgotPassword")
 
 
+def _update_user_attributes(self: Any, access_token: str, attributes: list[dict[str, str]]) -> None:
+    for pool in self.user_pools.values():
+        if access_token in pool.access_tokens:
+            client_id, _ = pool.access_tokens[access_token]
+            check_write_attributes(pool, client_id, attributes)
+            break
+    _originals["update_user_attributes"](self, access_token, attributes)
+
+
 _PATCHES: dict[str, Callable[..., Any]] = {
     "sign_up": _sign_up,
     "confirm_sign_up": _confirm_sign_up,
     "admin_confirm_sign_up": _admin_confirm_sign_up,
     "confirm_forgot_password": _confirm_forgot_password,
+    "update_user_attributes": _update_user_attributes,
+    "initiate_auth": _initiate_auth,
+}
+_POOL_PATCHES: dict[str, Callable[..., Any]] = {
+    "create_access_token": _create_access_token,
+    "create_id_token": _create_id_token,
+    "create_jwt": _create_jwt,
+    "create_tokens_from_refresh_token": _create_tokens_from_refresh_token,
 }
 
 
 def install() -> None:
     """Patch moto's ``CognitoIdpBackend`` (idempotent); also installs the in-process Lambda runtime."""
-    from moto.cognitoidp.models import CognitoIdpBackend
+    from moto.cognitoidp.models import CognitoIdpBackend, CognitoIdpUserPool
 
     from crewhouse.local import lambda_runtime
 
@@ -230,6 +376,7 @@ def install() -> None:
     with _install_lock:
         if _originals:
             return
-        for name, replacement in _PATCHES.items():
-            _originals[name] = getattr(CognitoIdpBackend, name)
-            setattr(CognitoIdpBackend, name, replacement)
+        for owner, patches in ((CognitoIdpBackend, _PATCHES), (CognitoIdpUserPool, _POOL_PATCHES)):
+            for name, replacement in patches.items():
+                _originals[name] = getattr(owner, name)
+                setattr(owner, name, replacement)

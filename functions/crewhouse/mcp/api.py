@@ -14,10 +14,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from crewhouse.core.errors import PROBLEM_MEDIA_TYPE, Problem
 from crewhouse.core.http import create_app, lambda_handler
+from crewhouse.core.identity import identity_from_event
 from crewhouse.core.settings import load_settings
 from crewhouse.mcp.server import build_server
 from crewhouse.mcp.settings import McpSettings
@@ -36,6 +39,12 @@ class StatelessMcpEndpoint:
     """ASGI endpoint: one JSON-RPC exchange per request, with the SDK's host allow-list."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:  # a member of the tenant the token names, before any JSON-RPC (tools check the role)
+            identity_from_event(scope.get("aws.event") or {})
+        except Problem as problem:
+            await JSONResponse(problem.body(instance="/mcp"), status_code=problem.status,
+                               media_type=PROBLEM_MEDIA_TYPE)(scope, receive, send)
+            return
         settings = load_settings(McpSettings)
         security = TransportSecuritySettings(enable_dns_rebinding_protection=True,
                                              allowed_hosts=settings.allowed_hosts, allowed_origins=[])

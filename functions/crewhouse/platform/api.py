@@ -1,36 +1,69 @@
-"""Platform HTTP API: ``/health``, ``/ready``, ``/me``, ``/openapi.json``."""
+"""Platform HTTP API: ``/health``, ``/ready``, ``/me``, tenants, members and invitations, ``/openapi.json``."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path, Response
 
 from crewhouse.core.aws import aws_client
-from crewhouse.core.http import create_app, current_identity, lambda_handler
-from crewhouse.core.identity import Identity
+from crewhouse.core.http import create_app, current_identity, current_member, current_principal, lambda_handler
+from crewhouse.core.identity import Identity, Principal
 from crewhouse.core.settings import load_settings
 from crewhouse.platform import logic
-from crewhouse.platform.models import Health, Me, Readiness
+from crewhouse.platform.models import (
+    Health,
+    Invitation,
+    InvitationAccept,
+    InvitationCreate,
+    InvitationSent,
+    Me,
+    Member,
+    MyTenant,
+    Readiness,
+    RoleChange,
+    TenantSwitch,
+    TenantSwitched,
+)
 from crewhouse.platform.settings import PlatformSettings
-from crewhouse.platform.store import DynamoTenantStore, S3BucketProbe
+from crewhouse.platform.store import CognitoDirectory, DynamoPlatformStore, S3BucketProbe, SesMailer
 
 router = APIRouter(tags=["platform"])
+tenant_router = APIRouter(tags=["tenant"])
 
 
 def platform_settings() -> PlatformSettings:
     return load_settings(PlatformSettings)
 
 
-def tenant_store(settings: Annotated[PlatformSettings, Depends(platform_settings)]) -> logic.TenantStore:
-    return DynamoTenantStore(aws_client("dynamodb", settings), settings.platform_table)
+Settings = Annotated[PlatformSettings, Depends(platform_settings)]
 
 
-def readiness_probes(settings: Annotated[PlatformSettings, Depends(platform_settings)]) -> dict[str, logic.Probe]:
+def platform_store(settings: Settings) -> logic.PlatformStore:
+    return DynamoPlatformStore(aws_client("dynamodb", settings), settings.platform_table)
+
+
+def directory(settings: Settings) -> logic.Directory:
+    return CognitoDirectory(aws_client("cognito-idp", settings), settings.user_pool_id, settings.mobile_client_id)
+
+
+def mailer(settings: Settings) -> logic.Mailer:
+    return SesMailer(aws_client("sesv2", settings), settings.invitation_sender)
+
+
+def readiness_probes(settings: Settings) -> dict[str, logic.Probe]:
     return {
-        "dynamodb": DynamoTenantStore(aws_client("dynamodb", settings), settings.platform_table),
+        "dynamodb": DynamoPlatformStore(aws_client("dynamodb", settings), settings.platform_table),
         "s3": S3BucketProbe(aws_client("s3", settings), settings.files_bucket),
     }
+
+
+Store = Annotated[logic.PlatformStore, Depends(platform_store)]
+UserDirectory = Annotated[logic.Directory, Depends(directory)]
+Writer = Annotated[Identity, Depends(current_identity)]
+AnyMember = Annotated[Identity, Depends(current_member)]
+Caller = Annotated[Principal, Depends(current_principal)]
+PrincipalId = Annotated[str, Path(min_length=1, max_length=128)]
 
 
 @router.get("/health", response_model=Health, summary="Liveness: answers without touching any dependency")
@@ -40,22 +73,87 @@ def health() -> Health:
 
 @router.get("/ready", response_model=Readiness, summary="Readiness: DynamoDB and S3 reachable, else 503",
             responses={503: {"description": "A dependency is unreachable (named in `failing`)"}})
-def ready(probes: Annotated[dict[str, logic.Probe], Depends(readiness_probes)]) -> Readiness:
+def ready(identity: AnyMember, probes: Annotated[dict[str, logic.Probe], Depends(readiness_probes)]) -> Readiness:
     return logic.check_readiness(probes)
 
 
-@router.get("/me", response_model=Me, summary="The caller: user, tenant and roles")
-def me(identity: Annotated[Identity, Depends(current_identity)],
-       tenants: Annotated[logic.TenantStore, Depends(tenant_store)]) -> Me:
-    return logic.describe_me(identity, tenants)
+@router.get("/me", response_model=Me, summary="The caller: user, tenant and role in it")
+def me(identity: AnyMember, store: Store) -> Me:
+    return logic.describe_me(identity, store)
+
+
+@router.get("/me/tenants", response_model=list[MyTenant], summary="Every tenant the caller belongs to")
+def my_tenants(principal: Caller, store: Store) -> list[MyTenant]:
+    return logic.my_tenants(principal, store)
+
+
+@router.post("/me/tenant", response_model=TenantSwitched,
+             summary="Choose the tenant new tokens name (with a refresh token: answer with those tokens)")
+def switch_tenant(body: TenantSwitch, principal: Caller, store: Store, users: UserDirectory) -> TenantSwitched:
+    return logic.switch_tenant(principal, body.tenant_id, body.refresh_token, store, users)
+
+
+@router.post("/me/sign-out", status_code=204, summary="Revoke every token of the caller, in every tenant")
+def sign_out(principal: Caller, store: Store, users: UserDirectory) -> Response:
+    logic.sign_out(principal, store, users)
+    return Response(status_code=204)
+
+
+@router.post("/invitations/accept", response_model=MyTenant,
+             summary="Join the tenant an invitation names (signed in with the invited address)")
+def accept_invitation(body: InvitationAccept, principal: Caller, store: Store) -> MyTenant:
+    return logic.accept_invitation(principal, body.code, store)
+
+
+@tenant_router.get("/tenant/members", response_model=list[Member], summary="The tenant's active members")
+def list_members(identity: AnyMember, store: Store) -> list[Member]:
+    return logic.list_members(identity, store)
+
+
+@tenant_router.patch("/tenant/members/{user_id}", response_model=Member,
+                     summary="Change a member's role (admins; the last admin cannot be demoted)")
+def change_role(user_id: PrincipalId, body: RoleChange, identity: Writer, store: Store) -> Member:
+    return logic.change_role(identity, user_id, body.role, store)
+
+
+@tenant_router.delete("/tenant/members/{user_id}", status_code=204,
+                      summary="Remove a member and revoke their sessions (admins)")
+def remove_member(user_id: PrincipalId, identity: Writer, store: Store, users: UserDirectory) -> Response:
+    logic.remove_member(identity, user_id, store, users)
+    return Response(status_code=204)
+
+
+@tenant_router.post("/tenant/leave", status_code=204, summary="Leave the tenant (not as its last admin)")
+def leave(identity: AnyMember, store: Store, users: UserDirectory) -> Response:
+    logic.leave_tenant(identity, store, users)
+    return Response(status_code=204)
+
+
+@tenant_router.post("/tenant/invitations", status_code=201, response_model=InvitationSent,
+                    summary="Invite someone by e-mail (admins)")
+def invite(body: InvitationCreate, identity: Writer, store: Store, settings: Settings) -> InvitationSent:
+    return logic.invite(identity, body.email, body.role, store, mailer(settings))
+
+
+@tenant_router.get("/tenant/invitations", response_model=list[Invitation], summary="Invitations (admins)")
+def list_invitations(identity: AnyMember, store: Store) -> list[Invitation]:
+    return logic.list_invitations(identity, store)
+
+
+@tenant_router.delete("/tenant/invitations/{invitation_id}", status_code=204,
+                      summary="Revoke a pending invitation (admins)")
+def revoke_invitation(invitation_id: Annotated[str, Path(min_length=1, max_length=64)], identity: Writer,
+                      store: Store) -> Response:
+    logic.revoke_invitation(identity, invitation_id, store)
+    return Response(status_code=204)
 
 
 @router.get("/openapi.json", summary="The merged OpenAPI document of every context", include_in_schema=False)
-def openapi_document(identity: Annotated[Identity, Depends(current_identity)]) -> dict[str, Any]:
+def openapi_document(identity: AnyMember) -> dict[str, Any]:
     from crewhouse.openapi import merged_openapi  # imported on demand: it loads every context
 
     return merged_openapi()
 
 
-app = create_app("Crewhouse platform", [router])
+app = create_app("Crewhouse platform", [router, tenant_router])
 handler = lambda_handler(app)

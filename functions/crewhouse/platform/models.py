@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from crewhouse.core.tenancy import Role
 
 
 class Health(BaseModel):
@@ -26,5 +28,68 @@ class Me(BaseModel):
     email: str | None
     tenant: Tenant | None
     tenant_id: str
+    role: Role
     roles: list[str]
     scopes: list[str]
+
+
+class Member(BaseModel):
+    user_id: str
+    email: str | None = None
+    role: Role
+    status: Literal["active", "removed"]
+    invited_by: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class MyTenant(BaseModel):
+    tenant_id: str
+    role: Role
+    active: bool = Field(description="Whether new tokens name this tenant")
+
+
+class InvitationCreate(BaseModel):
+    email: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    role: Role = "member"
+
+
+class Invitation(BaseModel):
+    id: str
+    email: str
+    role: Role
+    status: Literal["pending", "accepted", "revoked"]
+    invited_by: str
+    created_at: str
+    expires_at: str
+
+
+class InvitationSent(Invitation):
+    code: str = Field(description="What the invitee sends to POST /invitations/accept; shown once, also e-mailed")
+
+
+class InvitationAccept(BaseModel):
+    code: str = Field(min_length=10, max_length=300)
+
+
+class RoleChange(BaseModel):
+    role: Role
+
+
+class TenantSwitch(BaseModel):
+    tenant_id: str = Field(min_length=1, max_length=64)
+    refresh_token: str | None = Field(
+        default=None, max_length=4096,
+        description="With it, the answer carries new tokens for the chosen tenant; without it, refresh them yourself")
+
+
+class Tokens(BaseModel):
+    id_token: str
+    access_token: str
+    expires_in: int
+
+
+class TenantSwitched(BaseModel):
+    tenant_id: str
+    role: Role
+    tokens: Tokens | None = None

@@ -4,5 +4,8 @@ from crewhouse.core.settings import CoreSettings
 
 
 class PlatformSettings(CoreSettings):
-    platform_table: str = "crewhouse-platform"
     files_bucket: str = "crewhouse-files"
+    user_pool_id: str | None = None
+    # The client whose refresh tokens /me/tenant exchanges for tokens naming the chosen tenant.
+    mobile_client_id: str | None = None
+    invitation_sender: str = "no-reply@crewhouse.local"

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from crewhouse.core.errors import Problem
-from crewhouse.core.identity import Identity
+from crewhouse.core.identity import Identity, require_writer
 from crewhouse.core.settings import CoreSettings
 
 
@@ -94,6 +94,8 @@ def call_tool(name: str, arguments: dict[str, Any], context: ToolContext) -> Too
         return ToolOutcome(False, {"error": "invalid-arguments", "status": 422, "errors": errors,
                                    "detail": "The arguments do not match the tool's input schema."})
     try:
+        if not tool.read_only:
+            require_writer(context.identity, "POST")  # an observer's role reads only, through tools too
         result = tool.run(context, parsed)
     except Problem as problem:
         body = problem.body()

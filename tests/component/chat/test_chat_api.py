@@ -16,6 +16,7 @@ from crewhouse.core.settings import function_environment, load_settings
 from crewhouse.llm.bedrock import BedrockProvider
 from crewhouse.llm.provider import FailoverProvider
 from tests.support.events import claims_for, http_event, lambda_context, response_json
+from tests.support.members import seed_membership
 from tests.support.mock import mocked_aws
 from tests.support.tables import create_table
 
@@ -37,6 +38,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 @pytest.fixture
 def call(aws: Any) -> Call:
     def invoke(method: str, path: str, body: Any = None, *, user: str = "u1", query: str = "") -> tuple[int, Any]:
+        seed_membership("t1", user)
         event = http_event(method, path, body=body, claims=claims_for("t1", user), query=query)
         with function_environment(ENV):
             response = handler(event, lambda_context("chat"))
@@ -112,7 +114,7 @@ def test_bedrock_multi_step_tool_use_and_a_tool_error(aws: Any) -> None:
         [{"toolUse": {"toolUseId": "t2", "name": "complete_task", "input": {"id": "no-such-task"}}}], "tool_use"))
     stubber.add_response("converse", converse_response([{"text": "Added Buy milk; I could not complete the other."}],
                                                        "end_turn"))
-    identity = Identity("t1", "u1", frozenset(), frozenset())
+    identity = Identity("t1", "u1", "member", frozenset())
     with function_environment(ENV), stubber:
         store = DynamoChatStore(aws, "chat")
         chat = ChatService(store, FailoverProvider([BedrockProvider(runtime, "us.anthropic.claude-test")]),
@@ -135,7 +137,7 @@ def test_bedrock_throttling_fails_over_to_the_next_provider(aws: Any) -> None:
     stubber = Stubber(runtime)
     for _ in range(2):  # the turn makes two model calls (tool use, then the answer): both fail over
         stubber.add_client_error("converse", service_error_code="ThrottlingException", http_status_code=429)
-    identity = Identity("t1", "u1", frozenset(), frozenset())
+    identity = Identity("t1", "u1", "member", frozenset())
     with function_environment(ENV), stubber:
         chat = ChatService(DynamoChatStore(aws, "chat"),
                            FailoverProvider([BedrockProvider(runtime, "m"), OfflineProvider()]),

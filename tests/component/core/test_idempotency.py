@@ -12,8 +12,8 @@ from crewhouse.core.identity import Identity
 from crewhouse.core.settings import CoreSettings, function_environment, load_settings
 from tests.support.mock import mocked_aws
 
-ALICE = Identity(tenant_id="t1", user_id="alice", roles=frozenset(), scopes=frozenset())
-BOB = Identity(tenant_id="t1", user_id="bob", roles=frozenset(), scopes=frozenset())
+ALICE = Identity(tenant_id="t1", user_id="alice", role="member", scopes=frozenset())
+BOB = Identity(tenant_id="t1", user_id="bob", role="member", scopes=frozenset())
 
 
 @pytest.fixture

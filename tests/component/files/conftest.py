@@ -10,6 +10,7 @@ import pytest
 
 from crewhouse.core.settings import function_environment
 from tests.support.events import claims_for, http_event, lambda_context, response_json
+from tests.support.members import seed_membership
 from tests.support.mock import mocked_aws
 from tests.support.routing import handler_for
 from tests.support.tables import create_table
@@ -48,11 +49,12 @@ def env() -> dict[str, str]:
 
 @pytest.fixture
 def call(aws: Any, env: dict[str, str]) -> Call:
-    """``call(method, path, body=None, user="u1", tenant="t1", groups="[member]", query="")``."""
+    """``call(method, path, body=None, user="u1", tenant="t1", role="member", query="")``."""
 
     def invoke(method: str, path: str, body: Any = None, *, user: str = "u1", tenant: str = "t1",
-               groups: str = "[member]", query: str = "") -> tuple[int, dict[str, str], Any]:
-        event = http_event(method, path, body=body, claims=claims_for(tenant, user, groups=groups), query=query)
+               role: str = "member", query: str = "") -> tuple[int, dict[str, str], Any]:
+        seed_membership(tenant, user, role)
+        event = http_event(method, path, body=body, claims=claims_for(tenant, user), query=query)
         with function_environment(env):
             response = handler_for(method, path)(event, lambda_context("files"))
         return response["statusCode"], response.get("headers", {}), response_json(response)

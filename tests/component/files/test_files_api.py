@@ -66,7 +66,7 @@ def test_large_upload_is_multipart_and_limits_are_413(call: Call) -> None:
 
 def test_tenant_admins_set_the_per_user_limit(call: Call) -> None:
     assert call("PUT", "/files/quota/policy", {"user_limit_bytes": 100})[0] == 403
-    assert call("PUT", "/files/quota/policy", {"user_limit_bytes": 100}, groups="[admin]")[0] == 200
+    assert call("PUT", "/files/quota/policy", {"user_limit_bytes": 100}, role="admin")[0] == 200
     assert call("GET", "/files/quota", user="u2")[2]["limit"] == 100
     assert call("GET", "/files/quota", tenant="t2")[2]["limit"] == 10 << 30
     assert call("POST", "/files", {"filename": "a", "content_type": "text/plain", "size": 101}, user="u2")[0] == 413
@@ -76,7 +76,7 @@ def test_concurrent_reservations_never_exceed_the_quota(call: Call) -> None:
     from crewhouse.local import dynamodb_writes
 
     dynamodb_writes.install()  # DynamoDB's own guarantee: a conditional write is atomic
-    assert call("PUT", "/files/quota/policy", {"user_limit_bytes": 1000}, groups="[admin]")[0] == 200
+    assert call("PUT", "/files/quota/policy", {"user_limit_bytes": 1000}, role="admin")[0] == 200
     statuses: list[int] = []
     barrier = threading.Barrier(10)
 

@@ -13,8 +13,8 @@ from crewhouse.jobs.logic import JobCancelled, JobRef
 from crewhouse.jobs.models import JobSubmit
 from tests.component.jobs.conftest import Harness
 
-ALICE = Identity(tenant_id="t1", user_id="alice", roles=frozenset({"member"}), scopes=frozenset())
-ADMIN = Identity(tenant_id="t1", user_id="root", roles=frozenset({"admin"}), scopes=frozenset())
+ALICE = Identity(tenant_id="t1", user_id="alice", role="member", scopes=frozenset())
+ADMIN = Identity(tenant_id="t1", user_id="root", role="admin", scopes=frozenset())
 
 
 def submit(h: Harness, priority: str = "normal", who: Identity = ALICE, **extra: Any) -> str:
@@ -56,7 +56,7 @@ def test_tenant_limit_holds_and_each_release_admits_one(make_harness: Any) -> No
 
 def test_account_limit_admits_a_waiting_tenant_when_any_slot_frees(make_harness: Any) -> None:
     h = make_harness(tenant_limit=3, account_limit=1)
-    bob = Identity(tenant_id="t2", user_id="bob", roles=frozenset({"member"}), scopes=frozenset())
+    bob = Identity(tenant_id="t2", user_id="bob", role="member", scopes=frozenset())
     first = submit(h)
     waiting = submit(h, who=bob)
     assert queued_ids(h) == [first]

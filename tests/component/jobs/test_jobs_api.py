@@ -11,6 +11,7 @@ import pytest
 from crewhouse.core.settings import function_environment
 from crewhouse.jobs.api import handler
 from tests.support.events import claims_for, http_event, lambda_context, response_json
+from tests.support.members import seed_membership
 from tests.support.mock import mocked_aws
 from tests.support.tables import create_table
 
@@ -30,6 +31,7 @@ def call(monkeypatch: pytest.MonkeyPatch) -> Iterator[Call]:
 
         def invoke(method: str, path: str, body: Any = None, *, user: str = "u1", tenant: str = "t1",
                    headers: dict[str, str] | None = None, query: str = "") -> tuple[int, dict[str, str], Any]:
+            seed_membership(tenant, user)
             event = http_event(method, path, body=body, claims=claims_for(tenant, user), headers=headers,
                                query=query)
             with function_environment(env):

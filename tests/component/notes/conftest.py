@@ -8,6 +8,7 @@ from crewhouse.core.settings import function_environment
 from crewhouse.local.dynamodb_streams import dynamodb_event_record
 from crewhouse.notes.workers import on_table_changes
 from tests.support.events import claims_for, http_event, lambda_context, response_json
+from tests.support.members import seed_membership
 from tests.support.mock import mocked_aws
 from tests.support.routing import handler_for
 from tests.support.tables import create_table
@@ -42,6 +43,7 @@ def _invoker(name: str) -> Call:
     def invoke(method: str, path: str, body: Any = None, *, user: str = "u1", tenant: str = "t1",
                headers: dict[str, str] | None = None, query: str = "", raw: bool = False
                ) -> tuple[int, dict[str, str], Any]:
+        seed_membership(tenant, user)
         event = http_event(method, path, body=body, claims=claims_for(tenant, user), headers=headers, query=query)
         with function_environment(ENV):
             response = handler_for(method, path)(event, lambda_context(name))

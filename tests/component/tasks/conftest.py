@@ -6,6 +6,7 @@ import pytest
 
 from crewhouse.core.settings import function_environment
 from tests.support.events import claims_for, http_event, lambda_context, response_json
+from tests.support.members import seed_membership
 from tests.support.mock import mocked_aws
 from tests.support.routing import handler_for
 from tests.support.tables import create_table
@@ -34,6 +35,7 @@ def call(aws: Any) -> Call:
 
     def invoke(method: str, path: str, body: Any = None, *, user: str = "u1", tenant: str = "t1",
                headers: dict[str, str] | None = None, query: str = "") -> tuple[int, dict[str, str], Any]:
+        seed_membership(tenant, user)
         event = http_event(method, path, body=body, claims=claims_for(tenant, user), headers=headers, query=query)
         with function_environment(ENV):
             response = handler_for(method, path)(event, lambda_context("tasks"))

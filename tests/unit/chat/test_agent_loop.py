@@ -11,7 +11,7 @@ from crewhouse.core.identity import Identity
 from crewhouse.llm.provider import ConverseResult, text_message
 from crewhouse.tools.registry import ToolOutcome
 
-ME = Identity("t", "u", frozenset(), frozenset())
+ME = Identity("t", "u", "member", frozenset())
 
 
 class MemoryStore:

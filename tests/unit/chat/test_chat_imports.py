@@ -15,7 +15,7 @@ import crewhouse.chat.api
 at_import = loaded("mcp", "crewhouse.llm.provider", "crewhouse.tools.")
 from crewhouse.chat.logic import registry_caller, tool_config
 from crewhouse.core.identity import Identity
-registry_caller(Identity("t", "u", frozenset(), frozenset()), lambda cls: None)
+registry_caller(Identity("t", "u", "member", frozenset()), lambda cls: None)
 config = tool_config()
 print(json.dumps({"at_import": at_import, "for_a_turn": loaded("mcp", "crewhouse.tools."),
                   "tools": [t["toolSpec"]["name"] for t in config["tools"]]}))

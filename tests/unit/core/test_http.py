@@ -7,9 +7,10 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from crewhouse.core.errors import Conflict, NotFound
-from crewhouse.core.http import create_app, current_identity, lambda_handler
+from crewhouse.core.http import create_app, current_identity, lambda_handler, membership_reader
 from crewhouse.core.identity import Identity
 from tests.support.events import claims_for, http_event, lambda_context, response_json
+from tests.support.members import StaticMemberships
 
 router = APIRouter()
 
@@ -36,7 +37,10 @@ def boom() -> None:
     raise RuntimeError("secret internals")
 
 
-handler = lambda_handler(create_app("test", [router]))
+app = create_app("test", [router])
+app.dependency_overrides[membership_reader] = lambda: StaticMemberships(("t9", "user-1", "member"),
+                                                                        ("tenant-1", "user-1", "member"))
+handler = lambda_handler(app)
 PROBLEM = "application/problem+json"
 
 

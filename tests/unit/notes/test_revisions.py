@@ -15,7 +15,7 @@ from crewhouse.notes.logic import NoteService, revision_to_prune
 from crewhouse.notes.models import INLINE_BODY_BYTES, KEEP_REVISIONS, ChecklistItemIn, NoteCreate, NotePatch
 from tests.unit.notes.fakes import MemoryBodies, MemoryNotes
 
-ME = Identity(tenant_id="t", user_id="u", roles=frozenset(), scopes=frozenset())
+ME = Identity(tenant_id="t", user_id="u", role="member", scopes=frozenset())
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from crewhouse.sync.feed import SETTLE_MS, changes_since, latest_changes, supers
 from crewhouse.sync.log import RETENTION_SECONDS, Change, position_for
 from crewhouse.sync.models import SyncResponse
 
-ME = Identity(tenant_id="t", user_id="u", roles=frozenset(), scopes=frozenset())
+ME = Identity(tenant_id="t", user_id="u", role="member", scopes=frozenset())
 KEY = b"k"
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 NOW_MS = int(NOW.timestamp() * 1000)
@@ -97,7 +97,7 @@ def test_old_or_foreign_tokens_are_refused() -> None:
     log = FakeLog([])
     with pytest.raises(Gone):
         feed(log, start_token(log, (RETENTION_SECONDS + 60) * 1000))
-    other = Identity(tenant_id="t", user_id="someone-else", roles=frozenset(), scopes=frozenset())
+    other = Identity(tenant_id="t", user_id="someone-else", role="member", scopes=frozenset())
     token = changes_since(log, KEY, other, None, 10, clock=lambda: NOW).token
     with pytest.raises(Exception, match="cursor"):
         feed(log, token)

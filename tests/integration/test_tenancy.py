@@ -1,0 +1,302 @@
+"""Tenancy that cannot be forged, over HTTP with real Cognito tokens: the attack of issue 11, memberships
+and invitations through Cognito and SES, and a matrix of every route against every kind of caller."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from botocore.exceptions import ClientError
+
+from crewhouse.local.cloud import EmbeddedCloud
+from crewhouse.local.endpoint import local_client
+from crewhouse.local.seed import SignedInUser, sign_in
+from crewhouse.openapi import merged_openapi
+from tests.integration.conftest import bearer
+from tests.integration.test_files_flow import eventually, upload_small
+from tests.support.tokens import resigned
+
+PASSWORD = "Correct-horse-42!"
+
+
+def claims(token: str) -> dict[str, Any]:
+    return dict(jwt.decode(token, options={"verify_signature": False}))
+
+
+def sent_invitation_code(email: str) -> str:
+    """The code of the last invitation SES sent to ``email`` (moto keeps every sent message)."""
+    from moto.ses.models import ses_backends
+
+    sent = ses_backends["123456789012"]["us-east-1"].sent_messages
+    messages = [m for m in sent if email in m.destinations["ToAddresses"]]
+    assert messages, f"no invitation e-mail to {email}"
+    match = re.search(r"code:\n\n(\S+)", messages[-1].body)
+    assert match, messages[-1].body
+    return match.group(1)
+
+
+def join(api: httpx.Client, admin: SignedInUser, person: SignedInUser, role: str) -> SignedInUser:
+    """``admin`` invites ``person`` by e-mail; the person accepts the e-mailed code and switches tenants.
+    Returns the person with tokens naming the admin's tenant."""
+    sent = api.post("/tenant/invitations", json={"email": person.email, "role": role}, headers=bearer(admin.id_token))
+    assert sent.status_code == 201, sent.text
+    code = sent_invitation_code(person.email)
+    assert code == sent.json()["code"]
+    accepted = api.post("/invitations/accept", json={"code": code}, headers=bearer(person.id_token))
+    assert accepted.status_code == 200, accepted.text
+    tenant_id = accepted.json()["tenant_id"]
+    switched = api.post("/me/tenant", json={"tenant_id": tenant_id, "refresh_token": person.refresh_token},
+                        headers=bearer(person.id_token))
+    assert switched.status_code == 200, switched.text
+    tokens = switched.json()["tokens"]
+    assert claims(tokens["id_token"])["tenant_id"] == tenant_id
+    assert claims(tokens["access_token"])["tenant_role"] == role
+    return SignedInUser(email=person.email, password=person.password, user_id=person.user_id,
+                        id_token=tokens["id_token"], access_token=tokens["access_token"],
+                        refresh_token=person.refresh_token)
+
+
+def png_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), "teal").save(out, "PNG")
+    return out.getvalue()
+
+
+def tenant_of(token: str) -> str:
+    return str(claims(token)["tenant_id"])
+
+
+# --- the attack of issue 11 -----------------------------------------------------------------------------------
+
+
+def test_a_user_cannot_write_their_tenant_id_or_pick_one_at_sign_up(
+    api: httpx.Client, cloud: EmbeddedCloud, new_user: Callable[[], SignedInUser]
+) -> None:
+    assert cloud.stack is not None
+    victim, attacker = new_user(), new_user()
+    victim_tenant = tenant_of(victim.id_token)
+    cognito = local_client("cognito-idp")
+
+    with pytest.raises(ClientError) as refused:
+        cognito.update_user_attributes(AccessToken=attacker.access_token,
+                                       UserAttributes=[{"Name": "custom:tenant_id", "Value": victim_tenant}])
+    assert refused.value.response["Error"]["Code"] == "NotAuthorizedException"
+    email = f"intruder-{uuid.uuid4().hex[:8]}@example.com"
+    with pytest.raises(ClientError) as refused:
+        cognito.sign_up(ClientId=cloud.stack.outputs["MobileClientId"], Username=email, Password=PASSWORD,
+                        UserAttributes=[{"Name": "email", "Value": email},
+                                        {"Name": "custom:tenant_id", "Value": victim_tenant}])
+    assert refused.value.response["Error"]["Code"] == "NotAuthorizedException"
+
+    # Even a tenant attribute an admin API wrote (as old code did) names no tenant: memberships decide.
+    cognito.admin_update_user_attributes(UserPoolId=cloud.stack.outputs["UserPoolId"], Username=attacker.email,
+                                         UserAttributes=[{"Name": "custom:tenant_id", "Value": victim_tenant}])
+    refreshed = sign_in(cloud.stack, attacker.email, attacker.password)
+    assert "custom:tenant_id" not in claims(refreshed.id_token)
+    me = api.get("/me", headers=bearer(refreshed.id_token)).json()
+    assert me["tenant_id"] == tenant_of(attacker.id_token) != victim_tenant
+
+    # The forged token of the report (tenant claim edited) fails the signature check.
+    forged = jwt.encode({**claims(refreshed.id_token), "tenant_id": victim_tenant}, "x" * 32, algorithm="HS256")
+    assert api.get("/me", headers=bearer(forged)).status_code == 401
+    # The victim's tenant-wide quota policy is out of reach; the attacker's own policy changes only theirs.
+    assert api.put("/files/quota/policy", json={"user_limit_bytes": 1},
+                   headers=bearer(refreshed.id_token)).status_code == 200
+    victim_quota = api.get("/files/quota", headers=bearer(victim.id_token)).json()
+    assert victim_quota["limit"] > 1, victim_quota
+    assert api.get("/files/quota", headers=bearer(refreshed.id_token)).json()["limit"] == 1
+
+
+def test_access_tokens_carry_the_tenant_and_role_too(api: httpx.Client, user: SignedInUser) -> None:
+    response = api.get("/me", headers=bearer(user.access_token))
+    assert response.status_code == 200, response.text
+    assert (response.json()["tenant_id"], response.json()["role"]) == (tenant_of(user.id_token), "admin")
+
+
+# --- members and invitations through Cognito and SES ----------------------------------------------------------
+
+
+def test_invite_accept_switch_change_role_remove(api: httpx.Client, cloud: EmbeddedCloud,
+                                                 new_user: Callable[[], SignedInUser]) -> None:
+    assert cloud.stack is not None
+    owner, person = new_user(), new_user()
+    own_tenant = tenant_of(person.id_token)
+    joined = join(api, owner, person, "observer")
+    assert api.get("/me", headers=bearer(joined.id_token)).json()["role"] == "observer"
+    tenants = api.get("/me/tenants", headers=bearer(joined.id_token)).json()
+    assert {(t["tenant_id"], t["active"]) for t in tenants} == {(own_tenant, False), (tenant_of(owner.id_token), True)}
+    assert api.post("/tasks", json={"title": "x"}, headers=bearer(joined.id_token)).status_code == 403
+
+    promoted = api.patch(f"/tenant/members/{person.user_id}", json={"role": "member"}, headers=bearer(owner.id_token))
+    assert promoted.status_code == 200 and promoted.json()["role"] == "member"
+    # The role is read at every request: the same token now writes.
+    assert api.post("/tasks", json={"title": "x"}, headers=bearer(joined.id_token)).status_code == 201
+
+    assert api.delete(f"/tenant/members/{person.user_id}", headers=bearer(owner.id_token)).status_code == 204
+    assert api.get("/me", headers=bearer(joined.id_token)).status_code == 403  # at once, not at token expiry
+    with pytest.raises(ClientError) as refused:  # AdminUserGlobalSignOut revoked the refresh token
+        local_client("cognito-idp").initiate_auth(
+            ClientId=cloud.stack.outputs["MobileClientId"], AuthFlow="REFRESH_TOKEN_AUTH",
+            AuthParameters={"REFRESH_TOKEN": person.refresh_token})
+    assert refused.value.response["Error"]["Code"] == "NotAuthorizedException"
+    time.sleep(1.05)  # revocation counts whole seconds of ``iat``
+    again = sign_in(cloud.stack, person.email, person.password)
+    assert tenant_of(again.id_token) == own_tenant  # back in their own tenant, the removed one forgotten
+    members = api.get("/tenant/members", headers=bearer(owner.id_token)).json()
+    assert [m["user_id"] for m in members] == [owner.user_id]
+
+
+def test_the_last_admin_stays(api: httpx.Client, new_user: Callable[[], SignedInUser]) -> None:
+    owner = new_user()
+    me = bearer(owner.id_token)
+    assert api.patch(f"/tenant/members/{owner.user_id}", json={"role": "member"}, headers=me).status_code == 409
+    assert api.post("/tenant/leave", headers=me).status_code == 409
+    assert api.get("/me", headers=me).json()["role"] == "admin"
+
+
+# --- the matrix: every route, every kind of caller ------------------------------------------------------------
+
+# Routes only a tenant admin may use (members and observers get 403).
+ADMIN_ONLY = {("PUT", "/files/quota/policy"), ("GET", "/jobs/dead-letters"), ("POST", "/jobs/{job_id}/redrive"),
+              ("GET", "/tenant/invitations"), ("POST", "/tenant/invitations"),
+              ("DELETE", "/tenant/invitations/{invitation_id}"), ("PATCH", "/tenant/members/{user_id}"),
+              ("DELETE", "/tenant/members/{user_id}")}
+# Routes about the caller as a person, not as a member of the tenant the token names.
+PRINCIPAL_ROUTES = {("GET", "/me/tenants"), ("POST", "/me/tenant"), ("POST", "/me/sign-out"),
+                    ("POST", "/invitations/accept")}
+# Routes any member may use whatever their role (they read, or act only on the caller's own membership).
+ANY_ROLE_WRITES = {("POST", "/tenant/leave"), ("POST", "/mcp")}
+PUBLIC = {("GET", "/health"), ("GET", "/.well-known/oauth-protected-resource")}
+# Path parameters naming tenant-wide things; every other id names something of one user (the owner here).
+TENANT_WIDE_IDS = ("{user_id}", "{invitation_id}")
+# Run last, in this order: they end the caller's membership or session, which changes every later cell.
+ENDING = [("POST", "/tenant/leave"), ("POST", "/me/sign-out")]
+# Valid bodies where an invalid one (422) would hide the role check the cell is about.
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PUT", "/files/quota/policy"): {"user_limit_bytes": 10**9},
+    ("POST", "/tenant/invitations"): {"email": "matrix@example.com", "role": "member"},
+    ("PATCH", "/tenant/members/{user_id}"): {"role": "member"},
+}
+CALLERS = ("expired", "revoked", "removed", "outsider", "forger", "observer", "member", "admin", "owner")
+
+
+@dataclass
+class World:
+    tokens: dict[str, str]
+    ids: dict[str, str]
+    cells: list[tuple[str, str, str, int]] = field(default_factory=list)
+
+
+def operations() -> list[tuple[str, str]]:
+    ops = [(method.upper(), path) for path, item in merged_openapi()["paths"].items() for method in item]
+    ops.append(("POST", "/mcp"))
+    ending = [op for op in ops if op in ENDING]
+    deletes = [op for op in ops if op[0] == "DELETE" and op not in ending]
+    return [op for op in ops if op not in ending and op not in deletes] + deletes + [op for op in ENDING if op in ops]
+
+
+def expected(caller: str, method: str, path: str) -> set[int] | None:
+    """The statuses a cell may answer; None: a success class (not 401/403, no 5xx) checked separately."""
+    op = (method, path)
+    if op in PUBLIC:
+        return {200}
+    if caller in ("expired", "revoked"):
+        return {401}
+    if caller == "removed":  # a removed member's tokens are revoked where they name the tenant they left
+        return {401} if op in PRINCIPAL_ROUTES else {403}
+    if op == ("POST", "/me/sign-out") and caller in ("observer", "member", "admin"):
+        return {401}  # they left the tenant in the cell before, which revoked their tokens there
+    if op in PRINCIPAL_ROUTES:
+        return None
+    # Another's id: 404 exactly as a missing one; a body that does not parse may be refused first (422),
+    # which tells nothing either.
+    missing = {404} if method in ("GET", "DELETE") else {404, 422}
+    if caller in ("outsider", "forger"):  # admins of their own tenant: the owner's tenant's ids do not exist
+        return missing if "{" in path else None
+    if caller in ("observer", "member") and op in ADMIN_ONLY:
+        return {403}
+    if caller == "observer" and method not in ("GET", "HEAD") and op not in ANY_ROLE_WRITES:
+        return {403}
+    names_a_users_thing = "{" in path and not any(param in path for param in TENANT_WIDE_IDS)
+    if caller != "owner" and names_a_users_thing:  # tasks, notes, files, jobs, chats are their owner's
+        return missing
+    return None
+
+
+@pytest.fixture(scope="module")
+def world(api: httpx.Client, cloud: EmbeddedCloud, new_user: Callable[[], SignedInUser]) -> Iterator[World]:
+    assert cloud.stack is not None
+    owner = new_user()
+    people = {name: new_user() for name in ("admin", "member", "observer", "removed", "revoked", "target")}
+    roles = {"admin": "admin", "member": "member", "observer": "observer", "removed": "member",
+             "revoked": "member", "target": "member"}
+    joined = {name: join(api, owner, person, roles[name]) for name, person in people.items()}
+    headers = bearer(owner.id_token)
+
+    def created(path: str, body: dict[str, Any], status: int = 201) -> dict[str, Any]:
+        response = api.post(path, json=body, headers=headers)
+        assert response.status_code == status, f"{path}: {response.text}"
+        return dict(response.json())
+
+    task, other = created("/tasks", {"title": "matrix task"}), created("/tasks", {"title": "other task"})
+    notebook = created("/notebooks", {"name": "Matrix"})
+    note = created("/notes", {"title": "Matrix note", "body": "- [ ] first item", "notebook_id": notebook["id"]})
+    item = created(f"/notes/{note['id']}/checklist", {"text": "an item"})
+    file = upload_small(api, headers, png_bytes(), "image/png", "matrix.png")
+    job = created("/jobs", {"type": "summarize", "params": {"text": "Some text to summarise in the matrix."}}, 202)
+    template = created("/task-templates", {"name": "Matrix template", "task": {"title": "step"}})
+    session = created("/chat/sessions", {})
+    invitation = created("/tenant/invitations", {"email": f"pending-{uuid.uuid4().hex[:6]}@example.com"})
+    ids = {"task_id": task["id"], "other_id": other["id"], "notebook_id": notebook["id"], "note_id": note["id"],
+           "item_id": item.get("id") or item["items"][-1]["id"], "revision": "1", "file_id": file["id"],
+           "kind": "task", "target_id": task["id"], "job_id": job["id"], "template_id": template["id"],
+           "session_id": session["id"], "invitation_id": invitation["id"], "user_id": people["target"].user_id}
+
+    assert eventually(lambda: api.get(f"/files/{file['id']}", headers=headers).json().get("has_thumbnail"))
+    outsider = new_user()
+    forger = new_user()
+    with pytest.raises(ClientError):
+        local_client("cognito-idp").update_user_attributes(
+            AccessToken=forger.access_token,
+            UserAttributes=[{"Name": "custom:tenant_id", "Value": tenant_of(owner.id_token)}])
+    assert api.delete(f"/tenant/members/{people['removed'].user_id}", headers=headers).status_code == 204
+    assert api.post("/me/sign-out", headers=bearer(joined["revoked"].id_token)).status_code == 204
+    now = int(time.time())
+    tokens = {"owner": owner.id_token, "admin": joined["admin"].id_token, "member": joined["member"].id_token,
+              "observer": joined["observer"].access_token,  # access tokens work the same
+              "removed": joined["removed"].id_token, "revoked": joined["revoked"].id_token,
+              "outsider": outsider.id_token, "forger": forger.id_token,
+              "expired": resigned(joined["member"].id_token, iat=now - 7200, exp=now - 3600)}
+    yield World(tokens=tokens, ids=ids)
+
+
+def test_every_route_answers_every_caller_as_its_role_allows(api: httpx.Client, world: World) -> None:
+    failures = []
+    for method, template_path in operations():
+        path = template_path.format(**world.ids)
+        for caller in CALLERS:
+            body = BODIES.get((method, template_path), {}) if method in ("POST", "PUT", "PATCH") else None
+            response = api.request(method, path, json=body, headers=bearer(world.tokens[caller]))
+            status = response.status_code
+            world.cells.append((caller, method, template_path, status))
+            allowed = expected(caller, method, template_path)
+            ok = (status in allowed) if allowed is not None else (status < 500 and status not in (401, 403))
+            if ok and allowed is None and method == "GET" and "{" in template_path:
+                ok = status != 404  # the ids this caller may see exist
+            if not ok:
+                failures.append(f"{caller:9} {method:6} {template_path}: {status} (expected "
+                                f"{sorted(allowed) if allowed else 'success'}) {response.text[:160]}")
+    print(f"\nmatrix: {len(world.cells)} cells, {len(operations())} operations x {len(CALLERS)} callers, "
+          f"{len(failures)} failing")
+    assert not failures, "\n".join(failures)
