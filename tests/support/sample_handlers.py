@@ -108,6 +108,17 @@ def post_confirmation_tenant(event: Any, context: Any) -> Any:
     return event
 
 
+def pre_token_claims(event: Any, context: Any) -> Any:
+    """Cognito pre token generation (v2/v3): adds ``team`` (``TEAM``), suppresses ``custom:tenant_id``, and
+    tries to override ``sub`` (a reserved claim Cognito keeps)."""
+    _record_event(event, context)
+    add = {"team": current_environment().get("TEAM", "blue"), "sub": "forged"}
+    details = {"claimsToAddOrOverride": add, "claimsToSuppress": ["custom:tenant_id"]}
+    event["response"] = {"claimsAndScopeOverrideDetails": {"idTokenGeneration": details,
+                                                           "accessTokenGeneration": details}}
+    return event
+
+
 sqs_gate = threading.Event()
 
 

@@ -43,6 +43,21 @@ def _pool(idp: Any, **lambda_config: str) -> tuple[str, str]:
     return pool_id, client_id
 
 
+def _pre_token_pool(idp: Any, arn: str, version: str = "V2_0") -> tuple[str, str]:
+    """A pool whose mobile-like client may write only ``email``, with a pre token generation trigger."""
+    trigger = {"PreTokenGenerationConfig": {"LambdaArn": arn, "LambdaVersion": version}}
+    pool_id = idp.create_user_pool(
+        PoolName=unique("pool"), LambdaConfig=trigger,
+        Schema=[{"Name": "email", "AttributeDataType": "String", "Required": True, "Mutable": True},
+                {"Name": "tenant_id", "AttributeDataType": "String", "Mutable": True}],
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="mobile", WriteAttributes=["email"], ReadAttributes=["email"],
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+    return pool_id, client_id
+
+
 def _sign_up(idp: Any, client_id: str, username: str, email: str) -> dict[str, Any]:
     response: dict[str, Any] = idp.sign_up(ClientId=client_id, Username=username, Password=PASSWORD,
                                            UserAttributes=[{"Name": "email", "Value": email}])
@@ -176,3 +191,68 @@ def test_moto_tokens_carry_custom_attributes_and_groups(endpoint: str, idp: Any)
     assert access_claims["cognito:groups"] == ["owners"]
     assert "custom:tenant_id" not in access_claims  # as in AWS: custom attributes are ID-token only
     assert access_claims["username"] == "edsger"
+
+
+def test_a_client_writes_only_its_write_attributes(endpoint: str, idp: Any) -> None:
+    _, arn = create_function(endpoint, "record_event")
+    pool_id, client_id = _pre_token_pool(idp, arn)
+    with pytest.raises(ClientError) as refused:
+        idp.sign_up(ClientId=client_id, Username="mallory", Password=PASSWORD,
+                    UserAttributes=[{"Name": "email", "Value": "m@example.com"},
+                                    {"Name": "custom:tenant_id", "Value": "victim"}])
+    assert refused.value.response["Error"]["Code"] == "NotAuthorizedException"
+    assert "custom:tenant_id" in refused.value.response["Error"]["Message"]
+    assert idp.list_users(UserPoolId=pool_id)["Users"] == []  # nothing was created
+
+    _sign_up(idp, client_id, "mallory", "m@example.com")
+    idp.admin_confirm_sign_up(UserPoolId=pool_id, Username="mallory")
+    access = idp.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={
+        "USERNAME": "mallory", "PASSWORD": PASSWORD})["AuthenticationResult"]["AccessToken"]
+    with pytest.raises(ClientError) as refused:
+        idp.update_user_attributes(AccessToken=access, UserAttributes=[{"Name": "custom:tenant_id", "Value": "v"}])
+    assert refused.value.response["Error"]["Code"] == "NotAuthorizedException"
+    idp.update_user_attributes(AccessToken=access, UserAttributes=[{"Name": "email", "Value": "m2@example.com"}])
+    assert "custom:tenant_id" not in _attributes(idp, pool_id, "mallory")
+    # Admin APIs are authorized by IAM, not by a client's attributes (as in AWS).
+    idp.admin_update_user_attributes(UserPoolId=pool_id, Username="mallory",
+                                     UserAttributes=[{"Name": "custom:tenant_id", "Value": "set-by-admin"}])
+    assert _attributes(idp, pool_id, "mallory")["custom:tenant_id"] == "set-by-admin"
+
+
+@pytest.mark.parametrize("version", ["V2_0", "V3_0"])
+def test_pre_token_generation_shapes_both_tokens_once_per_issuance(endpoint: str, idp: Any, version: str) -> None:
+    function, arn = create_function(endpoint, "pre_token_claims", {"TEAM": "green"})
+    pool_id, client_id = _pre_token_pool(idp, arn, version)
+    _sign_up(idp, client_id, "grace", "grace@example.com")
+    idp.admin_confirm_sign_up(UserPoolId=pool_id, Username="grace")
+    idp.admin_update_user_attributes(UserPoolId=pool_id, Username="grace",
+                                     UserAttributes=[{"Name": "custom:tenant_id", "Value": "stale"}])
+
+    result = idp.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+                               AuthParameters={"USERNAME": "grace", "PASSWORD": PASSWORD})["AuthenticationResult"]
+    [event] = recorded_events(function)  # one invocation for both tokens
+    assert (event["version"], event["triggerSource"]) == (version[1], "TokenGeneration_Authentication")
+    assert event["request"]["userAttributes"]["email"] == "grace@example.com"
+    assert event["callerContext"]["clientId"] == client_id
+    for token in (result["IdToken"], result["AccessToken"]):
+        claims = jwt.decode(token, options={"verify_signature": False})
+        assert claims["team"] == "green"
+        assert claims["sub"] != "forged"  # reserved claims stay Cognito's
+        assert "custom:tenant_id" not in claims
+
+    refreshed = idp.initiate_auth(ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH",
+                                  AuthParameters={"REFRESH_TOKEN": result["RefreshToken"]})["AuthenticationResult"]
+    assert recorded_events(function)[-1]["triggerSource"] == "TokenGeneration_RefreshTokens"
+    assert len(recorded_events(function)) == 2
+    assert jwt.decode(refreshed["IdToken"], options={"verify_signature": False})["team"] == "green"
+
+
+def test_a_failing_pre_token_trigger_fails_the_sign_in(endpoint: str, idp: Any) -> None:
+    _, arn = create_function(endpoint, "fail")
+    pool_id, client_id = _pre_token_pool(idp, arn)
+    _sign_up(idp, client_id, "alan", "alan@example.com")
+    idp.admin_confirm_sign_up(UserPoolId=pool_id, Username="alan")
+    with pytest.raises(ClientError) as refused:
+        idp.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+                          AuthParameters={"USERNAME": "alan", "PASSWORD": PASSWORD})
+    assert refused.value.response["Error"]["Code"] == "UserLambdaValidationException"
