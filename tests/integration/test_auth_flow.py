@@ -82,7 +82,7 @@ def test_wrong_audience_is_401(api: httpx.Client, cloud: EmbeddedCloud, user: Si
 def test_access_token_of_the_mobile_client_is_accepted(api: httpx.Client, user: SignedInUser) -> None:
     response = api.get("/health", headers=bearer(user.access_token))
     assert response.status_code == 200
-    # The access token carries no tenant (Cognito puts custom attributes in the ID token only).
+    # The pre-token-generation trigger puts the tenant into access tokens too.
     response = api.get("/me", headers=bearer(user.access_token))
-    assert response.status_code == 403
-    assert response.headers["content-type"] == "application/problem+json"
+    assert response.status_code == 200
+    assert response.json()["user_id"] == user.user_id

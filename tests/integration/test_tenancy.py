@@ -300,3 +300,39 @@ def test_every_route_answers_every_caller_as_its_role_allows(api: httpx.Client, 
     print(f"\nmatrix: {len(world.cells)} cells, {len(operations())} operations x {len(CALLERS)} callers, "
           f"{len(failures)} failing")
     assert not failures, "\n".join(failures)
+
+
+# --- machine clients ---------------------------------------------------------------------------------------
+
+
+def test_a_machine_client_acts_in_the_tenant_its_membership_names(
+    api: httpx.Client, cloud: EmbeddedCloud, new_user: Callable[[], SignedInUser]
+) -> None:
+    from crewhouse.platform.store import DynamoPlatformStore
+
+    assert cloud.stack is not None
+    client_id = cloud.stack.outputs["MachineClientId"]
+    secret = local_client("cognito-idp").describe_user_pool_client(
+        UserPoolId=cloud.stack.outputs["UserPoolId"], ClientId=client_id)["UserPoolClient"]["ClientSecret"]
+
+    def token(**form: str) -> httpx.Response:
+        return api.post("/oauth2/token", data={"grant_type": "client_credentials", **form}, auth=(client_id, secret))
+
+    assert api.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                    auth=(client_id, "wrong")).json() == {"error": "invalid_client"}
+    assert token(scope="crewhouse/admin.everything").json() == {"error": "invalid_scope"}
+    unattached = token(scope="crewhouse/tasks.read").json()["access_token"]
+    assert api.get("/tasks", headers=bearer(unattached)).json()["type"].endswith("/no-tenant")
+
+    owner = new_user()
+    tenant_id = tenant_of(owner.id_token)
+    table = next(cloud.stack.resources[k] for k, r in cloud.stack.template["Resources"].items()
+                 if r["Type"] == "AWS::DynamoDB::Table" and k.startswith("StoragePlatformTable"))
+    DynamoPlatformStore(local_client("dynamodb"), table).put_membership(
+        tenant_id, client_id, role="observer", invited_by=owner.user_id, now="2026-12-03T00:00:00+00:00")
+    machine = token(scope="crewhouse/tasks.read").json()["access_token"]
+    assert (claims(machine)["tenant_id"], claims(machine)["scope"]) == (tenant_id, "crewhouse/tasks.read")
+    me = api.get("/me", headers=bearer(machine))
+    assert me.status_code == 200 and (me.json()["tenant_id"], me.json()["role"]) == (tenant_id, "observer")
+    assert api.get("/tasks", headers=bearer(machine)).status_code == 200
+    assert api.post("/tasks", json={"title": "x"}, headers=bearer(machine)).status_code == 403  # observer

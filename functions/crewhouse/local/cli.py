@@ -32,6 +32,7 @@ Crewhouse is running locally (ready in {ready_in:.1f} s).
   AWS endpoint    {cloud.aws_endpoint}   (AWS_ENDPOINT_URL; any access key works)
   User pool       {cloud.stack.outputs['UserPoolId']}
   Mobile client   {cloud.stack.outputs['MobileClientId']}
+  Token endpoint  {cloud.api_url}/oauth2/token   (client credentials of MachineClient)
 
   Demo user       {demo.email}
   Password        {demo.password}

@@ -15,6 +15,7 @@ from typing import Any
 import requests
 
 from crewhouse.local import (
+    cognito_oauth,
     cognito_triggers,
     dynamodb_streams,
     dynamodb_writes,
@@ -114,7 +115,8 @@ class EmbeddedCloud:
             self._scheduler.start()
         app = build_gateway_app(route_table(self.stack, self.aws_endpoint), lambda_invoker(self.aws_endpoint,
                                                                                             self.config.region),
-                                extra_routes=_docs_routes(), api_id=self.api_id)
+                                extra_routes=[*_docs_routes(), cognito_oauth.token_route()],
+                                api_id=self.api_id)
         self._gateway = GatewayServer(app, host=self.config.host, port=self.config.api_port).start()
         return self
 

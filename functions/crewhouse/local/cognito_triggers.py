@@ -84,7 +84,7 @@ def trigger_arn(pool: Any, trigger: str) -> str | None:
     return str(arn) if arn else None
 
 
-def trigger_event(pool: Any, user_name: str, client_id: str | None, trigger_source: str,
+def trigger_event(pool: Any, user_name: str | None, client_id: str | None, trigger_source: str,
                   request: dict[str, Any], response: dict[str, Any] | None = None) -> dict[str, Any]:
     """The event Cognito sends to every user pool trigger."""
     return {
@@ -201,6 +201,15 @@ def _pre_token_answer(pool: Any, client_id: str, username: str) -> dict[str, Any
     return response.get("claimsAndScopeOverrideDetails") or {}
 
 
+def overridden(claims: dict[str, Any], details: dict[str, Any]) -> dict[str, Any]:
+    """``claims`` after a trigger's ``claimsToSuppress`` and ``claimsToAddOrOverride`` (reserved claims stay)."""
+    result = {name: value for name, value in claims.items()
+              if name in RESERVED_CLAIMS or name not in (details.get("claimsToSuppress") or [])}
+    result.update({name: value for name, value in (details.get("claimsToAddOrOverride") or {}).items()
+                   if name not in RESERVED_CLAIMS})
+    return result
+
+
 @contextmanager
 def _overriding(details: dict[str, Any] | None) -> Iterator[None]:
     token = _claims_override.set(details or None)
@@ -235,13 +244,7 @@ def _create_jwt(self: Any, client_id: str, username: str, token_use: str, expire
                 extra_data: dict[str, Any] | None = None) -> tuple[str, int]:
     details = _claims_override.get()
     if details:
-        extra = dict(extra_data or {})
-        for name in details.get("claimsToSuppress") or []:
-            if name not in RESERVED_CLAIMS:
-                extra.pop(name, None)
-        extra.update({name: value for name, value in (details.get("claimsToAddOrOverride") or {}).items()
-                      if name not in RESERVED_CLAIMS})
-        extra_data = extra
+        extra_data = overridden(extra_data or {}, details)
     return _originals["create_jwt"](self, client_id, username, token_use, expires_in, extra_data)
 
 

@@ -91,6 +91,12 @@ class DynamoPlatformStore:
                 "invited_by": invited_by, "created_at": now, "updated_at": now, "tokens_valid_after": 0,
                 "GSI1PK": f"PRINCIPAL#{principal_id}", "GSI1SK": tenant_pk(tenant_id)}
 
+    def put_membership(self, tenant_id: str, principal_id: str, *, role: str, invited_by: str | None,
+                       now: str, email: str | None = None) -> None:
+        """An active membership, as is: for principals no invitation can reach (machine clients)."""
+        self._db.put_item(TableName=self._table, Item=self._codec.dump(self._member_item(
+            tenant_id, principal_id, role=role, email=email, invited_by=invited_by, now=now)))
+
     def membership(self, tenant_id: str, principal_id: str) -> Item | None:
         item = self._db.get_item(TableName=self._table, Key=membership_key(tenant_id, principal_id),
                                  ConsistentRead=True).get("Item")
