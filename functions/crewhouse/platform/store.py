@@ -102,31 +102,24 @@ class DynamoPlatformStore:
                                  ConsistentRead=True).get("Item")
         return self._codec.load(item) if item else None
 
-    def members(self, tenant_id: str) -> list[Item]:
+    def _query_all(self, **kwargs: Any) -> list[Item]:
         items: list[Item] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table, "KeyConditionExpression": "PK = :pk AND begins_with(SK, :member)",
-            "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":member": {"S": "MEMBER#"}}}
         while True:
-            page = self._db.query(**kwargs)
+            page = self._db.query(TableName=self._table, **kwargs)
             items += [self._codec.load(i) for i in page.get("Items", [])]
             if "LastEvaluatedKey" not in page:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def members(self, tenant_id: str) -> list[Item]:
+        return self._query_all(
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :member)",
+            ExpressionAttributeValues={":pk": {"S": tenant_pk(tenant_id)}, ":member": {"S": "MEMBER#"}})
+
     def memberships_of(self, principal_id: str) -> list[Item]:
         """Every membership of a principal, active or not (a principal belongs to a handful of tenants)."""
-        items: list[Item] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table, "IndexName": MEMBERSHIPS_BY_PRINCIPAL,
-            "KeyConditionExpression": "GSI1PK = :p", "ExpressionAttributeValues": {
-                ":p": {"S": f"PRINCIPAL#{principal_id}"}}}
-        while True:
-            page = self._db.query(**kwargs)
-            items += [self._codec.load(i) for i in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self._query_all(IndexName=MEMBERSHIPS_BY_PRINCIPAL, KeyConditionExpression="GSI1PK = :p",
+                               ExpressionAttributeValues={":p": {"S": f"PRINCIPAL#{principal_id}"}})
 
     def active_tenant(self, principal_id: str) -> str | None:
         item = self._db.get_item(TableName=self._table, Key=_profile_key(principal_id), ConsistentRead=True).get("Item")
@@ -181,10 +174,9 @@ class DynamoPlatformStore:
         return self._codec.load(item) if item else None
 
     def invitations(self, tenant_id: str) -> list[Item]:
-        page = self._db.query(
-            TableName=self._table, KeyConditionExpression="PK = :pk AND begins_with(SK, :invite)",
+        return self._query_all(
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :invite)",
             ExpressionAttributeValues={":pk": {"S": tenant_pk(tenant_id)}, ":invite": {"S": "INVITE#"}})
-        return [self._codec.load(i) for i in page.get("Items", [])]
 
     def revoke_invitation(self, tenant_id: str, invitation_id: str) -> None:
         from botocore.exceptions import ClientError
