@@ -2,6 +2,8 @@
 running, and the HTTP API served from the template's routes.
 
 This is what ``crewhouse local`` starts and what the integration tests start once per session.
+Functions run with their own role's credentials and their calls are authorized against its policies
+(:mod:`crewhouse.local.iam`); ``LocalCloudConfig(enforce_iam=False)`` turns that off.
 """
 
 from __future__ import annotations
