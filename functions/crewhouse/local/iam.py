@@ -23,6 +23,8 @@ match) and credential expiry.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -32,11 +34,16 @@ from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+log = logging.getLogger(__name__)
 _install_lock = threading.Lock()
 _original: dict[str, Any] = {}
 # access key id -> (role ARN, session ARN, session token); filled from moto's STS on first sight.
 _sessions: dict[str, tuple[str, str, str]] = {}
 _policy_cache: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+# CREWHOUSE_IAM_USAGE=<file>: append each distinct (role, action, resource, verdict) as a JSON line, to compare
+# what the functions use with what their roles grant.
+_usage_seen: set[tuple[str, str, str | None, str]] = set()
+_usage_lock = threading.Lock()
 
 
 # --- policy evaluation ---------------------------------------------------------------------------------------
@@ -369,8 +376,21 @@ def authorize(call: Call, access_key: str, session_token: str) -> None:
     # The embedded endpoint is plain HTTP on loopback, standing in for AWS's TLS endpoints.
     base = {"aws:principalarn": role_arn, "aws:requestedregion": call.region, "aws:securetransport": "true"}
     for check in checks_for(call):
-        if decide(statements, check.action, check.resource, {**base, **dict(check.context)}) != "Allow":
+        verdict = decide(statements, check.action, check.resource, {**base, **dict(check.context)})
+        if os.environ.get("CREWHOUSE_IAM_USAGE"):
+            _record_usage(role_arn, check, verdict)
+        if verdict != "Allow":
             raise AccessDenied(principal, check)
+
+
+def _record_usage(role_arn: str, check: Check, verdict: str) -> None:
+    entry = (role_arn.rsplit("/", 1)[-1], check.action, check.resource, verdict)
+    with _usage_lock:
+        if entry in _usage_seen:
+            return
+        _usage_seen.add(entry)
+        with open(os.environ["CREWHOUSE_IAM_USAGE"], "a", encoding="utf-8") as out:
+            out.write(json.dumps(dict(zip(("role", "action", "resource", "verdict"), entry, strict=True))) + "\n")
 
 
 def _credentials(headers: Mapping[str, str], query: Mapping[str, list[str]]) -> tuple[str, str, str] | None:
@@ -409,7 +429,9 @@ def _denied_error(response: Any, service: str, message: str, is_s3: bool) -> Exc
         from moto.s3.exceptions import BucketAccessDeniedError, S3AccessDeniedError
 
         bucket = getattr(response, "bucket_name", None)
-        return BucketAccessDeniedError(bucket=bucket) if bucket else S3AccessDeniedError()
+        denied = BucketAccessDeniedError(bucket=bucket) if bucket else S3AccessDeniedError()
+        denied.message = message  # S3 names the action and resource too, for same-account callers
+        return denied
     from moto.core.exceptions import JsonRESTError, _RESTError
 
     content_type = str(response.headers.get("Content-Type") or "")
@@ -438,6 +460,7 @@ def _authenticate_and_authorize_action(self: Any, iam_request_cls: type, resourc
     try:
         authorize(call, access_key, token)
     except AccessDenied as denied:
+        log.warning("IAM denied %s", denied)  # the function may swallow the error; the console shows why
         raise _denied_error(self, service, str(denied), is_s3) from None
 
 

@@ -111,6 +111,8 @@ def test_s3_object_grants_follow_the_prefix_and_listing_needs_the_prefix_conditi
     assert error_code(lambda: s3.put_object(Bucket=bucket, Key="notes/a.md", Body=b"x")) is None
     assert s3.get_object(Bucket=bucket, Key="notes/a.md")["Body"].read() == b"x"
     assert error_code(lambda: s3.put_object(Bucket=bucket, Key="uploads/a.bin", Body=b"x")) == "AccessDenied"
+    with pytest.raises(ClientError, match=f"s3:PutObject on resource: arn:aws:s3:::{bucket}/uploads/a.bin"):
+        s3.put_object(Bucket=bucket, Key="uploads/a.bin", Body=b"x")
     assert error_code(lambda: s3.list_objects_v2(Bucket=bucket, Prefix="notes/")) is None
     assert error_code(lambda: s3.list_objects_v2(Bucket=bucket)) == "AccessDenied"
     # CopyObject also reads its source
