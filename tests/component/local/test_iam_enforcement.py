@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from crewhouse.local import iam
-from tests.component.local.gap_filler_support import unique
+from tests.component.local.gap_filler_support import HANDLERS, unique
 from tests.support.moto_server import REGION, client, running_moto_server
 
 ACCOUNT = "123456789012"
@@ -138,7 +138,8 @@ def test_other_services_resolve_their_resource_arns(endpoint: str) -> None:
     client("events", endpoint).create_event_bus(Name=bus)
     session = role_session(endpoint, [
         {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn},
-        {"Effect": "Allow", "Action": "events:PutEvents", "Resource": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{bus}"},
+        {"Effect": "Allow", "Action": "events:PutEvents",
+         "Resource": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{bus}"},
     ])
     sqs, events = session.client("sqs", endpoint_url=endpoint), session.client("events", endpoint_url=endpoint)
     entry = {"Source": "t", "DetailType": "d", "Detail": "{}"}
@@ -148,6 +149,34 @@ def test_other_services_resolve_their_resource_arns(endpoint: str) -> None:
     assert error_code(lambda: sqs.send_message(QueueUrl=other_url, MessageBody="x")) is not None
     assert error_code(lambda: events.put_events(Entries=[{**entry, "EventBusName": bus}])) is None
     assert error_code(lambda: events.put_events(Entries=[entry])) == "AccessDeniedException"  # default bus
+
+
+def test_each_function_calls_aws_as_its_own_role_with_cached_credentials(endpoint: str) -> None:
+    import io
+    import zipfile
+
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("placeholder.py", "")
+    lambdas, names = client("lambda", endpoint), {}
+    for label in ("a", "b"):
+        role = unique(f"role-{label}")
+        arn = client("iam", endpoint).create_role(RoleName=role, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        name = unique(f"whoami-{label}")
+        lambdas.create_function(FunctionName=name, Runtime="python3.11", Role=arn, Handler=f"{HANDLERS}.whoami",
+                                Code={"ZipFile": code.getvalue()},
+                                Environment={"Variables": {"AWS_ENDPOINT_URL": endpoint}})
+        names[label] = (name, role)
+
+    def invoke(label: str) -> dict[str, str]:
+        answer = lambdas.invoke(FunctionName=names[label][0])
+        return dict(json.loads(answer["Payload"].read()))
+
+    first_a, first_b, again_a = invoke("a"), invoke("b"), invoke("a")
+    # one process, one client cache: still each function signs with its own role's session
+    assert f":assumed-role/{names['a'][1]}/{names['a'][0]}" in first_a["arn"]
+    assert f":assumed-role/{names['b'][1]}/{names['b'][0]}" in first_b["arn"]
+    assert first_a["key"] != first_b["key"] and again_a == first_a  # credentials cached per role
 
 
 def test_checks_for_names_the_per_item_actions_and_resources() -> None:
