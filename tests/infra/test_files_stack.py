@@ -147,8 +147,9 @@ def test_api_roles_are_least_privilege(template_json: dict[str, Any], ids: dict[
     s3 = {name: {g for g in rendered_grants(template_json, ids[name]) if g[0].startswith("s3:")} for name in API_FNS}
     # Presigned URLs carry the signer's permissions: each function signs only what its routes hand out.
     assert s3["read_fn"] == {("s3:GetObject", uploads), ("s3:GetObject", thumbnails)}  # downloads, thumbnails
+    # Aborting an upload deletes its key too (found by the embedded cloud's IAM check).
     assert s3["upload_fn"] == {(a, uploads) for a in ("s3:PutObject", "s3:AbortMultipartUpload",
-                                                       "s3:ListMultipartUploadParts")}
+                                                       "s3:ListMultipartUploadParts", "s3:DeleteObject")}
     assert s3["parts_fn"] == {(a, uploads) for a in ("s3:PutObject", "s3:ListMultipartUploadParts")}
     assert s3["manage_fn"] == {("s3:AbortMultipartUpload", uploads), ("s3:DeleteObject", uploads),
                                ("s3:DeleteObject", thumbnails)}

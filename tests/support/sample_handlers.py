@@ -221,3 +221,12 @@ def answer_task_token(event: Any, context: Any) -> None:
     boto3.client("stepfunctions", endpoint_url=environment["AWS_ENDPOINT_URL"], region_name="us-east-1",
                  aws_access_key_id="test", aws_secret_access_key="test").send_task_success(
         taskToken=event["token"], output=json.dumps({"answered": True}))
+
+
+def whoami(event: Any, context: Any) -> dict[str, Any]:
+    """Who the function's AWS calls are made as (its role's assumed-role session)."""
+    from crewhouse.core.aws import aws_client
+    from crewhouse.core.settings import CoreSettings, load_settings
+
+    settings = load_settings(CoreSettings)
+    return {"arn": aws_client("sts", settings).get_caller_identity()["Arn"], "key": settings.aws_access_key_id}

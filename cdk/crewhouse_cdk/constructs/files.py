@@ -121,8 +121,9 @@ class FilesContext(Construct):
         # Presigned URLs carry the signing function's own permissions: uploads may only land in uploads/.
         reads.add_to_role_policy(iam.PolicyStatement(
             actions=["s3:GetObject"], resources=[objects(UPLOADS), objects(THUMBNAILS)]))  # download, thumbnail
+        # Aborting an upload also deletes its object key (S3 asks for s3:DeleteObject even when none was stored).
         uploads.add_to_role_policy(iam.PolicyStatement(
-            actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+            actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:DeleteObject"],
             resources=[objects(UPLOADS)]))
         parts.add_to_role_policy(iam.PolicyStatement(
             actions=["s3:PutObject", "s3:ListMultipartUploadParts"], resources=[objects(UPLOADS)]))

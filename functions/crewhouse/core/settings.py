@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 _bound_environment: ContextVar[Mapping[str, str] | None] = ContextVar("crewhouse_function_environment", default=None)
 
@@ -46,6 +46,10 @@ class CoreSettings(BaseModel):
 
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None
+    # The function's role credentials as Lambda binds them (locally: per function, see lambda_runtime).
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = Field(default=None, repr=False)
+    aws_session_token: str | None = Field(default=None, repr=False)
     stage: str = "prod"
     cursor_secret_arn: str | None = None
     # Locally and in tests a fixed key may be given instead of a secret.

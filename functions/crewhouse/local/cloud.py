@@ -2,6 +2,8 @@
 running, and the HTTP API served from the template's routes.
 
 This is what ``crewhouse local`` starts and what the integration tests start once per session.
+Functions run with their own role's credentials and their calls are authorized against its policies
+(:mod:`crewhouse.local.iam`); ``LocalCloudConfig(enforce_iam=False)`` turns that off.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from crewhouse.local import (
     endpoint,
     eventbridge,
     guardduty,
+    iam,
     lambda_runtime,
     s3_gaps,
     sqs_poller,
     stepfunctions,
 )
 from crewhouse.local.authorizer import JwtAuthorizer
-from crewhouse.local.deploy import DeployedStack, deploy_stack
+from crewhouse.local.deploy import DeployedStack, TemplateTransform, deploy_stack
 from crewhouse.local.dynamodb_streams import DynamoDbStreamPoller
 from crewhouse.local.endpoint import local_client
 from crewhouse.local.gateway import GatewayServer, Route, RouteTable, build_gateway_app, lambda_invoker
@@ -57,6 +60,9 @@ class LocalCloudConfig:
     region: str = "us-east-1"
     stack_name: str = STACK_NAME
     background_loops: bool = True
+    # Functions call AWS with their own role's credentials and the cloud checks them against its policies.
+    enforce_iam: bool = True
+    template_transform: TemplateTransform | None = None  # edits a copy of the template before the deploy
 
 
 @dataclass
@@ -92,7 +98,11 @@ class EmbeddedCloud:
         requests.post(f"{self.aws_endpoint}/moto-api/reset", timeout=10).raise_for_status()
         requests.post(f"{self.aws_endpoint}/moto-api/config",
                       json={"stepfunctions": {"execute_state_machine": True}}, timeout=5).raise_for_status()
-        lambda_runtime.install()
+        lambda_runtime.install(assume_roles=self.config.enforce_iam)
+        if self.config.enforce_iam:
+            iam.install()  # each function's calls are authorized against its role's policies
+        else:
+            iam.uninstall()
         stepfunctions.install()  # callbacks that beat the heartbeat timer
         eventbridge.install(self.aws_endpoint)
         s3_gaps.install()  # presigned URL/POST checks, bucket policy conditions, part checksums
@@ -104,7 +114,8 @@ class EmbeddedCloud:
         sqs_poller.disable_synchronous_mappings()  # our pollers deliver instead (batches, retries, DLQs)
         dynamodb_streams.disable_synchronous_mappings()
 
-        self.stack = deploy_stack(synthesize(), self.config.stack_name, self.config.region)
+        self.stack = deploy_stack(synthesize(), self.config.stack_name, self.config.region,
+                                  self.config.template_transform)
         verify_email_senders(self.stack)
         self._poller = SqsEventSourcePoller(self.aws_endpoint, self.config.region)
         self._streams = DynamoDbStreamPoller(self.aws_endpoint, self.config.region)

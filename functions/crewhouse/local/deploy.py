@@ -19,11 +19,14 @@ import json
 import re
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from crewhouse.local.endpoint import local_client
+
+TemplateTransform = Callable[[dict[str, Any]], dict[str, Any]]
 
 ACCOUNT_ID = "123456789012"
 BOOTSTRAP_QUALIFIER = "hnb659fds"
@@ -154,12 +157,17 @@ def apply_bucket_configuration(template: dict[str, Any], resources: dict[str, st
     return sorted(set(changed))
 
 
-def deploy_stack(assembly_dir: Path, stack_name: str, region: str) -> DeployedStack:
-    """Publish assets, create the stack, and apply what moto's CloudFormation leaves out."""
+def deploy_stack(assembly_dir: Path, stack_name: str, region: str,
+                 transform: TemplateTransform | None = None) -> DeployedStack:
+    """Publish assets, create the stack, and apply what moto's CloudFormation leaves out.
+
+    ``transform`` edits a copy of the synthesized template first (tests deploy e.g. a role without a grant)."""
     from crewhouse.local import cfn_providers
 
     cfn_providers.install()
     template = json.loads((assembly_dir / f"{stack_name}.template.json").read_text())
+    if transform is not None:
+        template = transform(copy.deepcopy(template))
     publish_assets(assembly_dir, stack_name, region)
     cloudformation = local_client("cloudformation")
     cloudformation.create_stack(StackName=stack_name, TemplateBody=json.dumps(prepare_template(template)),

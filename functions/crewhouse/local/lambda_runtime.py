@@ -7,6 +7,10 @@ deliveries from our gap fillers), so patching it once runs our real handlers for
 Each call resolves the function's ``Handler`` (``module.attr``), binds the function's own environment
 variables (see :func:`crewhouse.core.settings.function_environment`) and reports failures the way Lambda
 does: header ``x-amz-function-error: Unhandled`` and a body with ``errorMessage``/``errorType``.
+
+Like Lambda, the environment carries credentials of the function's execution role (``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``): STS AssumeRole on the function's ``Role``, cached per role
+until shortly before expiry. :mod:`crewhouse.local.iam` then authorizes the calls made with them.
 """
 
 from __future__ import annotations
@@ -33,6 +37,12 @@ _overrides: dict[str, str] = {}
 _handlers: dict[str, Handler] = {}
 _handlers_lock = threading.Lock()
 _installed = False
+_assume_roles = True
+# Role ARN -> (credentials as environment variables, monotonic time to renew them).
+_role_credentials: dict[str, tuple[dict[str, str], float]] = {}
+_role_lock = threading.Lock()
+ROLE_SESSION_SECONDS = 3600
+RENEW_BEFORE_SECONDS = 300
 
 
 def set_endpoint(url: str | None) -> None:
@@ -111,6 +121,28 @@ def invoke_in_process(handler_path: str, environment: Mapping[str, str], event: 
         }, True
 
 
+def role_credentials(role_arn: str, session_name: str) -> dict[str, str]:
+    """Temporary credentials of ``role_arn`` as Lambda puts them into a function's environment."""
+    with _role_lock:
+        cached = _role_credentials.get(role_arn)
+        if cached is not None and time.monotonic() < cached[1]:
+            return cached[0]
+        # The embedded cloud's own (test) keys: AssumeRole itself is not subject to IAM checks locally.
+        issued = endpoint.local_client("sts").assume_role(
+            RoleArn=role_arn, RoleSessionName=session_name[:64], DurationSeconds=ROLE_SESSION_SECONDS,
+        )["Credentials"]
+        variables = {"AWS_ACCESS_KEY_ID": issued["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": issued["SecretAccessKey"],
+                     "AWS_SESSION_TOKEN": issued["SessionToken"]}
+        _role_credentials[role_arn] = (variables, time.monotonic() + ROLE_SESSION_SECONDS - RENEW_BEFORE_SECONDS)
+        return variables
+
+
+def forget_role_credentials() -> None:
+    """Drop cached credentials (moto was reset: the keys it issued no longer exist)."""
+    with _role_lock:
+        _role_credentials.clear()
+
+
 def _patched_invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
     event = json.loads(body) if body else {}
     context = LambdaContext(
@@ -124,6 +156,8 @@ def _patched_invoke(self: Any, body: str, request_headers: Any, response_headers
         environment["AWS_ENDPOINT_URL"] = endpoint.endpoint_url() or ""
         environment["CREWHOUSE_LOCAL"] = "true"  # e.g. the MCP server then also accepts loopback Host headers
     environment.update({k: v for k, v in _overrides.items() if k in environment})
+    if _assume_roles and self.role and endpoint.endpoint_url():
+        environment.update(role_credentials(self.role, self.function_name))
     payload, errored = invoke_in_process(self.handler, environment, event, context)
     if errored:
         response_headers["x-amz-function-error"] = "Unhandled"
@@ -137,9 +171,11 @@ def override_environment(values: Mapping[str, str]) -> None:
     _overrides.update(values)
 
 
-def install() -> None:
-    """Patch moto's Lambda model (idempotent)."""
-    global _installed
+def install(*, assume_roles: bool = True) -> None:
+    """Patch moto's Lambda model (idempotent); ``assume_roles`` binds each function's role credentials."""
+    global _installed, _assume_roles
+    _assume_roles = assume_roles
+    forget_role_credentials()
     if _installed:
         return
     from moto.awslambda.models import LambdaFunction

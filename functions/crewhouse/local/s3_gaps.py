@@ -34,6 +34,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote
 
+from crewhouse.local import iam
+from crewhouse.local.iam import as_list, condition_holds, glob_match
+
 LOCAL_CONDITION_CONTEXT = {"aws:securetransport": "true"}
 _install_lock = threading.Lock()
 _originals: dict[str, Callable[..., Any]] = {}
@@ -50,39 +53,6 @@ def _error(status: int, code: str, message: str) -> Response:
 # --- bucket policies ---------------------------------------------------------------------------------------
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _glob(pattern: str, value: str) -> bool:
-    return re.fullmatch(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."), value) is not None
-
-
-def _condition_holds(conditions: Mapping[str, Mapping[str, Any]], context: Mapping[str, str]) -> bool:
-    for operator, tests in conditions.items():
-        base = operator.removesuffix("IfExists")
-        for key, expected in tests.items():
-            actual = context.get(key.lower())
-            if actual is None:
-                if operator.endswith("IfExists"):
-                    continue
-                return False
-            wanted = [str(v).lower() if base == "Bool" else str(v) for v in _as_list(expected)]
-            if base in ("Bool", "StringEquals", "ArnEquals"):
-                ok = actual in wanted
-            elif base in ("StringNotEquals", "ArnNotEquals"):
-                ok = actual not in wanted
-            elif base in ("StringLike", "ArnLike"):
-                ok = any(_glob(w, actual) for w in wanted)
-            elif base in ("StringNotLike", "ArnNotLike"):
-                ok = not any(_glob(w, actual) for w in wanted)
-            else:
-                ok = False  # an operator the emulator does not evaluate never holds
-            if not ok:
-                return False
-    return True
-
-
 def evaluate_bucket_policy(policy: str | bytes | None, action: str, resource: str,
                            context: Mapping[str, str] = LOCAL_CONDITION_CONTEXT) -> str:
     """``"DENIED"``, ``"PERMITTED"`` or ``"NEUTRAL"`` for an anonymous-or-any principal's request."""
@@ -90,16 +60,16 @@ def evaluate_bucket_policy(policy: str | bytes | None, action: str, resource: st
         return "NEUTRAL"
     document = json.loads(policy)
     result = "NEUTRAL"
-    for statement in _as_list(document.get("Statement", [])):
+    for statement in as_list(document.get("Statement", [])):
         principal = statement.get("Principal")
         if principal not in ("*", {"AWS": "*"}):
             continue  # moto cannot tell who signed: statements for named principals are not applied
-        actions = _as_list(statement.get("Action", []))
-        if not any(_glob(a, action) for a in actions):
+        actions = as_list(statement.get("Action", []))
+        if not any(glob_match(a, action, ignore_case=True) for a in actions):
             continue
-        if not any(_glob(r, resource) for r in _as_list(statement.get("Resource", []))):
+        if not any(glob_match(r, resource) for r in as_list(statement.get("Resource", []))):
             continue
-        if not _condition_holds(statement.get("Condition") or {}, context):
+        if not condition_holds(statement.get("Condition") or {}, context):
             continue
         if statement.get("Effect") == "Deny":
             return "DENIED"
@@ -119,12 +89,15 @@ def _bucket_get_permission(self: Any, action: str, resource: str) -> Any:
 
 
 def secret_for(access_key: str) -> str | None:
-    """The secret of ``access_key``: the credentials of this process (what the local functions sign with)."""
+    """The secret of ``access_key``: the credentials of this process, or a function's role credentials (what the
+    local functions sign with, see :mod:`crewhouse.local.iam`)."""
     if access_key == os.environ.get("AWS_ACCESS_KEY_ID"):
         return os.environ.get("AWS_SECRET_ACCESS_KEY")
     if access_key == "test":
         return "test"
-    return None
+    from crewhouse.local.deploy import ACCOUNT_ID
+
+    return iam.secret_for(access_key, ACCOUNT_ID)
 
 
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
