@@ -15,13 +15,11 @@ Bucket (only the prefixes below are written; the object-created rule and the mal
 
 from __future__ import annotations
 
+from crewhouse.core.keys import owner_pk as owner_pk  # one owner key for every context
+
 UPLOADS = "uploads/"
 THUMBNAILS = "thumbnails/"
 QUARANTINE = "quarantine/"
-
-
-def owner_pk(tenant_id: str, user_id: str) -> str:
-    return f"T#{tenant_id}#U#{user_id}"
 
 
 def tenant_pk(tenant_id: str) -> str:

@@ -152,6 +152,18 @@ class FileService:
     def get(self, identity: Identity, file_id: str) -> File:
         return to_file(self._load(identity, file_id))
 
+    def exists(self, identity: Identity, file_id: str) -> bool:
+        return self.store.get(keys.owner_pk(identity.tenant_id, identity.user_id), file_id) is not None
+
+    def stream_content(self, identity: Identity, file_id: str) -> Iterator[bytes]:
+        """The stored bytes of one of the caller's files, in chunks (the caller checks its status first)."""
+        return self.objects.stream(keys.object_key(identity.tenant_id, identity.user_id, file_id))
+
+    def put_content(self, identity: Identity, file_id: str, data: bytes, content_type: str) -> None:
+        """Write a created file's bytes from the server side (a job's result), where a presigned upload would:
+        the files pipeline (scan, inspection, available) then runs on it like on any upload."""
+        self.objects.put(keys.object_key(identity.tenant_id, identity.user_id, file_id), data, content_type)
+
     def list_files(self, identity: Identity, filters: ListFilters, limit: int, start: dict[str, Any] | None
                    ) -> tuple[list[File], dict[str, Any] | None]:
         owner = keys.owner_pk(identity.tenant_id, identity.user_id)

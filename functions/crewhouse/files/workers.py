@@ -26,13 +26,9 @@ TARGET_EVENTS = {"task.deleted": ("task", "task_id"), "note.deleted": ("note", "
 
 
 def _service(settings: FilesSettings) -> Any:
-    from crewhouse.files.logic import FileService
-    from crewhouse.files.store import DynamoFileStore, S3Objects, target_tables
+    from crewhouse.files.wiring import service_for
 
-    store = DynamoFileStore(aws_client("dynamodb", settings), settings.files_table,
-                            target_tables(settings.tasks_table, settings.notes_table))
-    objects = S3Objects(aws_client("s3", settings, signature_version="s3v4"), settings.files_bucket)
-    return FileService(store, objects, settings)
+    return service_for(settings)
 
 
 def _ocr(settings: FilesSettings) -> Any:

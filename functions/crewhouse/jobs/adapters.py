@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from crewhouse.core.aws import aws_client
+from crewhouse.core.errors import NotFound
 from crewhouse.core.identity import Identity
 from crewhouse.jobs.logic import JobService, Limits
 from crewhouse.jobs.settings import JobsSettings
@@ -73,12 +74,13 @@ class NotesNotebooks:
         self._settings = settings
 
     def exists(self, identity: Identity, notebook_id: str) -> bool:
-        from crewhouse.notes import keys as note_keys
-        from crewhouse.notes.store import DynamoNoteStore
+        from crewhouse.notes.wiring import service_for
 
-        store = DynamoNoteStore(aws_client("dynamodb", self._settings), self._settings.notes_table)
-        owner = note_keys.owner_pk(identity.tenant_id, identity.user_id)
-        return store.get(owner, note_keys.notebook_sk(notebook_id)) is not None
+        try:
+            service_for().get_notebook(identity, notebook_id)
+        except NotFound:
+            return False
+        return True
 
 
 def job_service(settings: JobsSettings) -> JobService:

@@ -1,7 +1,7 @@
 """The jobs table's key shapes (one table; every key starts with the tenant or names the global slots).
 
-- a job: ``PK=TENANT#t#USER#u``, ``SK=JOB#<ulid>`` (a user's jobs, newest first by ULID);
-  while dead-lettered also ``GSI1PK=TENANT#t#DEAD``, ``GSI1SK=<job id>`` (a sparse index for admins);
+- a job: ``PK=T#t#U#u`` (the owner key every context shares), ``SK=JOB#<ulid>`` (a user's jobs, newest first by ULID);
+  while dead-lettered also ``GSI1PK=T#t#DEAD``, ``GSI1SK=<job id>`` (a sparse index for admins);
 - the ready index: ``PK=READY#t``, ``SK=<rank>#<ulid>``: waiting jobs, high before normal before low,
   FIFO within a level (ULIDs sort by time);
 - slots: ``PK=SLOTS#t`` / ``PK=SLOTS#GLOBAL``, ``SK=SLOTS``: the set of job runs holding a slot.
@@ -9,13 +9,12 @@
 
 from __future__ import annotations
 
+from crewhouse.core.keys import owner_pk as owner_pk  # one owner key for every context
+from crewhouse.core.keys import tenant_prefix
+
 PRIORITY_RANK = {"high": "0", "normal": "1", "low": "2"}
 SLOTS_SK = "SLOTS"
 GLOBAL_SLOTS_PK = "SLOTS#GLOBAL"
-
-
-def owner_pk(tenant_id: str, user_id: str) -> str:
-    return f"TENANT#{tenant_id}#USER#{user_id}"
 
 
 def job_sk(job_id: str) -> str:
@@ -35,7 +34,7 @@ def tenant_slots_pk(tenant_id: str) -> str:
 
 
 def dead_letter_pk(tenant_id: str) -> str:
-    return f"TENANT#{tenant_id}#DEAD"
+    return f"{tenant_prefix(tenant_id)}DEAD"
 
 
 def slot_holder(job_id: str, run: int) -> str:

@@ -12,10 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from crewhouse.core.aws import aws_client
 from crewhouse.core.errors import Conflict
 from crewhouse.core.identity import Identity
-from crewhouse.core.settings import load_settings
 from crewhouse.jobs.settings import JobsSettings
 
 TITLE_CHARS = 200
@@ -47,12 +45,10 @@ def store_result(settings: JobsSettings, job: Mapping[str, Any], output: Mapping
 
 def _store_note(settings: JobsSettings, identity: Identity, note_id: str, title: str, markdown: str,
                 job: Mapping[str, Any], notebook_id: str | None) -> str:
-    from crewhouse.notes.logic import NoteService
     from crewhouse.notes.models import NoteCreate
-    from crewhouse.notes.store import DynamoNoteStore, S3Bodies
+    from crewhouse.notes.wiring import service_for
 
-    service = NoteService(DynamoNoteStore(aws_client("dynamodb", settings), settings.notes_table),
-                          S3Bodies(aws_client("s3", settings), settings.files_bucket))
+    service = service_for()
     body = NoteCreate(title=title, body=markdown, notebook_id=notebook_id, tags=["agent-job", job["type"]])
     with contextlib.suppress(Conflict):  # the first try of this step already wrote it
         service.create(identity, body, reason="job-result", note_id=note_id)
@@ -60,22 +56,14 @@ def _store_note(settings: JobsSettings, identity: Identity, note_id: str, title:
 
 
 def _store_file(settings: JobsSettings, identity: Identity, file_id: str, title: str, markdown: str) -> str:
-    from crewhouse.files import keys as file_keys
-    from crewhouse.files.logic import FileService
     from crewhouse.files.models import FileCreate
-    from crewhouse.files.settings import FilesSettings
-    from crewhouse.files.store import DynamoFileStore, S3Objects, target_tables
+    from crewhouse.files.wiring import service_for
 
-    files_settings = load_settings(FilesSettings)  # the same function environment, read as the files context
-    store = DynamoFileStore(aws_client("dynamodb", settings), settings.files_table,
-                            target_tables(files_settings.tasks_table, settings.notes_table))
-    objects = S3Objects(aws_client("s3", settings, signature_version="s3v4"), settings.files_bucket)
+    service = service_for(new_id=lambda: file_id)
     data = markdown.encode() or b" "
-    owner = file_keys.owner_pk(identity.tenant_id, identity.user_id)
-    if store.get(owner, file_id) is None:
-        service = FileService(store, objects, files_settings, new_id=lambda: file_id)
+    if not service.exists(identity, file_id):
         service.create(identity, FileCreate(filename=_file_name(title), content_type="text/markdown",
                                             size=len(data), sha256=hashlib.sha256(data).hexdigest()))
     # The upload then goes through the files pipeline (scan, OCR skip, available) like any other.
-    objects.put(file_keys.object_key(identity.tenant_id, identity.user_id, file_id), data, "text/markdown")
+    service.put_content(identity, file_id, data, "text/markdown")
     return file_id

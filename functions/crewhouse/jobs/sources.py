@@ -85,17 +85,14 @@ class StoreSources:
         return file
 
     def _read(self, file: File) -> bytes:
-        from crewhouse.files import keys as file_keys
-
         limit_mb = self._max_bytes / (1024 * 1024)
         too_big = PermanentJobError(f"File {file.filename} ({file.id}) has {file.size:,} bytes; jobs read files "
                                     f"of at most {limit_mb:g} MB.")
         if file.size > self._max_bytes:
             raise too_big
-        key = file_keys.object_key(self._identity.tenant_id, self._identity.user_id, file.id)
         chunks: list[bytes] = []
         total = 0
-        for chunk in self._files.objects.stream(key):
+        for chunk in self._files.stream_content(self._identity, file.id):
             total += len(chunk)
             if total > self._max_bytes:  # the object grew past what its item says: still no more than the limit
                 raise too_big
@@ -164,14 +161,14 @@ class TenantSearch:
 
     def _file_hits(self, query: str, limit: int) -> list[SearchHit]:
         """Available files whose name or extracted text matches, best first (the files index holds just those)."""
-        from crewhouse.files import keys as file_keys
+        from crewhouse.core.keys import owner_pk
         from crewhouse.search.ranking import search
         from crewhouse.search.text import query_terms
 
         terms = query_terms(query)
         if not terms:
             return []
-        owner = file_keys.owner_pk(self._identity.tenant_id, self._identity.user_id)
+        owner = owner_pk(self._identity.tenant_id, self._identity.user_id)
         hits = self._index.lookup(owner, "file", [t.term for t in terms])
         loaded: dict[str, dict[str, Any]] = {}
 
@@ -199,30 +196,13 @@ class TenantSearch:
 # --- wiring ----------------------------------------------------------------------------------------------------
 
 
-def _note_service(settings: JobsSettings) -> NoteService:
-    from crewhouse.core.aws import aws_client
-    from crewhouse.notes.logic import NoteService
-    from crewhouse.notes.store import DynamoNoteStore, S3Bodies
-
-    return NoteService(DynamoNoteStore(aws_client("dynamodb", settings), settings.notes_table),
-                       S3Bodies(aws_client("s3", settings), settings.files_bucket))
-
-
-def _file_service(settings: JobsSettings) -> FileService:
-    from crewhouse.core.aws import aws_client
-    from crewhouse.files.logic import FileService
-    from crewhouse.files.settings import FilesSettings
-    from crewhouse.files.store import DynamoFileStore, S3Objects
-
-    files_settings = FilesSettings.model_validate({k: v for k, v in settings.model_dump().items()
-                                                   if k in FilesSettings.model_fields})
-    return FileService(DynamoFileStore(aws_client("dynamodb", settings), settings.files_table),
-                       S3Objects(aws_client("s3", settings), settings.files_bucket), files_settings)
-
-
 def job_sources(settings: JobsSettings, identity: Identity) -> StoreSources:
-    """The job owner's notes and files (``identity``: the job's tenant and user)."""
-    return StoreSources(_note_service(settings), _file_service(settings), identity)
+    """The job owner's notes and files (``identity``: the job's tenant and user), through each context's own
+    service and settings."""
+    from crewhouse.files.wiring import service_for as file_service
+    from crewhouse.notes.wiring import service_for as note_service
+
+    return StoreSources(note_service(), file_service(), identity)
 
 
 def tenant_search(settings: JobsSettings, identity: Identity) -> TenantSearch:
@@ -230,7 +210,10 @@ def tenant_search(settings: JobsSettings, identity: Identity) -> TenantSearch:
     from crewhouse.search.index import DynamoSearchIndex
 
     index = DynamoSearchIndex(aws_client("dynamodb", settings), settings.search_table)
-    return TenantSearch(_note_service(settings), _file_service(settings), index, identity)
+    from crewhouse.files.wiring import service_for as file_service
+    from crewhouse.notes.wiring import service_for as note_service
+
+    return TenantSearch(note_service(), file_service(), index, identity)
 
 
 SearchFactory = Callable[["JobsSettings", Identity], SearchProvider]

@@ -18,14 +18,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from crewhouse.core.errors import NotFound
+from crewhouse.core.keys import owner_pk as owner_pk  # one owner key for every context
 
 ROOT = "~"
 MAX_ID_LENGTH = 64  # no notebook / top level: ids never contain "~"
 BODY_PREFIX = "notes/"
-
-
-def owner_pk(tenant_id: str, user_id: str) -> str:
-    return f"T#{tenant_id}#U#{user_id}"
 
 
 def checked(item_id: str) -> str:

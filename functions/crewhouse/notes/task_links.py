@@ -27,11 +27,10 @@ from crewhouse.core.identity import Identity
 class TaskServiceMaker:
     """``crewhouse.notes.logic.TaskMaker`` over the tasks context's service."""
 
-    def __init__(self, dynamodb: Any, tasks_table: str) -> None:
-        from crewhouse.tasks.logic import TaskService
-        from crewhouse.tasks.store import DynamoTaskStore
+    def __init__(self) -> None:
+        from crewhouse.tasks.wiring import service_for
 
-        self.service = TaskService(DynamoTaskStore(dynamodb, tasks_table))
+        self.service = service_for()
 
     def create(self, identity: Identity, task_id: str, title: str, description: str, *, tags: list[str],
                priority: str, planned_date: str | None) -> dict[str, Any]:

@@ -32,8 +32,8 @@ class AwsEffects:
     """Applies a notes change with the real services."""
 
     def __init__(self, settings: NotesSettings) -> None:
-        from crewhouse.notes.logic import NoteService
-        from crewhouse.notes.store import DynamoNoteStore, S3Bodies
+        from crewhouse.notes.store import S3Bodies
+        from crewhouse.notes.wiring import service_for
         from crewhouse.search.index import DynamoSearchIndex
         from crewhouse.sync.log import DynamoSyncLog
 
@@ -42,7 +42,7 @@ class AwsEffects:
         self.search = DynamoSearchIndex(dynamodb, settings.search_table)
         self.log = DynamoSyncLog(dynamodb, settings.sync_table)
         self.bodies = S3Bodies(aws_client("s3", settings), settings.files_bucket)
-        self.service = NoteService(DynamoNoteStore(dynamodb, settings.notes_table), self.bodies)
+        self.service = service_for(settings)
         self.events = aws_client("events", settings)
 
     def apply(self, change: Change, event_id: str) -> None:

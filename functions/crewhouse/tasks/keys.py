@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from crewhouse.core.keys import owner_pk as owner_pk  # one owner key for every context
+
 SOMEDAY = "~someday"  # sorts after every date
-
-
-def owner_pk(tenant_id: str, user_id: str) -> str:
-    return f"T#{tenant_id}#U#{user_id}"
 
 
 def task_sk(task_id: str) -> str:

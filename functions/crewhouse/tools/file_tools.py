@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crewhouse.core.aws import aws_client
 from crewhouse.files.settings import FilesSettings
 from crewhouse.tools.registry import Tool, ToolContext, register
 
@@ -26,15 +25,11 @@ class ExtractedText(BaseModel):
 
 def _extract(context: ToolContext, args: FileIdInput) -> ExtractedText:
     """OCR runs once, when the upload lands; this reads its result (no second pass over the bytes)."""
-    from crewhouse.files.logic import FileService
-    from crewhouse.files.store import DynamoFileStore, S3Objects, target_tables
+    from crewhouse.files.wiring import service_for
 
     settings = context.settings_for(FilesSettings)
     assert isinstance(settings, FilesSettings)
-    store = DynamoFileStore(aws_client("dynamodb", settings), settings.files_table,
-                            target_tables(settings.tasks_table, settings.notes_table))
-    objects = S3Objects(aws_client("s3", settings, signature_version="s3v4"), settings.files_bucket)
-    file = FileService(store, objects, settings).get(context.identity, args.file_id)
+    file = service_for(settings).get(context.identity, args.file_id)
     return ExtractedText(file_id=file.id, filename=file.filename, status=file.ocr.status, provider=file.ocr.provider,
                          text=file.ocr.text, reason=file.ocr.reason)
 

@@ -21,12 +21,9 @@ def _settings(context: ToolContext) -> NotesSettings:
 
 def note_service(context: ToolContext) -> Any:
     def build() -> Any:
-        from crewhouse.notes.logic import NoteService
-        from crewhouse.notes.store import DynamoNoteStore, S3Bodies
+        from crewhouse.notes.wiring import service_for
 
-        settings = _settings(context)
-        return NoteService(DynamoNoteStore(aws_client("dynamodb", settings), settings.notes_table),
-                           S3Bodies(aws_client("s3", settings), settings.files_bucket))
+        return service_for(_settings(context))
 
     return context.service("notes", build)
 
@@ -91,8 +88,7 @@ def _tasks_from_note(context: ToolContext, args: TaskFromNoteInput) -> TasksFrom
     from crewhouse.notes.models import NoteTasksRequest
     from crewhouse.notes.task_links import TaskServiceMaker
 
-    settings = _settings(context)
-    maker = TaskServiceMaker(aws_client("dynamodb", settings), settings.tasks_table)
+    maker = TaskServiceMaker()
     request = NoteTasksRequest.model_validate(args.model_dump(exclude={"id"}))
     tasks, note = note_service(context).create_tasks(context.identity, args.id, request, maker)
     return TasksFromNote(tasks=tasks, note=note)

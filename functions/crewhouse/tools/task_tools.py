@@ -15,11 +15,11 @@ from crewhouse.tools.registry import Tool, ToolContext, register
 
 def _service(context: ToolContext) -> TaskService:
     def build() -> TaskService:
-        from crewhouse.tasks.store import DynamoTaskStore
+        from crewhouse.tasks.wiring import service_for
 
         settings = context.settings_for(TasksSettings)
         assert isinstance(settings, TasksSettings)
-        return TaskService(DynamoTaskStore(aws_client("dynamodb", settings), settings.tasks_table))
+        return service_for(settings)
 
     service: TaskService = context.service("tasks", build)
     return service

@@ -24,13 +24,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Response
 
-from crewhouse.core.aws import aws_client
 from crewhouse.core.http import current_identity
 from crewhouse.core.identity import Identity
 from crewhouse.core.settings import load_settings
 from crewhouse.files.logic import FileService
 from crewhouse.files.settings import FilesSettings
-from crewhouse.files.store import DynamoFileStore, S3Objects, target_tables
+from crewhouse.files.wiring import service_for
 
 CurrentIdentity = Annotated[Identity, Depends(current_identity)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
@@ -47,10 +46,7 @@ Settings = Annotated[FilesSettings, Depends(files_settings)]
 
 
 def file_service(settings: Settings) -> FileService:
-    store = DynamoFileStore(aws_client("dynamodb", settings), settings.files_table,
-                            target_tables(settings.tasks_table, settings.notes_table))
-    objects = S3Objects(aws_client("s3", settings, signature_version="s3v4"), settings.files_bucket)
-    return FileService(store, objects, settings)
+    return service_for(settings)
 
 
 Service = Annotated[FileService, Depends(file_service)]

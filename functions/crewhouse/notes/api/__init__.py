@@ -24,14 +24,13 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Response
 
-from crewhouse.core.aws import aws_client
 from crewhouse.core.etag import etag_for
 from crewhouse.core.http import current_identity
 from crewhouse.core.identity import Identity
 from crewhouse.core.settings import load_settings
 from crewhouse.notes.logic import NoteService
 from crewhouse.notes.settings import NotesSettings
-from crewhouse.notes.store import DynamoNoteStore, S3Bodies
+from crewhouse.notes.wiring import service_for
 
 CurrentIdentity = Annotated[Identity, Depends(current_identity)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]  # length checked by run_idempotent
@@ -54,8 +53,7 @@ Settings = Annotated[NotesSettings, Depends(notes_settings)]
 
 
 def note_service(settings: Settings) -> NoteService:
-    return NoteService(DynamoNoteStore(aws_client("dynamodb", settings), settings.notes_table),
-                       S3Bodies(aws_client("s3", settings), settings.files_bucket))
+    return service_for(settings)
 
 
 Service = Annotated[NoteService, Depends(note_service)]

@@ -4,7 +4,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from crewhouse.core.aws import aws_client
 from crewhouse.core.http import create_app, lambda_handler
 from crewhouse.core.idempotency import run_idempotent
 from crewhouse.notes.api import CurrentIdentity, IdempotencyKey, NoteId, Service, Settings, tagged
@@ -41,7 +40,7 @@ def create_tasks(note_id: NoteId, body: NoteTasksRequest, identity: CurrentIdent
                  idempotency_key: IdempotencyKey = None) -> NoteTasksResult:
     from crewhouse.notes.task_links import TaskServiceMaker
 
-    maker = TaskServiceMaker(aws_client("dynamodb", settings), settings.tasks_table)
+    maker = TaskServiceMaker()
     made: list[NoteTasksResult] = []
 
     def action() -> dict[str, Any]:

@@ -23,7 +23,6 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Response
 
-from crewhouse.core.aws import aws_client
 from crewhouse.core.etag import etag_for
 from crewhouse.core.http import current_identity
 from crewhouse.core.identity import Identity
@@ -31,7 +30,7 @@ from crewhouse.core.settings import load_settings
 from crewhouse.tasks.logic import TaskService
 from crewhouse.tasks.models.task import Task
 from crewhouse.tasks.settings import TasksSettings
-from crewhouse.tasks.store import DynamoTaskStore
+from crewhouse.tasks.wiring import service_for
 
 CurrentIdentity = Annotated[Identity, Depends(current_identity)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
@@ -46,7 +45,7 @@ Settings = Annotated[TasksSettings, Depends(tasks_settings)]
 
 
 def task_service(settings: Settings) -> TaskService:
-    return TaskService(DynamoTaskStore(aws_client("dynamodb", settings), settings.tasks_table))
+    return service_for(settings)
 
 
 Service = Annotated[TaskService, Depends(task_service)]
