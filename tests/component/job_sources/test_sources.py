@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from crewhouse.core.identity import Identity
+from crewhouse.core.settings import function_environment
 from crewhouse.files import keys as file_keys
 from crewhouse.files.logic import FileService
 from crewhouse.files.models import FileCreate
@@ -35,13 +36,21 @@ from crewhouse.search.index import DynamoSearchIndex
 from tests.support.mock import mocked_aws
 from tests.support.tables import create_table
 
-SETTINGS = JobsSettings(notes_table="notes", files_table="files", files_bucket="bucket", search_table="search",
-                        aws_region="us-east-1")
+# The jobs function's environment: the notes and files services read their own settings from it.
+ENV = {"NOTES_TABLE": "notes", "FILES_TABLE": "files", "FILES_BUCKET": "bucket", "SEARCH_TABLE": "search",
+       "AWS_REGION": "us-east-1"}
+SETTINGS = JobsSettings.from_environment(ENV)
 ALICE = owner_identity("t1", "alice")
 BOB = owner_identity("t1", "bob")
 ALICE_ELSEWHERE = owner_identity("t2", "alice")
 CSV = b"city,visitors\nLisbon,120\nPorto,80\nLisbon,100\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40  # the signature is all the byte checks look at
+
+
+@pytest.fixture(autouse=True)
+def jobs_function_environment() -> Iterator[None]:
+    with function_environment(ENV):
+        yield
 
 
 @dataclass
