@@ -35,7 +35,8 @@ class Auth(Construct):
             layer=layer,
             environment={"PLATFORM_TABLE": storage.platform_table.table_name},
         )
-        storage.platform_table.grant_read_write_data(self.post_confirmation.function)
+        # It only creates the tenant and its admin (one transaction of two Puts): no reads, updates or deletes.
+        storage.platform_table.grant(self.post_confirmation.function, "dynamodb:PutItem")
 
         self.user_pool = cognito.UserPool(
             self, "UserPool",
