@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -44,10 +45,9 @@ class Auth(Construct):
             layer=layer,
             environment={"PLATFORM_TABLE": storage.platform_table.table_name},
         )
-        # A new tenant and its first admin membership: writes only.
-        storage.platform_table.grant(self.post_confirmation.function, "dynamodb:PutItem",
-                                     "dynamodb:ConditionCheckItem")
-        acknowledge_index_access(self.post_confirmation.function, storage.platform_table)
+        # A new tenant, its first admin and the admin's chosen tenant (one transaction of Puts): no reads.
+        self.post_confirmation.function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:PutItem"], resources=[storage.platform_table.table_arn]))
         self.pre_token_generation = CrewhouseFunction(
             self, "PreTokenGeneration",
             handler="crewhouse.platform.workers.pre_token_generation",

@@ -17,7 +17,10 @@ state machines and executions, EventBridge buses, Scheduler schedules (with ``ia
 Secrets Manager secrets, Cognito user pools, Lambda functions and Bedrock models. Calls of other actions are
 checked by action only. Not evaluated: resource-based policies (bucket, queue and key policies, Lambda
 permissions), session policies, permission boundaries, policy variables, signatures (the session token must
-match) and credential expiry.
+match) and credential expiry. Calls made by the emulator itself on a role's behalf (Step Functions tasks,
+EventBridge and Scheduler targets, SQS and stream pollers) use the cloud's own keys and are not checked.
+
+``CREWHOUSE_IAM_USAGE=<file>`` appends every distinct (role, action, resource, verdict) checked, as JSON lines.
 """
 
 from __future__ import annotations
@@ -357,10 +360,11 @@ def checks_for(call: Call) -> list[Check]:
 
 
 class AccessDenied(Exception):
-    def __init__(self, principal: str, check: Check):
+    def __init__(self, principal: str, check: Check, verdict: str):
         on = f" on resource: {check.resource}" if check.resource else ""
-        super().__init__(f"User: {principal} is not authorized to perform: {check.action}{on} "
-                         f"because no identity-based policy allows the {check.action} action")
+        why = ("with an explicit deny in an identity-based policy" if verdict == "Deny"
+               else f"because no identity-based policy allows the {check.action} action")
+        super().__init__(f"User: {principal} is not authorized to perform: {check.action}{on} {why}")
         self.check = check
 
 
@@ -380,7 +384,7 @@ def authorize(call: Call, access_key: str, session_token: str) -> None:
         if os.environ.get("CREWHOUSE_IAM_USAGE"):
             _record_usage(role_arn, check, verdict)
         if verdict != "Allow":
-            raise AccessDenied(principal, check)
+            raise AccessDenied(principal, check, verdict)
 
 
 def _record_usage(role_arn: str, check: Check, verdict: str) -> None:
