@@ -14,7 +14,8 @@ needed) against the real resource ARNs of the calls Crewhouse makes (:func:`chec
 indexes and streams (batch and transaction items one by one, as the per-item actions IAM checks), S3 buckets and
 objects (copy sources and multi-object deletes key by key, ``s3:prefix`` for listings), SQS queues, Step Functions
 state machines and executions, EventBridge buses, Scheduler schedules (with ``iam:PassRole`` on the target role),
-Secrets Manager secrets, Cognito user pools, Lambda functions and Bedrock models. Calls of other actions are
+Secrets Manager secrets, Cognito user pools, Lambda functions, Bedrock models and SES sending identities (with
+``ses:FromAddress``). Calls of other actions are
 checked by action only. Not evaluated: resource-based policies (bucket, queue and key policies, Lambda
 permissions), session policies, permission boundaries, policy variables, signatures (the session token must
 match) and credential expiry. Calls made by the emulator itself on a role's behalf (Step Functions tasks,
@@ -318,6 +319,15 @@ def _cognito(call: Call) -> list[Check]:
     return [Check(f"cognito-idp:{call.action}", _arn(call, "cognito-idp", f"userpool/{pool}") if pool else None)]
 
 
+def _ses(call: Call) -> list[Check]:
+    """Sending checks the sender's identity, with ``ses:FromAddress`` for conditions (SES v1 and v2)."""
+    sender = str(call.params.get("FromEmailAddress") or call.params.get("Source") or "")
+    address = sender.rsplit("<", 1)[-1].rstrip(">").strip()
+    if not address:
+        return [Check(f"ses:{call.action}", None)]
+    return [Check(f"ses:{call.action}", _arn(call, "ses", f"identity/{address}"), (("ses:fromaddress", address),))]
+
+
 def _lambda(call: Call) -> list[Check]:
     match = re.match(r"^/[^/]+/functions/([^/?]+)", call.path)
     name = unquote(match[1]) if match else None
@@ -341,7 +351,7 @@ def _bedrock(call: Call) -> list[Check]:
 
 
 RESOLVERS = {"dynamodb": _dynamodb, "s3": _s3, "sqs": _sqs, "states": _states, "events": _events,
-             "scheduler": _scheduler, "secretsmanager": _secretsmanager, "cognito-idp": _cognito,
+             "scheduler": _scheduler, "secretsmanager": _secretsmanager, "cognito-idp": _cognito, "ses": _ses,
              "lambda": _lambda, "bedrock": _bedrock}
 REST_JSON_SERVICES = {"scheduler", "lambda", "bedrock"}
 # Actions with no resource-level permissions: IAM evaluates them against "*".

@@ -205,3 +205,17 @@ def test_policy_evaluation_costs_little_per_request(endpoint: str) -> None:
     for _ in range(1000):
         iam.authorize(call, key, token)
     assert (time.perf_counter() - started) / 1000 < 0.001
+
+
+def test_sending_mail_checks_the_sender_identity_and_its_from_address() -> None:
+    call = iam.Call(service="ses", action="SendEmail", region=REGION, account=ACCOUNT,
+                    params={"FromEmailAddress": "Crewhouse <no-reply@crewhouse.test>"},
+                    path="/v2/email/outbound-emails", query={}, headers={}, body=b"", moto_resource="*")
+    [check] = iam.checks_for(call)
+    assert check.resource == f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/no-reply@crewhouse.test"
+    statement = {"Effect": "Allow", "Action": "ses:SendEmail", "Resource": f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/*",
+                 "Condition": {"StringEquals": {"ses:FromAddress": "no-reply@crewhouse.test"}}}
+    assert iam.decide([statement], check.action, check.resource, dict(check.context)) == "Allow"
+    other = iam.Call(**{**call.__dict__, "params": {"FromEmailAddress": "ceo@crewhouse.test"}})
+    [spoofed] = iam.checks_for(other)
+    assert iam.decide([statement], spoofed.action, spoofed.resource, dict(spoofed.context)) != "Allow"
