@@ -157,6 +157,10 @@ def test_api_roles_are_least_privilege(template_json: dict[str, Any], ids: dict[
         granted = rendered_grants(template_json, ids[name])
         assert not [g for g in granted if g[1] == "*"], name
         tables = {r for a, r in granted if a.startswith("dynamodb:")}
+        # Every API function checks the caller's membership: GetItem on the platform table, nothing more.
+        memberships = {(a, r) for a, r in granted if "PlatformTable" in r}
+        assert {a for a, _ in memberships} == {"dynamodb:GetItem"}, name
+        tables -= {r for _, r in memberships}
         assert tables <= {files, f"{files}/index/*", tasks, notes} | {r for r in tables if "Idempotency" in r}, name
         # A task's or note's attachments list: only the function that attaches and detaches may change it.
         targets = {a for a, r in granted if r in (tasks, notes)}

@@ -22,6 +22,7 @@ from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.llm import grant_converse, llm_environment
 from crewhouse_cdk.constructs.notes import NotesContext
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
+from crewhouse_cdk.grants import grant_pass_role_to_scheduler
 from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access, logical_id
 from crewhouse_cdk.paths import STATEMACHINES_DIR
 
@@ -173,7 +174,7 @@ class JobsContext(Construct):
         self.api_function.add_to_role_policy(iam.PolicyStatement(
             actions=["states:StopExecution", "states:DescribeExecution", "states:GetExecutionHistory"],
             resources=[executions]))
-        self.scheduler_role.grant_pass_role(self.api_function.grant_principal)
+        grant_pass_role_to_scheduler(self.scheduler_role, self.api_function)
         self.api_function.add_to_role_policy(iam.PolicyStatement(
             actions=["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"],
             resources=[stack.format_arn(service="scheduler", resource="schedule",

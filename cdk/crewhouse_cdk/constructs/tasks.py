@@ -16,6 +16,7 @@ from constructs import Construct
 from crewhouse_cdk.constructs.function import CrewhouseFunction
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
+from crewhouse_cdk.grants import grant_pass_role_to_scheduler
 from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access
 
 REMINDER_GROUP = "crewhouse-reminders"
@@ -124,7 +125,7 @@ class TasksContext(Construct):
         storage.search_table.grant_read_write_data(self.stream_function)
         storage.sync_table.grant_write_data(self.stream_function)
         storage.event_bus.grant_put_events_to(self.stream_function)
-        self.scheduler_role.grant_pass_role(self.stream_function.grant_principal)
+        grant_pass_role_to_scheduler(self.scheduler_role, self.stream_function)
         self.stream_function.add_to_role_policy(iam.PolicyStatement(
             actions=["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule",
                      "scheduler:GetSchedule"],
