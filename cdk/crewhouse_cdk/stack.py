@@ -10,7 +10,7 @@ from constructs import Construct
 from crewhouse_cdk.constructs.auth import Auth
 from crewhouse_cdk.constructs.chat import ChatContext
 from crewhouse_cdk.constructs.files import FilesContext
-from crewhouse_cdk.constructs.function import DependencyLayer
+from crewhouse_cdk.constructs.function import DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.jobs import JobsContext
 from crewhouse_cdk.constructs.mcp import McpContext
@@ -24,18 +24,19 @@ from crewhouse_cdk.constructs.tasks import TasksContext
 class CrewhouseStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        layer = DependencyLayer(self, "Dependencies").layer
+        layers = DependencyLayers(self, "Dependencies")
         storage = Storage(self, "Storage")
-        auth = Auth(self, "Auth", storage=storage, layer=layer)
+        auth = Auth(self, "Auth", storage=storage, layers=layers)
         api = HttpApi(self, "Http", auth=auth)
-        platform = PlatformApi(self, "Platform", storage=storage, api=api, layer=layer)
-        tasks = TasksContext(self, "Tasks", storage=storage, api=api, layer=layer)
-        notes = NotesContext(self, "Notes", storage=storage, api=api, layer=layer, tasks_table=tasks.table)
-        files = FilesContext(self, "Files", storage=storage, api=api, tasks=tasks, layer=layer, notes_table=notes.table)
-        jobs = JobsContext(self, "Jobs", storage=storage, api=api, notes=notes, files=files, layer=layer)
+        platform = PlatformApi(self, "Platform", storage=storage, api=api, layers=layers)
+        tasks = TasksContext(self, "Tasks", storage=storage, api=api, layers=layers)
+        notes = NotesContext(self, "Notes", storage=storage, api=api, layers=layers, tasks_table=tasks.table)
+        files = FilesContext(self, "Files", storage=storage, api=api, tasks=tasks, layers=layers,
+                             notes_table=notes.table)
+        jobs = JobsContext(self, "Jobs", storage=storage, api=api, notes=notes, files=files, layers=layers)
         mcp = McpContext(self, "Mcp", storage=storage, api=api, auth=auth, tasks=tasks, notes=notes, files=files,
-                         jobs=jobs, layer=layer)
-        chat = ChatContext(self, "Chat", storage=storage, api=api, tasks=tasks, layer=layer)
+                         jobs=jobs, layers=layers)
+        chat = ChatContext(self, "Chat", storage=storage, api=api, tasks=tasks, layers=layers)
 
         functions = {"Platform": platform.handler.function, "PostConfirmation": auth.post_confirmation.function,
                      **tasks.functions, **files.functions, "McpServer": mcp.function, "Chat": chat.function,

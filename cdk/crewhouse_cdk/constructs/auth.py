@@ -6,10 +6,9 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from crewhouse_cdk.constructs.function import CrewhouseFunction
+from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.storage import Storage
 from crewhouse_cdk.nag import acknowledge
 
@@ -24,7 +23,7 @@ API_SCOPES = {
 
 class Auth(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage,
-                 layer: lambda_.ILayerVersion) -> None:
+                 layers: DependencyLayers) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
 
@@ -32,7 +31,7 @@ class Auth(Construct):
             self, "PostConfirmation",
             handler="crewhouse.platform.workers.post_confirmation",
             description="Creates a tenant for every newly confirmed user",
-            layer=layer,
+            layers=layers,
             environment={"PLATFORM_TABLE": storage.platform_table.table_name},
         )
         storage.platform_table.grant_read_write_data(self.post_confirmation.function)

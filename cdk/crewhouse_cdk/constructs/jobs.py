@@ -17,7 +17,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from crewhouse_cdk.constructs.files import FilesContext
-from crewhouse_cdk.constructs.function import CrewhouseFunction
+from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.llm import grant_converse, llm_environment
 from crewhouse_cdk.constructs.notes import NotesContext
@@ -33,7 +33,7 @@ UPLOADS = "uploads/"
 
 class JobsContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi, notes: NotesContext,
-                 files: FilesContext, layer: lambda_.ILayerVersion) -> None:
+                 files: FilesContext, layers: DependencyLayers) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         self.table = tenant_table(self, "JobsTable")
@@ -57,12 +57,12 @@ class JobsContext(Construct):
 
         # --- the state machine's functions ----------------------------------------------------------------
         self.step_function = CrewhouseFunction(
-            self, "JobStep", handler="crewhouse.jobs.workers.job_step", layer=layer,
+            self, "JobStep", handler="crewhouse.jobs.workers.job_step", layers=layers,
             description="Agent job bookkeeping: mark running, store the result, mark succeeded or failed",
             environment=common, timeout=cdk.Duration.seconds(30),
         ).function
         self.runner_function = CrewhouseFunction(
-            self, "JobRunner", handler="crewhouse.jobs.workers.run_agent", layer=layer,
+            self, "JobRunner", handler="crewhouse.jobs.workers.run_agent", layers=layers,
             description="The agent step of a job: runs the job type and answers Step Functions by task token",
             environment={**common, **llm_environment(self)}, timeout=cdk.Duration.minutes(15), memory_size=1536,
         ).function
@@ -125,7 +125,7 @@ class JobsContext(Construct):
 
         # --- admission, dispatch and schedules ------------------------------------------------------------------
         self.schedule_due_function = CrewhouseFunction(
-            self, "JobScheduleDue", handler="crewhouse.jobs.workers.schedule_due", layer=layer,
+            self, "JobScheduleDue", handler="crewhouse.jobs.workers.schedule_due", layers=layers,
             description="A run_at job's schedule fired: the job joins its tenant's line",
             environment=common, timeout=cdk.Duration.seconds(30),
         ).function
@@ -139,7 +139,7 @@ class JobsContext(Construct):
         acknowledge_function_versions(self.scheduler_role, self.schedule_due_function)
 
         self.dispatcher_function = CrewhouseFunction(
-            self, "JobDispatcher", handler="crewhouse.jobs.workers.dispatch", layer=layer,
+            self, "JobDispatcher", handler="crewhouse.jobs.workers.dispatch", layers=layers,
             description="Job queue consumer: starts one Step Functions execution per job run",
             environment={**common, "JOB_STATE_MACHINE_ARN": self.state_machine.state_machine_arn},
             timeout=cdk.Duration.seconds(10),
@@ -154,7 +154,7 @@ class JobsContext(Construct):
                                       resource_name=f"{self.state_machine.state_machine_name}:*",
                                       arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
         self.api_function = CrewhouseFunction(
-            self, "JobsApi", handler="crewhouse.jobs.api.handler", layer=layer,
+            self, "JobsApi", handler="crewhouse.jobs.api.handler", layers=layers,
             description="Jobs API: submit, list, progress, cancel, timeline, dead letters and redrive",
             environment={**common, "JOB_STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
                          "JOB_SCHEDULE_GROUP": JOB_SCHEDULE_GROUP,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from crewhouse_cdk.constructs.function import CrewhouseFunction
+from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import Storage
 from crewhouse_cdk.nag import acknowledge
@@ -17,13 +16,13 @@ GET = apigwv2.HttpMethod.GET
 
 class PlatformApi(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi,
-                 layer: lambda_.ILayerVersion) -> None:
+                 layers: DependencyLayers) -> None:
         super().__init__(scope, construct_id)
         self.handler = CrewhouseFunction(
             self, "Platform",
             handler="crewhouse.platform.api.handler",
             description="Platform API: health, readiness, identity, OpenAPI",
-            layer=layer,
+            layers=layers,
             environment={
                 "PLATFORM_TABLE": storage.platform_table.table_name,
                 "FILES_BUCKET": storage.files_bucket.bucket_name,
