@@ -68,13 +68,14 @@ def reached_modules(module: str, root: Path = FUNCTIONS_DIR) -> frozenset[str]:
 
 
 def third_party_imports(handler: str, root: Path = FUNCTIONS_DIR) -> dict[str, frozenset[str]]:
-    """Top-level third-party module -> the ``crewhouse`` modules that import it, for a handler
-    ``crewhouse.ctx.module.function`` (the standard library left out)."""
+    """Third-party dotted name -> the ``crewhouse`` modules that import it, for a handler
+    ``crewhouse.ctx.module.function`` (the standard library left out). A name may be a module's attribute:
+    ``from ulid import ULID`` gives ``ulid`` and ``ulid.ULID``."""
     module = handler.rpartition(".")[0]
     importers: dict[str, set[str]] = {}
     for reached in reached_modules(module, root):
         for name in _imported_names(reached, root):
             top = name.split(".")[0]
             if top and top != PACKAGE and top != "__future__" and top not in sys.stdlib_module_names:
-                importers.setdefault(top, set()).add(reached)
-    return {top: frozenset(modules) for top, modules in importers.items()}
+                importers.setdefault(name, set()).add(reached)
+    return {name: frozenset(modules) for name, modules in importers.items()}

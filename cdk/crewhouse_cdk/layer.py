@@ -123,6 +123,11 @@ def _dependents(lock: dict[str, Locked]) -> dict[str, set[str]]:
     return children
 
 
+def dependency_closure(roots: Iterable[str], lock: dict[str, Locked]) -> set[str]:
+    """``roots`` and every locked package they pull in, stopping at what the Lambda runtime provides."""
+    return _closure(roots, _dependents(lock))
+
+
 def _closure(roots: Iterable[str], children: dict[str, set[str]]) -> set[str]:
     seen: set[str] = set()
     todo = [normalize(r) for r in roots]
@@ -178,7 +183,10 @@ def layers_for_handler(handler: str, plan: LayerPlan | None = None) -> tuple[str
     """The layers a handler needs: those holding what its code imports, and the layers those import from."""
     plan = plan or project_plan()
     needed: set[str] = set()
-    for top, importers in sorted(third_party_imports(handler).items()):
+    tops: dict[str, set[str]] = {}
+    for name, modules in third_party_imports(handler).items():
+        tops.setdefault(name.split(".")[0], set()).update(modules)
+    for top, importers in sorted(tops.items()):
         if top in LOCAL_ONLY_IMPORTS:
             continue
         dists = _import_owners().get(top, ())
