@@ -48,14 +48,15 @@ lint: $(DEV_STAMP)
 unit infra integration bench: $(DEV_STAMP) system-deps
 	$(BIN)/pytest tests/$@
 
-## Regenerate both locks from pyproject.toml (needs PyPI): the dev environment, and the Lambda layers
-## (Python 3.13 on arm64, Amazon Linux 2023: any manylinux up to 2_34; the runtime provides boto3).
+## Regenerate both locks from pyproject.toml (needs PyPI): the dev environment, then the Lambda layers
+## (Python 3.13 on arm64, Amazon Linux 2023: any manylinux up to 2_34; the runtime provides boto3) held to
+## the dev lock's versions, so that tests run what ships.
 lock: $(DEV_STAMP)
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra local --extra dev --universal --python-version 3.11 \
 		--generate-hashes -o $(DEV_LOCK)
-	$(BIN)/uv pip compile --quiet pyproject.toml --python-platform aarch64-manylinux_2_34 --python-version 3.13 \
-		--generate-hashes --no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer \
-		-o $(LAYER_LOCK)
+	$(BIN)/uv pip compile --quiet pyproject.toml -c $(DEV_LOCK) --python-platform aarch64-manylinux_2_34 \
+		--python-version 3.13 --generate-hashes --no-emit-package boto3 --no-emit-package botocore \
+		--no-emit-package s3transfer -o $(LAYER_LOCK)
 
 ## The CDK CLI pinned in package-lock.json (and the ASL validator), installed only when the lock changes.
 node_modules/.package-lock.json: package-lock.json

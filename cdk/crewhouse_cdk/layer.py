@@ -107,7 +107,7 @@ def read_lock(path: Path = LAYER_LOCK) -> dict[str, Locked]:
             entry.append(line)
         elif stripped.startswith("# via") or (stripped.startswith("#   ") and entry):
             parent = stripped.removeprefix("# via").lstrip("# ").strip()
-            if parent:
+            if parent and not parent.startswith("-"):  # ``-c requirements/dev.lock``: a constraint, no parent
                 project = _VIA_PROJECT.match(parent)
                 via.add("" if project else normalize(parent))
     finish()
