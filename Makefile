@@ -77,7 +77,7 @@ deploy: synth
 ## What this machine can prove of `make deploy`: its synth, then checks of the cloud assembly (handlers in
 ## their assets, state machines through asl-validator, asset sizes, no local-only code, cfn-lint, cdk-nag).
 deploy-check: synth
-	$(BIN)/python -m crewhouse_cdk.deploy_check cdk.out
+	$(BIN)/python -m tests.infra.deploy_check cdk.out
 
 openapi: $(LOCAL_STAMP)
 	$(BIN)/crewhouse openapi

@@ -10,7 +10,7 @@ from constructs import Construct
 
 from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.storage import Storage
-from crewhouse_cdk.nag import acknowledge
+from crewhouse_cdk.nag import acknowledge, nag_arn
 
 MOBILE_CALLBACK_URL = "crewhouse://auth/callback"
 ROLE_GROUPS = ("admin", "member", "observer")
@@ -65,7 +65,7 @@ class Auth(Construct):
         ))
 
         acknowledge(self.post_confirmation,
-                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cognito-idp:<AWS::Region>:<AWS::AccountId>:userpool/*]",
+                    f"AwsSolutions-IAM5[Resource::{nag_arn(self, 'cognito-idp', 'userpool/*')}]",
                     "The trigger cannot name its own pool's ARN without a dependency cycle; it may only update "
                     "attributes and groups of users in this account's pools.")
         acknowledge(self.user_pool, "AwsSolutions-COG2",

@@ -11,7 +11,7 @@ from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayer
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import Storage, tenant_table
 from crewhouse_cdk.constructs.tasks import TasksContext
-from crewhouse_cdk.nag import acknowledge, acknowledge_index_access
+from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, nag_arn
 
 DEFAULT_MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
@@ -47,11 +47,11 @@ class ChatContext(Construct):
             resources=[f"arn:{stack.partition}:bedrock:*::foundation-model/*",
                        stack.format_arn(service="bedrock", resource="inference-profile", resource_name="*")],
         ))
-        acknowledge(self.function, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/*]",
+        acknowledge(self.function, "AwsSolutions-IAM5[Resource::"
+                    f"{nag_arn(self, 'bedrock', 'foundation-model/*', region='*', account='')}]",
                     "Cross-region inference profiles route to the model in any region they choose.")
         acknowledge(self.function,
-                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:"
-                    "inference-profile/*]",
+                    f"AwsSolutions-IAM5[Resource::{nag_arn(self, 'bedrock', 'inference-profile/*')}]",
                     "The model is configuration (crewhouse:bedrockModelId); any of this account's profiles.")
         for path in ("/chat/sessions", "/chat/sessions/{proxy+}"):
             api.route(path, [apigwv2.HttpMethod.ANY], self.function)

@@ -28,7 +28,7 @@ from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayer
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
 from crewhouse_cdk.constructs.tasks import TasksContext
-from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, logical_id
+from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, logical_id, nag_arn
 
 GET, POST, ANY = apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.ANY
 UPLOADS, THUMBNAILS, QUARANTINE = "uploads/", "thumbnails/", "quarantine/"
@@ -231,8 +231,7 @@ class FilesContext(Construct):
         ):
             self.guardduty_role.add_to_policy(statement)
         acknowledge(self.guardduty_role,
-                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/"
-                    f"{GUARDDUTY_RULE_PREFIX}*]",
+                    f"AwsSolutions-IAM5[Resource::{nag_arn(self, 'events', f'rule/{GUARDDUTY_RULE_PREFIX}*')}]",
                     "GuardDuty names its managed rule at run time; the grant is limited to that rule name prefix "
                     "(and, for changes, to rules GuardDuty manages).")
         self._acknowledge_objects(self.guardduty_role, bucket, (UPLOADS,),

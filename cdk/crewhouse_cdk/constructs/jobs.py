@@ -22,7 +22,7 @@ from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.llm import grant_converse, llm_environment
 from crewhouse_cdk.constructs.notes import NotesContext
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
-from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access, logical_id
+from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access, logical_id, nag_arn
 from crewhouse_cdk.paths import STATEMACHINES_DIR
 
 JOB_SCHEDULE_GROUP = "crewhouse-jobs"
@@ -179,12 +179,11 @@ class JobsContext(Construct):
             resources=[stack.format_arn(service="scheduler", resource="schedule",
                                         resource_name=f"{JOB_SCHEDULE_GROUP}/*")]))
         acknowledge(self.api_function,
-                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
-                    f"execution:<{logical_id(self.state_machine)}.Name>:*]",
+                    "AwsSolutions-IAM5[Resource::"
+                    f"{nag_arn(self, 'states', f'execution:<{logical_id(self.state_machine)}.Name>:*')}]",
                     "Executions are named per job at run time; the grant covers this state machine's only.")
         acknowledge(self.api_function,
-                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
-                    f"schedule/{JOB_SCHEDULE_GROUP}/*]",
+                    f"AwsSolutions-IAM5[Resource::{nag_arn(self, 'scheduler', f'schedule/{JOB_SCHEDULE_GROUP}/*')}]",
                     "run_at schedules are created per job at run time; the grant is limited to their group.")
         for path in ("/jobs", "/jobs/{proxy+}"):
             api.route(path, [apigwv2.HttpMethod.ANY], self.api_function)

@@ -16,7 +16,7 @@ from constructs import Construct
 from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
-from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access
+from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access, nag_arn
 
 REMINDER_GROUP = "crewhouse-reminders"
 GET, POST, DELETE, ANY = (apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.DELETE,
@@ -132,8 +132,7 @@ class TasksContext(Construct):
                                         resource_name=f"{REMINDER_GROUP}/*")],
         ))
         acknowledge(self.stream_function,
-                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
-                    f"schedule/{REMINDER_GROUP}/*]",
+                    f"AwsSolutions-IAM5[Resource::{nag_arn(self, 'scheduler', f'schedule/{REMINDER_GROUP}/*')}]",
                     "Reminder schedules are created per task at run time; the grant is limited to their group.")
         self.functions = {**self.api_functions, "TasksStream": self.stream_function,
                           "ReminderDue": self.reminder_function}
