@@ -79,8 +79,11 @@ class Auth(Construct):
             "Api", identifier="crewhouse",
             scopes=[cognito.ResourceServerScope(scope_name=n, scope_description=d) for n, d in API_SCOPES.items()],
         )
+        # Hosted UI prefixes are unique per region across every AWS account: a second Crewhouse stack in the
+        # same account and region needs its own (`cdk deploy -c crewhouse:cognitoDomainPrefix=...`).
+        domain_prefix = self.node.try_get_context("crewhouse:cognitoDomainPrefix") or f"crewhouse-{stack.account}"
         self.domain = self.user_pool.add_domain(
-            "Domain", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=f"crewhouse-{stack.account}")
+            "Domain", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=domain_prefix)
         )
 
         self.mobile_client = self.user_pool.add_client(
