@@ -1,5 +1,6 @@
 # Crewhouse developer commands. The two set-up commands in README.md are `make dev` and `make test`;
-# both create .venv and install it from requirements/dev.lock (re-installing only when the lock changes).
+# both create .venv and install it from requirements/dev.lock (re-installing only when the lock or
+# pyproject.toml changes; `make lock` rewrites the locks after a dependency change).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -18,7 +19,7 @@ $(BIN)/python:
 
 # uv itself first (its hashed lines of the lock, with pip), then the venv made exactly the lock (hashes
 # required, stale packages removed), then this project, editable and without dependencies.
-$(DEV_STAMP): $(DEV_LOCK) | $(BIN)/python
+$(DEV_STAMP): $(DEV_LOCK) pyproject.toml | $(BIN)/python
 	awk '/^uv==/{p=1} p{print} p&&!/\\$$/{p=0}' $(DEV_LOCK) > $(VENV)/uv-requirement.txt
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r $(VENV)/uv-requirement.txt
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes $(DEV_LOCK)
