@@ -38,7 +38,8 @@ class DependencyLayers(Construct):
             path = paths[name] if paths is not None else placeholder_layer(name)
             self.layers[name] = lambda_.LayerVersion(
                 self, name.capitalize(),
-                code=lambda_.Code.from_asset(str(path)),
+                # pip --target also writes console scripts (python/bin) that no function runs.
+                code=lambda_.Code.from_asset(str(path), exclude=["python/bin", "python/bin/**"]),
                 compatible_runtimes=[lambda_.Runtime.PYTHON_3_13],
                 compatible_architectures=[lambda_.Architecture.ARM_64],
                 description=f"Crewhouse {name} dependencies (requirements/layer.lock, cp313 {LAMBDA_PLATFORMS[0]})",
