@@ -183,6 +183,13 @@ def size_table(assembly: Assembly, scratch: Path) -> tuple[list[str], list[str]]
             problems.append(f"{function}: {totals[function] / 1e6:.1f} MB unzipped with its layers, over 250 MB")
         if len(layers) > MAX_LAYERS:
             problems.append(f"{function}: {len(layers)} layers, Lambda allows {MAX_LAYERS}")
+    by_layers: dict[tuple[str, ...], list[str]] = {}
+    for function in assembly.functions:
+        by_layers.setdefault(tuple(assembly.layer_ids(function)), []).append(function)
+    for layers, functions in sorted(by_layers.items(), key=lambda item: totals[item[1][0]]):
+        names = "+".join(assembly.layers[layer]["Properties"].get("Description", layer).split()[1]
+                         for layer in layers) or "no layer"
+        lines.append(f"{len(functions):>3} functions with {names}: {totals[functions[0]] / 1e6:.1f} MB unzipped")
     largest = max(totals, key=lambda f: totals[f])
     lines.append(f"largest function with its layers: {largest} {totals[largest] / 1e6:.1f} MB unzipped "
                  f"({len(assembly.layer_ids(largest))} layers); smallest {min(totals.values()) / 1e6:.1f} MB")
