@@ -186,9 +186,9 @@ def size_table(assembly: Assembly, scratch: Path) -> tuple[list[str], list[str]]
     by_layers: dict[tuple[str, ...], list[str]] = {}
     for function in assembly.functions:
         by_layers.setdefault(tuple(assembly.layer_ids(function)), []).append(function)
-    for layers, functions in sorted(by_layers.items(), key=lambda item: totals[item[1][0]]):
-        names = "+".join(assembly.layers[layer]["Properties"].get("Description", layer).split()[1]
-                         for layer in layers) or "no layer"
+    for combination, functions in sorted(by_layers.items(), key=lambda item: totals[item[1][0]]):
+        # DependenciesMediaE9E7254D -> Media
+        names = "+".join(re.sub(r"^Dependencies|[0-9A-F]{8}$", "", layer) for layer in combination) or "no layer"
         lines.append(f"{len(functions):>3} functions with {names}: {totals[functions[0]] / 1e6:.1f} MB unzipped")
     largest = max(totals, key=lambda f: totals[f])
     lines.append(f"largest function with its layers: {largest} {totals[largest] / 1e6:.1f} MB unzipped "
