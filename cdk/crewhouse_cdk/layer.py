@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -232,11 +234,22 @@ def build_layer(
     layer_dir = build_dir / ("layers" if lambda_platform else "test-layers") / f"{name}-{digest}"
     stamp = layer_dir.parent / f"{layer_dir.name}.complete"  # outside the asset: it must not change its hash
     if not stamp.exists():
-        (layer_dir / "python").mkdir(parents=True, exist_ok=True)
-        requirements = layer_dir.parent / f"{layer_dir.name}.txt"
-        requirements.write_text(text)
-        run(pip_command(requirements, layer_dir / "python", lambda_platform=lambda_platform))
-        stamp.write_text(text)
+        # Built aside, then renamed into place: parallel test workers may build the same layer at once.
+        layer_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{layer_dir.name}-", dir=layer_dir.parent))
+        try:
+            requirements = staging / "requirements.txt"
+            requirements.write_text(text)
+            (staging / "layer" / "python").mkdir(parents=True)
+            run(pip_command(requirements, staging / "layer" / "python", lambda_platform=lambda_platform))
+            try:
+                (staging / "layer").rename(layer_dir)
+            except OSError:
+                if not layer_dir.is_dir():
+                    raise  # otherwise another build of the same locked lines got there first
+            stamp.write_text(text)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return layer_dir
 
 

@@ -158,7 +158,7 @@ def test_build_runs_pip_into_the_layers_python_dir(tmp_path: Path, lock: dict[st
     layer_dir = build_layer([lock["fastapi"], lock["pydantic"]], "base", tmp_path, run=pip)
 
     assert len(pip.commands) == 1
-    assert option(pip.commands[0], "--target") == str(layer_dir / "python")
+    assert Path(option(pip.commands[0], "--target")).name == "python"  # built aside, then moved into place
     assert layer_dir.parent == tmp_path / "layers"
     # Lambda puts a layer's python/ on sys.path: that is where the packages must land, with their hashes.
     installed = (layer_dir / "python" / "installed.txt").read_text()
@@ -198,9 +198,21 @@ def test_host_and_lambda_builds_do_not_share_a_cache(tmp_path: Path, lock: dict[
     assert "--platform" in pip.commands[0] and "--platform" not in pip.commands[1]
 
 
+def test_a_build_that_loses_the_race_to_a_parallel_one_uses_its_layer(tmp_path: Path,
+                                                                      lock: dict[str, Locked]) -> None:
+    winner = build_layer([lock["fastapi"]], "base", tmp_path, run=FakePip())
+    (winner.parent / f"{winner.name}.complete").unlink()  # as if the other build had not stamped it yet
+
+    again = build_layer([lock["fastapi"]], "base", tmp_path, run=FakePip())
+
+    assert again == winner and (winner / "python" / "installed.txt").is_file()
+    assert sorted(p.name for p in winner.parent.iterdir()) == [winner.name, f"{winner.name}.complete"]
+
+
 def test_failed_build_is_not_cached(tmp_path: Path, lock: dict[str, Locked]) -> None:
     with pytest.raises(RuntimeError):
         build_layer([lock["fastapi"]], "base", tmp_path, run=FakePip(fail=True))
+    assert list((tmp_path / "layers").iterdir()) == [], "nothing of the failed build is left"
 
     pip = FakePip()
     build_layer([lock["fastapi"]], "base", tmp_path, run=pip)
