@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -82,8 +83,8 @@ def test_tests_run_the_versions_that_ship() -> None:
 
 
 @pytest.mark.parametrize("path", [DEV_LOCK, LAYER_LOCK], ids=lambda p: p.name)
-def test_every_locked_package_has_hashes(path: object) -> None:
-    lock = read_lock(DEV_LOCK if path == DEV_LOCK else LAYER_LOCK)
+def test_every_locked_package_has_hashes(path: Path) -> None:
+    lock = read_lock(path)
 
     assert lock and all(p.hashes for p in lock.values())
     assert all(normalize(n) == n for n in lock)
