@@ -1,25 +1,30 @@
 # Crewhouse developer commands. The two set-up commands in README.md are `make dev` and `make test`;
-# both create .venv and install what they need (re-installing only when pyproject.toml changes).
+# both create .venv and install it from requirements/dev.lock (re-installing only when the lock or
+# pyproject.toml changes; `make lock` rewrites the locks after a dependency change).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-LOCAL_STAMP := $(VENV)/.installed-local
+DEV_LOCK := requirements/dev.lock
+LAYER_LOCK := requirements/layer.lock
+# One lock for the embedded cloud and the dev tools: both set-up commands install the same environment.
 DEV_STAMP := $(VENV)/.installed-dev
+LOCAL_STAMP := $(DEV_STAMP)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: dev test lint unit integration infra bench synth layer deploy openapi clean system-deps
+.PHONY: dev test lint unit integration infra bench synth layer lock deploy deploy-check openapi clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(LOCAL_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[local]'
+# uv itself first (its hashed lines of the lock, with pip), then the venv made exactly the lock (hashes
+# required, stale packages removed), then this project, editable and without dependencies.
+$(DEV_STAMP): $(DEV_LOCK) pyproject.toml | $(BIN)/python
+	awk '/^uv==/{p=1} p{print} p&&!/\\$$/{p=0}' $(DEV_LOCK) > $(VENV)/uv-requirement.txt
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r $(VENV)/uv-requirement.txt
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes $(DEV_LOCK)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
-
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[local,dev]'
-	touch $@ $(LOCAL_STAMP)
 
 ## System packages of the local cloud: Tesseract (local OCR of uploaded images and PDFs).
 system-deps:
@@ -44,20 +49,39 @@ lint: $(DEV_STAMP)
 unit infra integration bench: $(DEV_STAMP) system-deps
 	$(BIN)/pytest tests/$@
 
-## Synthesize for a real deployment (builds the arm64 dependency layer with pip --platform, cached in build/).
-synth: $(LOCAL_STAMP)
-	$(BIN)/python cdk/app.py
+## Regenerate both locks from pyproject.toml (needs PyPI): the dev environment, then the Lambda layers
+## (Python 3.13 on arm64, Amazon Linux 2023: any manylinux up to 2_34; the runtime provides boto3) held to
+## the dev lock's versions, so that tests run what ships.
+lock: $(DEV_STAMP)
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra local --extra dev --universal --python-version 3.11 \
+		--generate-hashes -o $(DEV_LOCK)
+	$(BIN)/uv pip compile --quiet pyproject.toml -c $(DEV_LOCK) --python-platform aarch64-manylinux_2_34 \
+		--python-version 3.13 --generate-hashes --no-emit-package boto3 --no-emit-package botocore \
+		--no-emit-package s3transfer -o $(LAYER_LOCK)
 
-layer: $(LOCAL_STAMP)
-	$(BIN)/python -c "from crewhouse_cdk.layer import build_layer; print(build_layer())"
+## The CDK CLI pinned in package-lock.json (and the ASL validator), installed only when the lock changes.
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+## Synthesize for a real deployment with the npm-pinned CDK CLI into cdk.out (builds the arm64 layers with
+## pip --platform from requirements/layer.lock, cached in build/).
+synth: $(DEV_STAMP) node_modules/.package-lock.json
+	PATH="$(CURDIR)/$(BIN):$$PATH" CREWHOUSE_LAYER=build npx cdk synth --quiet
+
+layer: $(DEV_STAMP)
+	$(BIN)/python -m crewhouse_cdk.layer
 
 ## Deploy to the AWS account of your current credentials (run `npx cdk bootstrap` once per account/region).
-deploy: $(LOCAL_STAMP)
-	npm ci --no-audit --no-fund
-	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk deploy --require-approval never
+deploy: synth
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk deploy --app cdk.out --require-approval never
+
+## What this machine can prove of `make deploy`: its synth, then checks of the cloud assembly (handlers in
+## their assets, state machines through asl-validator, asset sizes, no local-only code, cfn-lint, cdk-nag).
+deploy-check: synth
+	$(BIN)/python -m tests.infra.deploy_check cdk.out
 
 openapi: $(LOCAL_STAMP)
 	$(BIN)/crewhouse openapi
 
 clean:
-	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build cdk.out node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,21 @@ BASIC_EXECUTION_ROLE = (
 )
 
 
+def nag_arn(scope: IConstruct, service: str, resource: str, *, region: str | None = None,
+            account: str | None = None) -> str:
+    """An ARN of this stack as cdk-nag writes it in a finding: the partition, region and account literal when
+    the stack has them (``cdk synth``/``deploy`` with credentials and a region), ``<AWS::Region>`` … when the
+    template is environment-agnostic (tests, the embedded cloud). ``region``/``account`` override them."""
+    stack = cdk.Stack.of(scope)
+
+    def shown(value: str, pseudo: str) -> str:
+        return f"<AWS::{pseudo}>" if cdk.Token.is_unresolved(value) else value
+
+    region = shown(stack.region, "Region") if region is None else region
+    account = shown(stack.account, "AccountId") if account is None else account
+    return f"arn:{shown(stack.partition, 'Partition')}:{service}:{region}:{account}:{resource}"
+
+
 def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
     cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=finding, reason=reason))
 

@@ -7,10 +7,10 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import Construct
 
-from crewhouse_cdk.constructs.auth import Auth
+from crewhouse_cdk.constructs.auth import MOBILE_CALLBACK_URL, Auth
 from crewhouse_cdk.constructs.chat import ChatContext
 from crewhouse_cdk.constructs.files import FilesContext
-from crewhouse_cdk.constructs.function import DependencyLayer
+from crewhouse_cdk.constructs.function import DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.jobs import JobsContext
 from crewhouse_cdk.constructs.mcp import McpContext
@@ -24,18 +24,19 @@ from crewhouse_cdk.constructs.tasks import TasksContext
 class CrewhouseStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        layer = DependencyLayer(self, "Dependencies").layer
+        layers = DependencyLayers(self, "Dependencies")
         storage = Storage(self, "Storage")
-        auth = Auth(self, "Auth", storage=storage, layer=layer)
+        auth = Auth(self, "Auth", storage=storage, layers=layers)
         api = HttpApi(self, "Http", auth=auth, memberships=storage.platform_table)
-        platform = PlatformApi(self, "Platform", storage=storage, api=api, auth=auth, layer=layer)
-        tasks = TasksContext(self, "Tasks", storage=storage, api=api, layer=layer)
-        notes = NotesContext(self, "Notes", storage=storage, api=api, layer=layer, tasks_table=tasks.table)
-        files = FilesContext(self, "Files", storage=storage, api=api, tasks=tasks, layer=layer, notes_table=notes.table)
-        jobs = JobsContext(self, "Jobs", storage=storage, api=api, notes=notes, files=files, layer=layer)
+        platform = PlatformApi(self, "Platform", storage=storage, api=api, auth=auth, layers=layers)
+        tasks = TasksContext(self, "Tasks", storage=storage, api=api, layers=layers)
+        notes = NotesContext(self, "Notes", storage=storage, api=api, layers=layers, tasks_table=tasks.table)
+        files = FilesContext(self, "Files", storage=storage, api=api, tasks=tasks, layers=layers,
+                             notes_table=notes.table)
+        jobs = JobsContext(self, "Jobs", storage=storage, api=api, notes=notes, files=files, layers=layers)
         mcp = McpContext(self, "Mcp", storage=storage, api=api, auth=auth, tasks=tasks, notes=notes, files=files,
-                         jobs=jobs, layer=layer)
-        chat = ChatContext(self, "Chat", storage=storage, api=api, tasks=tasks, layer=layer)
+                         jobs=jobs, layers=layers)
+        chat = ChatContext(self, "Chat", storage=storage, api=api, tasks=tasks, layers=layers)
 
         functions = {"Platform": platform.handler.function, "PostConfirmation": auth.post_confirmation.function,
                      "PreTokenGeneration": auth.pre_token_generation.function,
@@ -46,10 +47,26 @@ class CrewhouseStack(cdk.Stack):
                                        "NotesStreamDlq": notes.stream_dlq,
                                        "JobDeadLetters": jobs.dead_letters})
 
-        cdk.CfnOutput(self, "ApiUrl", value=api.url)
-        cdk.CfnOutput(self, "UserPoolId", value=auth.user_pool.user_pool_id)
-        cdk.CfnOutput(self, "MobileClientId", value=auth.mobile_client.user_pool_client_id)
-        cdk.CfnOutput(self, "MachineClientId", value=auth.machine_client.user_pool_client_id)
-        cdk.CfnOutput(self, "Issuer", value=auth.issuer)
-        cdk.CfnOutput(self, "FilesBucketName", value=storage.files_bucket.bucket_name)
-        cdk.CfnOutput(self, "EventBusName", value=EVENT_BUS_NAME)
+        # What a client needs to talk to this deployment: the mobile app and a web console sign in through the
+        # hosted UI (or SRP) with the mobile client, machines get tokens from the token endpoint.
+        outputs = {
+            "ApiUrl": (api.url, "HTTP API base URL (GET {ApiUrl}health answers without a token)"),
+            "OpenApiUrl": (f"{api.url}openapi.json", "The merged OpenAPI document"),
+            "McpUrl": (f"{api.url}mcp", "MCP server (streamable HTTP), for a machine client's access token"),
+            "Region": (self.region, "Region of every endpoint below"),
+            "UserPoolId": (auth.user_pool.user_pool_id, "Cognito user pool"),
+            "MobileClientId": (auth.mobile_client.user_pool_client_id,
+                               "Public app client (SRP, password, hosted UI code flow with PKCE)"),
+            "MobileCallbackUrl": (MOBILE_CALLBACK_URL, "Redirect URI registered for the mobile client"),
+            "MachineClientId": (auth.machine_client.user_pool_client_id,
+                                "Confidential client (client credentials; its secret is in the Cognito console)"),
+            "Issuer": (auth.issuer, "Token issuer; OpenID configuration at {Issuer}/.well-known/openid-configuration"),
+            "CognitoDomainUrl": (auth.domain.base_url(), "Hosted UI and OAuth 2.0 endpoints"),
+            "TokenEndpoint": (f"{auth.domain.base_url()}/oauth2/token", "OAuth 2.0 token endpoint"),
+            "HostedUiSignInUrl": (auth.domain.sign_in_url(auth.mobile_client, redirect_uri=MOBILE_CALLBACK_URL),
+                                  "Hosted UI sign-in for the mobile client"),
+            "FilesBucketName": (storage.files_bucket.bucket_name, "Uploads and downloads go through presigned URLs"),
+            "EventBusName": (EVENT_BUS_NAME, "Domain events (task.completed, job.succeeded …)"),
+        }
+        for name, (value, description) in outputs.items():
+            cdk.CfnOutput(self, name, value=value, description=description)

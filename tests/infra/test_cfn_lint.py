@@ -17,15 +17,21 @@ IGNORED = ["W3005"]
 REGIONS = ["us-east-1"]
 
 
-def test_template_passes_cfn_lint(template_path: Path) -> None:
+def run_cfn_lint(template_path: Path) -> tuple[list[str], ConfigMixIn]:
+    """cfn-lint's findings on a template (also `make deploy-check`'s), and the configuration it ran with."""
     config = ConfigMixIn(["--template", str(template_path)], ignore_checks=IGNORED, regions=REGIONS)
-    matches = list(Runner(config).run())
+    findings = [f"{m.rule.id} ({m.rule.severity}) line {m.linenumber}: {m.message}" for m in Runner(config).run()]
+    if config.ignore_checks != IGNORED:
+        findings.append(f"extra checks ignored by local config: {config.ignore_checks}")
+    return findings, config
+
+
+def test_template_passes_cfn_lint(template_path: Path) -> None:
+    findings, config = run_cfn_lint(template_path)
     # After the run (the template's own cfn-lint config is merged in by then): nothing but W3005 is ignored.
     assert config.ignore_checks == IGNORED, f"extra checks ignored by local config: {config.ignore_checks}"
     assert set(config.include_checks) >= {"E", "W"}
-    assert not matches, "cfn-lint findings:\n" + "\n".join(
-        f"  {m.rule.id} ({m.rule.severity}) line {m.linenumber}: {m.message}" for m in matches
-    )
+    assert not findings, "cfn-lint findings:\n" + "\n".join(f"  {f}" for f in findings)
 
 
 def test_template_carries_no_cfn_lint_suppressions(template_json: dict[str, Any]) -> None:

@@ -11,10 +11,9 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from crewhouse_cdk.constructs.function import CrewhouseFunction
+from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.storage import Storage
 from crewhouse_cdk.nag import acknowledge, acknowledge_index_access
 
@@ -34,7 +33,7 @@ API_SCOPES = {
 
 class Auth(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage,
-                 layer: lambda_.ILayerVersion) -> None:
+                 layers: DependencyLayers) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
 
@@ -42,7 +41,7 @@ class Auth(Construct):
             self, "PostConfirmation",
             handler="crewhouse.platform.workers.post_confirmation",
             description="Creates a tenant for every newly confirmed user",
-            layer=layer,
+            layers=layers,
             environment={"PLATFORM_TABLE": storage.platform_table.table_name},
         )
         # A new tenant, its first admin and the admin's chosen tenant (one transaction of Puts): no reads.
@@ -52,7 +51,7 @@ class Auth(Construct):
             self, "PreTokenGeneration",
             handler="crewhouse.platform.workers.pre_token_generation",
             description="Puts the caller's tenant and role (from the membership table) into every token",
-            layer=layer,
+            layers=layers,
             environment={"PLATFORM_TABLE": storage.platform_table.table_name},
             timeout=cdk.Duration.seconds(5),  # Cognito waits 5 s for a trigger
         )
@@ -91,8 +90,11 @@ class Auth(Construct):
             "Api", identifier="crewhouse",
             scopes=[cognito.ResourceServerScope(scope_name=n, scope_description=d) for n, d in API_SCOPES.items()],
         )
+        # Hosted UI prefixes are unique per region across every AWS account: a second Crewhouse stack in the
+        # same account and region needs its own (`cdk deploy -c crewhouse:cognitoDomainPrefix=...`).
+        domain_prefix = self.node.try_get_context("crewhouse:cognitoDomainPrefix") or f"crewhouse-{stack.account}"
         self.domain = self.user_pool.add_domain(
-            "Domain", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=f"crewhouse-{stack.account}")
+            "Domain", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=domain_prefix)
         )
 
         self.mobile_client = self.user_pool.add_client(

@@ -24,11 +24,11 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from crewhouse_cdk.constructs.function import CrewhouseFunction
+from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
 from crewhouse_cdk.constructs.tasks import TasksContext
-from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, logical_id
+from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, logical_id, nag_arn
 
 GET, POST, ANY = apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.ANY
 UPLOADS, THUMBNAILS, QUARANTINE = "uploads/", "thumbnails/", "quarantine/"
@@ -55,7 +55,7 @@ API_FUNCTIONS: dict[str, tuple[str, str, tuple[tuple[apigwv2.HttpMethod, str], .
 
 class FilesContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi, tasks: TasksContext,
-                 layer: lambda_.ILayerVersion, notes_table: dynamodb.ITable | None = None) -> None:
+                 layers: DependencyLayers, notes_table: dynamodb.ITable | None = None) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         bucket = storage.files_bucket
@@ -103,7 +103,7 @@ class FilesContext(Construct):
                            "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn}
         self.api_functions: dict[str, lambda_.Function] = {}
         for name, (module, description, routes) in API_FUNCTIONS.items():
-            function = CrewhouseFunction(self, name, handler=f"{module}.handler", layer=layer,
+            function = CrewhouseFunction(self, name, handler=f"{module}.handler", layers=layers,
                                          description=description, environment=api_environment).function
             for method, path in routes:
                 api.route(path, [method], function)
@@ -147,22 +147,22 @@ class FilesContext(Construct):
                     "event rules and the files stream processor.")
 
         self.object_created_function = CrewhouseFunction(
-            self, "ObjectCreated", handler="crewhouse.files.workers.on_object_created", layer=layer,
+            self, "ObjectCreated", handler="crewhouse.files.workers.on_object_created", layers=layers,
             description="Checks new uploads (size, SHA-256, sniffed type), settles quota, thumbnails and OCR",
             environment=common, memory_size=2048, timeout=cdk.Duration.minutes(5),
         ).function
         self.scan_function = CrewhouseFunction(
-            self, "ScanResult", handler="crewhouse.files.workers.on_scan_result", layer=layer,
+            self, "ScanResult", handler="crewhouse.files.workers.on_scan_result", layers=layers,
             description="Records GuardDuty malware scan results; quarantines infected uploads",
             environment=common, timeout=cdk.Duration.minutes(1),
         ).function
         self.target_deleted_function = CrewhouseFunction(
-            self, "TargetDeleted", handler="crewhouse.files.workers.on_target_deleted", layer=layer,
+            self, "TargetDeleted", handler="crewhouse.files.workers.on_target_deleted", layers=layers,
             description="Unlinks files from deleted tasks and notes; deletes files attached to nothing",
             environment=common, timeout=cdk.Duration.minutes(1),
         ).function
         self.stream_function = CrewhouseFunction(
-            self, "FilesStream", handler="crewhouse.files.workers.on_table_changes", layer=layer,
+            self, "FilesStream", handler="crewhouse.files.workers.on_table_changes", layers=layers,
             description="Files stream: search index (file names and OCR text)", environment=common,
         ).function
         for worker in (self.object_created_function, self.scan_function, self.target_deleted_function):
@@ -232,8 +232,7 @@ class FilesContext(Construct):
         ):
             self.guardduty_role.add_to_policy(statement)
         acknowledge(self.guardduty_role,
-                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/"
-                    f"{GUARDDUTY_RULE_PREFIX}*]",
+                    f"AwsSolutions-IAM5[Resource::{nag_arn(self, 'events', f'rule/{GUARDDUTY_RULE_PREFIX}*')}]",
                     "GuardDuty names its managed rule at run time; the grant is limited to that rule name prefix "
                     "(and, for changes, to rules GuardDuty manages).")
         self._acknowledge_objects(self.guardduty_role, bucket, (UPLOADS,),

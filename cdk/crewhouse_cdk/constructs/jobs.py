@@ -17,13 +17,13 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from crewhouse_cdk.constructs.files import FilesContext
-from crewhouse_cdk.constructs.function import CrewhouseFunction
+from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.llm import grant_converse, llm_environment
 from crewhouse_cdk.constructs.notes import NotesContext
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
 from crewhouse_cdk.grants import grant_pass_role_to_scheduler
-from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access, logical_id
+from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access, logical_id, nag_arn
 from crewhouse_cdk.paths import STATEMACHINES_DIR
 
 JOB_SCHEDULE_GROUP = "crewhouse-jobs"
@@ -34,7 +34,7 @@ UPLOADS = "uploads/"
 
 class JobsContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi, notes: NotesContext,
-                 files: FilesContext, layer: lambda_.ILayerVersion) -> None:
+                 files: FilesContext, layers: DependencyLayers) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         self.table = tenant_table(self, "JobsTable")
@@ -58,12 +58,12 @@ class JobsContext(Construct):
 
         # --- the state machine's functions ----------------------------------------------------------------
         self.step_function = CrewhouseFunction(
-            self, "JobStep", handler="crewhouse.jobs.workers.job_step", layer=layer,
+            self, "JobStep", handler="crewhouse.jobs.workers.job_step", layers=layers,
             description="Agent job bookkeeping: mark running, store the result, mark succeeded or failed",
             environment=common, timeout=cdk.Duration.seconds(30),
         ).function
         self.runner_function = CrewhouseFunction(
-            self, "JobRunner", handler="crewhouse.jobs.workers.run_agent", layer=layer,
+            self, "JobRunner", handler="crewhouse.jobs.workers.run_agent", layers=layers,
             description="The agent step of a job: runs the job type and answers Step Functions by task token",
             environment={**common, **llm_environment(self)}, timeout=cdk.Duration.minutes(15), memory_size=1536,
         ).function
@@ -126,7 +126,7 @@ class JobsContext(Construct):
 
         # --- admission, dispatch and schedules ------------------------------------------------------------------
         self.schedule_due_function = CrewhouseFunction(
-            self, "JobScheduleDue", handler="crewhouse.jobs.workers.schedule_due", layer=layer,
+            self, "JobScheduleDue", handler="crewhouse.jobs.workers.schedule_due", layers=layers,
             description="A run_at job's schedule fired: the job joins its tenant's line",
             environment=common, timeout=cdk.Duration.seconds(30),
         ).function
@@ -140,7 +140,7 @@ class JobsContext(Construct):
         acknowledge_function_versions(self.scheduler_role, self.schedule_due_function)
 
         self.dispatcher_function = CrewhouseFunction(
-            self, "JobDispatcher", handler="crewhouse.jobs.workers.dispatch", layer=layer,
+            self, "JobDispatcher", handler="crewhouse.jobs.workers.dispatch", layers=layers,
             description="Job queue consumer: starts one Step Functions execution per job run",
             environment={**common, "JOB_STATE_MACHINE_ARN": self.state_machine.state_machine_arn},
             timeout=cdk.Duration.seconds(10),
@@ -155,7 +155,7 @@ class JobsContext(Construct):
                                       resource_name=f"{self.state_machine.state_machine_name}:*",
                                       arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
         self.api_function = CrewhouseFunction(
-            self, "JobsApi", handler="crewhouse.jobs.api.handler", layer=layer,
+            self, "JobsApi", handler="crewhouse.jobs.api.handler", layers=layers,
             description="Jobs API: submit, list, progress, cancel, timeline, dead letters and redrive",
             environment={**common, "JOB_STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
                          "JOB_SCHEDULE_GROUP": JOB_SCHEDULE_GROUP,
@@ -180,12 +180,11 @@ class JobsContext(Construct):
             resources=[stack.format_arn(service="scheduler", resource="schedule",
                                         resource_name=f"{JOB_SCHEDULE_GROUP}/*")]))
         acknowledge(self.api_function,
-                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
-                    f"execution:<{logical_id(self.state_machine)}.Name>:*]",
+                    "AwsSolutions-IAM5[Resource::"
+                    f"{nag_arn(self, 'states', f'execution:<{logical_id(self.state_machine)}.Name>:*')}]",
                     "Executions are named per job at run time; the grant covers this state machine's only.")
         acknowledge(self.api_function,
-                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
-                    f"schedule/{JOB_SCHEDULE_GROUP}/*]",
+                    f"AwsSolutions-IAM5[Resource::{nag_arn(self, 'scheduler', f'schedule/{JOB_SCHEDULE_GROUP}/*')}]",
                     "run_at schedules are created per job at run time; the grant is limited to their group.")
         for path in ("/jobs", "/jobs/{proxy+}"):
             api.route(path, [apigwv2.HttpMethod.ANY], self.api_function)

@@ -7,7 +7,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from crewhouse_cdk.nag import acknowledge
+from crewhouse_cdk.nag import acknowledge, nag_arn
 
 DEFAULT_MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
@@ -25,9 +25,9 @@ def grant_converse(function: lambda_.Function) -> None:
         resources=[f"arn:{stack.partition}:bedrock:*::foundation-model/*",
                    stack.format_arn(service="bedrock", resource="inference-profile", resource_name="*")],
     ))
-    acknowledge(function, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/*]",
+    acknowledge(function, "AwsSolutions-IAM5[Resource::"
+                f"{nag_arn(function, 'bedrock', 'foundation-model/*', region='*', account='')}]",
                 "Cross-region inference profiles route to the model in any region they choose.")
     acknowledge(function,
-                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:"
-                "inference-profile/*]",
+                f"AwsSolutions-IAM5[Resource::{nag_arn(function, 'bedrock', 'inference-profile/*')}]",
                 "The model is configuration (crewhouse:bedrockModelId); any of this account's profiles.")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigwv2
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from crewhouse_cdk.constructs.auth import Auth
 from crewhouse_cdk.constructs.files import FilesContext
-from crewhouse_cdk.constructs.function import CrewhouseFunction
+from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.jobs import JobsContext
 from crewhouse_cdk.constructs.notes import NotesContext
@@ -23,11 +22,11 @@ METADATA_PATHS = ("/.well-known/oauth-protected-resource", "/.well-known/oauth-p
 class McpContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi, auth: Auth,
                  tasks: TasksContext, notes: NotesContext, files: FilesContext, jobs: JobsContext,
-                 layer: lambda_.ILayerVersion) -> None:
+                 layers: DependencyLayers) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         self.function = CrewhouseFunction(
-            self, "McpServer", handler="crewhouse.mcp.api.handler", layer=layer,
+            self, "McpServer", handler="crewhouse.mcp.api.handler", layers=layers,
             description="MCP server (stateless Streamable HTTP): Crewhouse tools for AI assistants",
             environment={
                 "TASKS_TABLE": tasks.table.table_name,

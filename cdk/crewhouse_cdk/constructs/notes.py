@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
-from crewhouse_cdk.constructs.function import CrewhouseFunction
+from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
 from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, logical_id
@@ -59,7 +59,7 @@ MAX_REQUEST_BYTES = 3 * 1024 * 1024  # a 1 MiB body as JSON, escapes included; c
 
 class NotesContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi,
-                 layer: lambda_.ILayerVersion, tasks_table: dynamodb.ITable) -> None:
+                 layers: DependencyLayers, tasks_table: dynamodb.ITable) -> None:
         super().__init__(scope, construct_id)
         self.table = tenant_table(self, "NotesTable", stream=True, ttl_attribute="expires_at")
         for index in ("GSI1", "GSI2", "GSI3"):
@@ -91,7 +91,7 @@ class NotesContext(Construct):
                            "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn}
         self.api_functions: dict[str, lambda_.Function] = {}
         for name, (module, description, routes) in API_FUNCTIONS.items():
-            function = CrewhouseFunction(self, name, handler=f"{module}.handler", layer=layer,
+            function = CrewhouseFunction(self, name, handler=f"{module}.handler", layers=layers,
                                          description=description, environment=api_environment).function
             for method, path in routes:
                 api.route(path, [method], function)
@@ -123,7 +123,7 @@ class NotesContext(Construct):
         acknowledge(self.stream_dlq, "AwsSolutions-SQS3", "This queue is itself the dead-letter destination "
                     "of the notes stream processor.")
         self.stream_function = CrewhouseFunction(
-            self, "NotesStream", handler="crewhouse.notes.workers.on_table_changes", layer=layer,
+            self, "NotesStream", handler="crewhouse.notes.workers.on_table_changes", layers=layers,
             description="Notes stream: search index, sync log, trash lifecycle of bodies, purges, domain events",
             environment=common, timeout=cdk.Duration.minutes(5),
         ).function

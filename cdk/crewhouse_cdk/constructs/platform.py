@@ -6,11 +6,10 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from crewhouse_cdk.constructs.auth import Auth
-from crewhouse_cdk.constructs.function import CrewhouseFunction
+from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import Storage
 from crewhouse_cdk.nag import acknowledge, acknowledge_index_access
@@ -24,14 +23,14 @@ DEFAULT_INVITATION_SENDER = "no-reply@crewhouse.local"
 
 class PlatformApi(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi, auth: Auth,
-                 layer: lambda_.ILayerVersion) -> None:
+                 layers: DependencyLayers) -> None:
         super().__init__(scope, construct_id)
         sender = self.node.try_get_context(INVITATION_SENDER_CONTEXT) or DEFAULT_INVITATION_SENDER
         self.handler = CrewhouseFunction(
             self, "Platform",
             handler="crewhouse.platform.api.handler",
             description="Platform API: health, readiness, identity, tenants, members, invitations, OpenAPI",
-            layer=layer,
+            layers=layers,
             environment={
                 "PLATFORM_TABLE": storage.platform_table.table_name,
                 "FILES_BUCKET": storage.files_bucket.bucket_name,

@@ -13,11 +13,11 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from crewhouse_cdk.constructs.function import CrewhouseFunction
+from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
 from crewhouse_cdk.grants import grant_pass_role_to_scheduler
-from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access
+from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access, nag_arn
 
 REMINDER_GROUP = "crewhouse-reminders"
 GET, POST, DELETE, ANY = (apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.DELETE,
@@ -45,7 +45,7 @@ PAGINATED = {"TasksList", "TasksRead", "TaskTemplates"}  # signed cursors (and t
 
 class TasksContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi,
-                 layer: lambda_.ILayerVersion) -> None:
+                 layers: DependencyLayers) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         self.table = tenant_table(self, "TasksTable", stream=True)
@@ -70,7 +70,7 @@ class TasksContext(Construct):
                            "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn}
         self.api_functions: dict[str, lambda_.Function] = {}
         for name, (module, description, routes) in API_FUNCTIONS.items():
-            function = CrewhouseFunction(self, name, handler=f"{module}.handler", layer=layer,
+            function = CrewhouseFunction(self, name, handler=f"{module}.handler", layers=layers,
                                          description=description, environment=api_environment).function
             for method, path in routes:
                 api.route(path, [method], function)
@@ -89,7 +89,7 @@ class TasksContext(Construct):
         storage.sync_table.grant_read_data(self.api_functions["TasksRead"])
 
         self.reminder_function = CrewhouseFunction(
-            self, "ReminderDue", handler="crewhouse.tasks.workers.reminder_due", layer=layer,
+            self, "ReminderDue", handler="crewhouse.tasks.workers.reminder_due", layers=layers,
             description="Puts task.reminder.due on the bus when a reminder schedule fires",
             environment=common,
         ).function
@@ -111,7 +111,7 @@ class TasksContext(Construct):
         acknowledge(self.stream_dlq, "AwsSolutions-SQS3", "This queue is itself the dead-letter destination "
                     "of the tasks stream processor.")
         self.stream_function = CrewhouseFunction(
-            self, "TasksStream", handler="crewhouse.tasks.workers.on_table_changes", layer=layer,
+            self, "TasksStream", handler="crewhouse.tasks.workers.on_table_changes", layers=layers,
             description="Tasks stream: search index, sync log, reminder schedules, domain events",
             environment={**common, "REMINDER_SCHEDULE_GROUP": REMINDER_GROUP,
                          "REMINDER_TARGET_ARN": self.reminder_function.function_arn,
@@ -133,8 +133,7 @@ class TasksContext(Construct):
                                         resource_name=f"{REMINDER_GROUP}/*")],
         ))
         acknowledge(self.stream_function,
-                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
-                    f"schedule/{REMINDER_GROUP}/*]",
+                    f"AwsSolutions-IAM5[Resource::{nag_arn(self, 'scheduler', f'schedule/{REMINDER_GROUP}/*')}]",
                     "Reminder schedules are created per task at run time; the grant is limited to their group.")
         self.functions = {**self.api_functions, "TasksStream": self.stream_function,
                           "ReminderDue": self.reminder_function}
