@@ -62,6 +62,8 @@ def protected_resource_metadata(request: Request) -> dict[str, Any]:
 
 
 app = create_app("Crewhouse MCP", [router])
-# A Route, not a Mount: a Mount would redirect /mcp to /mcp/.
-app.router.routes.append(Route("/mcp", StatelessMcpEndpoint(), methods=["POST", "GET", "DELETE"]))
+# A Route, not a Mount: a Mount would redirect /mcp to /mcp/. POST only: a stateless server has no stream
+# to open on GET (the SDK would hold it open until the gateway's 30 s timeout) and no session to DELETE,
+# so every other method is a 405 problem with ``Allow: POST`` at once, as the transport spec allows.
+app.router.routes.append(Route("/mcp", StatelessMcpEndpoint(), methods=["POST"]))
 handler = lambda_handler(app)
