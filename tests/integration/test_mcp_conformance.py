@@ -124,6 +124,17 @@ def test_methods_other_than_post_are_405_at_once(cloud: EmbeddedCloud, alice: Si
     assert response.json()["status"] == 405
 
 
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_that_is_not_json_is_a_415_problem(cloud: EmbeddedCloud, alice: SignedInUser,
+                                                  content_type: str | None) -> None:
+    headers = {"Accept": "application/json, text/event-stream", **bearer(alice.id_token)}
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = httpx.post(f"{cloud.api_url}/mcp", content=b"tools/list", headers=headers)
+    assert response.status_code == 415
+    assert response.headers["content-type"] == "application/problem+json"
+
+
 def test_protected_resource_metadata_names_the_user_pool(cloud: EmbeddedCloud) -> None:
     assert cloud.stack is not None
     response = httpx.get(f"{cloud.api_url}/.well-known/oauth-protected-resource")

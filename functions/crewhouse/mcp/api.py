@@ -17,7 +17,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from crewhouse.core.http import create_app, lambda_handler
+from crewhouse.core.http import create_app, lambda_handler, problem_response
 from crewhouse.core.settings import load_settings
 from crewhouse.mcp.server import build_server
 from crewhouse.mcp.settings import McpSettings
@@ -36,6 +36,13 @@ class StatelessMcpEndpoint:
     """ASGI endpoint: one JSON-RPC exchange per request, with the SDK's host allow-list."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        content_type = dict(scope.get("headers") or []).get(b"content-type", b"").decode("latin-1")
+        if content_type.split(";", 1)[0].strip().lower() != "application/json":
+            # The SDK's host check would answer a bare text/plain 400; say what is wrong, as problem+json.
+            refused = problem_response(415, "MCP requests are JSON-RPC: send Content-Type: application/json.",
+                                       instance=scope.get("path"))
+            await refused(scope, receive, send)
+            return
         settings = load_settings(McpSettings)
         security = TransportSecuritySettings(enable_dns_rebinding_protection=True,
                                              allowed_hosts=settings.allowed_hosts, allowed_origins=[])
