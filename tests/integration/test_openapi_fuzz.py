@@ -74,7 +74,7 @@ class Resources:
         assert posted.status_code == 204, posted.text
         return {"file_id": created["id"]}
 
-    def session(self) -> dict[str, str]:
+    def chat_session(self) -> dict[str, str]:
         return {"session_id": self.post("/chat/sessions", {"title": "fuzz chat"})["id"]}
 
     def job(self) -> dict[str, str]:
@@ -87,7 +87,7 @@ class Resources:
         if not (case.method == "DELETE" or case.path.endswith(("/abort", "/cancel"))):
             return self.ids
         makers = {"/tasks/": self.task, "/notes/": self.note, "/notebooks/": self.notebook,
-                  "/task-templates/": self.template, "/files/": self.file, "/chat/sessions/": self.session,
+                  "/task-templates/": self.template, "/files/": self.file, "/chat/sessions/": self.chat_session,
                   "/jobs/": self.job}
         prefix = next(p for p in makers if case.path.startswith(p))
         return {**self.ids, **makers[prefix]()}
@@ -97,7 +97,7 @@ class Resources:
 def resources(api: httpx.Client, new_user: Callable[[], SignedInUser]) -> Resources:
     # A user of its own: the fuzzer fills and empties its account without touching other tests' data.
     made = Resources(api, bearer(new_user().id_token))
-    for make in (made.task, made.note, made.notebook, made.template, made.file, made.session, made.job):
+    for make in (made.task, made.note, made.notebook, made.template, made.file, made.chat_session, made.job):
         made.ids.update(make())
     made.ids["other_id"] = made.task()["task_id"]  # a second task: dependencies need two
     made.ids["revision"] = "1"
