@@ -137,8 +137,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         # A model built inside a handler from the caller's data (a parsed line, merged fields) refused it:
         # bad input all the same. Paths are the model's own fields, as the handler did not prefix them.
         assert isinstance(exc, ValidationError)
-        return problem_response(422, f"The request leads to an invalid {exc.title}.", instance=request.url.path,
-                                errors=field_errors(exc.errors(include_url=False, include_input=False)))
+        errors = field_errors(exc.errors(include_url=False, include_input=False))
+        fields = ", ".join(dict.fromkeys(e["path"] or "(the whole value)" for e in errors))
+        return problem_response(422, f"The request leads to invalid values: {fields}.", instance=request.url.path,
+                                errors=errors)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

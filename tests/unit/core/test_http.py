@@ -78,6 +78,7 @@ def test_model_built_inside_a_handler_refusing_input_is_422_naming_the_field() -
     assert status == 422
     assert headers["content-type"] == PROBLEM
     assert body["type"].endswith("/validation-error")
+    assert body["detail"] == "The request leads to invalid values: title."
     assert body["errors"] == [{"path": "title", "message": "String should have at most 10 characters",
                                "type": "string_too_long"}]
     assert "secret" not in str(body) and "x" * 11 not in str(body)  # the input is not echoed back
