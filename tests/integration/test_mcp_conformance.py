@@ -16,6 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 from crewhouse.local.cloud import EmbeddedCloud
 from crewhouse.local.seed import SignedInUser
 from crewhouse.tools.registry import tools
+from tests.integration.conftest import bearer
 
 
 def run(coroutine: Any) -> Any:
@@ -106,6 +107,32 @@ def test_another_users_task_is_not_found_through_every_tool(cloud: EmbeddedCloud
 def test_no_token_is_refused_by_the_authorizer(cloud: EmbeddedCloud) -> None:
     response = httpx.post(f"{cloud.api_url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(("method", "headers"), [
+    ("GET", {"Accept": "text/event-stream"}),  # a client asking for the server-initiated message stream
+    ("GET", {"Accept": "application/json, text/event-stream"}),
+    ("DELETE", {}),  # ending a session: stateless requests have none
+])
+def test_methods_other_than_post_are_405_at_once(cloud: EmbeddedCloud, alice: SignedInUser, method: str,
+                                                 headers: dict[str, str]) -> None:
+    response = httpx.request(method, f"{cloud.api_url}/mcp", headers={**headers, **bearer(alice.id_token)},
+                             timeout=5)  # the gateway's 503 would take 30 s
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 405
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_that_is_not_json_is_a_415_problem(cloud: EmbeddedCloud, alice: SignedInUser,
+                                                  content_type: str | None) -> None:
+    headers = {"Accept": "application/json, text/event-stream", **bearer(alice.id_token)}
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = httpx.post(f"{cloud.api_url}/mcp", content=b"tools/list", headers=headers)
+    assert response.status_code == 415
+    assert response.headers["content-type"] == "application/problem+json"
 
 
 def test_protected_resource_metadata_names_the_user_pool(cloud: EmbeddedCloud) -> None:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from mangum import Mangum
+from pydantic_core import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -140,6 +141,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(422, "The request has invalid or missing fields.", instance=request.url.path,
                                 errors=field_errors(errors))
 
+    async def on_model_validation(request: Request, exc: Exception) -> JSONResponse:
+        # A model built inside a handler from the caller's data (a parsed line, merged fields) refused it:
+        # bad input all the same. Paths are the model's own fields, as the handler did not prefix them.
+        assert isinstance(exc, ValidationError)
+        errors = field_errors(exc.errors(include_url=False, include_input=False))
+        fields = ", ".join(dict.fromkeys(e["path"] or "(the whole value)" for e in errors))
+        return problem_response(422, f"The request leads to invalid values: {fields}.", instance=request.url.path,
+                                errors=errors)
+
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else title_for(exc.status_code)
@@ -156,6 +166,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(ValidationError, on_model_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
 

@@ -14,12 +14,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from crewhouse.core.errors import PROBLEM_MEDIA_TYPE, Problem
-from crewhouse.core.http import create_app, lambda_handler
+from crewhouse.core.errors import Problem
+from crewhouse.core.http import create_app, lambda_handler, problem_response
 from crewhouse.core.identity import identity_from_event
 from crewhouse.core.settings import load_settings
 from crewhouse.mcp.server import build_server
@@ -42,8 +41,15 @@ class StatelessMcpEndpoint:
         try:  # a member of the tenant the token names, before any JSON-RPC (tools check the role)
             identity_from_event(scope.get("aws.event") or {})
         except Problem as problem:
-            await JSONResponse(problem.body(instance="/mcp"), status_code=problem.status,
-                               media_type=PROBLEM_MEDIA_TYPE)(scope, receive, send)
+            await problem_response(problem.status, problem.detail, slug=problem.slug, instance=scope.get("path"),
+                                   **problem.extra)(scope, receive, send)
+            return
+        content_type = dict(scope.get("headers") or []).get(b"content-type", b"").decode("latin-1")
+        if content_type.split(";", 1)[0].strip().lower() != "application/json":
+            # The SDK's host check would answer a bare text/plain 400; say what is wrong, as problem+json.
+            refused = problem_response(415, "MCP requests are JSON-RPC: send Content-Type: application/json.",
+                                       instance=scope.get("path"))
+            await refused(scope, receive, send)
             return
         settings = load_settings(McpSettings)
         security = TransportSecuritySettings(enable_dns_rebinding_protection=True,
@@ -71,6 +77,8 @@ def protected_resource_metadata(request: Request) -> dict[str, Any]:
 
 
 app = create_app("Crewhouse MCP", [router])
-# A Route, not a Mount: a Mount would redirect /mcp to /mcp/.
-app.router.routes.append(Route("/mcp", StatelessMcpEndpoint(), methods=["POST", "GET", "DELETE"]))
+# A Route, not a Mount: a Mount would redirect /mcp to /mcp/. POST only: a stateless server has no stream
+# to open on GET (the SDK would hold it open until the gateway's 30 s timeout) and no session to DELETE,
+# so every other method is a 405 problem with ``Allow: POST`` at once, as the transport spec allows.
+app.router.routes.append(Route("/mcp", StatelessMcpEndpoint(), methods=["POST"]))
 handler = lambda_handler(app)

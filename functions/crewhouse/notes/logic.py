@@ -640,8 +640,9 @@ class NoteService:
         made: list[dict[str, Any]] = []
         links: dict[str, str] = {}
         if not chosen:
-            title = (item.get("title") or excerpt(str(item.get("body") or item.get("body_head") or ""), 120)
-                     or "Untitled note")
+            # A note's title may be blank (spaces); a task's may not.
+            title = ((item.get("title") or "").strip()
+                     or excerpt(str(item.get("body") or item.get("body_head") or ""), 120).strip() or "Untitled note")
             task_id = derived_id(f"{item['PK']}/{note_id}/note/{item['version']}")
             made.append(self._task_for(identity, tasks, task_id, title[:500], description, item, request, planned))
         for chosen_item in chosen:
@@ -650,7 +651,7 @@ class NoteService:
                 made.append(existing)
                 continue
             task_id = derived_id(f"{item['PK']}/{note_id}/item/{chosen_item['id']}/{item['version']}")
-            made.append(self._task_for(identity, tasks, task_id, chosen_item["text"],
+            made.append(self._task_for(identity, tasks, task_id, chosen_item["text"].strip() or "Checklist item",
                                        f"{description}\n\nChecklist item {chosen_item['id']}", item, request, planned))
             links[chosen_item["id"]] = task_id
         task_ids = list(dict.fromkeys([*(item.get("task_ids") or []), *(t["id"] for t in made)]))

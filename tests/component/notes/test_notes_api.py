@@ -342,6 +342,17 @@ def test_tasks_from_a_note_and_its_checklist_items(call: Call, call_tasks: Call)
     assert call("POST", f"/notes/{note['id']}/tasks", {}, user="u2")[0] == 404
 
 
+def test_blank_note_titles_and_item_texts_still_make_titled_tasks(call: Call) -> None:
+    # A task title must not be blank, a note title and a checklist item's text may be: fall back, not fail.
+    note = create(call, title="   ", body="Call the plumber about the leak", checklist=[{"text": "  "}])
+    status, _, made = call("POST", f"/notes/{note['id']}/tasks", {})
+    assert status == 201, made
+    assert made["tasks"][0]["title"] == "Call the plumber about the leak"
+    status, _, made = call("POST", f"/notes/{note['id']}/tasks", {"checklist_item_ids": [note["checklist"][0]["id"]]})
+    assert status == 201, made
+    assert made["tasks"][0]["title"].strip()
+
+
 def test_bad_input_is_problem_json(call: Call) -> None:
     assert call("POST", "/notes", {"title": "x" * 501})[0] == 422
     assert call("POST", "/notes", {"unknown": 1})[0] == 422

@@ -131,6 +131,22 @@ def test_bad_input_is_problem_json(call: Call) -> None:
     assert status == 422  # a reminder in the past
 
 
+def test_quick_add_refuses_text_whose_title_would_be_too_long(call: Call) -> None:
+    status, headers, body = call("POST", "/tasks/quick-add", {"text": "word " * 199 + "x" * 5})
+    assert status == 422, body
+    assert headers["content-type"] == "application/problem+json"
+    assert [e["path"] for e in body["errors"]] == ["body.text"]
+    assert "title" in body["errors"][0]["message"] and "500 characters" in body["errors"][0]["message"]
+    assert call("GET", "/tasks")[2]["items"] == []  # nothing was created
+
+
+def test_quick_add_refuses_text_that_leaves_no_task(call: Call) -> None:
+    for text in ("#only-a-tag", "   ", f"#{'t' * 65} call mum"):
+        status, _, body = call("POST", "/tasks/quick-add", {"text": text})
+        assert status == 422, (text, body)
+        assert [e["path"] for e in body["errors"]] == ["body.text"], text
+
+
 def test_subtasks_nest_three_levels(call: Call) -> None:
     top = create(call, "top")
     middle = create(call, "middle", parent_id=top["id"])

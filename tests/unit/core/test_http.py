@@ -32,6 +32,12 @@ def get_thing(thing_id: str, identity: Annotated[Identity, Depends(current_ident
     raise NotFound(f"No thing {thing_id}.")
 
 
+@router.post("/things/{thing_id}/rename")
+def rename_thing(thing_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    # A model built from the caller's data inside the handler, after request parsing succeeded.
+    return Thing(title=str(body.get("name", "")), size=len(thing_id)).model_dump()
+
+
 @router.get("/boom")
 def boom() -> None:
     raise RuntimeError("secret internals")
@@ -69,6 +75,17 @@ def test_missing_fields_and_wrong_types() -> None:
     assert {e["path"] for e in body["errors"]} == {"body.title", "body.size"}
     status, _, _ = call(http_event("POST", "/things", body=["not", "an", "object"], claims=claims_for()))
     assert status == 422
+
+
+def test_model_built_inside_a_handler_refusing_input_is_422_naming_the_field() -> None:
+    status, headers, body = call(http_event("POST", "/things/t1/rename", body={"name": "x" * 11}, claims=claims_for()))
+    assert status == 422
+    assert headers["content-type"] == PROBLEM
+    assert body["type"].endswith("/validation-error")
+    assert body["detail"] == "The request leads to invalid values: title."
+    assert body["errors"] == [{"path": "title", "message": "String should have at most 10 characters",
+                               "type": "string_too_long"}]
+    assert "secret" not in str(body) and "x" * 11 not in str(body)  # the input is not echoed back
 
 
 def test_malformed_json_is_400() -> None:
