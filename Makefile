@@ -7,7 +7,8 @@ LOCAL_STAMP := $(VENV)/.installed-local
 DEV_STAMP := $(VENV)/.installed-dev
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: dev test lint unit integration infra bench synth layer deploy openapi clean system-deps
+.PHONY: dev test lint types unit component integration infra e2e bench bench-small unit-infra local-assembly \
+	synth layer deploy openapi clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,18 +32,43 @@ system-deps:
 dev: $(LOCAL_STAMP) system-deps
 	$(BIN)/crewhouse local
 
-## The whole test suite: lint, types, then every test tier (what CI runs).
+## The whole test suite (what CI runs): ruff, then mypy and the test tiers side by side in separate processes
+## (moto's state is process-wide), benchmarks at their small size. Each tier's output appears when it ends.
+PYTEST := $(BIN)/pytest
+TEST_JOBS ?= 4
 test: $(DEV_STAMP) system-deps
 	$(BIN)/ruff check .
-	$(BIN)/mypy functions cdk tests
-	$(BIN)/pytest
+	@echo "mypy and the test tiers run in parallel ($(TEST_JOBS) at a time); each prints its output when it ends"
+	$(MAKE) --no-print-directory -j$(TEST_JOBS) --keep-going --output-sync=target types integration component \
+		unit-infra bench-small
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy functions cdk tests
 
-unit infra integration bench: $(DEV_STAMP) system-deps
-	$(BIN)/pytest tests/$@
+types: $(DEV_STAMP)
+	$(BIN)/mypy functions cdk tests
+
+## One tier each; any of them alone or in any order.
+unit infra e2e: $(DEV_STAMP) system-deps
+	$(PYTEST) tests/$@
+
+component integration: $(DEV_STAMP) system-deps local-assembly
+	$(PYTEST) tests/$@
+
+unit-infra: $(DEV_STAMP) system-deps
+	$(PYTEST) tests/unit tests/infra tests/e2e
+
+## The benchmarks at full size (minutes); `bench-small` is the quick run `make test` includes.
+bench: $(DEV_STAMP) system-deps local-assembly
+	$(PYTEST) tests/bench --bench-size=full
+
+bench-small: $(DEV_STAMP) system-deps local-assembly
+	$(PYTEST) tests/bench --bench-size=small
+
+# The synthesized template the local tiers deploy or read tables from, built once before they start.
+local-assembly: $(DEV_STAMP)
+	@$(BIN)/python -c "from crewhouse.local.synth import synthesize; synthesize()"
 
 ## Synthesize for a real deployment (builds the arm64 dependency layer with pip --platform, cached in build/).
 synth: $(LOCAL_STAMP)
