@@ -29,7 +29,7 @@ The table is printed even without ``-s``. Run the benchmark alone (not under ``-
 
     .venv/bin/pytest tests/bench/test_cold_start.py -q
 
-``--bench-size=small`` (make test): 2 rounds, enough for the asserted ceiling, not for the target verdicts.
+``--bench-size=small`` (make test): 3 rounds, enough for the asserted ceiling, not for the target verdicts.
 """
 
 from __future__ import annotations
@@ -64,9 +64,9 @@ HEAVY_AT_IMPORT = ("aws_xray_sdk", "boto3.resources", "moto", "aws_cdk", "jsii",
                    "dateparser", "pytesseract", "pypdfium2", "markdown_it", "nh3", "httpx", "jsonschema", "lxml",
                    "crewhouse.local", "crewhouse.llm.bedrock", "crewhouse.llm.openai_compatible")
 MCP_ALLOWED = ("httpx",)  # the MCP SDK's own transport; bare_mcp_mangum imports it too
-# At least 7 rounds: fewer let machine noise move a median by ~0.07. A small run (make test) takes 2: enough
+# At least 7 rounds: fewer let machine noise move a median by ~0.07. A small run (make test) takes 3: enough
 # for the ceiling (best of rounds, a regression costs 0.3x and more), not for the target's verdicts.
-MAX_RUNS, MIN_RUNS = by_size((2, 2), (9, 7))
+MAX_RUNS, MIN_RUNS = by_size((3, 3), (9, 7))
 FIXED_RUNS = os.environ.get("CREWHOUSE_BENCH_RUNS")
 MEASURE_SECONDS = 40.0  # the rounds' share of the benchmark's time on a 2-core machine
 CLOCK = os.environ.get("CREWHOUSE_BENCH_CLOCK", "cpu")  # which clock the verdicts use: cpu or wall
