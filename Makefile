@@ -58,8 +58,13 @@ types: $(DEV_STAMP)
 unit infra e2e: $(DEV_STAMP) system-deps
 	$(PYTEST) tests/$@
 
-component integration: $(DEV_STAMP) system-deps local-assembly
-	$(PYTEST) tests/$@
+# Component test files are independent (each has its own mock_aws or moto server): two workers, a file each.
+component: $(DEV_STAMP) system-deps local-assembly
+	$(PYTEST) -n 2 --dist loadfile tests/component
+
+# One embedded cloud per process: a second worker would deploy a second cloud, so one process.
+integration: $(DEV_STAMP) system-deps local-assembly
+	$(PYTEST) tests/integration
 
 unit-infra: $(DEV_STAMP) system-deps
 	$(PYTEST) tests/unit tests/infra tests/e2e
