@@ -9,10 +9,13 @@ emulator's Lambda invoke, which AWS replaces with API Gateway and Lambda) is pri
 The emulator runs the chat Lambda in this process, so the benchmark also records every AWS request a turn
 makes and splits the overhead into the chat's own DynamoDB work (the turn lock, the messages, the commit),
 the tools' AWS work and the rest (our code). The chat's own work is asserted exactly: three requests a turn.
+
+``--bench-size=small`` (make test): 30 turns (3 sessions), the same assertions.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 import uuid
@@ -28,9 +31,11 @@ from botocore.client import BaseClient
 from crewhouse.local import lambda_runtime
 from crewhouse.local.cloud import EmbeddedCloud, LocalCloudConfig
 from crewhouse.local.seed import sign_in, sign_up_and_confirm
+from tests.bench.size import by_size
 from tests.support.moto_server import free_port
 
-SESSIONS = int(__import__("os").environ.get("CHAT_BENCH_SESSIONS", "20"))
+# 20 sessions (200 turns); a small run (make test) 3 sessions (30 turns), against the same ceilings.
+SESSIONS = int(os.environ.get("CHAT_BENCH_SESSIONS") or by_size(3, 20))
 SCRIPT = ["add buy milk tomorrow priority A", "add call the bank", "add write report priority B",
           "list my tasks", "complete 1", "what's on tomorrow", "add book dentist", "list my tasks",
           "complete 2", "list my tasks"]

@@ -13,6 +13,8 @@ For each job the timestamps the pipeline records split its life into:
 Target: overhead under 25 % of the job's time at p50. Printed, with throughput in jobs/s (first submit to
 last finish, from the jobs' own timestamps) and the CPU time the whole process spends per job. The bench
 polls for completion every 2 s: it runs in the same process as the cloud it measures and should not load it.
+
+``--bench-size=small`` (make test): 20 jobs, polled every second, the same ceiling.
 """
 
 from __future__ import annotations
@@ -29,15 +31,16 @@ import pytest
 
 from crewhouse.local.cloud import EmbeddedCloud, LocalCloudConfig
 from crewhouse.local.seed import sign_in, sign_up_and_confirm
+from tests.bench.size import by_size
 from tests.support.moto_server import free_port
 
-JOBS = int(os.environ.get("CREWHOUSE_BENCH_JOBS", "200"))
+JOBS = int(os.environ.get("CREWHOUSE_BENCH_JOBS") or by_size(20, 200))  # small run (make test): 20
 USERS = 4
 TARGET_OVERHEAD_SHARE = 0.25  # the issue's target at p50: NOT met with the offline provider (README)
 # What is asserted meanwhile: the overhead measured when this was written, with headroom, so that a
 # regression still fails.
 CEILING_OVERHEAD_P50_MS = 6000.0
-POLL_SECONDS = 2.0
+POLL_SECONDS = by_size(1.0, 2.0)  # a small run is over in seconds: a 2 s poll would be a large share
 TEXT = ("Crewhouse runs agent jobs on SQS and Step Functions. Each job is admitted when its tenant has a free "
         "slot. The dispatcher starts one execution per job, named after the job. The agent step reports "
         "progress as it goes. A result note is written when the job succeeds. Failed jobs are retried with "

@@ -26,6 +26,8 @@ checks that exactly 5 notes in either size share any index term with each search
 Not measured: the stream worker (index, sync log, trash lifecycle) runs after the request, not in it.
 
     .venv/bin/pytest tests/bench/test_notes_dynamodb_work.py -q
+
+``--bench-size=small`` (make test): 100 against 500 notes (50 notebooks), the same budget of 1.1.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from tests.bench.dynamodb_work import (
     summarize,
     work_table,
 )
+from tests.bench.size import by_size
 from tests.support.tables import create_table
 from tests.unit.notes.fakes import MemoryBodies, MemoryNotes
 
@@ -71,7 +74,7 @@ BUDGET = 1.1
 SAMPLES = 5
 SEED = 20261122
 PER_NOTEBOOK = 10
-SMALL, LARGE = 100, 10_000
+SMALL, LARGE = 100, by_size(500, 10_000)  # a small run (make test) compares 100 with 500 notes
 SHARED_BOOKS = SMALL // PER_NOTEBOOK
 START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -229,7 +232,7 @@ def test_dynamodb_work_per_request_does_not_grow_with_the_notes(capsys: pytest.C
     small = measure(SMALL)
     large = measure(LARGE)
     with capsys.disabled():
-        print(work_table(small, large, OPERATIONS, sizes=("100 notes", "10,000 notes"), samples=SAMPLES,
+        print(work_table(small, large, OPERATIONS, sizes=(f"{SMALL:,} notes", f"{LARGE:,} notes"), samples=SAMPLES,
                          budget=BUDGET))
 
     assert not small.problems + large.problems, small.problems + large.problems

@@ -37,6 +37,9 @@ Shortcuts, to keep the run short; none in what is measured:
 Not measured: the stream workers (search index, sync log, reminders) run after the request, not in it.
 
     .venv/bin/pytest tests/bench/test_tasks_dynamodb_work.py -q
+
+``--bench-size=small`` (make test): 100 against 500 tasks (50 days, the shared ones on days 2, 7, ..., 47),
+the same budget of 1.1.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ from tests.bench.dynamodb_work import (
     summarize,
     work_table,
 )
+from tests.bench.size import by_size
 from tests.support.tables import create_table
 
 REGION = "us-east-1"
@@ -88,9 +92,10 @@ SEED = 20260302
 
 PER_DAY = 10
 LETTERS = "AAABBBBCCC"  # per day: 3 A, 4 B, 3 C
-SMALL, LARGE = 100, 10_000
+SMALL, LARGE = 100, by_size(500, 10_000)  # a small run (make test) compares 100 with 500 tasks
 LARGE_DAYS = LARGE // PER_DAY
-SHARED_DAYS = [50 + 100 * slot for slot in range(SMALL // PER_DAY)]  # where the small user's days sit
+STRIDE = LARGE_DAYS // (SMALL // PER_DAY)
+SHARED_DAYS = [STRIDE // 2 + STRIDE * slot for slot in range(SMALL // PER_DAY)]  # the small user's days: 50, 150…
 FIRST_DAY = date(2025, 9, 1)
 CREATED = datetime(2025, 8, 1, 8, 0, tzinfo=UTC)
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the measured requests' clock
@@ -334,7 +339,7 @@ def test_dynamodb_work_per_request_does_not_grow_with_the_tasks(capsys: pytest.C
     small = measure(SMALL)
     large = measure(LARGE)
     with capsys.disabled():
-        print(work_table(small, large, OPERATIONS, sizes=("100 tasks", "10,000 tasks"), samples=SAMPLES,
+        print(work_table(small, large, OPERATIONS, sizes=(f"{SMALL:,} tasks", f"{LARGE:,} tasks"), samples=SAMPLES,
                          budget=BUDGET))
 
     assert not small.problems + large.problems, small.problems + large.problems

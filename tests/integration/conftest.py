@@ -1,11 +1,14 @@
 """The embedded cloud, started once for the integration tier and driven over real HTTP and boto3.
 
-Integration tests run after the component tier (pytest's directory order): component tests use
-``mock_aws``, which resets moto's process-wide state, so they must not run while this cloud is up.
+The tier needs nothing from another tier: ``make integration`` (or ``pytest tests/integration``) runs it
+alone, and ``make test`` runs it in its own process. moto's state is process-wide and ``mock_aws`` (the
+component tier) resets it, so no ``mock_aws`` may be active while this cloud is up: the fixture checks
+that, and gives the process environment back as it found it when the cloud stops.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,15 +16,26 @@ from typing import Any
 import httpx
 import pytest
 
-from crewhouse.local.cloud import EmbeddedCloud, LocalCloudConfig
+from crewhouse.local.cloud import LOCAL_PROCESS_ENVIRONMENT, EmbeddedCloud, LocalCloudConfig
 from crewhouse.local.seed import SignedInUser, sign_in, sign_up_and_confirm
 from tests.support.moto_server import free_port
 
 
 @pytest.fixture(scope="package")
 def cloud() -> Iterator[EmbeddedCloud]:
-    with EmbeddedCloud(LocalCloudConfig(aws_port=free_port(), api_port=free_port())) as started:
-        yield started
+    from moto.core.models import MockAWS
+
+    assert not MockAWS._nested_count, "mock_aws is active: it would reset the embedded cloud's moto state"
+    saved = {name: os.environ.get(name) for name in ("MOTO_PORT", *LOCAL_PROCESS_ENVIRONMENT)}  # what it sets
+    try:
+        with EmbeddedCloud(LocalCloudConfig(aws_port=free_port(), api_port=free_port())) as started:
+            yield started
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @pytest.fixture(scope="package")

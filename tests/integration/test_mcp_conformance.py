@@ -25,7 +25,9 @@ def run(coroutine: Any) -> Any:
 
 def client(cloud: EmbeddedCloud, token: str | None) -> Client:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return Client(streamable_http_client(f"{cloud.api_url}/mcp", http_client=httpx2.AsyncClient(headers=headers)))
+    # The api fixture's timeout: the SDK's default 5 s is too short for a loaded machine's first MCP request.
+    http = httpx2.AsyncClient(headers=headers, timeout=30)
+    return Client(streamable_http_client(f"{cloud.api_url}/mcp", http_client=http))
 
 
 async def _call(cloud: EmbeddedCloud, token: str, name: str, arguments: dict[str, Any]) -> Any:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crewhouse.local import endpoint
 from crewhouse.local.endpoint import local_client
 
 TemplateTransform = Callable[[dict[str, Any]], dict[str, Any]]
@@ -109,6 +110,16 @@ def substituted(definition: Any, substitutions: dict[str, Any]) -> Any:
     return {"Fn::Join": ["", parts]}
 
 
+def _one_shot_client(service: str) -> Any:
+    """A client of the embedded cloud without a read timeout or retries (for a request that must run once)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(service, region_name=endpoint.region(), endpoint_url=endpoint.endpoint_url(),
+                                          aws_access_key_id="test", aws_secret_access_key="test",
+                                          config=Config(read_timeout=900, retries={"total_max_attempts": 1}))
+
+
 def _wait_for_stack(cloudformation: Any, stack_name: str, timeout: float = 120) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -170,8 +181,12 @@ def deploy_stack(assembly_dir: Path, stack_name: str, region: str,
         template = transform(copy.deepcopy(template))
     publish_assets(assembly_dir, stack_name, region)
     cloudformation = local_client("cloudformation")
-    cloudformation.create_stack(StackName=stack_name, TemplateBody=json.dumps(prepare_template(template)),
-                                Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])
+    # moto creates the whole stack inside the CreateStack request. On a busy machine (test tiers side by side)
+    # that can outlast botocore's 60 s read timeout, and its retry then fails with AlreadyExistsException:
+    # this one request waits as long as it takes, and is never retried.
+    _one_shot_client("cloudformation").create_stack(
+        StackName=stack_name, TemplateBody=json.dumps(prepare_template(template)),
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])
     stack = _wait_for_stack(cloudformation, stack_name)
     paginator = cloudformation.get_paginator("list_stack_resources")
     resources = {

@@ -134,7 +134,7 @@ actions = st.lists(st.tuples(st.sampled_from(["deliver", "duplicate", "fail_disp
                                                     max_size=6), plan=actions)
 def test_every_job_ends_exactly_once_and_every_slot_comes_back(make_harness: Any, limit: int, priorities: list[str],
                                                                 plan: list[tuple[str, int, str]]) -> None:
-    h = make_harness(tenant_limit=limit)
+    h = make_harness(tenant_limit=limit, empty_table=True)
     identity = Identity(tenant_id=f"t-{uuid.uuid4().hex[:8]}", user_id="u", role="member", scopes=frozenset())
     sim = Simulation(h, identity, limit)
     for priority in priorities:
