@@ -17,8 +17,8 @@ def mocked_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
-        core_aws._client.cache_clear()  # clients made outside the mock would bypass it
+        core_aws.clear_clients()  # clients made outside the mock would bypass it
         try:
             yield
         finally:
-            core_aws._client.cache_clear()
+            core_aws.clear_clients()

@@ -8,15 +8,16 @@ modules stay cheap to import (cold starts).
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
 from typing import Any
 
 from crewhouse.core.settings import CoreSettings
 
 _lock = threading.Lock()
-
-
 Credentials = tuple[str | None, str | None, str | None]
+ClientKey = tuple[str, str, str | None, str | None, Credentials]
+_clients: dict[ClientKey, Any] = {}
+_session: Any = None  # one botocore session: its loader reads each service model once for every client
+MAX_CLIENTS = 256  # locally one set per function role and service; AWS has one key set per sandbox
 
 
 def _credentials(settings: CoreSettings) -> Credentials:
@@ -24,22 +25,44 @@ def _credentials(settings: CoreSettings) -> Credentials:
     return settings.aws_access_key_id, settings.aws_secret_access_key, settings.aws_session_token
 
 
+def _shared_session() -> Any:
+    global _session
+    if _session is None:
+        import boto3
+
+        _session = boto3.session.Session()
+    return _session
+
+
 # Keyed by the credentials too: locally many functions (each with its own role) share this process, and a
-# client must never sign one function's calls with another's keys. In AWS there is one key set per sandbox.
-@lru_cache(maxsize=256)
-def _client(service: str, region: str, endpoint_url: str | None, signature_version: str | None,
-            credentials: Credentials) -> Any:
-    import boto3
+# client must never sign one function's calls with another's keys.
+def _client(key: ClientKey) -> Any:
+    client = _clients.get(key)
+    if client is not None:
+        return client
     from botocore.config import Config
 
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=30,
-                    signature_version=signature_version)
-    key, secret, token = credentials
-    with _lock:  # boto3's default session is not thread-safe while creating clients
-        return boto3.session.Session().client(
-            service, region_name=region, endpoint_url=endpoint_url, config=config,
-            aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token,
-        )
+    service, region, endpoint_url, signature_version, (access_key, secret, token) = key
+    with _lock:  # boto3 sessions are not thread-safe while creating clients; one build per key
+        client = _clients.get(key)
+        if client is None:
+            if len(_clients) >= MAX_CLIENTS:
+                _clients.clear()  # credentials renewed many times over: drop the stale ones
+            config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=30,
+                            signature_version=signature_version)
+            client = _clients[key] = _shared_session().client(
+                service, region_name=region, endpoint_url=endpoint_url, config=config,
+                aws_access_key_id=access_key, aws_secret_access_key=secret, aws_session_token=token,
+            )
+    return client
+
+
+def clear_clients() -> None:
+    """Forget every cached client and the session (tests: clients made outside ``mock_aws`` would bypass it)."""
+    global _session
+    with _lock:
+        _clients.clear()
+        _session = None
 
 
 def aws_client(service: str, settings: CoreSettings, *, signature_version: str | None = None) -> Any:
@@ -47,16 +70,14 @@ def aws_client(service: str, settings: CoreSettings, *, signature_version: str |
 
     ``signature_version="s3v4"`` for S3 clients that presign: botocore otherwise presigns with SigV2 in us-east-1.
     """
-    return _client(service, settings.aws_region, settings.aws_endpoint_url, signature_version,
-                   _credentials(settings))
+    return _client((service, settings.aws_region, settings.aws_endpoint_url, signature_version,
+                    _credentials(settings)))
 
 
 def aws_resource(service: str, settings: CoreSettings) -> Any:
-    import boto3
-
     key, secret, token = _credentials(settings)
     with _lock:
-        return boto3.session.Session().resource(
+        return _shared_session().resource(
             service, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url,
             aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token,
         )
