@@ -18,6 +18,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+import crewhouse_cdk.app as crewhouse_app
 from tests.infra.conftest import Synthesized
 
 ACKNOWLEDGED_RULES = "aws:cdk:acknowledged-rules"  # == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
@@ -126,3 +129,18 @@ def test_no_unacknowledged_cdk_warnings_or_errors(synthesized: Synthesized) -> N
         for entry in items if entry["type"] in ("aws:cdk:warning", "aws:cdk:error")
     ]
     assert not annotations, "\n".join(annotations)
+
+
+def test_a_synth_for_a_real_account_and_region_has_no_unacknowledged_findings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cdk synth`` with credentials resolves partition, region and account, so cdk-nag writes literal ARNs in its
+    findings: an acknowledgment written with ``<AWS::Region>`` would no longer match (use ``nag_arn``)."""
+    monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", "123456789012")
+    monkeypatch.setenv("CDK_DEFAULT_REGION", "eu-west-1")
+    app = crewhouse_app.build_app(tmp_path, layer_mode="skip")
+    try:
+        app.synth()
+    except Exception as exc:  # jsii surfaces CDK's ValidationFailed as a RuntimeError
+        report = json.loads((tmp_path / VALIDATION_REPORT).read_text())
+        pytest.fail("findings of an account-bound synth:\n" + "\n".join(
+            format_violations(r) for r in report["pluginReports"]) + f"\n{exc}", pytrace=False)

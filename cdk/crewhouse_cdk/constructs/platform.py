@@ -12,7 +12,7 @@ from crewhouse_cdk.constructs.auth import Auth
 from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import Storage
-from crewhouse_cdk.nag import acknowledge, acknowledge_index_access
+from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, nag_arn
 
 GET, POST, PATCH, DELETE = (apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.PATCH,
                             apigwv2.HttpMethod.DELETE)
@@ -55,7 +55,7 @@ class PlatformApi(Construct):
             conditions={"StringEquals": {"ses:FromAddress": sender}},
         ))
         acknowledge(function,
-                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]",
+                    f"AwsSolutions-IAM5[Resource::{nag_arn(function, 'ses', 'identity/*')}]",
                     "SES authorizes sending against both the sender and each recipient identity; the condition "
                     "pins the From address to the configured invitation sender.")
         for route in api.route("/health", [GET], function, public=True):
