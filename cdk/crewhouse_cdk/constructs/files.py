@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import cast
 
 import aws_cdk as cdk
-from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -24,32 +23,26 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from crewhouse_cdk.constructs.api_functions import serve_api_modules
 from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
 from crewhouse_cdk.constructs.tasks import TasksContext
 from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, logical_id, nag_arn
 
-GET, POST, ANY = apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.ANY
 UPLOADS, THUMBNAILS, QUARANTINE = "uploads/", "thumbnails/", "quarantine/"
 SCAN_RESULT = "GuardDuty Malware Protection Object Scan Result"
 SCAN_TAG = "GuardDutyMalwareScanStatus"
 QUARANTINE_TAG = "crewhouse-quarantine"
 GUARDDUTY_RULE_PREFIX = "DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3"
-FILE = "/files/{file_id}"
-# Construct id -> (handler module, description, routes). Few routes (each is a route and a permission in the
-# template): an ANY route takes the methods of its path that no other route names, and a greedy {proxy+}
-# route what no full match takes. A path's other methods reach a function with a route there, which answers
-# 405 problem+json, as one function for every route did.
-API_FUNCTIONS: dict[str, tuple[str, str, tuple[tuple[apigwv2.HttpMethod, str], ...]]] = {
-    "FilesRead": ("crewhouse.files.api.reads", "Files API: list, one file, quota, download and thumbnail",
-                  ((GET, "/files"), (GET, "/files/{proxy+}"))),
-    "FilesUpload": ("crewhouse.files.api.uploads", "Files API: presigned uploads (POST and multipart), complete, abort",
-                    ((POST, "/files"), (POST, f"{FILE}/complete"), (POST, f"{FILE}/abort"))),
-    "FilesParts": ("crewhouse.files.api.parts", "Files API: the parts of a multipart upload",
-                   ((POST, f"{FILE}/parts"), (GET, f"{FILE}/parts"))),
-    "FilesManage": ("crewhouse.files.api.manage", "Files API: delete, attachments, quota policy",
-                    ((ANY, "/files"), (ANY, "/files/{proxy+}"))),
+# Construct id -> (handler module, description): one function per module of crewhouse.files.api, its routes
+# and grants derived from the module's router (crewhouse_cdk.routes).
+API_FUNCTIONS: dict[str, tuple[str, str]] = {
+    "FilesRead": ("crewhouse.files.api.reads", "Files API: list, one file, quota, download and thumbnail"),
+    "FilesUpload": ("crewhouse.files.api.uploads",
+                    "Files API: presigned uploads (POST and multipart), complete, abort"),
+    "FilesParts": ("crewhouse.files.api.parts", "Files API: the parts of a multipart upload"),
+    "FilesManage": ("crewhouse.files.api.manage", "Files API: delete, attachments, quota policy"),
 }
 
 
@@ -96,28 +89,11 @@ class FilesContext(Construct):
 
         # --- the API ------------------------------------------------------------------------------------
         # One function per module of crewhouse.files.api, each with only its routes (FastAPI builds every route
-        # at import: fewer routes, a faster cold start). API Gateway takes the most specific route for a
-        # request, a full match before a greedy {proxy+} one; tests/infra/test_http_routes.py checks that every
-        # route of every module reaches its function and no other.
-        api_environment = {**common, "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
-                           "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn}
-        self.api_functions: dict[str, lambda_.Function] = {}
-        for name, (module, description, routes) in API_FUNCTIONS.items():
-            function = CrewhouseFunction(self, name, handler=f"{module}.handler", layers=layers,
-                                         description=description, environment=api_environment).function
-            for method, path in routes:
-                api.route(path, [method], function)
-            self.api_functions[name] = function
+        # at import: fewer routes, a faster cold start).
+        self.api_functions = serve_api_modules(self, API_FUNCTIONS, api=api, storage=storage, layers=layers,
+                                               environment=common, table=self.table)
         targets_tables = [tasks.table, *([notes_table] if notes_table is not None else [])]
-        for name, function in self.api_functions.items():
-            if name == "FilesRead":
-                self.table.grant_read_data(function)
-            else:
-                self.table.grant_read_write_data(function)
-            acknowledge_index_access(function, self.table)
         reads, uploads, parts, manage = (self.api_functions[name] for name in API_FUNCTIONS)
-        storage.cursor_secret.grant_read(reads)  # signed cursors of the file list
-        storage.idempotency_table.grant_read_write_data(uploads)  # POST /files takes Idempotency-Key
         # Presigned URLs carry the signing function's own permissions: uploads may only land in uploads/.
         reads.add_to_role_policy(iam.PolicyStatement(
             actions=["s3:GetObject"], resources=[objects(UPLOADS), objects(THUMBNAILS)]))  # download, thumbnail

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+
 import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
-from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -15,6 +16,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from crewhouse_cdk.constructs.auth import Auth
+from crewhouse_cdk.routes import gateway_routes
 
 THROTTLE_RATE = 100
 THROTTLE_BURST = 200
@@ -38,6 +40,22 @@ class _AccessLogSettings:
     @property
     def format(self) -> apigw.AccessLogFormat:
         return ACCESS_LOG_FORMAT
+
+
+class _LambdaProxyIntegration(apigwv2.HttpRouteIntegration):
+    """A payload-2.0 Lambda proxy integration that adds no invoke permission per route (``HttpLambdaIntegration``
+    does, and routes derived from the routers would add one resource each): :meth:`HttpApi.integration_for`
+    grants the API one permission per function."""
+
+    def __init__(self, integration_id: str, function: lambda_.IFunction) -> None:
+        super().__init__(integration_id)
+        self._function = function
+
+    def bind(self, *, route: apigwv2.IHttpRoute, scope: Construct) -> apigwv2.HttpRouteIntegrationConfig:
+        return apigwv2.HttpRouteIntegrationConfig(
+            type=apigwv2.HttpIntegrationType.AWS_PROXY, uri=self._function.function_arn,
+            payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
+        )
 
 
 class HttpApi(Construct):
@@ -74,21 +92,22 @@ class HttpApi(Construct):
             access_log_settings=_AccessLogSettings(apigwv2.LogGroupLogDestination(self.access_logs)),
         )
         self.url = self.stage.url
-        self._integrations: dict[str, integrations.HttpLambdaIntegration] = {}
+        self._integrations: dict[str, _LambdaProxyIntegration] = {}
 
-    def integration_for(self, function: lambda_.IFunction) -> integrations.HttpLambdaIntegration:
-        """One integration (and one invoke permission) per function, shared by its routes. Every function
-        behind the API checks each caller's membership, so it reads (GetItem only) the membership table."""
+    def integration_for(self, function: lambda_.IFunction) -> _LambdaProxyIntegration:
+        """One integration and one invoke permission (any stage, method and path of this API) per function,
+        shared by its routes. Every function behind the API checks each caller's membership, so it reads
+        (GetItem only) the membership table."""
         key = function.node.path
         if key not in self._integrations:
             assert isinstance(function, lambda_.Function), "API routes go to functions defined in this app"
             function.add_environment("PLATFORM_TABLE", self._memberships.table_name)
             function.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"],
                                                             resources=[self._memberships.table_arn]))
-            self._integrations[key] = integrations.HttpLambdaIntegration(
-                f"Integration{len(self._integrations)}", function,
-                payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
-            )
+            function.add_permission("HttpApiInvoke", principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
+                                    source_arn=cdk.Stack.of(self).format_arn(
+                                        service="execute-api", resource=self.api.api_id, resource_name="*"))
+            self._integrations[key] = _LambdaProxyIntegration(f"Integration{len(self._integrations)}", function)
         return self._integrations[key]
 
     def route(self, path: str, methods: list[apigwv2.HttpMethod], function: lambda_.IFunction, *,
@@ -98,3 +117,17 @@ class HttpApi(Construct):
             path=path, methods=methods, integration=self.integration_for(function),
             authorizer=apigwv2.HttpNoneAuthorizer() if public else None,
         )
+
+    def serve(self, handlers: Mapping[str, tuple[lambda_.IFunction, str]], *,
+              public: Collection[str] = ()) -> dict[str, list[apigwv2.HttpRoute]]:
+        """Route every operation of each handler module's router to its function (``name -> (function,
+        module)``), as :func:`crewhouse_cdk.routes.gateway_routes` derives them; ``public`` paths need no JWT
+        (and get only their documented methods). Returns the routes made, by path."""
+        made: dict[str, list[apigwv2.HttpRoute]] = {}
+        derived = gateway_routes({name: module for name, (_, module) in handlers.items()}, exact_paths=public)
+        for name, routes in derived.items():
+            function = handlers[name][0]
+            for method, path in routes:
+                made.setdefault(path, []).extend(
+                    self.route(path, [apigwv2.HttpMethod(method)], function, public=path in public))
+        return made

@@ -5,7 +5,6 @@ lifecycle rules of note bodies in the files bucket."""
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -13,38 +12,23 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
+from crewhouse_cdk.constructs.api_functions import serve_api_modules
 from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
 from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, logical_id
 
-GET, POST, PATCH, DELETE, ANY = (apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.PATCH,
-                                 apigwv2.HttpMethod.DELETE, apigwv2.HttpMethod.ANY)
-NOTE = "/notes/{note_id}"
-# Construct id -> (handler module, description, routes). Few routes (each is a route and a permission in the
-# template): an ANY route takes the methods of its path that no other route names, and a greedy {proxy+}
-# route what no full match takes. A path's other methods reach a function with a route there, which answers
-# 405 problem+json, as one function for every route did.
-API_FUNCTIONS: dict[str, tuple[str, str, tuple[tuple[apigwv2.HttpMethod, str], ...]]] = {
-    "Notebooks": ("crewhouse.notes.api.notebooks", "Notes API: notebooks",
-                  ((ANY, "/notebooks"), (ANY, "/notebooks/{proxy+}"))),
-    "NotesList": ("crewhouse.notes.api.listing", "Notes API: the note list (GET /notes)", ((GET, "/notes"),)),
-    "NotesRead": ("crewhouse.notes.api.reads", "Notes API: search, recent, trash, one note",
-                  ((GET, "/notes/{proxy+}"),)),
-    "NotesWrite": ("crewhouse.notes.api.writes", "Notes API: create, change, trash, restore",
-                   ((ANY, "/notes"), (ANY, "/notes/{proxy+}"))),
-    "NotesChecklist": ("crewhouse.notes.api.checklist", "Notes API: checklist items",
-                       ((POST, f"{NOTE}/checklist"), (PATCH, f"{NOTE}/checklist/{{item_id}}"),
-                        (DELETE, f"{NOTE}/checklist/{{item_id}}"), (POST, f"{NOTE}/checklist/{{item_id}}/move"))),
-    "NotesRevisions": ("crewhouse.notes.api.revisions", "Notes API: revisions",
-                       ((GET, f"{NOTE}/revisions"), (GET, f"{NOTE}/revisions/{{revision}}"),
-                        (POST, f"{NOTE}/revisions/{{revision}}/restore"))),
-    "NotesCapture": ("crewhouse.notes.api.capture", "Notes API: web clips, tasks made from notes",
-                     ((POST, "/notes/clip"), (POST, f"{NOTE}/tasks"))),
+# Construct id -> (handler module, description): one function per module of crewhouse.notes.api, its routes
+# and grants derived from the module's router (crewhouse_cdk.routes).
+API_FUNCTIONS: dict[str, tuple[str, str]] = {
+    "Notebooks": ("crewhouse.notes.api.notebooks", "Notes API: notebooks"),
+    "NotesList": ("crewhouse.notes.api.listing", "Notes API: the note list (GET /notes)"),
+    "NotesRead": ("crewhouse.notes.api.reads", "Notes API: search, recent, trash, one note"),
+    "NotesWrite": ("crewhouse.notes.api.writes", "Notes API: create, change, trash, restore"),
+    "NotesChecklist": ("crewhouse.notes.api.checklist", "Notes API: checklist items"),
+    "NotesRevisions": ("crewhouse.notes.api.revisions", "Notes API: revisions"),
+    "NotesCapture": ("crewhouse.notes.api.capture", "Notes API: web clips, tasks made from notes"),
 }
-READ_ONLY = {"NotesList", "NotesRead"}
-IDEMPOTENT = {"Notebooks", "NotesWrite", "NotesCapture"}  # routes that take Idempotency-Key
-PAGINATED = {"Notebooks", "NotesList", "NotesRead", "NotesRevisions"}  # signed cursors
 BODY_PREFIX = "notes/"  # crewhouse.notes.keys.BODY_PREFIX
 TRASH_TAG = "crewhouse-trash"  # crewhouse.notes.store.TRASH_TAG
 # What list pages show (crewhouse.notes.models.NoteSummary and Notebook): the indexes carry these, never the
@@ -83,30 +67,12 @@ class NotesContext(Construct):
 
         self._bodies, self._list_bodies, self._bucket = bodies, list_bodies, bucket
         # The HTTP API: one function per module of crewhouse.notes.api, each with only its routes (FastAPI builds
-        # every route at import: fewer routes, a faster cold start). API Gateway takes the most specific route
-        # for a request, a full match before a greedy {proxy+} one; tests/infra/test_http_routes.py checks that
-        # every route of every module reaches its function and no other.
-        api_environment = {**common, "TASKS_TABLE": tasks_table.table_name, "MAX_BODY_BYTES": str(MAX_REQUEST_BYTES),
-                           "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
-                           "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn}
-        self.api_functions: dict[str, lambda_.Function] = {}
-        for name, (module, description, routes) in API_FUNCTIONS.items():
-            function = CrewhouseFunction(self, name, handler=f"{module}.handler", layers=layers,
-                                         description=description, environment=api_environment).function
-            for method, path in routes:
-                api.route(path, [method], function)
-            self.api_functions[name] = function
-        for name, function in self.api_functions.items():
-            if name in READ_ONLY:
-                self.table.grant_read_data(function)
-            else:
-                self.table.grant_read_write_data(function)
-            acknowledge_index_access(function, self.table)
+        # every route at import: fewer routes, a faster cold start).
+        self.api_functions = serve_api_modules(
+            self, API_FUNCTIONS, api=api, storage=storage, layers=layers, table=self.table,
+            environment={**common, "TASKS_TABLE": tasks_table.table_name, "MAX_BODY_BYTES": str(MAX_REQUEST_BYTES)})
+        for function in self.api_functions.values():
             self.grant_bodies(function)
-            if name in IDEMPOTENT:
-                storage.idempotency_table.grant_read_write_data(function)
-            if name in PAGINATED:
-                storage.cursor_secret.grant_read(function)
         storage.search_table.grant_read_data(self.api_functions["NotesRead"])
         # POST /notes/{id}/tasks creates tasks through the tasks logic layer (crewhouse.notes.task_links):
         # what TaskService.create/get need, no update or delete of tasks.

@@ -14,8 +14,7 @@ from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import Storage
 from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, nag_arn
 
-GET, POST, PATCH, DELETE = (apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.PATCH,
-                            apigwv2.HttpMethod.DELETE)
+GET = apigwv2.HttpMethod.GET
 # Where invitations come from; SES must have this identity verified (docs/deploy.md).
 INVITATION_SENDER_CONTEXT = "crewhouse:invitationSender"
 DEFAULT_INVITATION_SENDER = "no-reply@crewhouse.local"
@@ -58,20 +57,10 @@ class PlatformApi(Construct):
                     f"AwsSolutions-IAM5[Resource::{nag_arn(function, 'ses', 'identity/*')}]",
                     "SES authorizes sending against both the sender and each recipient identity; the condition "
                     "pins the From address to the configured invitation sender.")
-        for route in api.route("/health", [GET], function, public=True):
+        routes = api.serve({"Platform": (function, "crewhouse.platform.api")}, public={"/health"})
+        for route in routes["/health"]:
             acknowledge(route, "AwsSolutions-APIG4",
                         "/health is the public liveness probe; it answers without touching any data.")
-        api.route("/ready", [GET], function)
-        api.route("/me", [GET], function)
-        api.route("/me/tenants", [GET], function)
-        api.route("/me/tenant", [POST], function)
-        api.route("/me/sign-out", [POST], function)
-        api.route("/invitations/accept", [POST], function)
-        api.route("/tenant/members", [GET], function)
-        api.route("/tenant/members/{user_id}", [PATCH, DELETE], function)
-        api.route("/tenant/leave", [POST], function)
-        api.route("/tenant/invitations", [GET, POST], function)
-        api.route("/tenant/invitations/{invitation_id}", [DELETE], function)
-        api.route("/openapi.json", [GET], function)
+        api.route("/openapi.json", [GET], function)  # not an operation of the document it serves
         # Unknown paths reach the platform, which answers a problem+json 404 (after the JWT check).
         api.route("/{proxy+}", [apigwv2.HttpMethod.ANY], function)

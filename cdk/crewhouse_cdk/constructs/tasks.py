@@ -4,7 +4,6 @@ sync log, reminder schedules, domain events) and the reminder function EventBrid
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -13,34 +12,23 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from crewhouse_cdk.constructs.api_functions import serve_api_modules
 from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
 from crewhouse_cdk.grants import grant_pass_role_to_scheduler
-from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access, nag_arn
+from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, nag_arn
 
 REMINDER_GROUP = "crewhouse-reminders"
-GET, POST, DELETE, ANY = (apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.DELETE,
-                          apigwv2.HttpMethod.ANY)
-# Construct id -> (handler module, description, routes). Few routes (each is a route and a permission in the
-# template): an ANY route takes the methods of its path that no other route names, and a greedy {proxy+}
-# route what no full match takes. A path's other methods reach a function with a route there, which answers
-# 405 problem+json, as one function for every route did.
-API_FUNCTIONS: dict[str, tuple[str, str, tuple[tuple[apigwv2.HttpMethod, str], ...]]] = {
-    "TasksList": ("crewhouse.tasks.api.listing", "Tasks API: the task list (GET /tasks)",
-                  ((GET, "/tasks"),)),
-    "TasksRead": ("crewhouse.tasks.api.reads", "Tasks API: search, one task, the sync feed",
-                  ((GET, "/tasks/{proxy+}"), (ANY, "/sync"))),
-    "TasksWrite": ("crewhouse.tasks.api.writes", "Tasks API: create (also by quick add), change, delete",
-                   ((ANY, "/tasks"), (ANY, "/tasks/{proxy+}"), (POST, "/tasks/quick-add"))),
-    "TasksActions": ("crewhouse.tasks.api.actions", "Tasks API: move, complete, reopen, dependencies",
-                     ((POST, "/tasks/{proxy+}"), (DELETE, "/tasks/{task_id}/dependencies/{other_id}"))),
-    "TaskTemplates": ("crewhouse.tasks.api.templates", "Tasks API: task templates",
-                      ((ANY, "/task-templates"), (ANY, "/task-templates/{proxy+}"))),
+# Construct id -> (handler module, description): one function per module of crewhouse.tasks.api, its routes
+# and grants derived from the module's router (crewhouse_cdk.routes).
+API_FUNCTIONS: dict[str, tuple[str, str]] = {
+    "TasksList": ("crewhouse.tasks.api.listing", "Tasks API: the task list (GET /tasks)"),
+    "TasksRead": ("crewhouse.tasks.api.reads", "Tasks API: search, one task, the sync feed"),
+    "TasksWrite": ("crewhouse.tasks.api.writes", "Tasks API: create (also by quick add), change, delete"),
+    "TasksActions": ("crewhouse.tasks.api.actions", "Tasks API: move, complete, reopen, dependencies"),
+    "TaskTemplates": ("crewhouse.tasks.api.templates", "Tasks API: task templates"),
 }
-READ_ONLY = {"TasksList", "TasksRead"}
-IDEMPOTENT = {"TasksWrite", "TasksActions"}  # routes that take Idempotency-Key
-PAGINATED = {"TasksList", "TasksRead", "TaskTemplates"}  # signed cursors (and the sync token)
 
 
 class TasksContext(Construct):
@@ -63,28 +51,9 @@ class TasksContext(Construct):
         }
 
         # The HTTP API: one function per module of crewhouse.tasks.api, each with only its routes (FastAPI builds
-        # every route at import: fewer routes, a faster cold start). API Gateway takes the most specific route
-        # for a request, a full match before a greedy {proxy+} one; tests/infra/test_http_routes.py checks that
-        # every route of every module reaches its function and no other.
-        api_environment = {**common, "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
-                           "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn}
-        self.api_functions: dict[str, lambda_.Function] = {}
-        for name, (module, description, routes) in API_FUNCTIONS.items():
-            function = CrewhouseFunction(self, name, handler=f"{module}.handler", layers=layers,
-                                         description=description, environment=api_environment).function
-            for method, path in routes:
-                api.route(path, [method], function)
-            self.api_functions[name] = function
-        for name, function in self.api_functions.items():
-            if name in READ_ONLY:
-                self.table.grant_read_data(function)
-            else:
-                self.table.grant_read_write_data(function)
-            acknowledge_index_access(function, self.table)
-            if name in IDEMPOTENT:
-                storage.idempotency_table.grant_read_write_data(function)
-            if name in PAGINATED:
-                storage.cursor_secret.grant_read(function)
+        # every route at import: fewer routes, a faster cold start).
+        self.api_functions = serve_api_modules(self, API_FUNCTIONS, api=api, storage=storage, layers=layers,
+                                               environment=common, table=self.table)
         storage.search_table.grant_read_data(self.api_functions["TasksRead"])
         storage.sync_table.grant_read_data(self.api_functions["TasksRead"])
 
