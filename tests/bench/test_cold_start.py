@@ -48,6 +48,7 @@ from typing import Any
 import pytest
 
 from tests.bench.size import by_size
+from tests.support.synth import synthesized_template
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = Path(__file__).resolve().parent
@@ -74,9 +75,6 @@ FIRST_INVOCATION_RUNS = by_size(1, 3)
 # Printed for context, not asserted: the HTTP API handler answering GET /health.
 FIRST_INVOCATION = ("crewhouse.platform.api.handler", EVENTS / "platform-health.json")
 TIMEOUT = 120
-
-SYNTH_SNIPPET = ("from crewhouse.local.synth import STACK_NAME, synthesize; "
-                 "print(synthesize() / f'{STACK_NAME}.template.json')")
 
 IMPORT_SNIPPET = """\
 import time
@@ -115,17 +113,6 @@ print("BENCH", imported, total, result.get("statusCode"))
 # --- discovery --------------------------------------------------------------------------------------------
 
 
-def synthesized_template() -> dict[str, Any]:
-    """The template of the current sources, synthesized (or taken from the cache) in a child process.
-
-    A child process keeps jsii's Node process and the CDK app's module-level state out of pytest's, so a
-    re-synth after the sources changed cannot collide with an app built earlier in this process.
-    """
-    proc = subprocess.run([sys.executable, "-c", SYNTH_SNIPPET], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, check=False)
-    if proc.returncode != 0:
-        raise AssertionError(f"synth failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-    return dict(json.loads(Path(proc.stdout.strip().splitlines()[-1]).read_text()))
 
 
 def template_handlers() -> list[str]:

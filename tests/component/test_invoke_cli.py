@@ -39,7 +39,10 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from crewhouse.local.gateway import RouteTable
 from tests.support.members import StaticMemberships
+from tests.support.routing import deployed_route_table
+from tests.support.synth import synthesized_template
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -88,22 +91,13 @@ CLI_TIMEOUT = 300  # a fresh embedded cloud deploys the whole stack before invok
 # --- the synthesized template ------------------------------------------------------------------------------
 
 
-SYNTH_SNIPPET = ("from crewhouse.local.synth import STACK_NAME, synthesize; "
-                 "print(synthesize() / f'{STACK_NAME}.template.json')")
+def template() -> dict[str, Any]:
+    return synthesized_template()
 
 
 @cache
-def template() -> dict[str, Any]:
-    """The template of the current sources, synthesized (or taken from the cache) in a child process.
-
-    A child process keeps jsii's Node process and the CDK app's module-level state out of pytest's, so a
-    re-synth after the sources changed cannot collide with an app built earlier in this process.
-    """
-    proc = subprocess.run([sys.executable, "-c", SYNTH_SNIPPET], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, check=False)
-    if proc.returncode != 0:
-        raise AssertionError(f"synth failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-    return dict(json.loads(Path(proc.stdout.strip().splitlines()[-1]).read_text()))
+def deployed_routes() -> RouteTable:
+    return deployed_route_table(template()["Resources"])
 
 
 def functions() -> dict[str, str]:
@@ -345,6 +339,9 @@ def check_http_event(name: str, event: dict[str, Any], logical_id: str) -> None:
     assert context["routeKey"] == event["routeKey"]
     method, path = context["http"]["method"], context["http"]["path"]
     assert path == event["rawPath"], f"{name}: requestContext.http.path and rawPath differ"
+    selected = deployed_routes().match(method, path)
+    assert selected is not None and selected[0].route_key == event["routeKey"], \
+        f"{name}: API Gateway selects {selected[0].route_key if selected else None!r} for {method} {path}"
     parameters = route_match(event["routeKey"], method, path)
     assert parameters is not None, f"{name}: {event['routeKey']!r} does not serve {method} {path}"
     assert event.get("pathParameters") == (parameters or None), \

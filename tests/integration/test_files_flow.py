@@ -24,18 +24,10 @@ from crewhouse.local.cloud import EmbeddedCloud
 from crewhouse.local.endpoint import local_client
 from crewhouse.local.seed import SignedInUser
 from tests.integration.conftest import bearer
+from tests.support.waiting import eventually
 
 MIB = 1 << 20
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.1)
 
 
 def block(seed: str, index: int) -> bytes:

@@ -3,7 +3,6 @@ large bodies in S3, tasks made from notes, web clips, and another user's notes a
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,16 +11,7 @@ import pytest
 
 from crewhouse.local.seed import SignedInUser
 from tests.integration.conftest import bearer
-
-
-def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """The stream works asynchronously, as in AWS: poll until ``check`` returns truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.2)
+from tests.support.waiting import eventually
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ firing through the local scheduler, and idempotent recurring completion."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -17,16 +16,7 @@ from crewhouse.local.cloud import EmbeddedCloud
 from crewhouse.local.endpoint import local_client
 from crewhouse.local.seed import SignedInUser
 from tests.integration.conftest import bearer
-
-
-def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    """The stream and scheduler work asynchronously, as in AWS: poll until ``check`` returns truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.1)
+from tests.support.waiting import eventually
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from crewhouse.core.tags import normalise_tags
+
 Status = Literal["todo", "in_progress", "done", "cancelled"]
 Priority = Literal["A", "B", "C"]
 OPEN_STATUSES: frozenset[str] = frozenset({"todo", "in_progress"})
@@ -17,15 +19,6 @@ MAX_TAGS = 30
 MAX_REMINDERS = 10
 MAX_ATTACHMENTS = 100
 MAX_DEPTH = 3
-
-
-def _normalise_tags(tags: list[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for tag in tags:
-        cleaned = tag.strip().lstrip("#").lower()
-        if cleaned:
-            seen.setdefault(cleaned, None)
-    return list(seen)
 
 
 def _check_timezone(name: str | None) -> str | None:
@@ -44,7 +37,7 @@ TaskId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z
 Title = Annotated[str, Field(min_length=1, max_length=500)]
 Description = Annotated[str, Field(max_length=64 * 1024)]
 Tags = Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=MAX_TAGS),
-                 AfterValidator(_normalise_tags)]
+                 AfterValidator(normalise_tags)]
 TimezoneName = Annotated[str | None, AfterValidator(_check_timezone)]
 EstimateMinutes = Annotated[int, Field(ge=0, le=100_000)]
 DependsOn = Annotated[list[TaskId], Field(max_length=MAX_DEPENDENCIES)]
