@@ -18,15 +18,14 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_guardduty as guardduty
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from crewhouse_cdk.constructs.api_functions import serve_api_modules
 from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
+from crewhouse_cdk.constructs.streams import consume_stream, dead_letter_queue
 from crewhouse_cdk.constructs.tasks import TasksContext
 from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, logical_id, nag_arn
 
@@ -117,10 +116,7 @@ class FilesContext(Construct):
                                       "is limited to the uploads/ and thumbnails/ prefixes.")
 
         # --- the workers --------------------------------------------------------------------------------
-        self.dlq = sqs.Queue(self, "EventFailures", enforce_ssl=True, encryption=sqs.QueueEncryption.SQS_MANAGED,
-                             retention_period=cdk.Duration.days(14))
-        acknowledge(self.dlq, "AwsSolutions-SQS3", "This queue is itself the dead-letter destination of the files "
-                    "event rules and the files stream processor.")
+        self.dlq = dead_letter_queue(self, "EventFailures", of="the files event rules and the files stream processor")
 
         self.object_created_function = CrewhouseFunction(
             self, "ObjectCreated", handler="crewhouse.files.workers.on_object_created", layers=layers,
@@ -177,11 +173,7 @@ class FilesContext(Construct):
         acknowledge(self.object_created_function, "AwsSolutions-IAM5[Resource::*]",
                     "Textract text detection supports no resource-level permissions; X-Ray neither.")
 
-        self.stream_function.add_event_source(sources.DynamoEventSource(
-            self.table, starting_position=lambda_.StartingPosition.TRIM_HORIZON, batch_size=100,
-            bisect_batch_on_error=True, retry_attempts=5, report_batch_item_failures=True,
-            on_failure=sources.SqsDlq(self.dlq),
-        ))
+        consume_stream(self.stream_function, self.table, self.dlq)
         storage.search_table.grant_read_write_data(self.stream_function)
 
         # --- GuardDuty Malware Protection for S3 (its service role, as the GuardDuty guide lays it out) ------

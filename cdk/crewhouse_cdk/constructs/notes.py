@@ -8,14 +8,13 @@ import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
 from crewhouse_cdk.constructs.api_functions import serve_api_modules
 from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
+from crewhouse_cdk.constructs.streams import consume_stream, dead_letter_queue
 from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, logical_id
 
 # Construct id -> (handler module, description): one function per module of crewhouse.notes.api, its routes
@@ -83,21 +82,13 @@ class NotesContext(Construct):
         ))
         acknowledge_index_access(capture, tasks_table)
 
-        self.stream_dlq = sqs.Queue(self, "StreamFailures", enforce_ssl=True,
-                                    encryption=sqs.QueueEncryption.SQS_MANAGED,
-                                    retention_period=cdk.Duration.days(14))
-        acknowledge(self.stream_dlq, "AwsSolutions-SQS3", "This queue is itself the dead-letter destination "
-                    "of the notes stream processor.")
+        self.stream_dlq = dead_letter_queue(self, "StreamFailures", of="the notes stream processor")
         self.stream_function = CrewhouseFunction(
             self, "NotesStream", handler="crewhouse.notes.workers.on_table_changes", layers=layers,
             description="Notes stream: search index, sync log, trash lifecycle of bodies, purges, domain events",
             environment=common, timeout=cdk.Duration.minutes(5),
         ).function
-        self.stream_function.add_event_source(sources.DynamoEventSource(
-            self.table, starting_position=lambda_.StartingPosition.TRIM_HORIZON, batch_size=100,
-            bisect_batch_on_error=True, retry_attempts=5, report_batch_item_failures=True,
-            on_failure=sources.SqsDlq(self.stream_dlq),
-        ))
+        consume_stream(self.stream_function, self.table, self.stream_dlq)
         # Purges delete revisions and trash the notes of deleted notebooks.
         self.table.grant_read_write_data(self.stream_function)
         acknowledge_index_access(self.stream_function, self.table)

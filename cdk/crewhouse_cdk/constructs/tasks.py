@@ -6,16 +6,14 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from crewhouse_cdk.constructs.api_functions import serve_api_modules
 from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
+from crewhouse_cdk.constructs.streams import consume_stream, dead_letter_queue
 from crewhouse_cdk.grants import grant_pass_role_to_scheduler
 from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, nag_arn
 
@@ -74,11 +72,7 @@ class TasksContext(Construct):
         self.reminder_function.grant_invoke(self.scheduler_role)
         acknowledge_function_versions(self.scheduler_role, self.reminder_function)
 
-        self.stream_dlq = sqs.Queue(self, "StreamFailures", enforce_ssl=True,
-                                    encryption=sqs.QueueEncryption.SQS_MANAGED,
-                                    retention_period=cdk.Duration.days(14))
-        acknowledge(self.stream_dlq, "AwsSolutions-SQS3", "This queue is itself the dead-letter destination "
-                    "of the tasks stream processor.")
+        self.stream_dlq = dead_letter_queue(self, "StreamFailures", of="the tasks stream processor")
         self.stream_function = CrewhouseFunction(
             self, "TasksStream", handler="crewhouse.tasks.workers.on_table_changes", layers=layers,
             description="Tasks stream: search index, sync log, reminder schedules, domain events",
@@ -86,11 +80,7 @@ class TasksContext(Construct):
                          "REMINDER_TARGET_ARN": self.reminder_function.function_arn,
                          "REMINDER_ROLE_ARN": self.scheduler_role.role_arn},
         ).function
-        self.stream_function.add_event_source(sources.DynamoEventSource(
-            self.table, starting_position=lambda_.StartingPosition.TRIM_HORIZON, batch_size=100,
-            bisect_batch_on_error=True, retry_attempts=5, report_batch_item_failures=True,
-            on_failure=sources.SqsDlq(self.stream_dlq),
-        ))
+        consume_stream(self.stream_function, self.table, self.stream_dlq)
         storage.search_table.grant_read_write_data(self.stream_function)
         storage.sync_table.grant_write_data(self.stream_function)
         storage.event_bus.grant_put_events_to(self.stream_function)
