@@ -16,16 +16,14 @@ from crewhouse.jobs.settings import JobsSettings
 from crewhouse.tools.registry import Tool, ToolContext, register
 
 
+def _build(settings: JobsSettings) -> JobService:
+    from crewhouse.jobs.adapters import job_service
+
+    return job_service(settings)
+
+
 def _service(context: ToolContext) -> JobService:
-    def build() -> JobService:
-        from crewhouse.jobs.adapters import job_service
-
-        settings = context.settings_for(JobsSettings)
-        assert isinstance(settings, JobsSettings)
-        return job_service(settings)
-
-    service: JobService = context.service("jobs", build)
-    return service
+    return context.service_from("jobs", JobsSettings, _build)
 
 
 class ResearchInput(BaseModel):

@@ -13,19 +13,14 @@ from crewhouse.notes.settings import NotesSettings
 from crewhouse.tools.registry import Tool, ToolContext, register
 
 
-def _settings(context: ToolContext) -> NotesSettings:
-    settings = context.settings_for(NotesSettings)
-    assert isinstance(settings, NotesSettings)
-    return settings
+def _build(settings: NotesSettings) -> Any:
+    from crewhouse.notes.wiring import service_for
+
+    return service_for(settings)
 
 
 def note_service(context: ToolContext) -> Any:
-    def build() -> Any:
-        from crewhouse.notes.wiring import service_for
-
-        return service_for(_settings(context))
-
-    return context.service("notes", build)
+    return context.service_from("notes", NotesSettings, _build)
 
 
 class NoteList(BaseModel):
@@ -72,7 +67,7 @@ def _search(context: ToolContext, args: SearchNotesInput) -> NoteList:
     from crewhouse.notes.searching import SearchFilters, search_notes
     from crewhouse.search.index import DynamoSearchIndex
 
-    settings = _settings(context)
+    settings = context.settings(NotesSettings)
     index = DynamoSearchIndex(aws_client("dynamodb", settings), settings.search_table)
     filters = SearchFilters(notebook_id=args.notebook_id, tag=args.tag, favorite=args.favorite,
                             archived=args.archived)

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from crewhouse.core.errors import Problem
 from crewhouse.core.identity import Identity, require_writer
 from crewhouse.core.settings import CoreSettings
+
+SettingsT = TypeVar("SettingsT", bound=CoreSettings)
+ServiceT = TypeVar("ServiceT")
 
 
 @dataclass
@@ -31,6 +34,18 @@ class ToolContext:
         if name not in self.services:
             self.services[name] = build()
         return self.services[name]
+
+    def settings(self, settings_type: type[SettingsT]) -> SettingsT:
+        """A context's own settings, read from the calling function's environment."""
+        settings = self.settings_for(settings_type)
+        assert isinstance(settings, settings_type)
+        return settings
+
+    def service_from(self, name: str, settings_type: type[SettingsT],
+                     build: Callable[[SettingsT], ServiceT]) -> ServiceT:
+        """The ``name`` context's service, built once per call by its ``service_for`` from its own settings."""
+        service: ServiceT = self.service(name, lambda: build(self.settings(settings_type)))
+        return service
 
 
 @dataclass(frozen=True)

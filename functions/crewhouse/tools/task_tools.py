@@ -13,16 +13,14 @@ from crewhouse.tasks.settings import TasksSettings
 from crewhouse.tools.registry import Tool, ToolContext, register
 
 
+def _build(settings: TasksSettings) -> TaskService:
+    from crewhouse.tasks.wiring import service_for
+
+    return service_for(settings)
+
+
 def _service(context: ToolContext) -> TaskService:
-    def build() -> TaskService:
-        from crewhouse.tasks.wiring import service_for
-
-        settings = context.settings_for(TasksSettings)
-        assert isinstance(settings, TasksSettings)
-        return service_for(settings)
-
-    service: TaskService = context.service("tasks", build)
-    return service
+    return context.service_from("tasks", TasksSettings, _build)
 
 
 class TaskIdInput(BaseModel):
