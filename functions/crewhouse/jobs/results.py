@@ -15,6 +15,9 @@ from typing import Any
 from crewhouse.core.errors import Conflict
 from crewhouse.core.identity import Identity
 from crewhouse.jobs.settings import JobsSettings
+from crewhouse.notes.logic import derived_id
+from crewhouse.notes.models import NoteCreate
+from crewhouse.notes.wiring import service_for as note_service
 
 TITLE_CHARS = 200
 
@@ -30,8 +33,6 @@ def _file_name(title: str) -> str:
 
 
 def store_result(settings: JobsSettings, job: Mapping[str, Any], output: Mapping[str, Any]) -> dict[str, Any]:
-    from crewhouse.notes.logic import derived_id
-
     identity = owner_identity(job["tenant_id"], job["user_id"])
     spec = job.get("result_spec") or {"kind": "note"}
     result_id = derived_id(f"job-result:{job['id']}:{job.get('run', 1)}")
@@ -45,10 +46,7 @@ def store_result(settings: JobsSettings, job: Mapping[str, Any], output: Mapping
 
 def _store_note(settings: JobsSettings, identity: Identity, note_id: str, title: str, markdown: str,
                 job: Mapping[str, Any], notebook_id: str | None) -> str:
-    from crewhouse.notes.models import NoteCreate
-    from crewhouse.notes.wiring import service_for
-
-    service = service_for()
+    service = note_service()
     body = NoteCreate(title=title, body=markdown, notebook_id=notebook_id, tags=["agent-job", job["type"]])
     with contextlib.suppress(Conflict):  # the first try of this step already wrote it
         service.create(identity, body, reason="job-result", note_id=note_id)
@@ -56,6 +54,7 @@ def _store_note(settings: JobsSettings, identity: Identity, note_id: str, title:
 
 
 def _store_file(settings: JobsSettings, identity: Identity, file_id: str, title: str, markdown: str) -> str:
+    # Files are the rare result: their service is loaded only for them.
     from crewhouse.files.models import FileCreate
     from crewhouse.files.wiring import service_for
 

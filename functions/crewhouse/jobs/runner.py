@@ -16,7 +16,13 @@ from typing import Any
 
 from crewhouse.core.observability import logger
 from crewhouse.jobs.logic import JobCancelled, JobRef, JobService
+from crewhouse.jobs.registry import get_type
+from crewhouse.jobs.results import owner_identity
 from crewhouse.jobs.settings import JobsSettings
+from crewhouse.jobs.sources import job_sources, search_provider
+from crewhouse.jobs.types.base import JobRun, PermanentJobError, TransientJobError
+from crewhouse.llm.factory import build_provider
+from crewhouse.llm.provider import ProviderUnavailable
 
 MAX_RESULT_CHARS = 200_000  # the result travels in the execution's state (256 KiB at most)
 TRANSIENT = "Crewhouse.TransientError"
@@ -30,9 +36,6 @@ _THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException",
 
 def classify(exc: BaseException) -> str:
     """The Step Functions error name for a failed attempt: retried (transient) or caught (permanent)."""
-    from crewhouse.jobs.types.base import PermanentJobError, TransientJobError
-    from crewhouse.llm.provider import ProviderUnavailable
-
     if isinstance(exc, JobCancelled):
         return CANCELLED
     if isinstance(exc, TransientJobError | ProviderUnavailable | TimeoutError | ConnectionError):
@@ -68,12 +71,6 @@ class Heartbeat:
 def run_attempt(service: JobService, settings: JobsSettings, ref: JobRef, attempt: int,
                 heartbeat: Any = None) -> dict[str, Any]:
     """One attempt of the job's agent step; the output the store step needs."""
-    from crewhouse.jobs.registry import get_type
-    from crewhouse.jobs.results import owner_identity
-    from crewhouse.jobs.sources import job_sources, search_provider
-    from crewhouse.jobs.types.base import JobRun, PermanentJobError
-    from crewhouse.llm.factory import build_provider
-
     item = service.begin_attempt(ref, attempt)
     job_type = get_type(item["type"])
     if job_type is None:

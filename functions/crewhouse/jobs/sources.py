@@ -16,9 +16,18 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from crewhouse.core.aws import aws_client
 from crewhouse.core.errors import NotFound
 from crewhouse.core.identity import Identity
+from crewhouse.core.keys import owner_pk
+from crewhouse.files.inspection import OCR_TYPES, normalise
+from crewhouse.files.wiring import service_for as file_service
 from crewhouse.jobs.types.base import TENANT_SEARCH, PermanentJobError, SearchHit, SearchProvider, SourceDocument
+from crewhouse.notes.searching import SearchFilters, search_notes
+from crewhouse.notes.wiring import service_for as note_service
+from crewhouse.search.index import DynamoSearchIndex
+from crewhouse.search.ranking import search
+from crewhouse.search.text import query_terms, tokens
 
 if TYPE_CHECKING:
     from crewhouse.files.logic import FileService
@@ -101,8 +110,6 @@ class StoreSources:
 
     def file(self, file_id: str) -> SourceDocument:
         """A file's text: its bytes for text, markdown, CSV and JSON; the extracted (OCR) text for images and PDFs."""
-        from crewhouse.files.inspection import OCR_TYPES, normalise
-
         file = self._available(file_id)
         media_type = normalise(file.content_type)
         if is_text_type(media_type) or (media_type == "application/octet-stream"
@@ -129,8 +136,6 @@ class StoreSources:
 
 def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
     """About ``width`` characters of ``text`` around the first query word it contains (else its start)."""
-    from crewhouse.search.text import tokens
-
     flat = " ".join(text.split())
     lower = flat.casefold()
     positions = [lower.find(word) for word in tokens(query)]
@@ -154,17 +159,11 @@ class TenantSearch:
         self._identity = identity
 
     def _note_hits(self, query: str, limit: int) -> list[SearchHit]:
-        from crewhouse.notes.searching import SearchFilters, search_notes
-
         found = search_notes(self._notes, self._index, self._identity, query, limit, SearchFilters(archived=None))
         return [SearchHit(kind="note", ref=n.id, title=n.title, snippet=n.excerpt) for n in found]
 
     def _file_hits(self, query: str, limit: int) -> list[SearchHit]:
         """Available files whose name or extracted text matches, best first (the files index holds just those)."""
-        from crewhouse.core.keys import owner_pk
-        from crewhouse.search.ranking import search
-        from crewhouse.search.text import query_terms
-
         terms = query_terms(query)
         if not terms:
             return []
@@ -199,20 +198,11 @@ class TenantSearch:
 def job_sources(settings: JobsSettings, identity: Identity) -> StoreSources:
     """The job owner's notes and files (``identity``: the job's tenant and user), through each context's own
     service and settings."""
-    from crewhouse.files.wiring import service_for as file_service
-    from crewhouse.notes.wiring import service_for as note_service
-
     return StoreSources(note_service(), file_service(), identity)
 
 
 def tenant_search(settings: JobsSettings, identity: Identity) -> TenantSearch:
-    from crewhouse.core.aws import aws_client
-    from crewhouse.search.index import DynamoSearchIndex
-
     index = DynamoSearchIndex(aws_client("dynamodb", settings), settings.search_table)
-    from crewhouse.files.wiring import service_for as file_service
-    from crewhouse.notes.wiring import service_for as note_service
-
     return TenantSearch(note_service(), file_service(), index, identity)
 
 
