@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
+
+import pytest
 
 from crewhouse.local.synth import STACK_NAME, synthesize
 
@@ -35,3 +39,18 @@ def create_table(dynamodb: Any, logical_prefix: str, name: str) -> None:
         kwargs["StreamSpecification"] = {"StreamEnabled": True, **spec["StreamSpecification"]}
     dynamodb.create_table(**kwargs)
     json.dumps(kwargs)  # the definition must stay plain data
+
+
+@contextmanager
+def mocked_tables(monkeypatch: pytest.MonkeyPatch, tables: Mapping[str, str]) -> Iterator[Any]:
+    """``mock_aws`` with the tables ``{table name: logical id prefix}`` created as the template defines those;
+    yields the DynamoDB client."""
+    import boto3
+
+    from tests.support.mock import mocked_aws
+
+    with mocked_aws(monkeypatch):
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        for name, logical_prefix in tables.items():
+            create_table(dynamodb, logical_prefix, name)
+        yield dynamodb

@@ -17,8 +17,7 @@ from crewhouse.llm.bedrock import BedrockProvider
 from crewhouse.llm.provider import FailoverProvider
 from tests.support.events import claims_for, http_event, lambda_context, response_json
 from tests.support.members import seed_membership
-from tests.support.mock import mocked_aws
-from tests.support.tables import create_table
+from tests.support.tables import mocked_tables
 
 ENV = {"CHAT_TABLE": "chat", "TASKS_TABLE": "tasks", "SEARCH_TABLE": "search", "LLM_PROVIDERS": "offline",
        "CURSOR_SIGNING_KEY": "k", "AWS_REGION": "us-east-1"}
@@ -27,11 +26,9 @@ Call = Callable[..., tuple[int, Any]]
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    with mocked_aws(monkeypatch):
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(dynamodb, "ChatChatTable", "chat")
-        create_table(dynamodb, "TasksTasksTable", "tasks")
-        create_table(dynamodb, "StorageSearchIndexTable", "search")
+    with mocked_tables(monkeypatch, {"chat": "ChatChatTable",
+                                      "tasks": "TasksTasksTable",
+                                      "search": "StorageSearchIndexTable"}) as dynamodb:
         yield dynamodb
 
 

@@ -11,9 +11,8 @@ import pytest
 from crewhouse.core.settings import function_environment
 from tests.support.events import claims_for, http_event, lambda_context, response_json
 from tests.support.members import seed_membership
-from tests.support.mock import mocked_aws
 from tests.support.routing import handler_for
-from tests.support.tables import create_table
+from tests.support.tables import mocked_tables
 
 BUCKET = "files-bucket"
 ENV = {"FILES_TABLE": "files", "FILES_BUCKET": BUCKET, "TASKS_TABLE": "tasks", "NOTES_TABLE": "notes",
@@ -23,13 +22,12 @@ ENV = {"FILES_TABLE": "files", "FILES_BUCKET": BUCKET, "TASKS_TABLE": "tasks", "
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    with mocked_aws(monkeypatch):
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(dynamodb, "FilesFilesTable", "files")
-        create_table(dynamodb, "TasksTasksTable", "tasks")
-        create_table(dynamodb, "TasksTasksTable", "notes")  # the notes table has the same keys (PK, SK)
-        create_table(dynamodb, "StorageSearchIndexTable", "search")
-        create_table(dynamodb, "StorageIdempotencyTable", "idem")
+    with mocked_tables(monkeypatch, {"files": "FilesFilesTable",
+                                      "tasks": "TasksTasksTable",
+                                      "notes": "TasksTasksTable",
+                                      "search": "StorageSearchIndexTable",
+                                      "idem": "StorageIdempotencyTable"}) as dynamodb:
+        # the notes table has the same keys (PK, SK)
         boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
         yield dynamodb
 

@@ -33,8 +33,7 @@ from crewhouse.notes.projections import SEARCH_WEIGHTS as NOTE_WEIGHTS
 from crewhouse.notes.projections import searchable_text as note_text
 from crewhouse.notes.store import DynamoNoteStore, S3Bodies
 from crewhouse.search.index import DynamoSearchIndex
-from tests.support.mock import mocked_aws
-from tests.support.tables import create_table
+from tests.support.tables import mocked_tables
 
 # The jobs function's environment: the notes and files services read their own settings from it.
 ENV = {"NOTES_TABLE": "notes", "FILES_TABLE": "files", "FILES_BUCKET": "bucket", "SEARCH_TABLE": "search",
@@ -96,11 +95,9 @@ class World:
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    with mocked_aws(monkeypatch):
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(dynamodb, "NotesNotesTable", "notes")
-        create_table(dynamodb, "FilesFilesTable", "files")
-        create_table(dynamodb, "StorageSearchIndexTable", "search")
+    with mocked_tables(monkeypatch, {"notes": "NotesNotesTable",
+                                      "files": "FilesFilesTable",
+                                      "search": "StorageSearchIndexTable"}) as dynamodb:
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="bucket")
         notes = NoteService(DynamoNoteStore(dynamodb, "notes"), S3Bodies(s3, "bucket"))

@@ -12,19 +12,16 @@ from crewhouse.core.settings import function_environment
 from crewhouse.jobs.api import handler
 from tests.support.events import claims_for, http_event, lambda_context, response_json
 from tests.support.members import seed_membership
-from tests.support.mock import mocked_aws
-from tests.support.tables import create_table
+from tests.support.tables import mocked_tables
 
 Call = Callable[..., tuple[int, dict[str, str], Any]]
 
 
 @pytest.fixture
 def call(monkeypatch: pytest.MonkeyPatch) -> Iterator[Call]:
-    with mocked_aws(monkeypatch):
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(dynamodb, "JobsJobsTable", "jobs")
-        create_table(dynamodb, "NotesNotesTable", "notes")
-        create_table(dynamodb, "StorageIdempotencyTable", "idem")
+    with mocked_tables(monkeypatch, {"jobs": "JobsJobsTable",
+                                      "notes": "NotesNotesTable",
+                                      "idem": "StorageIdempotencyTable"}):
         queue = boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="jobs")["QueueUrl"]
         env = {"JOBS_TABLE": "jobs", "NOTES_TABLE": "notes", "IDEMPOTENCY_TABLE": "idem", "JOB_QUEUE_URL": queue,
                "CURSOR_SIGNING_KEY": "test-key", "AWS_REGION": "us-east-1", "TENANT_JOB_CONCURRENCY": "1"}

@@ -9,9 +9,8 @@ from crewhouse.local.dynamodb_streams import dynamodb_event_record
 from crewhouse.notes.workers import on_table_changes
 from tests.support.events import claims_for, http_event, lambda_context, response_json
 from tests.support.members import seed_membership
-from tests.support.mock import mocked_aws
 from tests.support.routing import handler_for
-from tests.support.tables import create_table
+from tests.support.tables import mocked_tables
 
 ENV = {"NOTES_TABLE": "notes", "TASKS_TABLE": "tasks", "SEARCH_TABLE": "search", "SYNC_TABLE": "sync",
        "IDEMPOTENCY_TABLE": "idem", "FILES_BUCKET": "files", "CURSOR_SIGNING_KEY": "test-key",
@@ -23,13 +22,11 @@ Call = Callable[..., tuple[int, dict[str, str], Any]]
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    with mocked_aws(monkeypatch):
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(dynamodb, "NotesNotesTable", "notes")
-        create_table(dynamodb, "TasksTasksTable", "tasks")
-        create_table(dynamodb, "StorageSearchIndexTable", "search")
-        create_table(dynamodb, "StorageSyncLogTable", "sync")
-        create_table(dynamodb, "StorageIdempotencyTable", "idem")
+    with mocked_tables(monkeypatch, {"notes": "NotesNotesTable",
+                                      "tasks": "TasksTasksTable",
+                                      "search": "StorageSearchIndexTable",
+                                      "sync": "StorageSyncLogTable",
+                                      "idem": "StorageIdempotencyTable"}) as dynamodb:
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})

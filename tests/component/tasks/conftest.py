@@ -1,15 +1,13 @@
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from crewhouse.core.settings import function_environment
 from tests.support.events import claims_for, http_event, lambda_context, response_json
 from tests.support.members import seed_membership
-from tests.support.mock import mocked_aws
 from tests.support.routing import handler_for
-from tests.support.tables import create_table
+from tests.support.tables import mocked_tables
 
 ENV = {"TASKS_TABLE": "tasks", "SEARCH_TABLE": "search", "SYNC_TABLE": "sync", "IDEMPOTENCY_TABLE": "idem",
        "CURSOR_SIGNING_KEY": "test-key", "AWS_REGION": "us-east-1"}
@@ -17,12 +15,10 @@ ENV = {"TASKS_TABLE": "tasks", "SEARCH_TABLE": "search", "SYNC_TABLE": "sync", "
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    with mocked_aws(monkeypatch):
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(dynamodb, "TasksTasksTable", "tasks")
-        create_table(dynamodb, "StorageSearchIndexTable", "search")
-        create_table(dynamodb, "StorageSyncLogTable", "sync")
-        create_table(dynamodb, "StorageIdempotencyTable", "idem")
+    with mocked_tables(monkeypatch, {"tasks": "TasksTasksTable",
+                                      "search": "StorageSearchIndexTable",
+                                      "sync": "StorageSyncLogTable",
+                                      "idem": "StorageIdempotencyTable"}) as dynamodb:
         yield dynamodb
 
 
