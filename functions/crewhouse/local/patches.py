@@ -32,7 +32,7 @@ KINDS: tuple[Kind, ...] = ("accuracy", "speed")
 Expect = Literal["attribute", "absent", "instance_attribute"]
 Target = type | ModuleType
 
-_ABSENT: Any = object()
+ABSENT: Any = object()  # what Patch.stored is when the target had no attribute of its own
 
 
 class PatchError(RuntimeError):
@@ -48,7 +48,7 @@ class Patch:
     reason: str
     kind: Kind
     wrapper: Callable[[Any], Any] | None  # wrap()'s factory; None for patch()
-    stored: Any = field(repr=False)  # the target's own entry, which undo puts back (_ABSENT: none, undo deletes)
+    stored: Any = field(repr=False)  # the target's own entry, which undo puts back (ABSENT: none, undo deletes)
 
     @property
     def name(self) -> str:
@@ -113,7 +113,7 @@ def _install(target: Target, attribute: str, make: Callable[[Any], Any], wrapper
     check_moto_version()
     original = getattr(target, attribute, None)
     record = Patch(target, attribute, make(original), original, reason, kind, wrapper,
-                   vars(target).get(attribute, _ABSENT))
+                   vars(target).get(attribute, ABSENT))
     setattr(target, attribute, record.replacement)
     _registry[(target, attribute)] = record
     return record
@@ -139,7 +139,7 @@ def undo(target: Target, attribute: str) -> bool:
         record = _registry.pop((target, attribute), None)
         if record is None:
             return False
-        if record.stored is not _ABSENT:
+        if record.stored is not ABSENT:
             setattr(target, attribute, record.stored)
         elif attribute in vars(target):
             delattr(target, attribute)
