@@ -109,6 +109,7 @@ _BOUNDED_ITERATORS = _BoundedIteratorsAttribute()
 def disable_synchronous_mappings() -> None:
     """Stop moto from invoking DynamoDB stream mappings inside writes, and bound its iterator store (idempotent).
 
+    ``StreamShard.add`` then finds no mapping to invoke and, its result staying ``None``, keeps the records.
     Only the table's private copy of the mapping is hidden: the Lambda backend still stores it, so
     Create/Get/List/Update/DeleteEventSourceMapping keep working and this poller reads mappings from there.
     Kinesis and SQS mappings live on other classes and are untouched.

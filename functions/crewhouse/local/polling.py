@@ -1,5 +1,6 @@
 """What the local pollers (SQS and DynamoDB stream event sources, the scheduler) share: their thread, their
-idle backoff, waking when moto takes in work, and the batches they have in flight.
+idle backoff, waking when moto takes in work, the batches they have in flight, and keeping moto from invoking
+event source mappings itself.
 
 A poll round costs several requests to the emulator, so a poller polls fast only while there is work and
 backs off while there is none (Lambda's own pollers long-poll for the same reason). Moto tells the pollers
@@ -57,6 +58,7 @@ class Wakeups:
     def notify_after(self, owner: type, *method_names: str, reason: str) -> None:
         """Make moto's ``owner.<method>`` notify these pollers each time it has run (idempotent)."""
         for name in method_names:
+            # speed: without the notice a poller still finds the work, at its next (backed-off) round
             patches.wrap(owner, name, self._notifying, reason=reason, kind="speed")
 
     def _notifying(self, original: Callable[..., Any]) -> Callable[..., Any]:
