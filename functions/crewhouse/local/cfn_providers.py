@@ -21,6 +21,7 @@ from typing import Any
 
 from moto.core.common_models import CloudFormationModel
 
+from crewhouse.local import patches
 from crewhouse.local.endpoint import local_client
 
 Props = dict[str, Any]
@@ -260,9 +261,8 @@ def install() -> list[str]:
     from moto.cloudformation import parsing
     from moto.events.models import EventBus
 
-    if not hasattr(EventBus, "physical_resource_id"):
-        # moto's Ref of an AWS::Events::EventBus yields the model object itself; CloudFormation gives the name.
-        EventBus.physical_resource_id = property(lambda bus: bus.name)  # type: ignore[attr-defined]
+    patches.patch(EventBus, "physical_resource_id", _EVENT_BUS_NAME, kind="accuracy", expect="absent",
+                  reason="Ref of an AWS::Events::EventBus gives its name, as in CloudFormation (moto gives the model)")
     _create_state_machines_through_the_api()
     if not _PROVIDERS:
         _PROVIDERS.extend(_make_provider(spec) for spec in SPECS)
@@ -273,32 +273,38 @@ def install() -> list[str]:
     return sorted(p.cloudformation_type() for p in _PROVIDERS)  # type: ignore[attr-defined]
 
 
+_EVENT_BUS_NAME = property(lambda bus: bus.name)
+
+
+def _create_state_machine(cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
+                          **kwargs: Any) -> Any:
+    from moto.stepfunctions.responses import get_backend
+
+    props = cloudformation_json["Properties"]
+    params: Props = {"name": props.get("StateMachineName", resource_name),
+                     "definition": props.get("DefinitionString", ""), "roleArn": props.get("RoleArn", ""),
+                     "type": props.get("StateMachineType", "STANDARD")}
+    if props.get("LoggingConfiguration"):
+        params["loggingConfiguration"] = _lower_first(props["LoggingConfiguration"])
+    if props.get("TracingConfiguration"):
+        params["tracingConfiguration"] = _lower_first(props["TracingConfiguration"])
+    arn = local_client("stepfunctions").create_state_machine(**params)["stateMachineArn"]
+    return get_backend(account_id, region_name).describe_state_machine(arn)
+
+
+_CREATE_STATE_MACHINE: classmethod[Any, ..., Any] = classmethod(_create_state_machine)
+
+
 def _create_state_machines_through_the_api() -> None:
     """Covers: moto's CloudFormation creates ``AWS::StepFunctions::StateMachine`` in its plain Step Functions
     backend, while the API (with ``execute_state_machine`` on) serves the interpreter's backend, so the
     stack's state machine is invisible to ``StartExecution``. Create it through the API instead, keeping
     the type, logging and tracing configuration CloudFormation would pass."""
     from moto.stepfunctions.models import StateMachine
-    from moto.stepfunctions.responses import get_backend
 
-    if getattr(StateMachine, "_crewhouse_patched", False):
-        return
-
-    def create(cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
-               **kwargs: Any) -> Any:
-        props = cloudformation_json["Properties"]
-        params: Props = {"name": props.get("StateMachineName", resource_name),
-                         "definition": props.get("DefinitionString", ""), "roleArn": props.get("RoleArn", ""),
-                         "type": props.get("StateMachineType", "STANDARD")}
-        if props.get("LoggingConfiguration"):
-            params["loggingConfiguration"] = _lower_first(props["LoggingConfiguration"])
-        if props.get("TracingConfiguration"):
-            params["tracingConfiguration"] = _lower_first(props["TracingConfiguration"])
-        arn = local_client("stepfunctions").create_state_machine(**params)["stateMachineArn"]
-        return get_backend(account_id, region_name).describe_state_machine(arn)
-
-    StateMachine.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment,method-assign]
-    StateMachine._crewhouse_patched = True  # type: ignore[attr-defined]
+    patches.patch(StateMachine, "create_from_cloudformation_json", _CREATE_STATE_MACHINE, kind="accuracy",
+                  reason="creates a stack's state machine through the API, where StartExecution finds it (moto's "
+                         "CloudFormation puts it in a backend the interpreter does not serve)")
 
 
 def _lower_first(value: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 import requests
 
 from crewhouse.local import (
+    cfn_providers,
     cognito_oauth,
     cognito_triggers,
     dynamodb_streams,
@@ -27,6 +28,7 @@ from crewhouse.local import (
     iam,
     lambda_runtime,
     s3_gaps,
+    scheduler,
     sqs_poller,
     stepfunctions,
 )
@@ -98,21 +100,9 @@ class EmbeddedCloud:
         requests.post(f"{self.aws_endpoint}/moto-api/reset", timeout=10).raise_for_status()
         requests.post(f"{self.aws_endpoint}/moto-api/config",
                       json={"stepfunctions": {"execute_state_machine": True}}, timeout=5).raise_for_status()
-        lambda_runtime.install(assume_roles=self.config.enforce_iam)
-        if self.config.enforce_iam:
-            iam.install()  # each function's calls are authorized against its role's policies
-        else:
-            iam.uninstall()
-        stepfunctions.install()  # callbacks that beat the heartbeat timer
-        eventbridge.install(self.aws_endpoint)
-        s3_gaps.install()  # presigned URL/POST checks, bucket policy conditions, part checksums
-        dynamodb_writes.install()  # conditional writes are atomic, as in DynamoDB
-        guardduty.install()  # GuardDuty Malware Protection for S3 scans new uploads
+        self.install_patches()
         # moto's Textract answers canned text: locally, OCR reads the image with Tesseract.
         lambda_runtime.override_environment({"OCR_PROVIDER": "tesseract"})
-        cognito_triggers.install()
-        sqs_poller.disable_synchronous_mappings()  # our pollers deliver instead (batches, retries, DLQs)
-        dynamodb_streams.disable_synchronous_mappings()
 
         self.stack = deploy_stack(synthesize(), self.config.stack_name, self.config.region,
                                   self.config.template_transform)
@@ -130,6 +120,25 @@ class EmbeddedCloud:
                                 api_id=self.api_id)
         self._gateway = GatewayServer(app, host=self.config.host, port=self.config.api_port).start()
         return self
+
+    def install_patches(self) -> None:
+        """Patch moto as this cloud needs it (idempotent; :func:`crewhouse.local.patches.registered` lists them).
+        Needs no running server: deploying and starting the pollers would install nothing more."""
+        lambda_runtime.install(assume_roles=self.config.enforce_iam)
+        if self.config.enforce_iam:
+            iam.install()  # each function's calls are authorized against its role's policies
+        else:
+            iam.uninstall()
+        stepfunctions.install()  # callbacks that beat the heartbeat timer
+        eventbridge.install(self.aws_endpoint)
+        s3_gaps.install()  # presigned URL/POST checks, bucket policy conditions, part checksums
+        dynamodb_writes.install()  # conditional writes are atomic, as in DynamoDB
+        guardduty.install()  # GuardDuty Malware Protection for S3 scans new uploads
+        cognito_triggers.install()
+        sqs_poller.disable_synchronous_mappings()  # our pollers deliver instead (batches, retries, DLQs)
+        dynamodb_streams.disable_synchronous_mappings()
+        scheduler.install_wakeups()  # what SchedulerLoop installs, and the deploy below:
+        cfn_providers.install()  # CloudFormation providers for what moto cannot deploy
 
     @property
     def api_id(self) -> str:

@@ -35,7 +35,6 @@ Other triggers (pre/post authentication, custom message, migration, ...) are not
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -43,10 +42,11 @@ from typing import Any
 
 from moto.core.exceptions import JsonRESTError
 
+from crewhouse.local import patches
+
 SDK_VERSION = "aws-sdk-unknown-unknown"
 NO_CLIENT = "CLIENT_ID_NOT_APPLICABLE"
 
-_install_lock = threading.Lock()
 _originals: dict[str, Callable[..., Any]] = {}
 
 
@@ -353,19 +353,26 @@ def _update_user_attributes(self: Any, access_token: str, attributes: list[dict[
     _originals["update_user_attributes"](self, access_token, attributes)
 
 
-_PATCHES: dict[str, Callable[..., Any]] = {
-    "sign_up": _sign_up,
-    "confirm_sign_up": _confirm_sign_up,
-    "admin_confirm_sign_up": _admin_confirm_sign_up,
-    "confirm_forgot_password": _confirm_forgot_password,
-    "update_user_attributes": _update_user_attributes,
-    "initiate_auth": _initiate_auth,
+# Each patched method: its replacement and why (moto invokes no Cognito trigger at all).
+_POST_CONFIRMATION = "invokes the PostConfirmation trigger once the user is confirmed"
+_PRE_TOKEN = "applies the pre token generation trigger's claims to the tokens issued"
+_PATCHES: dict[str, tuple[Callable[..., Any], str]] = {
+    "sign_up": (_sign_up, "invokes the PreSignUp trigger before the user exists and applies its answer; enforces "
+                          "the app client's WriteAttributes"),
+    "confirm_sign_up": (_confirm_sign_up, f"{_POST_CONFIRMATION}; sets email_verified when the pool auto-verifies "
+                                          "e-mail"),
+    "admin_confirm_sign_up": (_admin_confirm_sign_up, _POST_CONFIRMATION),
+    "confirm_forgot_password": (_confirm_forgot_password, "invokes the PostConfirmation trigger "
+                                                          "(PostConfirmation_ConfirmForgotPassword)"),
+    "update_user_attributes": (_update_user_attributes, "enforces the app client's WriteAttributes"),
+    "initiate_auth": (_initiate_auth, "tells a refresh from a sign-in, for the pre token generation trigger"),
 }
-_POOL_PATCHES: dict[str, Callable[..., Any]] = {
-    "create_access_token": _create_access_token,
-    "create_id_token": _create_id_token,
-    "create_jwt": _create_jwt,
-    "create_tokens_from_refresh_token": _create_tokens_from_refresh_token,
+_POOL_PATCHES: dict[str, tuple[Callable[..., Any], str]] = {
+    "create_access_token": (_create_access_token, _PRE_TOKEN),
+    "create_id_token": (_create_id_token, _PRE_TOKEN),
+    "create_jwt": (_create_jwt, _PRE_TOKEN),
+    "create_tokens_from_refresh_token": (_create_tokens_from_refresh_token,
+                                         "gives the pre token generation trigger its source (sign-in or refresh)"),
 }
 
 
@@ -376,10 +383,6 @@ def install() -> None:
     from crewhouse.local import lambda_runtime
 
     lambda_runtime.install()
-    with _install_lock:
-        if _originals:
-            return
-        for owner, patches in ((CognitoIdpBackend, _PATCHES), (CognitoIdpUserPool, _POOL_PATCHES)):
-            for name, replacement in patches.items():
-                _originals[name] = getattr(owner, name)
-                setattr(owner, name, replacement)
+    for owner, replacements in ((CognitoIdpBackend, _PATCHES), (CognitoIdpUserPool, _POOL_PATCHES)):
+        for name, (replacement, reason) in replacements.items():
+            _originals[name] = patches.patch(owner, name, replacement, reason=reason, kind="accuracy").original

@@ -46,12 +46,12 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from crewhouse.local.polling import EventSourcePoller, TimedCache, Wakeups
+from crewhouse.local import patches
+from crewhouse.local.polling import EventSourcePoller, TimedCache, Wakeups, hide_synchronous_mappings
 from crewhouse.local.sqs_poller import failed_item_ids
 
 log = logging.getLogger(__name__)
 
-_MAPPINGS_ATTRIBUTE = "lambda_event_source_mappings"
 _ITERATORS_ATTRIBUTE = "shard_iterators"
 _MAX_GET_RECORDS = 1000  # what we ask GetRecords for at most (the API allows 1000; BatchSize goes to 10000)
 _MAX_LIVE_ITERATORS = 10_000  # per moto backend; see _BoundedShardIterators
@@ -59,22 +59,6 @@ _LAMBDA_MAX_TIMEOUT = 900.0  # seconds; bounds how long one slow function can ho
 SHARD_CACHE_SECONDS = 1.0
 RECORDS_WRITTEN = Wakeups()  # notified by moto's stream shards as they take in a record
 UNSET_RETRY_ATTEMPTS = 10_000  # MaximumRetryAttempts -1/unset: AWS retries until the record expires (24 h)
-
-
-class _NoSynchronousMappings:
-    """Class-level data descriptor for moto's ``Table.lambda_event_source_mappings``.
-
-    Reads give a fresh empty dict and writes are dropped, so ``StreamShard.add`` finds nothing to invoke (and,
-    its result staying ``None``, keeps the records) and ``create_event_source_mapping`` registers into a
-    throwaway dict. Being a *data* descriptor, it also wins over the attribute in the ``__dict__`` of tables
-    created before the patch.
-    """
-
-    def __get__(self, instance: object, owner: type | None = None) -> dict[str, Any]:
-        return {}
-
-    def __set__(self, instance: object, value: object) -> None:
-        pass
 
 
 class _BoundedShardIterators(OrderedDict[str, Any]):
@@ -119,9 +103,13 @@ class _BoundedIteratorsAttribute:
         instance.__dict__[self._slot] = _BoundedShardIterators(value)
 
 
+_BOUNDED_ITERATORS = _BoundedIteratorsAttribute()
+
+
 def disable_synchronous_mappings() -> None:
     """Stop moto from invoking DynamoDB stream mappings inside writes, and bound its iterator store (idempotent).
 
+    ``StreamShard.add`` then finds no mapping to invoke and, its result staying ``None``, keeps the records.
     Only the table's private copy of the mapping is hidden: the Lambda backend still stores it, so
     Create/Get/List/Update/DeleteEventSourceMapping keep working and this poller reads mappings from there.
     Kinesis and SQS mappings live on other classes and are untouched.
@@ -129,11 +117,15 @@ def disable_synchronous_mappings() -> None:
     from moto.dynamodb.models.table import StreamShard, Table
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
-    if not isinstance(Table.__dict__.get(_MAPPINGS_ATTRIBUTE), _NoSynchronousMappings):
-        setattr(Table, _MAPPINGS_ATTRIBUTE, _NoSynchronousMappings())
-    RECORDS_WRITTEN.notify_after(StreamShard, "add")
-    if not isinstance(DynamoDBStreamsBackend.__dict__.get(_ITERATORS_ATTRIBUTE), _BoundedIteratorsAttribute):
-        setattr(DynamoDBStreamsBackend, _ITERATORS_ATTRIBUTE, _BoundedIteratorsAttribute())
+    hide_synchronous_mappings(Table, "stream mappings are delivered by the poller as Lambda's does (batches, "
+                                     "checkpoints, retries, on-failure destinations); moto resends every buffered "
+                                     "record inside each write and never retries")
+    RECORDS_WRITTEN.notify_after(StreamShard, "add", reason="wakes the stream pollers as a record is written (they "
+                                                            "back off while idle)")
+    patches.patch(DynamoDBStreamsBackend, _ITERATORS_ATTRIBUTE, _BOUNDED_ITERATORS, kind="accuracy",
+                  expect="instance_attribute",
+                  reason="keeps the newest shard iterators only, an evicted one answering ExpiredIteratorException "
+                         "as AWS does (moto keeps every iterator forever and answers an unknown one with HTTP 500)")
 
 
 @dataclass(frozen=True)

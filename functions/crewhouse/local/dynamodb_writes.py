@@ -27,9 +27,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from crewhouse.local import patches
+
 WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
 _lock = threading.RLock()
-_installed: dict[str, Callable[..., Any]] = {}
 _transaction = threading.local()  # .partitions: table name -> hash keys the running transaction touches
 
 
@@ -123,23 +124,25 @@ def _validator_init(original: Callable[..., Any]) -> Callable[..., Any]:
     return __init__
 
 
+def _serialized_transaction(original: Callable[..., Any]) -> Callable[..., Any]:
+    return _serialized(_with_partition_snapshots(original))
+
+
 def install() -> None:
     """Serialize moto's DynamoDB writes and make their copies cheap (idempotent)."""
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing.validators import Validator
 
-    with _lock:
-        for name in WRITES:
-            if name not in _installed and hasattr(DynamoDBBackend, name):
-                _installed[name] = getattr(DynamoDBBackend, name)
-                wrapped = _installed[name]
-                if name == "transact_write_items":
-                    wrapped = _with_partition_snapshots(wrapped)
-                setattr(DynamoDBBackend, name, _serialized(wrapped))
-        if "__deepcopy__" not in _installed:
-            _installed["__deepcopy__"] = _table_deepcopy
-            Table.__deepcopy__ = _table_deepcopy  # type: ignore[attr-defined]
-        if "Validator.__init__" not in _installed:
-            _installed["Validator.__init__"] = Validator.__init__
-            Validator.__init__ = _validator_init(Validator.__init__)  # type: ignore[method-assign]
+    atomic = "a conditional write checks and writes as one step, as in DynamoDB (moto checks, then writes, unlocked)"
+    for name in WRITES:
+        if name == "transact_write_items":
+            patches.wrap(DynamoDBBackend, name, _serialized_transaction, kind="accuracy",
+                         reason=f"{atomic}; notes the partitions it touches, which the rollback copy deep-copies")
+        else:
+            patches.wrap(DynamoDBBackend, name, _serialized, reason=atomic, kind="accuracy")
+    patches.patch(Table, "__deepcopy__", _table_deepcopy, kind="speed", expect="absent",
+                  reason="a transaction's rollback copy shares the partitions it does not touch (moto copies whole "
+                         "tables)")
+    patches.wrap(Validator, "__init__", _validator_init, kind="speed",
+                 reason="copies the update expression's tree structurally (moto's deepcopy walks its parent links)")

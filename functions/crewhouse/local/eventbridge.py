@@ -32,12 +32,13 @@ from concurrent.futures import wait as wait_futures
 from datetime import UTC, datetime
 from typing import Any
 
+from crewhouse.local import patches
+
 logger = logging.getLogger(__name__)
 
 #: Target ARN services delivered by this module; everything else stays with moto.
 HANDLED_SERVICES = frozenset({"lambda", "states"})
 
-_install_lock = threading.Lock()
 _original_send: Callable[..., None] | None = None
 _endpoint_url: str | None = None
 
@@ -213,11 +214,11 @@ def install(endpoint_url: str | None = None) -> None:
     from crewhouse.local import lambda_runtime
 
     lambda_runtime.install()
-    with _install_lock:
-        _endpoint_url = endpoint_url
-        if _original_send is None:
-            _original_send = Rule.send_to_targets
-            Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign,assignment]
+    _endpoint_url = endpoint_url
+    _original_send = patches.patch(
+        Rule, "send_to_targets", _send_to_targets, kind="accuracy",
+        reason="delivers to Lambda and Step Functions targets asynchronously, honours Input, InputPath and "
+               "InputTransformer and skips DISABLED rules (moto fails on a Lambda target)").original
 
 
 def drain(timeout: float = 10.0) -> bool:

@@ -21,6 +21,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from crewhouse.local import patches
+
 logger = logging.getLogger(__name__)
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -136,10 +138,10 @@ def install() -> None:
     global _original_send_event
     from moto.s3 import notifications
 
-    with _lock:
-        if _original_send_event is None:
-            _original_send_event = notifications.send_event
-            notifications.send_event = _send_event
+    _original_send_event = patches.patch(
+        notifications, "send_event", _send_event, kind="accuracy",
+        reason="scans objects created in buckets a GuardDuty malware protection plan protects, tagging them and "
+               "sending the scan result event (moto has no malware protection)").original
 
 
 def drain(timeout: float = 10.0) -> bool:

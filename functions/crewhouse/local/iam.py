@@ -38,9 +38,9 @@ from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from crewhouse.local import patches
+
 log = logging.getLogger(__name__)
-_install_lock = threading.Lock()
-_original: dict[str, Any] = {}
 # access key id -> (role ARN, session ARN, session token); filled from moto's STS on first sight.
 _sessions: dict[str, tuple[str, str, str]] = {}
 _policy_cache: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
@@ -482,19 +482,13 @@ def install() -> None:
     """Route moto's authorization hook here (idempotent). Every service's request handler calls it."""
     from moto.core.authorization import ActionAuthenticatorMixin
 
-    with _install_lock:
-        if _original:
-            return
-        _original["hook"] = ActionAuthenticatorMixin._authenticate_and_authorize_action
-        ActionAuthenticatorMixin._authenticate_and_authorize_action = (  # type: ignore[method-assign]
-            _authenticate_and_authorize_action)
+    patches.patch(ActionAuthenticatorMixin, "_authenticate_and_authorize_action", _authenticate_and_authorize_action,
+                  kind="accuracy", reason="authorizes calls with the functions' role credentials against their roles' "
+                                          "policies as IAM does (resource ARNs, conditions, NotResource, IAM's names)")
 
 
 def uninstall() -> None:
     from moto.core.authorization import ActionAuthenticatorMixin
 
-    with _install_lock:
-        if _original:
-            ActionAuthenticatorMixin._authenticate_and_authorize_action = (  # type: ignore[method-assign]
-                _original.pop("hook"))
-        _sessions.clear()
+    patches.undo(ActionAuthenticatorMixin, "_authenticate_and_authorize_action")
+    _sessions.clear()

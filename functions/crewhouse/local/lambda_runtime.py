@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crewhouse.core.settings import function_environment
-from crewhouse.local import endpoint
+from crewhouse.local import endpoint, patches
 
 Handler = Callable[[Any, Any], Any]
 
@@ -36,7 +36,6 @@ Handler = Callable[[Any, Any], Any]
 _overrides: dict[str, str] = {}
 _handlers: dict[str, Handler] = {}
 _handlers_lock = threading.Lock()
-_installed = False
 _assume_roles = True
 # Role ARN -> (credentials as environment variables, monotonic time to renew them).
 _role_credentials: dict[str, tuple[dict[str, str], float]] = {}
@@ -173,12 +172,11 @@ def override_environment(values: Mapping[str, str]) -> None:
 
 def install(*, assume_roles: bool = True) -> None:
     """Patch moto's Lambda model (idempotent); ``assume_roles`` binds each function's role credentials."""
-    global _installed, _assume_roles
+    global _assume_roles
     _assume_roles = assume_roles
     forget_role_credentials()
-    if _installed:
-        return
     from moto.awslambda.models import LambdaFunction
 
-    LambdaFunction.invoke = _patched_invoke  # type: ignore[method-assign]
-    _installed = True
+    patches.patch(LambdaFunction, "invoke", _patched_invoke, kind="accuracy",
+                  reason="runs the function's handler in this process, with its environment and role credentials, "
+                         "reporting errors as Lambda does (moto needs Docker)")

@@ -1,5 +1,6 @@
 """What the local pollers (SQS and DynamoDB stream event sources, the scheduler) share: their thread, their
-idle backoff, waking when moto takes in work, and the batches they have in flight.
+idle backoff, waking when moto takes in work, the batches they have in flight, and keeping moto from invoking
+event source mappings itself.
 
 A poll round costs several requests to the emulator, so a poller polls fast only while there is work and
 backs off while there is none (Lambda's own pollers long-poll for the same reason). Moto tells the pollers
@@ -9,6 +10,7 @@ at once instead of at the next idle round: the backoff only paces retries and de
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -18,6 +20,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Self
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+from crewhouse.local import patches
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +55,45 @@ class Wakeups:
         for event in events:
             event.set()
 
-    def notify_after(self, owner: type, *method_names: str) -> None:
+    def notify_after(self, owner: type, *method_names: str, reason: str) -> None:
         """Make moto's ``owner.<method>`` notify these pollers each time it has run (idempotent)."""
         for name in method_names:
-            original = getattr(owner, name)
-            if getattr(original, "_notifies", None) is self:
-                continue
+            # speed: without the notice a poller still finds the work, at its next (backed-off) round
+            patches.wrap(owner, name, self._notifying, reason=reason, kind="speed")
 
-            def notifying(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
-                result = _original(*args, **kwargs)
-                self.notify()
-                return result
+    def _notifying(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def notifying(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            self.notify()
+            return result
 
-            notifying._notifies = self  # type: ignore[attr-defined]
-            setattr(owner, name, notifying)
+        return notifying
+
+
+class _NoSynchronousMappings:
+    """Class-level data descriptor for moto's ``lambda_event_source_mappings`` of queues and tables.
+
+    Reads give a fresh empty dict and writes are dropped, so moto finds no mapping to invoke synchronously and
+    ``create_event_source_mapping`` registers into a throwaway dict. Being a *data* descriptor, it also wins over
+    the attribute already stored in the ``__dict__`` of instances created before the patch.
+    """
+
+    def __get__(self, instance: object, owner: type | None = None) -> dict[str, Any]:
+        return {}
+
+    def __set__(self, instance: object, value: object) -> None:
+        pass
+
+
+_NO_SYNCHRONOUS_MAPPINGS = _NoSynchronousMappings()
+
+
+def hide_synchronous_mappings(owner: type, reason: str) -> None:
+    """Hide the private copy of event source mappings that moto's ``owner`` instances invoke synchronously
+    (idempotent); the Lambda backend still stores each mapping, where the pollers read them."""
+    patches.patch(owner, "lambda_event_source_mappings", _NO_SYNCHRONOUS_MAPPINGS, reason=reason, kind="accuracy",
+                  expect="instance_attribute")
 
 
 class PollingThread:

@@ -28,17 +28,15 @@ import hmac
 import json
 import os
 import re
-import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote
 
-from crewhouse.local import iam
+from crewhouse.local import iam, patches
 from crewhouse.local.iam import as_list, condition_holds, glob_match
 
 LOCAL_CONDITION_CONTEXT = {"aws:securetransport": "true"}
-_install_lock = threading.Lock()
 _originals: dict[str, Callable[..., Any]] = {}
 
 Response = tuple[int, dict[str, str], bytes]
@@ -315,12 +313,12 @@ def install() -> None:
     from moto.s3.models import FakeBucket
     from moto.s3.responses import S3Response
 
-    with _install_lock:
-        if _originals:
-            return
-        _originals["key_response"] = S3Response.key_response
-        _originals["bucket_response"] = S3Response.bucket_response
-        _originals["get_permission"] = FakeBucket.get_permission
-        S3Response.key_response = _key_response  # type: ignore[method-assign]
-        S3Response.bucket_response = _bucket_response  # type: ignore[method-assign]
-        FakeBucket.get_permission = _bucket_get_permission  # type: ignore[method-assign]
+    presigned = "verifies presigned URLs (signature, expiry) and presigned POST policies, which moto never checks"
+    for owner, name, replacement, reason in (
+        (S3Response, "key_response", _key_response,
+         f"{presigned}; refuses a part whose x-amz-checksum-sha256 does not match and lists part checksums"),
+        (S3Response, "bucket_response", _bucket_response, presigned),
+        (FakeBucket, "get_permission", _bucket_get_permission,
+         "a bucket policy statement applies only when its conditions hold (moto denies on any unmet Condition)"),
+    ):
+        _originals[name] = patches.patch(owner, name, replacement, reason=reason, kind="accuracy").original

@@ -49,7 +49,9 @@ def install_wakeups() -> None:
     """Make moto's Scheduler wake the loops when a schedule is created or updated (idempotent)."""
     from moto.scheduler.models import EventBridgeSchedulerBackend
 
-    SCHEDULES_CHANGED.notify_after(EventBridgeSchedulerBackend, "create_schedule", "update_schedule")
+    SCHEDULES_CHANGED.notify_after(EventBridgeSchedulerBackend, "create_schedule", "update_schedule",
+                                   reason="wakes the scheduler loops as a schedule is made or changed (they back off "
+                                          "while none is due)")
 
 
 @dataclass

@@ -34,29 +34,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from crewhouse.local.polling import EventSourcePoller, Wakeups
+from crewhouse.local.polling import EventSourcePoller, Wakeups, hide_synchronous_mappings
 
 log = logging.getLogger(__name__)
 
-_MAPPINGS_ATTRIBUTE = "lambda_event_source_mappings"
 _MAX_RECEIVE = 10  # SQS's ReceiveMessage limit
 _LAMBDA_MAX_TIMEOUT = 900.0  # seconds; bounds how long one slow function can hold a worker
 MESSAGES_SENT = Wakeups()  # notified by moto's queues as they take in a message
-
-
-class _NoSynchronousMappings:
-    """Class-level data descriptor for moto's ``Queue.lambda_event_source_mappings``.
-
-    Reads give a fresh empty dict and writes are dropped, so ``add_message`` finds nothing to invoke and
-    ``create_event_source_mapping`` registers into a throwaway dict. Being a *data* descriptor, it also wins
-    over the attribute already stored in the ``__dict__`` of queues created before the patch.
-    """
-
-    def __get__(self, instance: object, owner: type | None = None) -> dict[str, Any]:
-        return {}
-
-    def __set__(self, instance: object, value: object) -> None:
-        pass
 
 
 def disable_synchronous_mappings() -> None:
@@ -67,9 +51,11 @@ def disable_synchronous_mappings() -> None:
     """
     from moto.sqs.models import Queue
 
-    if not isinstance(Queue.__dict__.get(_MAPPINGS_ATTRIBUTE), _NoSynchronousMappings):
-        setattr(Queue, _MAPPINGS_ATTRIBUTE, _NoSynchronousMappings())
-    MESSAGES_SENT.notify_after(Queue, "add_message")
+    hide_synchronous_mappings(Queue, "SQS mappings are delivered by the poller as Lambda's does (batches, "
+                                     "batchItemFailures, visibility timeout retries); moto invokes once per message "
+                                     "inside SendMessage, even after the mapping is deleted")
+    MESSAGES_SENT.notify_after(Queue, "add_message", reason="wakes the SQS pollers as a message arrives (they back off "
+                                                            "while idle)")
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,46 @@ from __future__ import annotations
 import functools
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
-_installed = False
+from crewhouse.local import patches
+
 SYNTAX_TREES_KEPT = 64
 _clients_lock = threading.Lock()
+# One decorator, so that installing again recognises the patch (each lru_cache(...) call makes a new one).
+_remember_parsed_paths: Callable[[Any], Any] = functools.lru_cache(maxsize=512)
+_REUSED = "the interpreter reuses {what} instead of making one per {unit}"
+
+
+def _heartbeat_signalled_after_outcome(original: Any) -> Any:
+    def setup_heartbeat_endpoint(self: Any, heartbeat_seconds: int) -> Any:
+        endpoint = original(self, heartbeat_seconds)
+        if self.get_outcome() is not None:
+            endpoint.notify()
+        return endpoint
+
+    return setup_heartbeat_endpoint
+
+
+def _no_error_once_stopped(original: Any) -> Any:
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    def set_error(self: Any, error: Any) -> None:
+        if isinstance(self._program_state, ProgramStopped):
+            return
+        original(self, error)
+
+    return set_error
+
+
+def _waking_callbacks_on_stop(original: Any) -> Any:
+    def set_stop(self: Any, stop_date: Any, cause: Any, error: Any) -> None:
+        original(self, stop_date, cause, error)
+        for endpoint in list(getattr(self.callback_pool_manager, "_pool", {}).values()):
+            endpoint.interrupt_all()
+
+    return set_stop
 
 
 def _shared_clients(original: Any) -> Any:
@@ -53,30 +88,8 @@ def _shared_clients(original: Any) -> Any:
     return boto_client_for
 
 
-def _reuse_interpreter_parts() -> None:
-    # The modules that bind boto_client_for and parse by name, imported so that all of them are patched.
-    import moto.stepfunctions.parser.asl.component.common.path.result_path as result_path
-    import moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils
-    import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_factory  # noqa: F401
-    import moto.stepfunctions.parser.asl.utils.boto_client as boto_client
-    import moto.stepfunctions.parser.asl.utils.json_path as json_path
-
-    original = boto_client.boto_client_for
-    shared = _shared_clients(original)
-    for module in list(sys.modules.values()):
-        if getattr(module, "__name__", "").startswith("moto.stepfunctions.parser") and \
-                getattr(module, "boto_client_for", None) is original:
-            module.boto_client_for = shared  # type: ignore[attr-defined]
-    _reuse_syntax_trees()
-    json_path.parse = functools.lru_cache(maxsize=512)(json_path.parse)
-    result_path.parse = functools.lru_cache(maxsize=512)(result_path.parse)
-
-
-def _reuse_syntax_trees() -> None:
-    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+def _parsing_each_definition_once(parse: Any) -> Any:
     from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
-
-    parse = AmazonStateLanguageParser.parse
 
     @functools.lru_cache(maxsize=SYNTAX_TREES_KEPT)
     def syntax_tree(definition: str) -> Any:
@@ -86,44 +99,42 @@ def _reuse_syntax_trees() -> None:
         tree = syntax_tree(definition)
         return Preprocessor().visit(tree), tree
 
-    AmazonStateLanguageParser.parse = staticmethod(parse_once)  # type: ignore[method-assign]
+    return staticmethod(parse_once)
+
+
+def _reuse_interpreter_parts() -> None:
+    # The modules that bind boto_client_for and parse by name, imported so that all of them are patched.
+    import moto.stepfunctions.parser.asl.component.common.path.result_path as result_path
+    import moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils
+    import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_factory  # noqa: F401
+    import moto.stepfunctions.parser.asl.utils.boto_client as boto_client
+    import moto.stepfunctions.parser.asl.utils.json_path as json_path
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    clients_reason = _REUSED.format(what="one boto3 client per region, service and endpoint", unit="task")
+    shared = patches.wrap(boto_client, "boto_client_for", _shared_clients, reason=clients_reason, kind="speed")
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("moto.stepfunctions.parser") and \
+                getattr(module, "boto_client_for", None) is shared.original:
+            patches.patch(module, "boto_client_for", shared.replacement, reason=clients_reason,
+                          kind="speed")
+    paths_reason = _REUSED.format(what="each parsed JSONPath", unit="evaluation")
+    patches.wrap(json_path, "parse", _remember_parsed_paths, reason=paths_reason, kind="speed")
+    patches.wrap(result_path, "parse", _remember_parsed_paths, reason=paths_reason, kind="speed")
+    patches.wrap(AmazonStateLanguageParser, "parse", _parsing_each_definition_once, kind="speed",
+                 reason=_REUSED.format(what="the syntax tree of each definition", unit="execution"))
 
 
 def install() -> None:
-    global _installed
-    if _installed:
-        return
+    """Patch moto's ASL interpreter (idempotent)."""
     from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
-
-    original = CallbackEndpoint.setup_heartbeat_endpoint
-
-    def setup_heartbeat_endpoint(self: Any, heartbeat_seconds: int) -> Any:
-        endpoint = original(self, heartbeat_seconds)
-        if self.get_outcome() is not None:
-            endpoint.notify()
-        return endpoint
-
-    CallbackEndpoint.setup_heartbeat_endpoint = setup_heartbeat_endpoint  # type: ignore[method-assign]
-
     from moto.stepfunctions.parser.asl.eval.environment import Environment
-    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 
-    original_set_error = Environment.set_error
-
-    def set_error(self: Any, error: Any) -> None:
-        if isinstance(self._program_state, ProgramStopped):
-            return
-        original_set_error(self, error)
-
-    Environment.set_error = set_error  # type: ignore[method-assign]
-
-    original_set_stop = Environment.set_stop
-
-    def set_stop(self: Any, stop_date: Any, cause: Any, error: Any) -> None:
-        original_set_stop(self, stop_date, cause, error)
-        for endpoint in list(getattr(self.callback_pool_manager, "_pool", {}).values()):
-            endpoint.interrupt_all()
-
-    Environment.set_stop = set_stop  # type: ignore[method-assign]
+    patches.wrap(CallbackEndpoint, "setup_heartbeat_endpoint", _heartbeat_signalled_after_outcome, kind="accuracy",
+                 reason="a callback that came before its heartbeat timer was set up ends the wait, as in AWS "
+                        "(moto then waits out the heartbeat and fails the task)")
+    patches.wrap(Environment, "set_error", _no_error_once_stopped, kind="accuracy",
+                 reason="a stopped execution stays ABORTED (moto records a late States.Timeout over the stop)")
+    patches.wrap(Environment, "set_stop", _waking_callbacks_on_stop, kind="accuracy",
+                 reason="StopExecution wakes the tasks waiting for their token at once (moto lets them sleep it out)")
     _reuse_interpreter_parts()
-    _installed = True
