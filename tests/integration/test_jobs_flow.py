@@ -23,6 +23,7 @@ from crewhouse.jobs.types.base import JobOutput, JobRun, TransientJobError
 from crewhouse.local.cloud import EmbeddedCloud
 from crewhouse.local.seed import SignedInUser
 from tests.integration.conftest import bearer
+from tests.support.waiting import eventually
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -111,6 +112,12 @@ def sfn(cloud: EmbeddedCloud) -> Any:
                         aws_access_key_id="test", aws_secret_access_key="test")
 
 
+def terminal_execution(cloud: EmbeddedCloud, execution_arn: str) -> dict[str, Any] | None:
+    """The execution's description once it has ended, else None."""
+    execution = sfn(cloud).describe_execution(executionArn=execution_arn)
+    return None if execution["status"] == "RUNNING" else dict(execution)
+
+
 def test_summarize_runs_to_a_result_note(api: httpx.Client, cloud: EmbeddedCloud, user: SignedInUser) -> None:
     note = api.post("/notes", json={"title": "Battery launch", "body": (
         "The solar battery launches on May 3. It stores energy for twelve hours. "
@@ -127,8 +134,10 @@ def test_summarize_runs_to_a_result_note(api: httpx.Client, cloud: EmbeddedCloud
     result = api.get(f"/notes/{done['result']['note_id']}", headers=bearer(user.id_token)).json()
     assert "offline" in result["body"].lower()  # the offline provider says so in every result
     assert "agent-job" in result["tags"]
-    execution = sfn(cloud).describe_execution(executionArn=done["execution_arn"])
-    assert execution["status"] == "SUCCEEDED"
+    # The job record is what a client trusts: `succeeded` means the result is stored and readable. The
+    # execution may still be running its tail (EmitSucceeded), so its own status is awaited, not assumed.
+    execution = eventually(lambda: terminal_execution(cloud, done["execution_arn"]), timeout=30)
+    assert execution and execution["status"] == "SUCCEEDED", execution
     timeline = api.get(f"/jobs/{job['id']}/events", headers=bearer(user.id_token)).json()["events"]
     entered = [e["state"] for e in timeline if e["type"] == "state_entered"]
     assert entered == ["MarkRunning", "RunAgent", "StoreResult", "MarkSucceeded", "EmitSucceeded"]

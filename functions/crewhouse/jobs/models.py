@@ -52,7 +52,9 @@ class Job(BaseModel):
     type: str
     params: dict[str, Any]
     priority: Priority
-    status: Status
+    status: Status = Field(description=(
+        "The job's state, the one to trust: `succeeded` means the result is stored and readable. The Step "
+        "Functions execution (execution_arn) may still be finishing its last state, emitting job.succeeded."))
     progress: int = Field(ge=0, le=100)
     message: str = ""
     eta: datetime | None = None
