@@ -35,6 +35,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "instance": {"type": "string"},
+        "request_id": {"type": "string", "description": "API Gateway's request id, as in the access and function logs"},
         "errors": {"type": "array", "items": {"type": "object", "properties": {
             "path": {"type": "string"}, "message": {"type": "string"}, "type": {"type": "string"}}}},
     },

@@ -382,6 +382,11 @@ def test_every_api_function_reads_memberships_and_nothing_more_of_them(
         assert ("dynamodb:GetItem", arn(ids["platform_table"])) in granted, function_id
 
 
+def test_the_platform_function_knows_its_release(template_json: dict[str, Any], ids: dict[str, str]) -> None:
+    variables = props(template_json, ids["platform_fn"])["Environment"]["Variables"]
+    assert variables["RELEASE_VERSION"] and variables["RELEASE_COMMIT"]
+
+
 def test_mobile_client_is_public_with_srp_password_and_refresh_flows(
     template_json: dict[str, Any], ids: dict[str, str]
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import tomllib
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import jwt
 from crewhouse.local.cloud import EmbeddedCloud
 from crewhouse.local.endpoint import local_client
 from crewhouse.local.seed import SignedInUser
+from crewhouse.local.synth import ROOT
 from tests.integration.conftest import bearer
 from tests.support.tokens import resigned
 
@@ -19,7 +21,11 @@ from tests.support.tokens import resigned
 def test_health_is_public(api: httpx.Client) -> None:
     response = api.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    body = response.json()
+    assert body["status"] == "ok"
+    # The release the stack was synthesized from: this checkout's version and a commit (git's, or unknown).
+    assert body["version"] == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert body["commit"] == "unknown" or len(body["commit"]) == 12
 
 
 def test_sign_up_confirm_login_then_me(api: httpx.Client, new_user: Any) -> None:

@@ -13,6 +13,7 @@ from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayer
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import Storage
 from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, nag_arn
+from crewhouse_cdk.release import release_of
 
 GET = apigwv2.HttpMethod.GET
 # Where invitations come from; SES must have this identity verified (docs/deploy.md).
@@ -36,6 +37,7 @@ class PlatformApi(Construct):
                 "USER_POOL_ID": auth.user_pool.user_pool_id,
                 "MOBILE_CLIENT_ID": auth.mobile_client.user_pool_client_id,
                 "INVITATION_SENDER": sender,
+                **release_of(self).environment(),
             },
         )
         function = self.handler.function

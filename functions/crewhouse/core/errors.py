@@ -64,8 +64,9 @@ class Problem(Exception):
             self.slug = slug
         self.extra = extra
 
-    def body(self, instance: str | None = None) -> dict[str, Any]:
-        return problem_body(self.status, self.detail, slug=self.slug, instance=instance, **self.extra)
+    def body(self, instance: str | None = None, request_id: str | None = None) -> dict[str, Any]:
+        origin = {"request_id": request_id} if request_id else {}
+        return problem_body(self.status, self.detail, slug=self.slug, instance=instance, **origin, **self.extra)
 
 
 class BadRequest(Problem):

@@ -102,12 +102,21 @@ class BodySizeLimit:
 async def _too_large(scope: Scope, send: Send, limit: int) -> None:
     import json
 
-    body = json.dumps(problem_body(413, f"The request body exceeds {limit} bytes.",
-                                   instance=scope.get("path"))).encode()
+    body = json.dumps(problem_body(413, f"The request body exceeds {limit} bytes.", **request_origin(scope))).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/problem+json"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+def request_origin(scope: Scope) -> dict[str, str]:
+    """Where a problem happened: the path (``instance``) and API Gateway's request id, which the access log
+    and the function's log lines carry too, so a client's report leads straight to them."""
+    origin = {"instance": str(scope.get("path") or "")}
+    request_id = ((scope.get("aws.event") or {}).get("requestContext") or {}).get("requestId")
+    if request_id:
+        origin["request_id"] = str(request_id)
+    return origin
 
 
 def problem_response(status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
@@ -129,7 +138,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
-        return JSONResponse(exc.body(instance=request.url.path), status_code=exc.status,
+        return JSONResponse(exc.body(**request_origin(request.scope)), status_code=exc.status,
                             media_type=PROBLEM_MEDIA_TYPE)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -137,8 +146,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             return problem_response(400, "The request body is not valid JSON.", slug="malformed-json",
-                                    instance=request.url.path)
-        return problem_response(422, "The request has invalid or missing fields.", instance=request.url.path,
+                                    **request_origin(request.scope))
+        return problem_response(422, "The request has invalid or missing fields.", **request_origin(request.scope),
                                 errors=field_errors(errors))
 
     async def on_model_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -147,7 +156,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, ValidationError)
         errors = field_errors(exc.errors(include_url=False, include_input=False))
         fields = ", ".join(dict.fromkeys(e["path"] or "(the whole value)" for e in errors))
-        return problem_response(422, f"The request leads to invalid values: {fields}.", instance=request.url.path,
+        return problem_response(422, f"The request leads to invalid values: {fields}.", **request_origin(request.scope),
                                 errors=errors)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
@@ -155,14 +164,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else title_for(exc.status_code)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No route matches {request.method} {request.url.path}."
-        return problem_response(exc.status_code, detail, instance=request.url.path,
+        return problem_response(exc.status_code, detail, **request_origin(request.scope),
                                 headers=dict(exc.headers) if exc.headers else None)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         from crewhouse.core.observability import logger
 
         logger.exception("unhandled error")
-        return problem_response(500, "An unexpected error occurred.", instance=request.url.path)
+        return problem_response(500, "An unexpected error occurred.", **request_origin(request.scope))
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)

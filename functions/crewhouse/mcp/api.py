@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from crewhouse.core.errors import Problem
-from crewhouse.core.http import create_app, lambda_handler, problem_response
+from crewhouse.core.http import create_app, lambda_handler, problem_response, request_origin
 from crewhouse.core.identity import identity_from_event
 from crewhouse.core.settings import load_settings
 from crewhouse.mcp.server import build_server
@@ -41,14 +41,14 @@ class StatelessMcpEndpoint:
         try:  # a member of the tenant the token names, before any JSON-RPC (tools check the role)
             identity_from_event(scope.get("aws.event") or {})
         except Problem as problem:
-            await problem_response(problem.status, problem.detail, slug=problem.slug, instance=scope.get("path"),
+            await problem_response(problem.status, problem.detail, slug=problem.slug, **request_origin(scope),
                                    **problem.extra)(scope, receive, send)
             return
         content_type = dict(scope.get("headers") or []).get(b"content-type", b"").decode("latin-1")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
             # The SDK's host check would answer a bare text/plain 400; say what is wrong, as problem+json.
             refused = problem_response(415, "MCP requests are JSON-RPC: send Content-Type: application/json.",
-                                       instance=scope.get("path"))
+                                       **request_origin(scope))
             await refused(scope, receive, send)
             return
         settings = load_settings(McpSettings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Response
@@ -68,7 +69,8 @@ PrincipalId = Annotated[str, Path(min_length=1, max_length=128)]
 
 @router.get("/health", response_model=Health, summary="Liveness: answers without touching any dependency")
 def health() -> Health:
-    return Health()
+    settings = load_settings(PlatformSettings)
+    return Health(version=settings.release_version, commit=settings.release_commit, time=datetime.now(UTC))
 
 
 @router.get("/ready", response_model=Readiness, summary="Readiness: DynamoDB and S3 reachable, else 503",

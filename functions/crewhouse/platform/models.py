@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -9,6 +10,9 @@ from crewhouse.core.tenancy import Role
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
+    version: str = Field(description="The deployed release (pyproject.toml's version)")
+    commit: str = Field(description="The git commit the stack was synthesized from, or `unknown`")
+    time: datetime = Field(description="The server's clock (UTC), to spot a skewed client")
 
 
 class Readiness(BaseModel):

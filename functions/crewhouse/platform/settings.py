@@ -9,3 +9,6 @@ class PlatformSettings(CoreSettings):
     # The client whose refresh tokens /me/tenant exchanges for tokens naming the chosen tenant.
     mobile_client_id: str | None = None
     invitation_sender: str = "no-reply@crewhouse.local"
+    # What is deployed (set at synth by crewhouse_cdk.release), reported by /health.
+    release_version: str = "unknown"
+    release_commit: str = "unknown"

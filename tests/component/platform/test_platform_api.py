@@ -1,6 +1,7 @@
 """The platform Lambda in-process, against moto (``mock_aws``): readiness, /me, members and invitations."""
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -70,9 +71,14 @@ def invite_and_accept(aws: dict[str, Any], user: str, role: str) -> None:
     assert (status, joined["tenant_id"], joined["role"]) == (200, "t1", role)
 
 
-def test_health_needs_no_dependency() -> None:
-    status, body = call_raw(http_event("GET", "/health"))
-    assert (status, body) == (200, {"status": "ok"})
+def test_health_needs_no_dependency_and_names_the_release() -> None:
+    before = datetime.now(UTC)
+    with function_environment({**ENV, "RELEASE_VERSION": "1.2.3", "RELEASE_COMMIT": "0123456789ab"}):
+        response = handler(http_event("GET", "/health"), lambda_context())
+    status, body = response["statusCode"], response_json(response)
+    assert status == 200
+    assert (body["status"], body["version"], body["commit"]) == ("ok", "1.2.3", "0123456789ab")
+    assert before <= datetime.fromisoformat(body["time"]) <= datetime.now(UTC)
 
 
 def test_ready_when_table_and_bucket_answer(tenant: DynamoPlatformStore, aws: dict[str, Any]) -> None:

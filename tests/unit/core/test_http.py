@@ -148,3 +148,18 @@ def test_limit_comes_from_settings(limit: str) -> None:
         body = '{"title": "' + "x" * 100 + '"}'
         status, _, _ = call(http_event("POST", "/things", raw_body=body, claims=claims_for()))
     assert status == 413
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("GET", "/things/other", None),  # a domain problem
+    ("POST", "/things", {"title": "", "size": 1}),  # a validation problem
+    ("GET", "/nowhere", None),  # an HTTP error
+    ("GET", "/boom", None),  # the unexpected
+    ("POST", "/things", "x" * (1024 * 1024 + 1)),  # refused before any route code
+])
+def test_every_problem_names_the_gateway_request_id(method: str, path: str, body: Any) -> None:
+    raw = body if isinstance(body, str) else None
+    event = http_event(method, path, body=None if raw else body, raw_body=raw, claims=claims_for())
+    _, _, problem = call(event)
+    assert problem["request_id"] == event["requestContext"]["requestId"]
+    assert problem["instance"] == path
