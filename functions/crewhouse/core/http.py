@@ -109,10 +109,10 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def request_origin(scope: Scope) -> dict[str, str]:
+def request_origin(scope: Scope) -> dict[str, Any]:
     """Where a problem happened: the path (``instance``) and API Gateway's request id, which the access log
     and the function's log lines carry too, so a client's report leads straight to them."""
-    origin = {"instance": str(scope.get("path") or "")}
+    origin: dict[str, Any] = {"instance": str(scope.get("path") or "")}
     request_id = ((scope.get("aws.event") or {}).get("requestContext") or {}).get("requestId")
     if request_id:
         origin["request_id"] = str(request_id)
