@@ -45,6 +45,7 @@ from moto import mock_aws
 
 from crewhouse.core.dynamo import ItemCodec
 from crewhouse.core.identity import Identity
+from crewhouse.core.table import Table
 from crewhouse.notes import keys
 from crewhouse.notes.logic import NoteFilters, NoteService
 from crewhouse.notes.models import NotebookCreate, NoteCreate, NotePatch
@@ -64,8 +65,9 @@ from tests.bench.dynamodb_work import (
     work_table,
 )
 from tests.bench.size import by_size
+from tests.support.memory_table import MemoryTable
 from tests.support.tables import create_table
-from tests.unit.notes.fakes import MemoryBodies, MemoryNotes
+from tests.unit.notes.fakes import MemoryBodies
 
 REGION = "us-east-1"
 NOTES, SEARCH, BUCKET = "notes", "search", "files"
@@ -123,9 +125,9 @@ def _shared_note(rng: random.Random, slot: int) -> tuple[str, str]:
 
 
 def seed(client: Any, total: int) -> World:
-    memory, clock = MemoryNotes(), Clock()
-    maker = NoteService(memory, MemoryBodies(), clock=clock, new_id=_ids("x"))
-    fill = NoteService(memory, MemoryBodies(), clock=clock, new_id=_ids("f"))
+    memory, clock = MemoryTable(), Clock()
+    maker = NoteService(DynamoNoteStore(memory), MemoryBodies(), clock=clock, new_id=_ids("x"))
+    fill = NoteService(DynamoNoteStore(memory), MemoryBodies(), clock=clock, new_id=_ids("f"))
     rng, shared_rng = random.Random(SEED), random.Random(SEED + 1)
     for _ in range(total // PER_NOTEBOOK - SHARED_BOOKS):  # the 9,900 others first: older
         book = fill.create_notebook(IDENTITY, NotebookCreate(name=f"Book {rng.choice(SHORT_WORDS)}"))
@@ -164,8 +166,8 @@ def seed(client: Any, total: int) -> World:
                        for term, score in terms.items()]
     assert matches == dict.fromkeys(MARKERS, 5), f"each searched word must match 5 notes: {matches}"
     batch_write(client, SEARCH, others)
-    service = NoteService(DynamoNoteStore(client, NOTES), S3Bodies(boto3.client("s3", region_name=REGION), BUCKET),
-                          clock=lambda: NOW)
+    service = NoteService(DynamoNoteStore(Table(client, NOTES)),
+                          S3Bodies(boto3.client("s3", region_name=REGION), BUCKET), clock=lambda: NOW)
     return World(service, index, books, notes)
 
 

@@ -21,7 +21,7 @@ of 1,000 days, and its days 50, 150, ..., 950 hold exactly the 100 tasks of the 
 and order), so every day holds as many tasks in both sizes. Every request targets those shared tasks, so both
 sizes touch byte-identical items and any difference in the numbers is the doing of the 9,900 others. Tasks
 are made by the real ``TaskService.create`` (over an in-memory store, for speed) and written with
-``batch_write_item`` (``with_index_keys`` and the store's codec). The search index is written by the
+``batch_write_item`` (``stored_task`` and the store's codec). The search index is written by the
 production ``DynamoSearchIndex.replace_document`` for the shared tasks, and the sync log by the production
 ``DynamoSyncLog.record`` for every task (one entry each, a day before the token) and for the 10 recent changes.
 
@@ -47,7 +47,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
@@ -59,6 +59,7 @@ from ulid import ULID
 
 from crewhouse.core.dynamo import ItemCodec
 from crewhouse.core.identity import Identity
+from crewhouse.core.table import Table
 from crewhouse.search.index import DynamoSearchIndex
 from crewhouse.search.text import index_terms, query_terms
 from crewhouse.sync.feed import changes_since
@@ -68,7 +69,7 @@ from crewhouse.tasks.logic import ListFilters, TaskService
 from crewhouse.tasks.models import MoveRequest, Priority, TaskCreate
 from crewhouse.tasks.projections import SEARCH_WEIGHTS, searchable_text, sync_snapshot
 from crewhouse.tasks.searching import search_tasks
-from crewhouse.tasks.store import DynamoTaskStore, with_index_keys
+from crewhouse.tasks.store import DynamoTaskStore, stored_task
 from tests.bench.dynamodb_work import (
     Item,
     Meter,
@@ -144,37 +145,21 @@ class _Drafts:
 
     def __init__(self) -> None:
         self.items: list[dict[str, Any]] = []
-        self._last_rank: dict[str, str] = {}
+        self._last_rank: dict[tuple[str | None, str], str] = {}
 
-    def put_new(self, item: dict[str, Any]) -> None:
-        self.items.append(item)
-        self._last_rank[f"{keys.plan_key(item.get('planned_date'))}#{item['priority']}#"] = item["rank"]
+    def add_task(self, owner: str, task: dict[str, Any]) -> None:
+        assert owner == OWNER
+        self.items.append(task)
+        self._last_rank[(task.get("planned_date"), task["priority"])] = task["rank"]
 
-    def query(self, *, index: str | None, partition: tuple[str, str], sort: tuple[str, ...] | None = None,
-              limit: int = 50, start: dict[str, Any] | None = None, forward: bool = True,
-              filters: Mapping[str, Any] | None = None, count_only: bool = False
-              ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        assert index == "GSI1" and sort and sort[0] == "begins" and limit == 1 and not forward  # _end_rank
-        rank = self._last_rank.get(sort[1])
-        return ([{"rank": rank}] if rank else []), None
+    def last_rank(self, owner: str, planned: str | None, letter: str) -> str | None:
+        return self._last_rank.get((planned, letter))
 
-    def count(self, *, index: str, partition: tuple[str, str], sort: tuple[str, ...]) -> int:
+    def position_in_group(self, owner: str, task: Mapping[str, Any]) -> int:
         return 1  # the label of a task just created; not stored
 
-    def get(self, owner: str, sk: str) -> dict[str, Any] | None:
-        raise AssertionError("not used while seeding")
-
-    def batch_get(self, owner: str, sks: Iterable[str]) -> dict[str, dict[str, Any]]:
-        raise AssertionError("not used while seeding")
-
-    def replace(self, item: dict[str, Any], expected_version: int) -> None:
-        raise AssertionError("not used while seeding")
-
-    def replace_and_create(self, item: dict[str, Any], expected_version: int, new_item: dict[str, Any]) -> bool:
-        raise AssertionError("not used while seeding")
-
-    def delete(self, owner: str, sk: str, expected_version: int | None = None) -> None:
-        raise AssertionError("not used while seeding")
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"{name} is not used while seeding")
 
 
 def _task_id(day: int, position: int) -> str:
@@ -234,7 +219,7 @@ def seed(client: Any, total: int) -> World:
     days = [_make_day(maker, day, shared.get(day)) for day in day_numbers]
     assert len(drafts.items) == total and all(len(d.groups[x]) for d in days for x in "ABC")
     codec = ItemCodec()
-    batch_write(client, TASKS, [codec.dump(with_index_keys(item)) for item in drafts.items])
+    batch_write(client, TASKS, [codec.dump(stored_task(OWNER, item)) for item in drafts.items])
 
     # The search index: the production writer for the shared tasks, the same key shape in batches for the others.
     index = DynamoSearchIndex(client, SEARCH)
@@ -268,7 +253,7 @@ def seed(client: Any, total: int) -> World:
     by_id = {item["id"]: item for item in drafts.items}
     written[0] = TOKEN_TIME + timedelta(seconds=10)
     log.record(OWNER, entries([by_id[day.groups["A"][0]] for day in shared_days[:RECENT_CHANGES]], -2))
-    service = TaskService(DynamoTaskStore(client, TASKS), clock=lambda: NOW)
+    service = TaskService(DynamoTaskStore(Table(client, TASKS)), clock=lambda: NOW)
     return World(service, index, log, shared_days, token)
 
 

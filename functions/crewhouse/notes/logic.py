@@ -39,6 +39,7 @@ from crewhouse.notes.rendering import excerpt
 
 Item = dict[str, Any]
 Cursor = dict[str, Any] | None
+Page = tuple[list[Item], Cursor]
 BODY_HEAD_CHARS = 16_000
 """An S3-held body keeps its start in the item: search indexes it and excerpts show it."""
 CONTENT_FIELDS = ("title", "checklist")
@@ -48,28 +49,55 @@ RECURSIVE_DELETE_BUDGET_SECONDS = 10.0
 
 
 class NoteStore(Protocol):
-    def get(self, pk: str, sk: str) -> Item | None: ...
+    """What the rules need of storage, in their own words (``store.DynamoNoteStore`` on DynamoDB).
 
-    def batch_get(self, pk: str, sks: Iterable[str]) -> dict[str, Item]: ...
+    ``owner`` is the tenant-and-user key; a page's second member is the store's opaque resume point.
+    """
 
-    def put_new(self, item: Item) -> None: ...
+    def notebook(self, owner: str, notebook_id: str) -> Item | None: ...
 
-    def replace(self, item: Item, expected_version: int) -> None: ...
+    def add_notebook(self, owner: str, notebook: Item) -> None: ...
 
-    def save_with_revision(self, item: Item, expected_version: int | None, revision: Item,
-                           prune: tuple[str, str] | None) -> None: ...
+    def replace_notebook(self, owner: str, notebook: Item, expected_version: int) -> None: ...
 
-    def delete(self, pk: str, sk: str, expected_version: int | None = None) -> None: ...
+    def delete_notebook(self, owner: str, notebook_id: str, expected_version: int) -> None: ...
 
-    def delete_many(self, item_keys: Iterable[tuple[str, str]]) -> None: ...
+    def delete_notebooks(self, owner: str, notebook_ids: Iterable[str]) -> None: ...
 
-    def query(self, *, index: str | None, partition: tuple[str, str], sort: tuple[str, ...] | None = None,
-              limit: int = 50, start: dict[str, Any] | None = None, forward: bool = True,
-              filters: Mapping[str, Any] | None = None, projection: Iterable[str] | None = None
-              ) -> tuple[list[Item], dict[str, Any] | None]: ...
+    def notebooks(self, owner: str, limit: int, start: Cursor) -> Page: ...
 
-    def query_all(self, *, index: str | None, partition: tuple[str, str], sort: tuple[str, ...] | None = None,
-                  projection: Iterable[str] | None = None, page_size: int = 500) -> list[Item]: ...
+    def child_notebooks(self, owner: str, parent_id: str | None, limit: int, start: Cursor) -> Page: ...
+
+    def child_notebook_ids(self, owner: str, parent_id: str, *, limit: int | None = None) -> list[str]: ...
+
+    def note(self, owner: str, note_id: str) -> Item | None: ...
+
+    def notes(self, owner: str, note_ids: Iterable[str]) -> dict[str, Item]: ...
+
+    def replace_note(self, owner: str, note: Item, expected_version: int) -> None: ...
+
+    def save_with_revision(self, owner: str, note: Item, expected_version: int | None, revision: Item,
+                           prune_revision: int | None) -> None: ...
+
+    def delete_note(self, owner: str, note_id: str, expected_version: int) -> None: ...
+
+    def note_ids_in(self, owner: str, notebook_id: str | None, limit: int, start: Cursor
+                    ) -> tuple[list[str], Cursor]: ...
+
+    def notes_in(self, owner: str, notebook_id: str | None, limit: int, start: Cursor,
+                 filters: Mapping[str, Any] | None = None) -> Page: ...
+
+    def recent_notes(self, owner: str, limit: int, start: Cursor, *, since: str | None = None,
+                     filters: Mapping[str, Any] | None = None) -> Page: ...
+
+    def trashed_notes(self, owner: str, limit: int, start: Cursor,
+                      filters: Mapping[str, Any] | None = None) -> Page: ...
+
+    def revision(self, owner: str, note_id: str, revision: int) -> Item | None: ...
+
+    def revisions(self, owner: str, note_id: str, limit: int, start: Cursor) -> Page: ...
+
+    def delete_revisions(self, owner: str, note_id: str) -> None: ...
 
 
 class BodyStore(Protocol):
@@ -113,6 +141,17 @@ class NoteFilters(NamedTuple):
             if value is not None:
                 found[name] = value
         return found
+
+
+def _filled_page(read: Callable[[int, Cursor], Page], limit: int, start: Cursor, *, filtered: bool) -> Page:
+    """Newest-first page; a filter that drops items is made up for by reading on (a few rounds at most)."""
+    found: list[Item] = []
+    for _ in range(FILL_ROUNDS):
+        items, start = read(limit - len(found), start)
+        found.extend(items)
+        if len(found) >= limit or not start or not filtered:
+            break
+    return found, start
 
 
 def body_hash(body: str) -> str:
@@ -176,7 +215,7 @@ class NoteService:
     # --- notebooks ----------------------------------------------------------------------------------
 
     def _notebook_item(self, owner: str, notebook_id: str) -> Item | None:
-        return self.store.get(owner, keys.notebook_sk(notebook_id))
+        return self.store.notebook(owner, notebook_id)
 
     def _load_notebook(self, identity: Identity, notebook_id: str) -> Item:
         item = self._notebook_item(self.owner(identity), notebook_id)
@@ -195,9 +234,7 @@ class NoteService:
 
     def _children_of(self, owner: str) -> Callable[[str], list[str]]:
         def children_of(notebook_id: str) -> list[str]:
-            found = self.store.query_all(index="GSI1", partition=("GSI1PK", keys.children_pk(owner, notebook_id)),
-                                         projection=["id"])
-            return [str(i["id"]) for i in found]
+            return self.store.child_notebook_ids(owner, notebook_id)
 
         return children_of
 
@@ -211,9 +248,9 @@ class NoteService:
             raise _problem_for_tree(exc, "body.parent_id") from exc
         now = keys.stamp(self.clock())
         notebook_id = self.new_id()
-        item = {"PK": owner, "SK": keys.notebook_sk(notebook_id), "id": notebook_id, "name": body.name.strip(),
-                "parent_id": body.parent_id, "created_at": now, "updated_at": now, "version": 1}
-        self.store.put_new(item)
+        item = {"id": notebook_id, "name": body.name.strip(), "parent_id": body.parent_id, "created_at": now,
+                "updated_at": now, "version": 1}
+        self.store.add_notebook(owner, item)
         return Notebook.model_validate(item)
 
     def get_notebook(self, identity: Identity, notebook_id: str) -> Notebook:
@@ -227,11 +264,9 @@ class NoteService:
 
         owner = self.owner(identity)
         if parent_id or top_level:
-            items, last = self.store.query(index="GSI1", partition=("GSI1PK", keys.children_pk(owner, parent_id)),
-                                           limit=limit, start=start)
+            items, last = self.store.child_notebooks(owner, parent_id, limit, start)
         else:
-            items, last = self.store.query(index=None, partition=("PK", owner), sort=("begins", "NOTEBOOK#"),
-                                           limit=limit, start=start)
+            items, last = self.store.notebooks(owner, limit, start)
         return [Notebook.model_validate(i) for i in items], last
 
     def update_notebook(self, identity: Identity, notebook_id: str, patch: NotebookPatch,
@@ -246,8 +281,8 @@ class NoteService:
         updated = {**item, **changes}
         if "name" in changes:
             updated["name"] = str(changes["name"]).strip()
+        owner = self.owner(identity)
         if "parent_id" in changes and changes["parent_id"] != item.get("parent_id"):
-            owner = item["PK"]
             try:
                 height = max(level for _, level in tree.subtree(notebook_id, self._children_of(owner)))
                 tree.check_placement(changes["parent_id"], self._parent_of(owner), height=height, moving=notebook_id)
@@ -256,7 +291,7 @@ class NoteService:
         if updated == item:
             return Notebook.model_validate(item)
         updated.update(updated_at=keys.stamp(self.clock()), version=item["version"] + 1)
-        self.store.replace(updated, item["version"])
+        self.store.replace_notebook(owner, updated, item["version"])
         return Notebook.model_validate(updated)
 
     def delete_notebook(self, identity: Identity, notebook_id: str, *, recursive: bool,
@@ -265,21 +300,19 @@ class NoteService:
         every notebook below it are deleted and their notes moved to the trash."""
         item = self._load_notebook(identity, notebook_id)
         require_version(if_match, item["version"])
-        owner = item["PK"]
+        owner = self.owner(identity)
         if not recursive:
-            children, _ = self.store.query(index="GSI1", partition=("GSI1PK", keys.children_pk(owner, notebook_id)),
-                                           limit=1, projection=["id"])
-            notes, _ = self.store.query(index="GSI1", partition=("GSI1PK", keys.contents_pk(owner, notebook_id)),
-                                        limit=1, projection=["id"])
+            children = self.store.child_notebook_ids(owner, notebook_id, limit=1)
+            notes, _ = self.store.note_ids_in(owner, notebook_id, 1, None)
             if children or notes:
                 raise Conflict(f"Notebook {notebook_id} is not empty; delete with ?recursive=true to move its "
                                "notes to the trash.", slug="notebook-not-empty",
                                notebooks=len(children), notes=len(notes))
-            self.store.delete(owner, keys.notebook_sk(notebook_id), item["version"])
+            self.store.delete_notebook(owner, notebook_id, item["version"])
             return
         below = tree.subtree(notebook_id, self._children_of(owner))
-        self.store.delete(owner, keys.notebook_sk(notebook_id), item["version"])
-        self.store.delete_many([(owner, keys.notebook_sk(nb)) for nb, _ in below[1:]])
+        self.store.delete_notebook(owner, notebook_id, item["version"])
+        self.store.delete_notebooks(owner, [nb for nb, _ in below[1:]])
         deadline = time.monotonic() + RECURSIVE_DELETE_BUDGET_SECONDS
         for nb, _ in below:
             if not self.trash_notebook_contents(owner, nb, deadline=deadline):
@@ -291,13 +324,12 @@ class NoteService:
         while True:
             if deadline is not None and time.monotonic() > deadline:
                 return False
-            page, start = self.store.query(index="GSI1", partition=("GSI1PK", keys.contents_pk(owner, notebook_id)),
-                                           limit=100, start=start, projection=["SK"])
-            for found in page:
-                item = self.store.get(owner, found["SK"])  # the index may lag: decide on the item itself
+            note_ids, start = self.store.note_ids_in(owner, notebook_id, 100, start)
+            for note_id in note_ids:
+                item = self.store.note(owner, note_id)  # the index may lag: decide on the item itself
                 if item and not item.get("trashed_at") and item.get("notebook_id") == notebook_id:
                     try:
-                        self.store.replace(self._trashed(item), item["version"])
+                        self.store.replace_note(owner, self._trashed(item), item["version"])
                     except PreconditionFailed:
                         continue  # changed meanwhile: a later pass (or the stream worker) sees it again
             if not start:
@@ -307,7 +339,7 @@ class NoteService:
 
     def _load(self, identity: Identity, note_id: str, *, trashed: bool = False) -> Item:
         """The live note (404 when missing, another user's, or in the trash); ``trashed``: the trashed one."""
-        item = self.store.get(self.owner(identity), keys.note_sk(note_id))
+        item = self.store.note(self.owner(identity), note_id)
         if item is None or bool(item.get("trashed_at")) != trashed:
             raise NotFound(f"No note {note_id}{' in the trash' if trashed else ''}.")
         return item
@@ -347,38 +379,29 @@ class NoteService:
                    ) -> tuple[list[NoteSummary], Cursor]:
         """A notebook's notes pinned first, then newest; without a notebook, every note newest first."""
         owner = self.owner(identity)
+        wanted = filters.attribute_filters()
         if filters.notebook_id:
-            partition = ("GSI1PK", keys.contents_pk(owner, filters.notebook_id))
-            index = "GSI1"
-        else:
-            partition, index = ("GSI2PK", owner), "GSI2"
-        items, last = self._filled_page(index, partition, limit, start, filters.attribute_filters())
-        return [self.to_summary(i) for i in items], last
+            notebook_id = filters.notebook_id
 
-    def _filled_page(self, index: str, partition: tuple[str, str], limit: int, start: Cursor,
-                     filters: Mapping[str, Any], sort: tuple[str, ...] | None = None) -> tuple[list[Item], Cursor]:
-        """Newest-first page; a filter that drops items is made up for by reading on (a few rounds at most)."""
-        found: list[Item] = []
-        for _ in range(FILL_ROUNDS):
-            items, start = self.store.query(index=index, partition=partition, sort=sort, limit=limit - len(found),
-                                            start=start, forward=False, filters=filters)
-            found.extend(items)
-            if len(found) >= limit or not start or not filters:
-                break
-        return found, start
+            def read(size: int, start: Cursor) -> Page:
+                return self.store.notes_in(owner, notebook_id, size, start, wanted)
+        else:
+            def read(size: int, start: Cursor) -> Page:
+                return self.store.recent_notes(owner, size, start, filters=wanted)
+        items, last = _filled_page(read, limit, start, filtered=bool(wanted))
+        return [self.to_summary(i) for i in items], last
 
     def recent(self, identity: Identity, limit: int, start: Cursor, since: datetime | None = None
                ) -> tuple[list[NoteSummary], Cursor]:
-        sort = (">", keys.stamp(since)) if since else None
-        items, last = self.store.query(index="GSI2", partition=("GSI2PK", self.owner(identity)), sort=sort,
-                                       limit=limit, start=start, forward=False)
+        items, last = self.store.recent_notes(self.owner(identity), limit, start,
+                                              since=keys.stamp(since) if since else None)
         return [self.to_summary(i) for i in items], last
 
     def list_trash(self, identity: Identity, limit: int, start: Cursor) -> tuple[list[NoteSummary], Cursor]:
         """Trashed notes, most recently trashed first (those past the restore window are left out)."""
-        now = int(self.clock().timestamp())
-        items, last = self._filled_page("GSI3", ("GSI3PK", self.owner(identity)), limit, start,
-                                        {"expires_at": (">", now)})
+        owner, unexpired = self.owner(identity), {"expires_at": (">", int(self.clock().timestamp()))}
+        items, last = _filled_page(lambda size, start: self.store.trashed_notes(owner, size, start, unexpired),
+                                   limit, start, filtered=True)
         return [self.to_summary(i) for i in items], last
 
     # --- writing notes ------------------------------------------------------------------------------
@@ -403,9 +426,9 @@ class NoteService:
         ``new_body`` None keeps the body. Returns the stored item; the caller shapes the response.
         """
         now = self.clock()
-        item: Item = {k: v for k, v in (old or {}).items() if not k.startswith("GSI")}
+        item: Item = dict(old or {})
         item.update(fields)
-        item.update(PK=owner, SK=keys.note_sk(note_id), id=note_id, updated_at=keys.stamp(now),
+        item.update(id=note_id, updated_at=keys.stamp(now),
                     version=(old or {}).get("version", 0) + 1)
         if old is None:
             item["created_at"] = keys.stamp(now)
@@ -415,7 +438,7 @@ class NoteService:
             (checklist.content(old.get(f)) if f == "checklist" else old.get(f)) for f in CONTENT_FIELDS)
         if not content_changed:
             assert old is not None
-            self.store.replace(item, old["version"])
+            self.store.replace_note(owner, item, old["version"])
             return item
         revision = (old or {}).get("revision", 0) + 1
         uploaded: str | None = None
@@ -437,15 +460,14 @@ class NoteService:
         item.setdefault("body_size", 0)
         item.setdefault("body_hash", body_hash(""))
         item["revision"] = revision
-        record = {"PK": keys.revisions_pk(owner, note_id), "SK": keys.revision_sk(revision), "note_id": note_id,
+        record = {"note_id": note_id,
                   "revision": revision, "title": item.get("title", ""), "body": item.get("body"),
                   "body_key": item.get("body_key"), "body_size": item["body_size"], "body_hash": item["body_hash"],
                   "checklist": item.get("checklist") or [], "created_at": keys.stamp(now), "reason": reason,
                   "restored_from": restored_from}
-        pruned = revision_to_prune(revision)
-        prune_key = (keys.revisions_pk(owner, note_id), keys.revision_sk(pruned)) if pruned else None
         try:
-            self.store.save_with_revision(item, old["version"] if old else None, record, prune_key)
+            self.store.save_with_revision(owner, item, old["version"] if old else None, record,
+                                          revision_to_prune(revision))
         except Exception:
             if uploaded:
                 self.bodies.delete([uploaded])  # unique to this attempt: nothing else points at it
@@ -475,7 +497,7 @@ class NoteService:
                 raise ValidationProblem(f"{name} cannot be null", errors=[{"path": f"body.{name}", "message": "null"}])
         new_body = changes.pop("body", None)
         if "notebook_id" in changes and changes["notebook_id"] != item.get("notebook_id"):
-            self._check_notebook(item["PK"], changes["notebook_id"])
+            self._check_notebook(self.owner(identity), changes["notebook_id"])
         if "checklist" in changes:
             if changes["checklist"] is None:
                 changes["checklist"] = []
@@ -486,7 +508,7 @@ class NoteService:
                 raise _problem_for_checklist(exc) from exc
         if not changes and new_body is None:
             return self.to_note(item, self.body_of(item))
-        saved = self._save(item, changes, new_body, owner=item["PK"], note_id=note_id)
+        saved = self._save(item, changes, new_body, owner=self.owner(identity), note_id=note_id)
         return self.to_note(saved, new_body if new_body is not None else self.body_of(saved))
 
     # --- checklist ----------------------------------------------------------------------------------
@@ -499,7 +521,7 @@ class NoteService:
             items = change(list(item.get("checklist") or []))
         except (checklist.UnknownItem, checklist.InvalidChecklist) as exc:
             raise _problem_for_checklist(exc) from exc
-        saved = self._save(item, {"checklist": items}, None, owner=item["PK"], note_id=note_id)
+        saved = self._save(item, {"checklist": items}, None, owner=self.owner(identity), note_id=note_id)
         return self.to_note(saved, self.body_of(saved))
 
     def add_item(self, identity: Identity, note_id: str, body: ChecklistAdd, if_match: str | None) -> Note:
@@ -529,13 +551,13 @@ class NoteService:
     def trash(self, identity: Identity, note_id: str, if_match: str | None) -> None:
         item = self._load(identity, note_id)
         require_version(if_match, item["version"])
-        self.store.replace(self._trashed(item), item["version"])
+        self.store.replace_note(self.owner(identity), self._trashed(item), item["version"])
 
     def restore(self, identity: Identity, note_id: str) -> Note:
         """Bring a note back from the trash (410 once its 30 days are over); a note whose notebook was
         deleted meanwhile comes back at the top level."""
         owner = self.owner(identity)
-        item = self.store.get(owner, keys.note_sk(note_id))
+        item = self.store.note(owner, note_id)
         if item is None:
             raise NotFound(f"No note {note_id} in the trash.")
         if not item.get("trashed_at"):
@@ -546,24 +568,22 @@ class NoteService:
         restored = {**item, "trashed_at": None, "expires_at": None, "version": item["version"] + 1}
         if restored.get("notebook_id") and self._notebook_item(owner, restored["notebook_id"]) is None:
             restored["notebook_id"] = None
-        self.store.replace(restored, item["version"])
+        self.store.replace_note(owner, restored, item["version"])
         return self.to_note(restored, self.body_of(restored))
 
     def purge(self, identity: Identity, note_id: str, if_match: str | None) -> None:
         """Delete a note (live or trashed) for good, with its revisions and stored bodies."""
         owner = self.owner(identity)
-        item = self.store.get(owner, keys.note_sk(note_id))
+        item = self.store.note(owner, note_id)
         if item is None:
             raise NotFound(f"No note {note_id}.")
         require_version(if_match, item["version"])
-        self.store.delete(owner, keys.note_sk(note_id), item["version"])
+        self.store.delete_note(owner, note_id, item["version"])
         self.purge_history(owner, note_id)
 
     def purge_history(self, owner: str, note_id: str) -> None:
         """Revisions and S3 objects of a deleted note (idempotent: the stream worker repeats it)."""
-        partition = keys.revisions_pk(owner, note_id)
-        found = self.store.query_all(index=None, partition=("PK", partition), projection=["SK"])
-        self.store.delete_many([(partition, i["SK"]) for i in found])
+        self.store.delete_revisions(owner, note_id)
         self.bodies.delete_prefix(keys.body_prefix(owner, note_id))
 
     # --- revisions ----------------------------------------------------------------------------------
@@ -572,16 +592,13 @@ class NoteService:
                        ) -> tuple[list[RevisionSummary], Cursor]:
         from crewhouse.notes.models.revisions import RevisionSummary
 
-        item = self._load(identity, note_id)
-        items, last = self.store.query(
-            index=None, partition=("PK", keys.revisions_pk(item["PK"], note_id)), sort=("begins", "REV#"),
-            limit=limit, start=start, forward=False,
-            projection=["PK", "SK", "revision", "title", "created_at", "reason", "restored_from", "body_size"])
+        self._load(identity, note_id)
+        items, last = self.store.revisions(self.owner(identity), note_id, limit, start)
         return [RevisionSummary.model_validate(i) for i in items], last
 
     def _load_revision(self, identity: Identity, note_id: str, revision: int) -> tuple[Item, Item]:
         item = self._load(identity, note_id)
-        record = self.store.get(keys.revisions_pk(item["PK"], note_id), keys.revision_sk(revision))
+        record = self.store.revision(self.owner(identity), note_id, revision)
         if record is None:
             raise NotFound(f"Note {note_id} has no revision {revision} (the last {KEEP_REVISIONS} are kept).")
         return item, record
@@ -598,7 +615,8 @@ class NoteService:
         require_version(if_match, item["version"])
         body = self.body_of(record)
         items = checklist.replace_all(item.get("checklist") or [], record.get("checklist") or [], self.new_id)
-        saved = self._save(item, {"title": record.get("title", ""), "checklist": items}, body, owner=item["PK"],
+        saved = self._save(item, {"title": record.get("title", ""), "checklist": items}, body,
+                           owner=self.owner(identity),
                            note_id=note_id, reason="restore", restored_from=revision, force_revision=True)
         return self.to_note(saved, body)
 
@@ -629,6 +647,7 @@ class NoteService:
         An item that already has a live task keeps it (nothing is created twice).
         """
         item = self._load(identity, note_id)
+        owner = self.owner(identity)
         items = list(item.get("checklist") or [])
         try:
             chosen = [checklist.find(items, item_id) for item_id in dict.fromkeys(request.checklist_item_ids)]
@@ -643,14 +662,14 @@ class NoteService:
             # A note's title may be blank (spaces); a task's may not.
             title = ((item.get("title") or "").strip()
                      or excerpt(str(item.get("body") or item.get("body_head") or ""), 120).strip() or "Untitled note")
-            task_id = derived_id(f"{item['PK']}/{note_id}/note/{item['version']}")
+            task_id = derived_id(f"{owner}/{note_id}/note/{item['version']}")
             made.append(self._task_for(identity, tasks, task_id, title[:500], description, item, request, planned))
         for chosen_item in chosen:
             existing = tasks.find(identity, chosen_item["task_id"]) if chosen_item.get("task_id") else None
             if existing is not None:
                 made.append(existing)
                 continue
-            task_id = derived_id(f"{item['PK']}/{note_id}/item/{chosen_item['id']}/{item['version']}")
+            task_id = derived_id(f"{owner}/{note_id}/item/{chosen_item['id']}/{item['version']}")
             made.append(self._task_for(identity, tasks, task_id, chosen_item["text"].strip() or "Checklist item",
                                        f"{description}\n\nChecklist item {chosen_item['id']}", item, request, planned))
             links[chosen_item["id"]] = task_id
@@ -661,7 +680,7 @@ class NoteService:
             items = checklist.link_task(items, item_id, task_id)
         if task_ids == (item.get("task_ids") or []) and not links:
             return made, self.to_note(item, self.body_of(item))
-        saved = self._save(item, {"task_ids": task_ids, "checklist": items}, None, owner=item["PK"], note_id=note_id)
+        saved = self._save(item, {"task_ids": task_ids, "checklist": items}, None, owner=owner, note_id=note_id)
         return made, self.to_note(saved, self.body_of(saved))
 
     @staticmethod

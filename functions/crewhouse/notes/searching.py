@@ -53,7 +53,7 @@ def search_notes(service: NoteService, index: SearchIndex, identity: Identity, q
     loaded: dict[str, dict[str, Any]] = {}
 
     def text_of(ids: list[str]) -> dict[str, str]:
-        found = service.store.batch_get(owner, [keys.note_sk(i) for i in ids])
+        found = service.store.notes(owner, ids)
         for item in found.values():
             if is_live(item):  # a note trashed since it was indexed is not found
                 loaded[item["id"]] = item

@@ -10,229 +10,182 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from crewhouse.core.dynamo import ItemCodec
+from crewhouse.core import table as t
+from crewhouse.core.dynamo import Item
 from crewhouse.core.errors import Conflict, PreconditionFailed
 from crewhouse.notes import keys
 
-Item = dict[str, Any]
-Page = tuple[list[Item], dict[str, Any] | None]
-INDEX_SORT_KEYS = {"GSI1": "GSI1SK", "GSI2": "GSI2SK", "GSI3": "GSI3SK"}
+TREE, RECENT, TRASH = "GSI1", "GSI2", "GSI3"  # children and contents; live notes by update; trashed notes
 TRASH_TAG = "crewhouse-trash"
+STALE = "The item changed meanwhile; fetch it again and retry."
+_KEY_ATTRIBUTES = frozenset({"PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK"})
+_REVISION_SUMMARY = ("revision", "title", "created_at", "reason", "restored_from", "body_size")
 
 
-
-
-def with_index_keys(item: Item) -> Item:
-    """The stored item: the note or notebook plus the keys of the (sparse) indexes it belongs to."""
-    stored = {k: v for k, v in item.items() if not k.startswith("GSI")}
-    sk = str(item["SK"])
-    owner = item["PK"]
-    if sk.startswith("NOTEBOOK#"):
-        stored["GSI1PK"] = keys.children_pk(owner, item.get("parent_id"))
-        stored["GSI1SK"] = f"{str(item['name']).casefold()}#{item['id']}"
-    elif sk.startswith("NOTE#"):
-        if item.get("trashed_at"):
-            stored["GSI3PK"] = owner
-            stored["GSI3SK"] = f"{item['trashed_at']}#{item['id']}"
-        else:
-            stored["GSI1PK"] = keys.contents_pk(owner, item.get("notebook_id"))
-            stored["GSI1SK"] = f"{1 if item.get('pinned') else 0}#{item['updated_at']}#{item['id']}"
-            stored["GSI2PK"] = owner
-            stored["GSI2SK"] = f"{item['updated_at']}#{item['id']}"
+def stored_notebook(owner: str, notebook: Mapping[str, Any]) -> Item:
+    stored = fields_of(notebook)
+    stored.update(PK=owner, SK=keys.notebook_sk(notebook["id"]),
+                  GSI1PK=keys.children_pk(owner, notebook.get("parent_id")),
+                  GSI1SK=f"{str(notebook['name']).casefold()}#{notebook['id']}")
     return stored
 
 
-def _condition_failed(exc: Exception) -> bool:
-    response = getattr(exc, "response", {}) or {}
-    return bool(response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+def stored_note(owner: str, note: Mapping[str, Any]) -> Item:
+    """The note plus its key and the keys of the (sparse) indexes it belongs to: a trashed note is only in
+    the trash index, a live one in its notebook's contents and the recent list."""
+    stored = fields_of(note)
+    stored.update(PK=owner, SK=keys.note_sk(note["id"]))
+    if note.get("trashed_at"):
+        stored.update(GSI3PK=owner, GSI3SK=f"{note['trashed_at']}#{note['id']}")
+    else:
+        stored.update(GSI1PK=keys.contents_pk(owner, note.get("notebook_id")),
+                      GSI1SK=f"{1 if note.get('pinned') else 0}#{note['updated_at']}#{note['id']}",
+                      GSI2PK=owner, GSI2SK=f"{note['updated_at']}#{note['id']}")
+    return stored
+
+
+def stored_revision(owner: str, revision: Mapping[str, Any]) -> Item:
+    return {**fields_of(revision), "PK": keys.revisions_pk(owner, revision["note_id"]),
+            "SK": keys.revision_sk(revision["revision"])}
+
+
+def fields_of(item: Mapping[str, Any]) -> Item:
+    """A stored item without its key and index attributes."""
+    return {k: v for k, v in item.items() if k not in _KEY_ATTRIBUTES}
+
+
+def _conditions(filters: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Note filters as attribute conditions: a tag is contained in ``tags``, ``(op, value)`` compares."""
+    if not filters:
+        return None
+    return {field: t.Contains(value) if field == "tags" else t.Compare(*value) if isinstance(value, tuple)
+            else value for field, value in filters.items()}
+
+
+def _page(page: t.Page) -> t.Page:
+    return [fields_of(i) for i in page[0]], page[1]
 
 
 class DynamoNoteStore:
-    def __init__(self, dynamodb: Any, table: str) -> None:
-        self._db = dynamodb
+    """Notebooks, notes and their revisions in the notes table (see keys.py for the shapes)."""
+
+    def __init__(self, table: t.Table) -> None:
         self._table = table
-        self._codec = ItemCodec()
-        self.calls = 0  # DynamoDB requests made (benchmarks read it)
 
-    # --- single items -------------------------------------------------------------------------------
+    # --- notebooks ---------------------------------------------------------------------------------------
 
-    def get(self, pk: str, sk: str) -> Item | None:
-        self.calls += 1
-        found = self._db.get_item(TableName=self._table, Key=self._key(pk, sk), ConsistentRead=True).get("Item")
-        return self._codec.load(found) if found else None
+    def notebook(self, owner: str, notebook_id: str) -> Item | None:
+        found = self._table.get((owner, keys.notebook_sk(notebook_id)))
+        return fields_of(found) if found else None
 
-    def batch_get(self, pk: str, sks: Iterable[str]) -> dict[str, Item]:
-        wanted = list(dict.fromkeys(sks))
-        found: dict[str, Item] = {}
-        for start in range(0, len(wanted), 100):
-            request: dict[str, Any] = {self._table: {"Keys": [self._key(pk, sk) for sk in wanted[start:start + 100]],
-                                                     "ConsistentRead": True}}
-            while request:
-                self.calls += 1
-                response = self._db.batch_get_item(RequestItems=request)
-                for raw in response.get("Responses", {}).get(self._table, []):
-                    item = self._codec.load(raw)
-                    found[item["SK"]] = item
-                request = response.get("UnprocessedKeys") or {}
-        return found
+    def add_notebook(self, owner: str, notebook: Item) -> None:
+        self._table.put_new(stored_notebook(owner, notebook))
 
-    def put_new(self, item: Item) -> None:
-        from botocore.exceptions import ClientError
+    def replace_notebook(self, owner: str, notebook: Item, expected_version: int) -> None:
+        self._table.replace(stored_notebook(owner, notebook), expected_version, stale=STALE)
 
-        self.calls += 1
-        try:
-            self._db.put_item(TableName=self._table, Item=self._codec.dump(with_index_keys(item)),
-                              ConditionExpression="attribute_not_exists(PK)")
-        except ClientError as exc:
-            if _condition_failed(exc):
-                raise Conflict("An item with this id already exists.") from exc
-            raise
+    def delete_notebook(self, owner: str, notebook_id: str, expected_version: int) -> None:
+        self._table.delete((owner, keys.notebook_sk(notebook_id)), expected_version=expected_version, stale=STALE)
 
-    def replace(self, item: Item, expected_version: int) -> None:
-        """Write the whole item if it is still at ``expected_version`` (one write)."""
-        from botocore.exceptions import ClientError
+    def delete_notebooks(self, owner: str, notebook_ids: Iterable[str]) -> None:
+        """Unconditional deletes, 25 a request (missing notebooks are fine)."""
+        self._table.delete_many((owner, keys.notebook_sk(i)) for i in notebook_ids)
 
-        self.calls += 1
-        try:
-            self._db.put_item(
-                TableName=self._table, Item=self._codec.dump(with_index_keys(item)),
-                ConditionExpression="attribute_exists(PK) AND version = :v",
-                ExpressionAttributeValues={":v": {"N": str(expected_version)}},
-            )
-        except ClientError as exc:
-            if _condition_failed(exc):
-                raise PreconditionFailed("The item changed meanwhile; fetch it again and retry.") from exc
-            raise
+    def notebooks(self, owner: str, limit: int, start: t.Resume | None) -> t.Page:
+        """Every notebook of the owner, by id."""
+        return _page(self._table.query(t.starting_with(owner, "NOTEBOOK#"), limit=limit, start=start,
+                                       consistent=True))
 
-    def save_with_revision(self, item: Item, expected_version: int | None, revision: Item,
-                           prune: tuple[str, str] | None) -> None:
+    def child_notebooks(self, owner: str, parent_id: str | None, limit: int, start: t.Resume | None) -> t.Page:
+        """The notebooks directly under ``parent_id`` (None: the top level), by name."""
+        return _page(self._table.query(t.whole(keys.children_pk(owner, parent_id), TREE), limit=limit, start=start))
+
+    def child_notebook_ids(self, owner: str, parent_id: str, *, limit: int | None = None) -> list[str]:
+        """Ids of the notebooks under ``parent_id`` (every one, or the first ``limit``)."""
+        where = t.whole(keys.children_pk(owner, parent_id), TREE)
+        if limit is not None:
+            return [str(i["id"]) for i in self._table.query(where, limit=limit, projection=["id"])[0]]
+        return [str(i["id"]) for i in self._table.query_all(where, projection=["id"])]
+
+    # --- notes -------------------------------------------------------------------------------------------
+
+    def note(self, owner: str, note_id: str) -> Item | None:
+        found = self._table.get((owner, keys.note_sk(note_id)))
+        return fields_of(found) if found else None
+
+    def notes(self, owner: str, note_ids: Iterable[str]) -> dict[str, Item]:
+        """The notes that exist among ``note_ids``, by id (BatchGetItem, 100 a request)."""
+        found = self._table.get_many((owner, keys.note_sk(i)) for i in note_ids)
+        return {str(item["id"]): fields_of(item) for item in found.values()}
+
+    def replace_note(self, owner: str, note: Item, expected_version: int) -> None:
+        """Write the whole note if it is still at ``expected_version`` (one write)."""
+        self._table.replace(stored_note(owner, note), expected_version, stale=STALE)
+
+    def save_with_revision(self, owner: str, note: Item, expected_version: int | None, revision: Item,
+                           prune_revision: int | None) -> None:
         """One transaction: the note (new, or still at ``expected_version``), its new revision, and the
         deletion of the revision that falls out of the kept history."""
-        from botocore.exceptions import ClientError
-
-        note_put: dict[str, Any] = {"TableName": self._table, "Item": self._codec.dump(with_index_keys(item))}
-        if expected_version is None:
-            note_put["ConditionExpression"] = "attribute_not_exists(PK)"
-        else:
-            note_put["ConditionExpression"] = "attribute_exists(PK) AND version = :v"
-            note_put["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
-        actions: list[dict[str, Any]] = [
-            {"Put": note_put},
-            {"Put": {"TableName": self._table, "Item": self._codec.dump(revision),
-                     "ConditionExpression": "attribute_not_exists(PK)"}},
-        ]
-        if prune:
-            actions.append({"Delete": {"TableName": self._table, "Key": self._key(*prune)}})
-        self.calls += 1
+        note_write = (t.new(stored_note(owner, note)) if expected_version is None
+                      else t.versioned(stored_note(owner, note), expected_version))
+        writes = [note_write, t.new(stored_revision(owner, revision))]
+        if prune_revision:
+            writes.append(t.removal((keys.revisions_pk(owner, note["id"]), keys.revision_sk(prune_revision))))
         try:
-            self._db.transact_write_items(TransactItems=actions)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+            self._table.transact(writes)
+        except t.Cancelled as cancelled:
+            if "ConditionalCheckFailed" not in cancelled.reasons:
                 raise
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if "ConditionalCheckFailed" in reasons:
-                if expected_version is None:
-                    raise Conflict("A note with this id already exists.") from exc
-                raise PreconditionFailed("The note changed meanwhile; fetch it again and retry.") from exc
-            raise
+            if expected_version is None:
+                raise Conflict("A note with this id already exists.") from cancelled
+            raise PreconditionFailed("The note changed meanwhile; fetch it again and retry.") from cancelled
 
-    def delete(self, pk: str, sk: str, expected_version: int | None = None) -> None:
-        from botocore.exceptions import ClientError
+    def delete_note(self, owner: str, note_id: str, expected_version: int) -> None:
+        self._table.delete((owner, keys.note_sk(note_id)), expected_version=expected_version, stale=STALE)
 
-        self.calls += 1
-        kwargs: dict[str, Any] = {"ConditionExpression": "attribute_exists(PK)"}
-        if expected_version is not None:
-            kwargs = {"ConditionExpression": "attribute_exists(PK) AND version = :v",
-                      "ExpressionAttributeValues": {":v": {"N": str(expected_version)}}}
-        try:
-            self._db.delete_item(TableName=self._table, Key=self._key(pk, sk), **kwargs)
-        except ClientError as exc:
-            if _condition_failed(exc):
-                raise PreconditionFailed("The item changed meanwhile; fetch it again and retry.") from exc
-            raise
+    def note_ids_in(self, owner: str, notebook_id: str | None, limit: int, start: t.Resume | None
+                    ) -> tuple[list[str], t.Resume | None]:
+        """Ids of the live notes of a notebook (keys only; the index may lag the notes themselves)."""
+        items, last = self._table.query(t.whole(keys.contents_pk(owner, notebook_id), TREE), limit=limit,
+                                        start=start, projection=["id"])
+        return [str(i["id"]) for i in items], last
 
-    def delete_many(self, item_keys: Iterable[tuple[str, str]]) -> None:
-        """Unconditional deletes, 25 per request (missing items are fine)."""
-        wanted = list(dict.fromkeys(item_keys))
-        for start in range(0, len(wanted), 25):
-            pending: dict[str, Any] = {self._table: [{"DeleteRequest": {"Key": self._key(pk, sk)}}
-                                                     for pk, sk in wanted[start:start + 25]]}
-            while pending:
-                self.calls += 1
-                pending = self._db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+    def notes_in(self, owner: str, notebook_id: str | None, limit: int, start: t.Resume | None,
+                 filters: Mapping[str, Any] | None = None) -> t.Page:
+        """A notebook's live notes, pinned first, then most recently updated."""
+        return _page(self._table.query(t.whole(keys.contents_pk(owner, notebook_id), TREE), limit=limit,
+                                       start=start, forward=False, filters=_conditions(filters)))
 
-    # --- queries ------------------------------------------------------------------------------------
+    def recent_notes(self, owner: str, limit: int, start: t.Resume | None, *, since: str | None = None,
+                     filters: Mapping[str, Any] | None = None) -> t.Page:
+        """Live notes, most recently updated first (updated after ``since``, a stamp, when given)."""
+        where = t.beyond(owner, since, forward=True, index=RECENT) if since else t.whole(owner, RECENT)
+        return _page(self._table.query(where, limit=limit, start=start, forward=False,
+                                       filters=_conditions(filters)))
 
-    def query(self, *, index: str | None, partition: tuple[str, str], sort: tuple[str, ...] | None = None,
-              limit: int = 50, start: dict[str, Any] | None = None, forward: bool = True,
-              filters: Mapping[str, Any] | None = None, projection: Iterable[str] | None = None) -> Page:
-        """One Query page. ``sort`` is ``("begins", prefix)``, ``("between", lo, hi)``, ``("<", v)`` or ``(">", v)``.
+    def trashed_notes(self, owner: str, limit: int, start: t.Resume | None,
+                      filters: Mapping[str, Any] | None = None) -> t.Page:
+        """Trashed notes, most recently trashed first."""
+        return _page(self._table.query(t.whole(owner, TRASH), limit=limit, start=start, forward=False,
+                                       filters=_conditions(filters)))
 
-        ``filters``: ``tags`` -> contains; a bool or string -> equality; ``(">", value)`` -> comparison.
-        """
-        pk_name, pk_value = partition
-        names = {"#pk": pk_name}
-        values: dict[str, Any] = {":pk": {"S": pk_value}}
-        condition = "#pk = :pk"
-        if sort:
-            names["#sk"] = INDEX_SORT_KEYS.get(index or "", "SK")
-            op = sort[0]
-            if op == "begins":
-                condition += " AND begins_with(#sk, :s1)"
-                values[":s1"] = {"S": sort[1]}
-            elif op == "between":
-                condition += " AND #sk BETWEEN :s1 AND :s2"
-                values[":s1"], values[":s2"] = {"S": sort[1]}, {"S": sort[2]}
-            else:
-                condition += f" AND #sk {op} :s1"
-                values[":s1"] = {"S": sort[1]}
-        kwargs: dict[str, Any] = {"TableName": self._table, "KeyConditionExpression": condition,
-                                  "ExpressionAttributeNames": names, "ScanIndexForward": forward, "Limit": limit}
-        if index:
-            kwargs["IndexName"] = index
-        else:
-            kwargs["ConsistentRead"] = True
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        if filters:
-            parts = []
-            for i, (field, value) in enumerate(filters.items()):
-                names[f"#f{i}"] = field
-                if field == "tags":
-                    parts.append(f"contains(#f{i}, :f{i})")
-                    values[f":f{i}"] = {"S": value}
-                elif isinstance(value, tuple):
-                    parts.append(f"#f{i} {value[0]} :f{i}")
-                    values[f":f{i}"] = self._codec.dump({"v": value[1]})["v"]
-                else:
-                    parts.append(f"#f{i} = :f{i}")
-                    values[f":f{i}"] = self._codec.dump({"v": value})["v"]
-            kwargs["FilterExpression"] = " AND ".join(parts)
-        if projection:
-            attributes = list(projection)
-            for j, attribute in enumerate(attributes):
-                names[f"#p{j}"] = attribute
-            kwargs["ProjectionExpression"] = ", ".join(f"#p{j}" for j in range(len(attributes)))
-        kwargs["ExpressionAttributeValues"] = values
-        self.calls += 1
-        response = self._db.query(**kwargs)
-        return [self._codec.load(raw) for raw in response.get("Items", [])], response.get("LastEvaluatedKey")
+    # --- revisions ---------------------------------------------------------------------------------------
 
-    def query_all(self, *, index: str | None, partition: tuple[str, str], sort: tuple[str, ...] | None = None,
-                  projection: Iterable[str] | None = None, page_size: int = 500) -> list[Item]:
-        """Every item of a (small) partition range: a notebook's children, a note's revisions."""
-        found: list[Item] = []
-        start: dict[str, Any] | None = None
-        while True:
-            items, start = self.query(index=index, partition=partition, sort=sort, limit=page_size, start=start,
-                                      projection=projection)
-            found.extend(items)
-            if not start:
-                return found
+    def revision(self, owner: str, note_id: str, revision: int) -> Item | None:
+        found = self._table.get((keys.revisions_pk(owner, note_id), keys.revision_sk(revision)))
+        return fields_of(found) if found else None
 
-    @staticmethod
-    def _key(pk: str, sk: str) -> dict[str, Any]:
-        return {"PK": {"S": pk}, "SK": {"S": sk}}
+    def revisions(self, owner: str, note_id: str, limit: int, start: t.Resume | None) -> t.Page:
+        """Summaries of a note's kept revisions, newest first (bodies and checklists are not read)."""
+        where = t.starting_with(keys.revisions_pk(owner, note_id), "REV#")
+        return _page(self._table.query(where, limit=limit, start=start, forward=False, consistent=True,
+                                       projection=_REVISION_SUMMARY))
+
+    def delete_revisions(self, owner: str, note_id: str) -> None:
+        """Every revision of a (deleted) note (idempotent)."""
+        partition = keys.revisions_pk(owner, note_id)
+        found = self._table.query_all(t.whole(partition), projection=["SK"], consistent=True)
+        self._table.delete_many((partition, str(i["SK"])) for i in found)
 
 
 class S3Bodies:
@@ -246,19 +199,15 @@ class S3Bodies:
     def __init__(self, s3: Any, bucket: str) -> None:
         self._s3 = s3
         self._bucket = bucket
-        self.calls = 0
 
     def put(self, key: str, text: str) -> None:
-        self.calls += 1
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=text.encode(),
                             ContentType="text/markdown; charset=utf-8")
 
     def get(self, key: str) -> str:
-        self.calls += 1
         return str(self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read().decode())
 
     def copy(self, source: str, target: str) -> None:
-        self.calls += 1
         self._s3.copy_object(Bucket=self._bucket, Key=target, CopySource={"Bucket": self._bucket, "Key": source})
 
     def keys_under(self, prefix: str) -> list[str]:
@@ -268,7 +217,6 @@ class S3Bodies:
             kwargs: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix}
             if token:
                 kwargs["ContinuationToken"] = token
-            self.calls += 1
             response = self._s3.list_objects_v2(**kwargs)
             found.extend(o["Key"] for o in response.get("Contents", []))
             token = response.get("NextContinuationToken")
@@ -278,7 +226,6 @@ class S3Bodies:
     def delete(self, object_keys: Iterable[str]) -> None:
         wanted = list(dict.fromkeys(object_keys))
         for start in range(0, len(wanted), 1000):
-            self.calls += 1
             self._s3.delete_objects(Bucket=self._bucket, Delete={
                 "Objects": [{"Key": k} for k in wanted[start:start + 1000]], "Quiet": True})
 
@@ -291,7 +238,6 @@ class S3Bodies:
         """Tag (re-writing in place, which restarts the lifecycle clock) or untag every object under ``prefix``."""
         found = self.keys_under(prefix)
         for key in found:
-            self.calls += 1
             if trashed:
                 self._s3.copy_object(Bucket=self._bucket, Key=key, CopySource={"Bucket": self._bucket, "Key": key},
                                      MetadataDirective="REPLACE", ContentType="text/markdown; charset=utf-8",

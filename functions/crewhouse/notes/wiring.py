@@ -17,10 +17,11 @@ if TYPE_CHECKING:
 
 
 def service_for(settings: NotesSettings | None = None) -> NoteService:
+    from crewhouse.core.table import Table
     from crewhouse.notes.logic import NoteService
     from crewhouse.notes.store import DynamoNoteStore, S3Bodies
 
     settings = settings or load_settings(NotesSettings)
-    return NoteService(DynamoNoteStore(aws_client("dynamodb", settings), settings.notes_table),
+    return NoteService(DynamoNoteStore(Table(aws_client("dynamodb", settings), settings.notes_table)),
                        S3Bodies(aws_client("s3", settings), settings.files_bucket))
 

@@ -21,7 +21,6 @@ class DynamoSearchIndex:
     def __init__(self, dynamodb: Any, table: str) -> None:
         self._db = dynamodb
         self._table = table
-        self.calls = 0
         self.examined = 0
 
     def replace_document(self, owner: str, kind: str, doc_id: str, old_fields: Mapping[str, str] | None,
@@ -42,7 +41,6 @@ class DynamoSearchIndex:
         """``term -> {document id: score}`` for each term."""
         found: dict[str, dict[str, float]] = {}
         for term in dict.fromkeys(terms):
-            self.calls += 1
             response = self._db.query(
                 TableName=self._table, KeyConditionExpression="PK = :pk",
                 ExpressionAttributeValues={":pk": {"S": f"{owner}#{kind}#{term}"}},
@@ -57,7 +55,6 @@ class DynamoSearchIndex:
         for start in range(0, len(requests), 25):
             pending: dict[str, Any] = {self._table: requests[start:start + 25]}
             while pending:
-                self.calls += 1
                 pending = self._db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
     @staticmethod

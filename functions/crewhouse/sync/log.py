@@ -60,7 +60,6 @@ class DynamoSyncLog:
         self._db = dynamodb
         self._table = table
         self._clock = clock
-        self.calls = 0
 
     def record(self, owner: str, entries: list[Entry]) -> None:
         """Append ``entries`` for one owner, positioned at the time of writing (a retried stream record
@@ -81,11 +80,9 @@ class DynamoSyncLog:
                 requests.append({"PutRequest": {"Item": item}})
             pending: dict[str, Any] = {self._table: requests}
             while pending:
-                self.calls += 1
                 pending = self._db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
     def changes_after(self, owner: str, position: str, limit: int) -> tuple[list[Change], bool]:
-        self.calls += 1
         response = self._db.query(
             TableName=self._table, KeyConditionExpression="PK = :pk AND SK > :after",
             ExpressionAttributeValues={":pk": {"S": owner}, ":after": {"S": position}}, Limit=limit,

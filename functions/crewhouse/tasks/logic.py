@@ -27,28 +27,58 @@ if TYPE_CHECKING:
     from crewhouse.tasks.models.templates import Template, TemplateCreate
 
 Item = dict[str, Any]
+Resume = dict[str, Any]
+Page = tuple[list[Item], Resume | None]
 GROUP_FIELDS = ("planned_date", "priority")
 
 
 class TaskStore(Protocol):
-    def get(self, owner: str, sk: str) -> Item | None: ...
+    """What the rules need of storage, in their own words (``store.DynamoTaskStore`` on DynamoDB).
 
-    def batch_get(self, owner: str, sks: Iterable[str]) -> dict[str, Item]: ...
+    ``owner`` is the tenant-and-user key (``keys.owner_pk``); ``start`` and the second member of a page are
+    the store's opaque resume points. Items are plain task fields.
+    """
 
-    def put_new(self, item: Item) -> None: ...
+    def task(self, owner: str, task_id: str) -> Item | None: ...
 
-    def replace(self, item: Item, expected_version: int) -> None: ...
+    def tasks(self, owner: str, task_ids: Iterable[str]) -> dict[str, Item]: ...
 
-    def replace_and_create(self, item: Item, expected_version: int, new_item: Item) -> bool: ...
+    def add_task(self, owner: str, task: Item) -> None: ...
 
-    def delete(self, owner: str, sk: str, expected_version: int | None = None) -> None: ...
+    def replace_task(self, owner: str, task: Item, expected_version: int) -> None: ...
 
-    def query(self, *, index: str | None, partition: tuple[str, str], sort: tuple[str, ...] | None = None,
-              limit: int = 50, start: dict[str, Any] | None = None, forward: bool = True,
-              filters: Mapping[str, Any] | None = None, count_only: bool = False
-              ) -> tuple[list[Item], dict[str, Any] | None]: ...
+    def complete_with_next(self, owner: str, done: Item, expected_version: int, next_task: Item) -> bool: ...
 
-    def count(self, *, index: str, partition: tuple[str, str], sort: tuple[str, ...]) -> int: ...
+    def delete_task(self, owner: str, task_id: str, expected_version: int) -> None: ...
+
+    def template(self, owner: str, template_id: str) -> Item | None: ...
+
+    def add_template(self, owner: str, template: Item) -> None: ...
+
+    def delete_template(self, owner: str, template_id: str) -> None: ...
+
+    def templates(self, owner: str, limit: int, start: Resume | None) -> Page: ...
+
+    def planned(self, owner: str, *, day: str | None = None, someday: bool = False, first_day: str | None = None,
+                last_day: str | None = None, limit: int, start: Resume | None,
+                filters: Mapping[str, Any] | None = None) -> Page: ...
+
+    def position_in_group(self, owner: str, task: Mapping[str, Any]) -> int: ...
+
+    def group_ids(self, owner: str, planned: str | None, letter: str, *, through_rank: str) -> list[str]: ...
+
+    def first_in_group(self, owner: str, planned: str | None, letter: str, count: int) -> list[Item]: ...
+
+    def last_rank(self, owner: str, planned: str | None, letter: str) -> str | None: ...
+
+    def neighbour_rank(self, owner: str, planned: str | None, letter: str, rank: str, *, forward: bool,
+                       skip: str) -> str | None: ...
+
+    def due_between(self, owner: str, low: str, high: str, *, limit: int, start: Resume | None,
+                    filters: Mapping[str, Any] | None = None) -> Page: ...
+
+    def subtasks(self, owner: str, parent_id: str, *, limit: int, start: Resume | None,
+                 filters: Mapping[str, Any] | None = None) -> Page: ...
 
 
 class ListFilters(NamedTuple):
@@ -74,6 +104,10 @@ class ListFilters(NamedTuple):
         if self.tag:
             found["tags"] = self.tag.lower().lstrip("#")
         return found
+
+
+def _owner(identity: Identity) -> str:
+    return keys.owner_pk(identity.tenant_id, identity.user_id)
 
 
 def _iso(value: datetime | date | None) -> str | None:
@@ -102,64 +136,53 @@ class TaskService:
 
     def get(self, identity: Identity, task_id: str) -> Task:
         item = self._load(identity, task_id)
-        return self.to_task(item, self._label(item))
+        return self.to_task(item, self._label(_owner(identity), item))
 
     def _load(self, identity: Identity, task_id: str) -> Item:
-        item = self.store.get(keys.owner_pk(identity.tenant_id, identity.user_id), keys.task_sk(task_id))
+        item = self.store.task(_owner(identity), task_id)
         if item is None:
             raise NotFound(f"No task {task_id}.")  # also another user's or tenant's task
         return item
 
-    def _label(self, item: Item) -> str:
-        group = f"{keys.plan_key(item.get('planned_date'))}#{item['priority']}#"
-        before = self.store.count(index="GSI1", partition=("GSI1PK", item["PK"]),
-                                  sort=("between", group, f"{group}{item['rank']}"))
-        return f"{item['priority']}{before}"  # the range includes the task itself
+    def _label(self, owner: str, item: Item) -> str:
+        return f"{item['priority']}{self.store.position_in_group(owner, item)}"
 
     @staticmethod
     def to_task(item: Item, label: str | None = None) -> Task:
         return Task.model_validate({**item, "label": label})
 
-    def list_tasks(self, identity: Identity, filters: ListFilters, limit: int, start: dict[str, Any] | None
-             ) -> tuple[list[Task], dict[str, Any] | None]:
-        owner = keys.owner_pk(identity.tenant_id, identity.user_id)
+    def list_tasks(self, identity: Identity, filters: ListFilters, limit: int, start: Resume | None
+             ) -> tuple[list[Task], Resume | None]:
+        owner = _owner(identity)
         attribute_filters = filters.attribute_filters()
         if filters.due_from or filters.due_to:
             low = _iso(_utc(filters.due_from)) if filters.due_from else ""
             high = (_iso(_utc(filters.due_to)) or "") + "~" if filters.due_to else "~"
-            items, last = self.store.query(index="GSI2", partition=("GSI2PK", owner),
-                                           sort=("between", low or "0", high), limit=limit, start=start,
-                                           filters=attribute_filters)
-            return [self.to_task(i, self._label(i)) for i in items], last
+            items, last = self.store.due_between(owner, low or "0", high, limit=limit, start=start,
+                                                 filters=attribute_filters)
+            return [self.to_task(i, self._label(owner, i)) for i in items], last
         if filters.parent_id:
-            items, last = self.store.query(index="GSI3", partition=("GSI3PK", keys.parent_pk(owner, filters.parent_id)),
-                                           limit=limit, start=start, filters=attribute_filters)
-            return [self.to_task(i, self._label(i)) for i in items], last
-        sort: tuple[str, ...] | None = None
-        if filters.planned_date:
-            sort = ("begins", f"{filters.planned_date.isoformat()}#")
-        elif filters.someday:
-            sort = ("begins", f"{keys.SOMEDAY}#")
-        elif filters.date_from or filters.date_to:
-            low = filters.date_from.isoformat() if filters.date_from else "0"
-            high = (filters.date_to.isoformat() if filters.date_to else "9999-12-31") + "#~"
-            sort = ("between", low, high)
-        items, last = self.store.query(index="GSI1", partition=("GSI1PK", owner), sort=sort, limit=limit,
-                                       start=start, filters=attribute_filters)
-        return self._with_labels(items, exact=bool(attribute_filters)), last
+            items, last = self.store.subtasks(owner, filters.parent_id, limit=limit, start=start,
+                                              filters=attribute_filters)
+            return [self.to_task(i, self._label(owner, i)) for i in items], last
+        items, last = self.store.planned(
+            owner, day=filters.planned_date.isoformat() if filters.planned_date else None, someday=filters.someday,
+            first_day=_iso(filters.date_from), last_day=_iso(filters.date_to), limit=limit, start=start,
+            filters=attribute_filters)
+        return self._with_labels(owner, items, exact=bool(attribute_filters)), last
 
-    def _with_labels(self, items: list[Item], *, exact: bool) -> list[Task]:
+    def _with_labels(self, owner: str, items: list[Item], *, exact: bool) -> list[Task]:
         """Labels renumber on read. Unfiltered pages are contiguous within a group: count what precedes
         its first task, then step on. Filtered pages skip tasks, so each group present in the page is read
         once (keys only, up to its last task on the page) and positions come from that order."""
         if exact:
             positions: dict[str, int] = {}
-            last_in_group: dict[str, str] = {}
+            last_in_group: dict[tuple[str | None, str], str] = {}
             for item in items:
-                group = f"{keys.plan_key(item.get('planned_date'))}#{item['priority']}#"
-                last_in_group[group] = max(last_in_group.get(group, ""), f"{group}{item['rank']}")
-            for group, last_sort_key in last_in_group.items():
-                members = self._group_members(items[0]["PK"], group, last_sort_key)
+                group_key = (item.get("planned_date"), item["priority"])
+                last_in_group[group_key] = max(last_in_group.get(group_key, ""), item["rank"])
+            for (planned, letter), last_rank in last_in_group.items():
+                members = self.store.group_ids(owner, planned, letter, through_rank=last_rank)
                 positions.update({task_id: index for index, task_id in enumerate(members, start=1)})
             return [self.to_task(item, f"{item['priority']}{positions.get(item['id'], 0)}") for item in items]
         tasks: list[Task] = []
@@ -168,35 +191,24 @@ class TaskService:
         for item in items:
             group = f"{keys.plan_key(item.get('planned_date'))}#{item['priority']}"
             if group != previous_group:
-                position = int(self._label(item)[1:])
+                position = self.store.position_in_group(owner, item)
             else:
                 position += 1
             previous_group = group
             tasks.append(self.to_task(item, f"{item['priority']}{position}"))
         return tasks
 
-    def _group_members(self, owner: str, group: str, last_sort_key: str) -> list[str]:
-        """Ids of a (day, letter) group in order, up to ``last_sort_key`` (one Query a page of 1,000)."""
-        ids: list[str] = []
-        start: dict[str, Any] | None = None
-        while True:
-            page, start = self.store.query(index="GSI1", partition=("GSI1PK", owner),
-                                           sort=("between", group, last_sort_key), limit=1000, start=start)
-            ids.extend(str(member["id"]) for member in page)
-            if not start:
-                return ids
-
     # --- writing ------------------------------------------------------------------------------------
 
     def create(self, identity: Identity, fields: TaskCreate, *, task_id: str | None = None) -> Task:
-        owner = keys.owner_pk(identity.tenant_id, identity.user_id)
+        owner = _owner(identity)
         now = self.clock()
         item = self._validated_item(owner, fields.model_dump(mode="json"), task_id or self.new_id(), now)
-        item.update(PK=owner, SK=keys.task_sk(item["id"]), created_at=now.isoformat(), updated_at=now.isoformat(),
+        item.update(created_at=now.isoformat(), updated_at=now.isoformat(),
                     version=1, completed_at=now.isoformat() if item["status"] == "done" else None)
         item["rank"] = self._end_rank(owner, item.get("planned_date"), item["priority"])
-        self.store.put_new(item)
-        return self.to_task(item, self._label(item))
+        self.store.add_task(owner, item)
+        return self.to_task(item, self._label(owner, item))
 
     def update(self, identity: Identity, task_id: str, patch: TaskPatch, if_match: str | None) -> Task:
         item = self._load(identity, task_id)
@@ -205,26 +217,27 @@ class TaskService:
         merged = {**item, **changes}
         _check_fields(merged)
         now = self.clock()
-        updated = self._validated_item(item["PK"], merged, task_id, now, existing=item)
+        owner = _owner(identity)
+        updated = self._validated_item(owner, merged, task_id, now, existing=item)
         if any(updated.get(f) != item.get(f) for f in GROUP_FIELDS):
-            updated["rank"] = self._end_rank(item["PK"], updated.get("planned_date"), updated["priority"])
+            updated["rank"] = self._end_rank(owner, updated.get("planned_date"), updated["priority"])
         if updated["status"] == "done" and item["status"] != "done":
             updated["completed_at"] = now.isoformat()
         elif updated["status"] != "done":
             updated["completed_at"] = None
         updated.update(updated_at=now.isoformat(), version=item["version"] + 1)
-        self.store.replace(updated, item["version"])
-        return self.to_task(updated, self._label(updated))
+        self.store.replace_task(owner, updated, item["version"])
+        return self.to_task(updated, self._label(owner, updated))
 
     def delete(self, identity: Identity, task_id: str, if_match: str | None) -> None:
         item = self._load(identity, task_id)
         require_version(if_match, item["version"])
-        self.store.delete(item["PK"], item["SK"], item["version"])
+        self.store.delete_task(_owner(identity), task_id, item["version"])
 
     def move(self, identity: Identity, task_id: str, request: MoveRequest) -> Task:
         """Reorder within or across (day, letter) groups by writing this one task's rank."""
         item = self._load(identity, task_id)
-        owner = item["PK"]
+        owner = _owner(identity)
         planned = None if request.someday else (
             request.planned_date.isoformat() if request.planned_date else item.get("planned_date"))
         letter = request.priority or item["priority"]
@@ -236,37 +249,25 @@ class TaskService:
             anchor = self._load(identity, anchor_id)
             if keys.plan_key(anchor.get("planned_date")) != keys.plan_key(planned) or anchor["priority"] != letter:
                 raise ValidationProblem(f"Task {anchor_id} is not in the target group {group[:-1]}.")
-            anchor_sk = f"{group}{anchor['rank']}"
             if request.before_id:
-                neighbour = self._neighbour(owner, group, anchor_sk, forward=False, skip=task_id)
+                neighbour = self.store.neighbour_rank(owner, planned, letter, anchor["rank"], forward=False,
+                                                      skip=task_id)
                 rank = ranking.rank_between(neighbour, anchor["rank"])
             else:
-                neighbour = self._neighbour(owner, group, anchor_sk, forward=True, skip=task_id)
+                neighbour = self.store.neighbour_rank(owner, planned, letter, anchor["rank"], forward=True,
+                                                      skip=task_id)
                 rank = ranking.rank_between(anchor["rank"], neighbour)
         elif keys.plan_key(planned) == keys.plan_key(item.get("planned_date")) and letter == item["priority"]:
-            return self.to_task(item, self._label(item))  # nothing to move
+            return self.to_task(item, self._label(owner, item))  # nothing to move
         else:
             rank = self._end_rank(owner, planned, letter)
         moved = {**item, "planned_date": planned, "priority": letter, "rank": rank,
                  "updated_at": self.clock().isoformat(), "version": item["version"] + 1}
-        self.store.replace(moved, item["version"])
-        return self.to_task(moved, self._label(moved))
-
-    def _neighbour(self, owner: str, group: str, anchor_sk: str, *, forward: bool, skip: str) -> str | None:
-        sort = (">", anchor_sk) if forward else ("<", anchor_sk)
-        items, _ = self.store.query(index="GSI1", partition=("GSI1PK", owner), sort=sort, limit=2, forward=forward)
-        for candidate in items:
-            if not candidate["GSI1SK"].startswith(group):
-                return None
-            if candidate["id"] != skip:
-                return str(candidate["rank"])
-        return None
+        self.store.replace_task(owner, moved, item["version"])
+        return self.to_task(moved, self._label(owner, moved))
 
     def _end_rank(self, owner: str, planned: str | None, letter: str) -> str:
-        group = f"{keys.plan_key(planned)}#{letter}#"
-        last, _ = self.store.query(index="GSI1", partition=("GSI1PK", owner), sort=("begins", group), limit=1,
-                                   forward=False)
-        return ranking.rank_between(last[0]["rank"] if last else None, None)
+        return ranking.rank_between(self.store.last_rank(owner, planned, letter), None)
 
     # --- completion ---------------------------------------------------------------------------------
 
@@ -274,49 +275,51 @@ class TaskService:
         """Mark done. Open blockers are a 409; a recurring task gets exactly one next occurrence."""
         item = self._load(identity, task_id)
         require_version(if_match, item["version"])
+        owner = _owner(identity)
         if item["status"] == "done":
-            return self.to_task(item, self._label(item))  # completing twice changes nothing
-        blockers = self.open_blockers(item)
+            return self.to_task(item, self._label(owner, item))  # completing twice changes nothing
+        blockers = self.open_blockers(owner, item)
         if blockers:
             raise Conflict(f"Task {task_id} is blocked by {len(blockers)} open task(s).", slug="blocked",
                            blockers=blockers)
         now = self.clock()
         done = {**item, "status": "done", "completed_at": now.isoformat(), "updated_at": now.isoformat(),
                 "version": item["version"] + 1}
-        next_item = self._next_occurrence(item, now)
+        next_item = self._next_occurrence(owner, item, now)
         if next_item is None:
-            self.store.replace(done, item["version"])
+            self.store.replace_task(owner, done, item["version"])
         else:
             done["next_occurrence_id"] = next_item["id"]
-            self.store.replace_and_create(done, item["version"], next_item)
-        return self.to_task(done, self._label(done))
+            self.store.complete_with_next(owner, done, item["version"], next_item)
+        return self.to_task(done, self._label(owner, done))
 
     def reopen(self, identity: Identity, task_id: str, if_match: str | None = None) -> Task:
         item = self._load(identity, task_id)
         require_version(if_match, item["version"])
+        owner = _owner(identity)
         if item["status"] in OPEN_STATUSES:
-            return self.to_task(item, self._label(item))
+            return self.to_task(item, self._label(owner, item))
         reopened = {**item, "status": "todo", "completed_at": None, "updated_at": self.clock().isoformat(),
                     "version": item["version"] + 1}
-        self.store.replace(reopened, item["version"])
-        return self.to_task(reopened, self._label(reopened))
+        self.store.replace_task(owner, reopened, item["version"])
+        return self.to_task(reopened, self._label(owner, reopened))
 
-    def open_blockers(self, item: Item) -> list[dict[str, str]]:
+    def open_blockers(self, owner: str, item: Item) -> list[dict[str, str]]:
         depends_on = item.get("depends_on") or []
         if not depends_on:
             return []
-        found = self.store.batch_get(item["PK"], [keys.task_sk(d) for d in depends_on])
+        found = self.store.tasks(owner, depends_on)
         return [{"id": b["id"], "title": b["title"], "status": b["status"]}
                 for b in found.values() if b["status"] in OPEN_STATUSES]
 
-    def _next_occurrence(self, item: Item, now: datetime) -> Item | None:
+    def _next_occurrence(self, owner: str, item: Item, now: datetime) -> Item | None:
         rule = item.get("recurrence")
         if not rule:
             return None
         from crewhouse.tasks import recurrence
 
         timezone = item.get("timezone") or "UTC"
-        next_item = {k: v for k, v in item.items() if not k.startswith("GSI")}
+        next_item = dict(item)
         if item.get("due"):
             due = datetime.fromisoformat(item["due"])
             start = datetime.fromisoformat(item["series_start"]) if item.get("series_start") else None
@@ -336,11 +339,11 @@ class TaskService:
             shift = following_date - base
         # Deterministic id: a retried or repeated completion cannot create a second occurrence.
         next_id = _successor_id(item["id"])
-        next_item.update(id=next_id, SK=keys.task_sk(next_id), status="todo", completed_at=None, version=1,
+        next_item.update(id=next_id, status="todo", completed_at=None, version=1,
                          created_at=now.isoformat(), updated_at=now.isoformat(), previous_occurrence_id=item["id"],
                          reminders=[_shift_reminder(r, shift) for r in item.get("reminders") or []])
         next_item.pop("next_occurrence_id", None)
-        next_item["rank"] = self._end_rank(item["PK"], next_item.get("planned_date"), item["priority"])
+        next_item["rank"] = self._end_rank(owner, next_item.get("planned_date"), item["priority"])
         next_item["due_utc"] = _iso(_utc(datetime.fromisoformat(next_item["due"]))) if next_item.get("due") else None
         next_item["reminder_times"] = _reminder_times(next_item, now, allow_past=True)
         return next_item
@@ -355,14 +358,14 @@ class TaskService:
         item = self._load(identity, task_id)
         self._load(identity, depends_on)
         current = list(item.get("depends_on") or [])
+        owner = _owner(identity)
         if depends_on in current:
-            return self.to_task(item, self._label(item))
+            return self.to_task(item, self._label(owner, item))
         if len(current) >= 100:
             raise ValidationProblem("A task can depend on at most 100 tasks.")
-        owner = item["PK"]
 
         def edges(node: str) -> list[str]:
-            found = self.store.get(owner, keys.task_sk(node))
+            found = self.store.task(owner, node)
             return list(found.get("depends_on") or []) if found else []
 
         cycle = find_cycle(task_id, depends_on, edges)
@@ -370,8 +373,8 @@ class TaskService:
             raise Conflict("This dependency would close a cycle.", slug="dependency-cycle", cycle=cycle)
         updated = {**item, "depends_on": [*current, depends_on], "updated_at": self.clock().isoformat(),
                    "version": item["version"] + 1}
-        self.store.replace(updated, item["version"])
-        return self.to_task(updated, self._label(updated))
+        self.store.replace_task(owner, updated, item["version"])
+        return self.to_task(updated, self._label(owner, updated))
 
     def remove_dependency(self, identity: Identity, task_id: str, other: str) -> Task:
         item = self._load(identity, task_id)
@@ -380,41 +383,38 @@ class TaskService:
             raise NotFound(f"Task {task_id} does not depend on {other}.")
         updated = {**item, "depends_on": [d for d in current if d != other], "updated_at": self.clock().isoformat(),
                    "version": item["version"] + 1}
-        self.store.replace(updated, item["version"])
-        return self.to_task(updated, self._label(updated))
+        owner = _owner(identity)
+        self.store.replace_task(owner, updated, item["version"])
+        return self.to_task(updated, self._label(owner, updated))
 
     # --- templates ----------------------------------------------------------------------------------
 
     def create_template(self, identity: Identity, body: TemplateCreate) -> Template:
         from crewhouse.tasks.models.templates import Template
 
-        owner = keys.owner_pk(identity.tenant_id, identity.user_id)
         template_id = self.new_id()
-        item = {"PK": owner, "SK": keys.template_sk(template_id), "id": template_id,
-                "created_at": self.clock().isoformat(), **body.model_dump(mode="json")}
-        self.store.put_new(item)
+        item = {"id": template_id, "created_at": self.clock().isoformat(), **body.model_dump(mode="json")}
+        self.store.add_template(_owner(identity), item)
         return Template.model_validate(item)
 
     def get_template(self, identity: Identity, template_id: str) -> Template:
         from crewhouse.tasks.models.templates import Template
 
-        item = self.store.get(keys.owner_pk(identity.tenant_id, identity.user_id), keys.template_sk(template_id))
+        item = self.store.template(_owner(identity), template_id)
         if item is None:
             raise NotFound(f"No task template {template_id}.")
         return Template.model_validate(item)
 
-    def list_templates(self, identity: Identity, limit: int, start: dict[str, Any] | None
-                       ) -> tuple[list[Template], dict[str, Any] | None]:
+    def list_templates(self, identity: Identity, limit: int, start: Resume | None
+                       ) -> tuple[list[Template], Resume | None]:
         from crewhouse.tasks.models.templates import Template
 
-        owner = keys.owner_pk(identity.tenant_id, identity.user_id)
-        items, last = self.store.query(index=None, partition=("PK", owner), sort=("begins", "TEMPLATE#"),
-                                       limit=limit, start=start)
+        items, last = self.store.templates(_owner(identity), limit, start)
         return [Template.model_validate(i) for i in items], last
 
     def delete_template(self, identity: Identity, template_id: str) -> None:
         self.get_template(identity, template_id)
-        self.store.delete(keys.owner_pk(identity.tenant_id, identity.user_id), keys.template_sk(template_id))
+        self.store.delete_template(_owner(identity), template_id)
 
     def instantiate(self, identity: Identity, template_id: str, planned_date: date | None,
                     due: datetime | None) -> list[Task]:
@@ -433,7 +433,7 @@ class TaskService:
 
     def _validated_item(self, owner: str, fields: dict[str, Any], task_id: str, now: datetime,
                         existing: Item | None = None) -> Item:
-        item = {k: v for k, v in fields.items() if not k.startswith("GSI")}
+        item = dict(fields)
         item["id"] = task_id
         if item.get("recurrence"):
             from crewhouse.tasks.recurrence import RecurrenceError, parse_rule
@@ -450,8 +450,8 @@ class TaskService:
         if task_id in new_dependencies:
             raise Conflict("A task cannot depend on itself.", slug="dependency-cycle", cycle=[task_id, task_id])
         if new_dependencies:
-            found = self.store.batch_get(owner, [keys.task_sk(d) for d in new_dependencies])
-            missing = sorted(d for d in new_dependencies if keys.task_sk(d) not in found)
+            found = self.store.tasks(owner, new_dependencies)
+            missing = sorted(d for d in new_dependencies if d not in found)
             if missing:
                 raise ValidationProblem(f"Unknown tasks in depends_on: {', '.join(missing)}.",
                                         errors=[{"path": "body.depends_on", "message": "unknown task",
@@ -479,7 +479,7 @@ class TaskService:
         while current is not None:
             if current == task_id:
                 raise Conflict("A task cannot be its own ancestor.", slug="parent-cycle")
-            parent = self.store.get(owner, keys.task_sk(current))
+            parent = self.store.task(owner, current)
             if parent is None:
                 raise ValidationProblem(f"Unknown parent task {current}.", errors=[
                     {"path": "body.parent_id", "message": "unknown task", "type": "unknown"}])

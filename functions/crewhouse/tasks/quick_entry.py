@@ -48,9 +48,8 @@ def _move_to_position(service: TaskService, identity: Identity, task_id: str, po
     """``A1`` means first among the day's A tasks: move before whoever holds that place now."""
     task = service.get(identity, task_id)
     owner = keys.owner_pk(identity.tenant_id, identity.user_id)
-    group = f"{keys.plan_key(task.planned_date)}#{task.priority}#"
-    items, _ = service.store.query(index="GSI1", partition=("GSI1PK", owner), sort=("begins", group),
-                                   limit=position)
+    planned = task.planned_date.isoformat() if task.planned_date else None
+    items = service.store.first_in_group(owner, planned, task.priority, position)
     if len(items) >= position and items[position - 1]["id"] != task_id:
         return service.move(identity, task_id, MoveRequest(before_id=items[position - 1]["id"]))
     return task

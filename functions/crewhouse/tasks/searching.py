@@ -29,7 +29,7 @@ def search_tasks(service: TaskService, index: SearchIndex, identity: Identity, q
     loaded: dict[str, dict[str, Any]] = {}
 
     def text_of(ids: list[str]) -> dict[str, str]:
-        found = service.store.batch_get(owner, [keys.task_sk(i) for i in ids])
+        found = service.store.tasks(owner, ids)
         for item in found.values():
             loaded[item["id"]] = item
         return {i["id"]: " ".join((searchable_text(i) or {}).values()) for i in found.values()}

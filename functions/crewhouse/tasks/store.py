@@ -1,6 +1,9 @@
-"""DynamoDB access for tasks: the only module that knows the table's key shapes (see keys.py).
+"""DynamoDB access for tasks, in the tasks context's words: the only module that knows the table's key shapes
+and indexes (see keys.py).
 
-Every read is a GetItem, BatchGetItem or Query on the owner's partition; nothing scans.
+Items go in and come out as plain task fields: the store adds the key and index attributes on every write and
+takes them off on every read. Every read is a GetItem, BatchGetItem or Query on the owner's partition;
+nothing scans.
 """
 
 from __future__ import annotations
@@ -8,200 +11,165 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from crewhouse.core.dynamo import ItemCodec
-from crewhouse.core.errors import Conflict, PreconditionFailed
+from crewhouse.core import table as t
+from crewhouse.core.dynamo import Item
+from crewhouse.core.errors import PreconditionFailed
 from crewhouse.tasks import keys
 
-Item = dict[str, Any]
-Page = tuple[list[Item], dict[str, Any] | None]
-INDEX_PLAN = "GSI1"
-INDEX_DUE = "GSI2"
-INDEX_PARENT = "GSI3"
+PLAN_ORDER, DUE_ORDER, SUBTASKS = "GSI1", "GSI2", "GSI3"
+STALE = "The task changed meanwhile; fetch it again and retry."
+_KEY_ATTRIBUTES = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK")
 
 
-
-
-def with_index_keys(item: Item) -> Item:
-    """The stored item: the task plus the keys of the indexes it belongs to."""
-    if not str(item["SK"]).startswith("TASK#"):
-        return dict(item)  # templates are in no index
-    owner = item["PK"]
-    stored = dict(item)
-    stored["GSI1PK"] = owner
-    stored["GSI1SK"] = keys.plan_sort_key(item.get("planned_date"), item["priority"], item["rank"])
-    stored.pop("GSI2PK", None)
-    stored.pop("GSI2SK", None)
-    stored.pop("GSI3PK", None)
-    stored.pop("GSI3SK", None)
-    if item.get("due_utc"):
-        stored["GSI2PK"] = owner
-        stored["GSI2SK"] = f"{item['due_utc']}#{item['id']}"
-    if item.get("parent_id"):
-        stored["GSI3PK"] = keys.parent_pk(owner, item["parent_id"])
-        stored["GSI3SK"] = f"{item['priority']}#{item['rank']}"
+def stored_task(owner: str, task: Item) -> Item:
+    """The item as written: the task plus its key and the keys of the (sparse) indexes it belongs to."""
+    stored = fields_of(task)
+    stored.update(PK=owner, SK=keys.task_sk(task["id"]), GSI1PK=owner,
+                  GSI1SK=keys.plan_sort_key(task.get("planned_date"), task["priority"], task["rank"]))
+    if task.get("due_utc"):
+        stored.update(GSI2PK=owner, GSI2SK=f"{task['due_utc']}#{task['id']}")
+    if task.get("parent_id"):
+        stored.update(GSI3PK=keys.parent_pk(owner, task["parent_id"]), GSI3SK=f"{task['priority']}#{task['rank']}")
     return stored
 
 
+def fields_of(item: Mapping[str, Any]) -> Item:
+    """A stored item without its key and index attributes."""
+    return {k: v for k, v in item.items() if k not in _KEY_ATTRIBUTES}
+
+
+def _group(planned: str | None, letter: str) -> str:
+    return f"{keys.plan_key(planned)}#{letter}#"
+
+
+def _conditions(filters: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Task filters as attribute conditions: a list is any of its values, a tag is contained in ``tags``."""
+    if not filters:
+        return None
+    return {field: t.Contains(value) if field == "tags" else t.AnyOf(tuple(value)) if isinstance(value, list)
+            else value for field, value in filters.items()}
+
+
 class DynamoTaskStore:
-    def __init__(self, dynamodb: Any, table: str) -> None:
-        self._db = dynamodb
+    """Tasks and templates in the tasks table (see keys.py for the shapes)."""
+
+    def __init__(self, table: t.Table) -> None:
         self._table = table
-        self._codec = ItemCodec()
-        self.calls = 0  # DynamoDB requests made (benchmarks read it)
 
-    # --- single items -------------------------------------------------------------------------------
+    # --- single tasks and templates -------------------------------------------------------------------
 
-    def get(self, owner: str, sk: str) -> Item | None:
-        self.calls += 1
-        found = self._db.get_item(TableName=self._table, Key=self._key(owner, sk), ConsistentRead=True).get("Item")
-        return self._codec.load(found) if found else None
+    def task(self, owner: str, task_id: str) -> Item | None:
+        found = self._table.get((owner, keys.task_sk(task_id)))
+        return fields_of(found) if found else None
 
-    def batch_get(self, owner: str, sks: Iterable[str]) -> dict[str, Item]:
-        wanted = list(dict.fromkeys(sks))
-        found: dict[str, Item] = {}
-        for start in range(0, len(wanted), 100):
-            request: dict[str, Any] = {self._table: {"Keys": [self._key(owner, sk) for sk in wanted[start:start + 100]],
-                                                     "ConsistentRead": True}}
-            while request:
-                self.calls += 1
-                response = self._db.batch_get_item(RequestItems=request)
-                for raw in response.get("Responses", {}).get(self._table, []):
-                    item = self._codec.load(raw)
-                    found[item["SK"]] = item
-                request = response.get("UnprocessedKeys") or {}
-        return found
+    def tasks(self, owner: str, task_ids: Iterable[str]) -> dict[str, Item]:
+        """The tasks that exist among ``task_ids``, by id (BatchGetItem, 100 a request)."""
+        found = self._table.get_many((owner, keys.task_sk(i)) for i in task_ids)
+        return {str(item["id"]): fields_of(item) for item in found.values()}
 
-    def put_new(self, item: Item) -> None:
-        from botocore.exceptions import ClientError
+    def add_task(self, owner: str, task: Item) -> None:
+        self._table.put_new(stored_task(owner, task))
 
-        self.calls += 1
+    def replace_task(self, owner: str, task: Item, expected_version: int) -> None:
+        """Write the whole task if it is still at ``expected_version`` (one write)."""
+        self._table.replace(stored_task(owner, task), expected_version, stale=STALE)
+
+    def complete_with_next(self, owner: str, done: Item, expected_version: int, next_task: Item) -> bool:
+        """Update ``done`` and create ``next_task`` atomically; False when ``next_task`` already existed."""
         try:
-            self._db.put_item(TableName=self._table, Item=self._codec.dump(with_index_keys(item)),
-                              ConditionExpression="attribute_not_exists(PK)")
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise Conflict("An item with this id already exists.") from exc
-            raise
-
-    def replace(self, item: Item, expected_version: int) -> None:
-        """Write the whole item if it is still at ``expected_version`` (one write)."""
-        from botocore.exceptions import ClientError
-
-        self.calls += 1
-        try:
-            self._db.put_item(
-                TableName=self._table, Item=self._codec.dump(with_index_keys(item)),
-                ConditionExpression="attribute_exists(PK) AND version = :v",
-                ExpressionAttributeValues={":v": {"N": str(expected_version)}},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise PreconditionFailed("The task changed meanwhile; fetch it again and retry.") from exc
-            raise
-
-    def replace_and_create(self, item: Item, expected_version: int, new_item: Item) -> bool:
-        """Update ``item`` and create ``new_item`` atomically; False when ``new_item`` already existed."""
-        from botocore.exceptions import ClientError
-
-        self.calls += 1
-        try:
-            self._db.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self._table, "Item": self._codec.dump(with_index_keys(item)),
-                         "ConditionExpression": "attribute_exists(PK) AND version = :v",
-                         "ExpressionAttributeValues": {":v": {"N": str(expected_version)}}}},
-                {"Put": {"TableName": self._table, "Item": self._codec.dump(with_index_keys(new_item)),
-                         "ConditionExpression": "attribute_not_exists(PK)"}},
-            ])
+            self._table.transact([t.versioned(stored_task(owner, done), expected_version),
+                                  t.new(stored_task(owner, next_task))])
             return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                raise PreconditionFailed("The task changed meanwhile; fetch it again and retry.") from exc
-            self.replace(item, expected_version)  # the next occurrence exists already: a retry
+        except t.Cancelled as cancelled:
+            if cancelled.failed(0):
+                raise PreconditionFailed(STALE) from cancelled
+            self.replace_task(owner, done, expected_version)  # the next occurrence exists already: a retry
             return False
 
-    def delete(self, owner: str, sk: str, expected_version: int | None = None) -> None:
-        from botocore.exceptions import ClientError
+    def delete_task(self, owner: str, task_id: str, expected_version: int) -> None:
+        self._table.delete((owner, keys.task_sk(task_id)), expected_version=expected_version, stale=STALE)
 
-        self.calls += 1
-        kwargs: dict[str, Any] = {"ConditionExpression": "attribute_exists(PK)"}
-        if expected_version is not None:
-            kwargs = {"ConditionExpression": "attribute_exists(PK) AND version = :v",
-                      "ExpressionAttributeValues": {":v": {"N": str(expected_version)}}}
-        try:
-            self._db.delete_item(TableName=self._table, Key=self._key(owner, sk), **kwargs)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise PreconditionFailed("The task changed meanwhile; fetch it again and retry.") from exc
-            raise
+    def template(self, owner: str, template_id: str) -> Item | None:
+        found = self._table.get((owner, keys.template_sk(template_id)))
+        return fields_of(found) if found else None
 
-    # --- queries ------------------------------------------------------------------------------------
+    def add_template(self, owner: str, template: Item) -> None:
+        self._table.put_new({**template, "PK": owner, "SK": keys.template_sk(template["id"])})
 
-    def query(self, *, index: str | None, partition: tuple[str, str], sort: tuple[str, ...] | None = None,
-              limit: int = 50, start: dict[str, Any] | None = None, forward: bool = True,
-              filters: Mapping[str, Any] | None = None, count_only: bool = False) -> Page:
-        """One Query page. ``sort`` is ``("begins", prefix)``, ``("between", lo, hi)``, ``("<", v)`` or ``(">", v)``."""
-        pk_name, pk_value = partition
-        names = {"#pk": pk_name}
-        values: dict[str, Any] = {":pk": {"S": pk_value}}
-        condition = "#pk = :pk"
-        if sort:
-            sk_name = {"GSI1": "GSI1SK", "GSI2": "GSI2SK", "GSI3": "GSI3SK"}.get(index or "", "SK")
-            names["#sk"] = sk_name
-            op = sort[0]
-            if op == "begins":
-                condition += " AND begins_with(#sk, :s1)"
-                values[":s1"] = {"S": sort[1]}
-            elif op == "between":
-                condition += " AND #sk BETWEEN :s1 AND :s2"
-                values[":s1"], values[":s2"] = {"S": sort[1]}, {"S": sort[2]}
-            else:
-                condition += f" AND #sk {op} :s1"
-                values[":s1"] = {"S": sort[1]}
-        kwargs: dict[str, Any] = {"TableName": self._table, "KeyConditionExpression": condition,
-                                  "ExpressionAttributeNames": names, "ScanIndexForward": forward, "Limit": limit}
-        if index:
-            kwargs["IndexName"] = index
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        if filters:
-            parts = []
-            for i, (field, value) in enumerate(filters.items()):
-                names[f"#f{i}"] = field
-                if field == "tags":
-                    parts.append(f"contains(#f{i}, :f{i})")
-                    values[f":f{i}"] = {"S": value}
-                elif isinstance(value, list | tuple):
-                    placeholders = []
-                    for j, v in enumerate(value):
-                        values[f":f{i}_{j}"] = {"S": v}
-                        placeholders.append(f":f{i}_{j}")
-                    parts.append(f"#f{i} IN ({', '.join(placeholders)})")
-                else:
-                    parts.append(f"#f{i} = :f{i}")
-                    values[f":f{i}"] = {"S": value}
-            kwargs["FilterExpression"] = " AND ".join(parts)
-        kwargs["ExpressionAttributeValues"] = values
-        if count_only:
-            kwargs["Select"] = "COUNT"
-        self.calls += 1
-        response = self._db.query(**kwargs)
-        self.scanned = getattr(self, "scanned", 0) + int(response.get("ScannedCount", 0))
-        if count_only:
-            return [{"count": response.get("Count", 0)}], response.get("LastEvaluatedKey")
-        return [self._codec.load(raw) for raw in response.get("Items", [])], response.get("LastEvaluatedKey")
+    def delete_template(self, owner: str, template_id: str) -> None:
+        self._table.delete((owner, keys.template_sk(template_id)), stale=STALE)
 
-    def count(self, *, index: str, partition: tuple[str, str], sort: tuple[str, ...]) -> int:
-        total, start = 0, None
+    def templates(self, owner: str, limit: int, start: t.Resume | None) -> t.Page:
+        items, last = self._table.query(t.starting_with(owner, "TEMPLATE#"), limit=limit, start=start)
+        return [fields_of(i) for i in items], last
+
+    # --- plan order: (day, letter) groups ranked within --------------------------------------------------
+
+    def planned(self, owner: str, *, day: str | None = None, someday: bool = False, first_day: str | None = None,
+                last_day: str | None = None, limit: int, start: t.Resume | None,
+                filters: Mapping[str, Any] | None = None) -> t.Page:
+        """A page of tasks in plan order: one day, someday, a range of days, or every task."""
+        if day:
+            where = t.starting_with(owner, f"{day}#", PLAN_ORDER)
+        elif someday:
+            where = t.starting_with(owner, f"{keys.SOMEDAY}#", PLAN_ORDER)
+        elif first_day or last_day:
+            where = t.between(owner, first_day or "0", f"{last_day or '9999-12-31'}#~", PLAN_ORDER)
+        else:
+            where = t.whole(owner, PLAN_ORDER)
+        items, last = self._table.query(where, limit=limit, start=start, filters=_conditions(filters))
+        return [fields_of(i) for i in items], last
+
+    def position_in_group(self, owner: str, task: Mapping[str, Any]) -> int:
+        """1 for the first task of its (day, letter) group, 2 for the next … (counts keys only)."""
+        group = _group(task.get("planned_date"), task["priority"])
+        return self._table.count(t.between(owner, group, f"{group}{task['rank']}", PLAN_ORDER))
+
+    def group_ids(self, owner: str, planned: str | None, letter: str, *, through_rank: str) -> list[str]:
+        """Ids of a (day, letter) group in order, up to the task ranked ``through_rank`` (pages of 1,000)."""
+        group = _group(planned, letter)
+        ids: list[str] = []
+        start: t.Resume | None = None
         while True:
-            page, start = self.query(index=index, partition=partition, sort=sort, limit=1000, start=start,
-                                     count_only=True)
-            total += int(page[0]["count"])
+            page, start = self._table.query(t.between(owner, group, f"{group}{through_rank}", PLAN_ORDER),
+                                            limit=1000, start=start)
+            ids.extend(str(member["id"]) for member in page)
             if not start:
-                return total
+                return ids
 
-    @staticmethod
-    def _key(owner: str, sk: str) -> dict[str, Any]:
-        return {"PK": {"S": owner}, "SK": {"S": sk}}
+    def first_in_group(self, owner: str, planned: str | None, letter: str, count: int) -> list[Item]:
+        items, _ = self._table.query(t.starting_with(owner, _group(planned, letter), PLAN_ORDER), limit=count)
+        return [fields_of(i) for i in items]
+
+    def last_rank(self, owner: str, planned: str | None, letter: str) -> str | None:
+        items, _ = self._table.query(t.starting_with(owner, _group(planned, letter), PLAN_ORDER), limit=1,
+                                     forward=False)
+        return str(items[0]["rank"]) if items else None
+
+    def neighbour_rank(self, owner: str, planned: str | None, letter: str, rank: str, *, forward: bool,
+                       skip: str) -> str | None:
+        """The rank of the task next to ``rank`` in its group (after it, or before it), other than ``skip``."""
+        group = _group(planned, letter)
+        items, _ = self._table.query(t.beyond(owner, f"{group}{rank}", forward=forward, index=PLAN_ORDER),
+                                     limit=2, forward=forward)
+        for candidate in items:
+            if not str(candidate["GSI1SK"]).startswith(group):
+                return None
+            if candidate["id"] != skip:
+                return str(candidate["rank"])
+        return None
+
+    # --- due order and subtasks --------------------------------------------------------------------------
+
+    def due_between(self, owner: str, low: str, high: str, *, limit: int, start: t.Resume | None,
+                    filters: Mapping[str, Any] | None = None) -> t.Page:
+        """Tasks due from ``low`` to ``high`` (UTC ISO prefixes), earliest first."""
+        items, last = self._table.query(t.between(owner, low, high, DUE_ORDER), limit=limit, start=start,
+                                        filters=_conditions(filters))
+        return [fields_of(i) for i in items], last
+
+    def subtasks(self, owner: str, parent_id: str, *, limit: int, start: t.Resume | None,
+                 filters: Mapping[str, Any] | None = None) -> t.Page:
+        items, last = self._table.query(t.whole(keys.parent_pk(owner, parent_id), SUBTASKS), limit=limit,
+                                        start=start, filters=_conditions(filters))
+        return [fields_of(i) for i in items], last

@@ -109,11 +109,12 @@ def on_table_changes(event: dict[str, Any], context: Any, *, effects: Effects | 
 @logger.inject_lambda_context(clear_state=True)
 def reminder_due(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """A reminder schedule fired: tell the bus, unless the task is gone or finished meanwhile."""
+    from crewhouse.core.table import Table
     from crewhouse.tasks.store import DynamoTaskStore
 
     settings = load_settings(TasksSettings)
-    store = DynamoTaskStore(aws_client("dynamodb", settings), settings.tasks_table)
-    task = store.get(keys.owner_pk(event["tenant_id"], event["user_id"]), keys.task_sk(event["task_id"]))
+    store = DynamoTaskStore(Table(aws_client("dynamodb", settings), settings.tasks_table))
+    task = store.task(keys.owner_pk(event["tenant_id"], event["user_id"]), event["task_id"])
     if task is None or task.get("status") not in ("todo", "in_progress"):
         logger.info("reminder skipped", extra={"task_id": event["task_id"]})
         return {"delivered": False}

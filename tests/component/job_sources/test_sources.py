@@ -11,6 +11,7 @@ import pytest
 
 from crewhouse.core.identity import Identity
 from crewhouse.core.settings import function_environment
+from crewhouse.core.table import Table
 from crewhouse.files import keys as file_keys
 from crewhouse.files.logic import FileService
 from crewhouse.files.models import FileCreate
@@ -73,7 +74,7 @@ class World:
     def note(self, who: Identity, title: str, body: str, checklist: tuple[str, ...] = ()) -> str:
         note = self.notes.create(who, NoteCreate(title=title, body=body,
                                                  checklist=[ChecklistItemIn(text=t) for t in checklist]))
-        item = self.notes.store.get(self.notes.owner(who), f"NOTE#{note.id}")
+        item = self.notes.store.note(self.notes.owner(who), note.id)
         self.index.replace_document(self.notes.owner(who), "note", note.id, None, note_text(item), NOTE_WEIGHTS)
         return note.id
 
@@ -100,7 +101,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
                                       "search": "StorageSearchIndexTable"}) as dynamodb:
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="bucket")
-        notes = NoteService(DynamoNoteStore(dynamodb, "notes"), S3Bodies(s3, "bucket"))
+        notes = NoteService(DynamoNoteStore(Table(dynamodb, "notes")), S3Bodies(s3, "bucket"))
         files = FileService(DynamoFileStore(dynamodb, "files"), S3Objects(s3, "bucket"),
                             FilesSettings(files_table="files", files_bucket="bucket"))
         yield World(notes, files, s3, DynamoSearchIndex(dynamodb, "search"))
@@ -116,7 +117,7 @@ def test_a_note_is_read_with_its_markdown_body_and_checklist(world: World) -> No
 def test_a_large_note_body_is_read_from_s3(world: World) -> None:
     body = "Lisbon has seven hills. " * 20_000  # over the size kept in the item
     note_id = world.note(ALICE, "Hills", body)
-    item = world.notes.store.get(world.notes.owner(ALICE), f"NOTE#{note_id}")
+    item = world.notes.store.note(world.notes.owner(ALICE), note_id)
     assert item is not None and item["body_key"]  # the body lives in S3
     assert job_sources(SETTINGS, ALICE).note(note_id).text == body
 

@@ -13,7 +13,9 @@ from crewhouse.core.errors import PreconditionFailed
 from crewhouse.core.identity import Identity
 from crewhouse.notes.logic import NoteService, revision_to_prune
 from crewhouse.notes.models import INLINE_BODY_BYTES, KEEP_REVISIONS, ChecklistItemIn, NoteCreate, NotePatch
-from tests.unit.notes.fakes import MemoryBodies, MemoryNotes
+from crewhouse.notes.store import DynamoNoteStore
+from tests.support.memory_table import MemoryTable
+from tests.unit.notes.fakes import MemoryBodies
 
 ME = Identity(tenant_id="t", user_id="u", role="member", scopes=frozenset())
 
@@ -21,14 +23,14 @@ ME = Identity(tenant_id="t", user_id="u", role="member", scopes=frozenset())
 @pytest.fixture
 def service() -> NoteService:
     counter = iter(range(10**6))
-    return NoteService(MemoryNotes(), MemoryBodies(), clock=lambda: datetime(2026, 11, 22, tzinfo=UTC),
+    return NoteService(DynamoNoteStore(MemoryTable()), MemoryBodies(), clock=lambda: datetime(2026, 11, 22, tzinfo=UTC),
                        new_id=lambda: f"id{next(counter):06d}")
 
 
 def revisions(service: NoteService, note_id: str) -> list[int]:
-    store = service.store
-    assert isinstance(store, MemoryNotes)
-    return sorted(i["revision"] for (pk, _), i in store.items.items() if pk.endswith(f"#NOTE#{note_id}"))
+    table = service.store._table  # type: ignore[attr-defined]
+    assert isinstance(table, MemoryTable)
+    return sorted(i["revision"] for (pk, _), i in table.items.items() if pk.endswith(f"#NOTE#{note_id}"))
 
 
 @given(st.integers(min_value=1, max_value=10_000))
