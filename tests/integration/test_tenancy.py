@@ -308,6 +308,7 @@ def test_every_route_answers_every_caller_as_its_role_allows(api: httpx.Client, 
 def test_a_machine_client_acts_in_the_tenant_its_membership_names(
     api: httpx.Client, cloud: EmbeddedCloud, new_user: Callable[[], SignedInUser]
 ) -> None:
+    from crewhouse.core.table import Table
     from crewhouse.platform.store import DynamoPlatformStore
 
     assert cloud.stack is not None
@@ -328,7 +329,7 @@ def test_a_machine_client_acts_in_the_tenant_its_membership_names(
     tenant_id = tenant_of(owner.id_token)
     table = next(cloud.stack.resources[k] for k, r in cloud.stack.template["Resources"].items()
                  if r["Type"] == "AWS::DynamoDB::Table" and k.startswith("StoragePlatformTable"))
-    DynamoPlatformStore(local_client("dynamodb"), table).put_membership(
+    DynamoPlatformStore(Table(local_client("dynamodb"), table)).put_membership(
         tenant_id, client_id, role="observer", invited_by=owner.user_id, now="2026-12-03T00:00:00+00:00")
     machine = token(scope="crewhouse/tasks.read").json()["access_token"]
     assert (claims(machine)["tenant_id"], claims(machine)["scope"]) == (tenant_id, "crewhouse/tasks.read")

@@ -77,6 +77,9 @@ class MemoryTable(t.Table):
     def count(self, where: t.KeyRange, *, page_size: int = 1000) -> int:
         return len(self._range(where, True))
 
+    def resume_after(self, item: Mapping[str, Any]) -> t.Resume:
+        raise NotImplementedError("resume points of a memory table are offsets")
+
     # --- writes --------------------------------------------------------------------------------------
 
     def _check(self, write: t.Write) -> bool:
@@ -85,7 +88,9 @@ class MemoryTable(t.Table):
             return current is None
         if write.kind == "versioned":
             return current is not None and current.get("version") == write.version
-        return True
+        if write.kind in ("update", "guarded"):
+            raise NotImplementedError("update expressions are DynamoDB's: test them against moto")
+        return current is not None or not (write.update or {}).get("must_exist")
 
     def _apply(self, write: t.Write) -> None:
         if write.kind == "delete":

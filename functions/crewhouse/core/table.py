@@ -82,9 +82,10 @@ class Compare(NamedTuple):
 class Write(NamedTuple):
     """One write of a transaction (see :meth:`Table.transact`); made by :func:`new`, :func:`versioned` and co."""
 
-    kind: str  # "new" | "versioned" | "put" | "delete"
-    item: Item  # the whole item for puts, the key for deletes
+    kind: str  # "new" | "versioned" | "put" | "guarded" | "delete" | "update"
+    item: Item  # the whole item for puts, the key for deletes and updates
     version: int | None = None
+    update: Mapping[str, Any] | None = None  # an update's expression, condition, names and values
 
 
 def new(item: Item) -> Write:
@@ -101,8 +102,21 @@ def overwrite(item: Item) -> Write:
     return Write("put", item)
 
 
-def removal(key: ItemKey) -> Write:
-    return Write("delete", {PARTITION_KEY: key[0], SORT_KEY: key[1]})
+def guarded(item: Item, condition: str, *, names: Mapping[str, str] | None = None,
+            values: Mapping[str, Any] | None = None) -> Write:
+    """Put ``item`` if ``condition`` holds for the item it replaces (values in plain Python)."""
+    return Write("guarded", item, update={"condition": condition, "names": names, "values": values})
+
+
+def removal(key: ItemKey, *, must_exist: bool = False) -> Write:
+    return Write("delete", {PARTITION_KEY: key[0], SORT_KEY: key[1]}, update={"must_exist": must_exist})
+
+
+def change(key: ItemKey, expression: str, *, values: Mapping[str, Any] | None = None,
+           names: Mapping[str, str] | None = None, condition: str | None = None) -> Write:
+    """An UpdateItem inside a transaction (values in plain Python)."""
+    return Write("update", {PARTITION_KEY: key[0], SORT_KEY: key[1]},
+                 update={"expression": expression, "values": values, "names": names, "condition": condition})
 
 
 class Cancelled(Exception):
@@ -132,6 +146,10 @@ class Table:
         self._db = dynamodb
         self.name = name
         self._codec = ItemCodec()
+
+    def describe(self) -> dict[str, Any]:
+        """The table's description (a readiness probe)."""
+        return dict(self._db.describe_table(TableName=self.name)["Table"])
 
     # --- reads --------------------------------------------------------------------------------------------
 
@@ -190,6 +208,10 @@ class Table:
             if not start:
                 return total
 
+    def resume_after(self, item: Mapping[str, Any]) -> Resume:
+        """The resume point just past ``item`` for a query of the table itself (a page cut short on purpose)."""
+        return self._key(item_key(item))
+
     # --- writes -------------------------------------------------------------------------------------------
 
     def put(self, item: Item) -> None:
@@ -244,7 +266,12 @@ class Table:
         actions: list[dict[str, Any]] = []
         for write in writes:
             if write.kind == "delete":
-                actions.append({"Delete": {"TableName": self.name, "Key": self._key(item_key(write.item))}})
+                delete: dict[str, Any] = {"TableName": self.name, "Key": self._key(item_key(write.item))}
+                if (write.update or {}).get("must_exist"):
+                    delete["ConditionExpression"] = "attribute_exists(PK)"
+                actions.append({"Delete": delete})
+            elif write.kind == "update":
+                actions.append({"Update": self._update_request(item_key(write.item), **dict(write.update or {}))})
             else:
                 actions.append({"Put": self._put_request(write)})
         try:
@@ -259,13 +286,7 @@ class Table:
                names: Mapping[str, str] | None = None, condition: str | None = None,
                return_new: bool = False) -> Item | None:
         """An UpdateItem in plain values; None when ``condition`` does not hold (else the new item when asked)."""
-        request: dict[str, Any] = {"TableName": self.name, "Key": self._key(key), "UpdateExpression": expression}
-        if values:
-            request["ExpressionAttributeValues"] = self._codec.dump(values)
-        if names:
-            request["ExpressionAttributeNames"] = dict(names)
-        if condition:
-            request["ConditionExpression"] = condition
+        request = self._update_request(key, expression, values=values, names=names, condition=condition)
         if return_new:
             request["ReturnValues"] = "ALL_NEW"
         try:
@@ -278,6 +299,17 @@ class Table:
 
     # --- request builders ---------------------------------------------------------------------------------
 
+    def _update_request(self, key: ItemKey, expression: str, *, values: Mapping[str, Any] | None = None,
+                        names: Mapping[str, str] | None = None, condition: str | None = None) -> dict[str, Any]:
+        request: dict[str, Any] = {"TableName": self.name, "Key": self._key(key), "UpdateExpression": expression}
+        if values:
+            request["ExpressionAttributeValues"] = self._codec.dump(values)
+        if names:
+            request["ExpressionAttributeNames"] = dict(names)
+        if condition:
+            request["ConditionExpression"] = condition
+        return request
+
     def _key(self, key: ItemKey) -> dict[str, Any]:
         return {PARTITION_KEY: {"S": key[0]}, SORT_KEY: {"S": key[1]}}
 
@@ -288,6 +320,12 @@ class Table:
         elif write.kind == "versioned":
             request["ConditionExpression"] = "attribute_exists(PK) AND version = :v"
             request["ExpressionAttributeValues"] = {":v": {"N": str(write.version)}}
+        elif write.kind == "guarded" and write.update:
+            request["ConditionExpression"] = write.update["condition"]
+            if write.update.get("names"):
+                request["ExpressionAttributeNames"] = dict(write.update["names"])
+            if write.update.get("values"):
+                request["ExpressionAttributeValues"] = self._codec.dump(write.update["values"])
         return request
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:

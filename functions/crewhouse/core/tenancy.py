@@ -50,20 +50,18 @@ class MembershipReader(Protocol):
 
 class DynamoMembershipReader:
     def __init__(self, dynamodb: Any, table_name: str) -> None:
-        self._db = dynamodb
-        self._table = table_name
+        from crewhouse.core.table import Table
+
+        self._table = Table(dynamodb, table_name)
 
     def grant(self, tenant_id: str, principal_id: str) -> MembershipGrant | None:
-        item = self._db.get_item(
-            TableName=self._table, Key=membership_key(tenant_id, principal_id), ConsistentRead=True,
-            ProjectionExpression="#r, #s, tokens_valid_after",
-            ExpressionAttributeNames={"#r": "role", "#s": "status"},
-        ).get("Item")
+        item = self._table.get((tenant_pk(tenant_id), member_sk(principal_id)),
+                               projection=("role", "status", "tokens_valid_after"))
         if not item:
             return None
         return MembershipGrant(
-            role=item["role"]["S"],
+            role=item["role"],
             # Items written before statuses existed are active memberships.
-            status=item.get("status", {}).get("S", ACTIVE),
-            tokens_valid_after=int(item.get("tokens_valid_after", {}).get("N", "0")),
+            status=item.get("status", ACTIVE),
+            tokens_valid_after=int(item.get("tokens_valid_after", 0)),
         )

@@ -11,6 +11,7 @@ from typing import Any
 from crewhouse.core.aws import aws_client
 from crewhouse.core.errors import NotFound
 from crewhouse.core.identity import Identity
+from crewhouse.core.table import Table
 from crewhouse.jobs.logic import JobService, Limits
 from crewhouse.jobs.settings import JobsSettings
 from crewhouse.jobs.store import DynamoJobStore
@@ -89,6 +90,6 @@ def job_service(settings: JobsSettings) -> JobService:
                   if settings.job_state_machine_arn else None)
     schedules = SchedulerJobSchedules(aws_client("scheduler", settings), settings.job_schedule_group,
                                       settings.job_schedule_target_arn, settings.job_schedule_role_arn)
-    return JobService(DynamoJobStore(aws_client("dynamodb", settings), settings.jobs_table), queue=queue,
+    return JobService(DynamoJobStore(Table(aws_client("dynamodb", settings), settings.jobs_table)), queue=queue,
                       executions=executions, schedules=schedules, notebooks=NotesNotebooks(settings),
                       limits=Limits(settings.tenant_job_concurrency, settings.global_job_concurrency))

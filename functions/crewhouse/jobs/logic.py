@@ -175,8 +175,7 @@ class JobService:
             if len(found) >= limit or last is None:
                 break
         if found and len(found) >= limit:
-            tail = found[-1]
-            last = {"PK": tail["PK"], "SK": tail["SK"]}
+            last = self.store.resume_after(found[-1])
         return [to_job(i) for i in found], dict(last) if last else None
 
     def cancel(self, identity: Identity, job_id: str) -> Job:

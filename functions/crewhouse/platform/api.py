@@ -11,6 +11,7 @@ from crewhouse.core.aws import aws_client
 from crewhouse.core.http import create_app, current_identity, current_member, current_principal, lambda_handler
 from crewhouse.core.identity import Identity, Principal
 from crewhouse.core.settings import load_settings
+from crewhouse.core.table import Table
 from crewhouse.platform import logic
 from crewhouse.platform.models import (
     Health,
@@ -41,7 +42,7 @@ Settings = Annotated[PlatformSettings, Depends(platform_settings)]
 
 
 def platform_store(settings: Settings) -> logic.PlatformStore:
-    return DynamoPlatformStore(aws_client("dynamodb", settings), settings.platform_table)
+    return DynamoPlatformStore(Table(aws_client("dynamodb", settings), settings.platform_table))
 
 
 def directory(settings: Settings) -> logic.Directory:
@@ -54,7 +55,7 @@ def mailer(settings: Settings) -> logic.Mailer:
 
 def readiness_probes(settings: Settings) -> dict[str, logic.Probe]:
     return {
-        "dynamodb": DynamoPlatformStore(aws_client("dynamodb", settings), settings.platform_table),
+        "dynamodb": DynamoPlatformStore(Table(aws_client("dynamodb", settings), settings.platform_table)),
         "s3": S3BucketProbe(aws_client("s3", settings), settings.files_bucket),
     }
 

@@ -14,72 +14,63 @@ from __future__ import annotations
 
 from typing import Any
 
-from crewhouse.core.dynamo import ItemCodec
+from crewhouse.core import table as t
 from crewhouse.core.errors import Conflict, NotFound
-from crewhouse.core.tenancy import ACTIVE, member_sk, membership_key, tenant_pk
+from crewhouse.core.tenancy import ACTIVE, member_sk, tenant_pk
 from crewhouse.platform.models import Tenant
 
 MEMBERSHIPS_BY_PRINCIPAL = "GSI1"
 Item = dict[str, Any]
 
 
-def _meta_key(tenant_id: str) -> dict[str, Any]:
-    return {"PK": {"S": tenant_pk(tenant_id)}, "SK": {"S": "META"}}
+def _meta_key(tenant_id: str) -> t.ItemKey:
+    return tenant_pk(tenant_id), "META"
 
 
-def _profile_key(principal_id: str) -> dict[str, Any]:
-    return {"PK": {"S": f"PRINCIPAL#{principal_id}"}, "SK": {"S": "PROFILE"}}
+def _profile_key(principal_id: str) -> t.ItemKey:
+    return f"PRINCIPAL#{principal_id}", "PROFILE"
 
 
-def _invite_key(tenant_id: str, invitation_id: str) -> dict[str, Any]:
-    return {"PK": {"S": tenant_pk(tenant_id)}, "SK": {"S": f"INVITE#{invitation_id}"}}
+def _invite_key(tenant_id: str, invitation_id: str) -> t.ItemKey:
+    return tenant_pk(tenant_id), f"INVITE#{invitation_id}"
 
 
-def _cancelled_by(exc: Exception) -> list[str]:
-    """The per-item reasons of a cancelled transaction (``""`` where an item was fine)."""
-    response = getattr(exc, "response", {}) or {}
-    if response.get("Error", {}).get("Code") != "TransactionCanceledException":
-        raise exc
-    return [str(r.get("Code") or "") for r in response.get("CancellationReasons") or []]
+def _member_key(tenant_id: str, principal_id: str) -> t.ItemKey:
+    return tenant_pk(tenant_id), member_sk(principal_id)
+
+
+def _profile(principal_id: str, tenant_id: str) -> Item:
+    pk, sk = _profile_key(principal_id)
+    return {"PK": pk, "SK": sk, "active_tenant": tenant_id}
 
 
 class DynamoPlatformStore:
-    def __init__(self, dynamodb: Any, table_name: str) -> None:
-        self._db = dynamodb
-        self._table = table_name
-        self._codec = ItemCodec()
+    def __init__(self, table: t.Table) -> None:
+        self._table = table
 
     # --- tenants -------------------------------------------------------------------------------------------
 
     def create_tenant(self, tenant: Tenant, admin_email: str | None) -> None:
         """Tenant, its first admin and the admin's active tenant in one transaction; a repeat is a no-op."""
-        from botocore.exceptions import ClientError
-
-        meta = {"PK": tenant_pk(tenant.id), "SK": "META", "name": tenant.name, "owner_id": tenant.owner_id,
+        pk, sk = _meta_key(tenant.id)
+        meta = {"PK": pk, "SK": sk, "name": tenant.name, "owner_id": tenant.owner_id,
                 "created_at": tenant.created_at, "admin_count": 1}
         member = self._member_item(tenant.id, tenant.owner_id, role="admin", email=admin_email, invited_by=None,
                                    now=tenant.created_at)
         try:
-            self._db.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self._table, "Item": self._codec.dump(meta),
-                         "ConditionExpression": "attribute_not_exists(PK)"}},
-                {"Put": {"TableName": self._table, "Item": self._codec.dump(member)}},
-                {"Put": {"TableName": self._table, "Item": {
-                    **_profile_key(tenant.owner_id), "active_tenant": {"S": tenant.id}}}},
-            ])
-        except ClientError as exc:
-            if _cancelled_by(exc)[:1] != ["ConditionalCheckFailed"]:
+            self._table.transact([t.new(meta), t.overwrite(member), t.overwrite(_profile(tenant.owner_id, tenant.id))])
+        except t.Cancelled as cancelled:
+            if not cancelled.failed(0):
                 raise
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
-        item = self._db.get_item(TableName=self._table, Key=_meta_key(tenant_id)).get("Item")
+        item = self._table.get(_meta_key(tenant_id), consistent=False)
         if not item:
             return None
-        return Tenant(id=tenant_id, name=item["name"]["S"], owner_id=item["owner_id"]["S"],
-                      created_at=item["created_at"]["S"])
+        return Tenant(id=tenant_id, name=item["name"], owner_id=item["owner_id"], created_at=item["created_at"])
 
     def ping(self) -> None:
-        self._db.describe_table(TableName=self._table)
+        self._table.describe()
 
     # --- memberships ---------------------------------------------------------------------------------------
 
@@ -94,133 +85,90 @@ class DynamoPlatformStore:
     def put_membership(self, tenant_id: str, principal_id: str, *, role: str, invited_by: str | None,
                        now: str, email: str | None = None) -> None:
         """An active membership, as is: for principals no invitation can reach (machine clients)."""
-        self._db.put_item(TableName=self._table, Item=self._codec.dump(self._member_item(
-            tenant_id, principal_id, role=role, email=email, invited_by=invited_by, now=now)))
+        self._table.put(self._member_item(tenant_id, principal_id, role=role, email=email, invited_by=invited_by,
+                                          now=now))
 
     def membership(self, tenant_id: str, principal_id: str) -> Item | None:
-        item = self._db.get_item(TableName=self._table, Key=membership_key(tenant_id, principal_id),
-                                 ConsistentRead=True).get("Item")
-        return self._codec.load(item) if item else None
-
-    def _query_all(self, **kwargs: Any) -> list[Item]:
-        items: list[Item] = []
-        while True:
-            page = self._db.query(TableName=self._table, **kwargs)
-            items += [self._codec.load(i) for i in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self._table.get(_member_key(tenant_id, principal_id))
 
     def members(self, tenant_id: str) -> list[Item]:
-        return self._query_all(
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :member)",
-            ExpressionAttributeValues={":pk": {"S": tenant_pk(tenant_id)}, ":member": {"S": "MEMBER#"}})
+        return self._table.query_all(t.starting_with(tenant_pk(tenant_id), "MEMBER#"))
 
     def memberships_of(self, principal_id: str) -> list[Item]:
         """Every membership of a principal, active or not (a principal belongs to a handful of tenants)."""
-        return self._query_all(IndexName=MEMBERSHIPS_BY_PRINCIPAL, KeyConditionExpression="GSI1PK = :p",
-                               ExpressionAttributeValues={":p": {"S": f"PRINCIPAL#{principal_id}"}})
+        return self._table.query_all(t.whole(f"PRINCIPAL#{principal_id}", MEMBERSHIPS_BY_PRINCIPAL))
 
     def active_tenant(self, principal_id: str) -> str | None:
-        item = self._db.get_item(TableName=self._table, Key=_profile_key(principal_id), ConsistentRead=True).get("Item")
-        return item["active_tenant"]["S"] if item and "active_tenant" in item else None
+        item = self._table.get(_profile_key(principal_id))
+        return str(item["active_tenant"]) if item and "active_tenant" in item else None
 
     def set_active_tenant(self, principal_id: str, tenant_id: str) -> None:
-        self._db.put_item(TableName=self._table, Item={**_profile_key(principal_id), "active_tenant": {"S": tenant_id}})
+        self._table.put(_profile(principal_id, tenant_id))
 
     def update_membership(self, tenant_id: str, principal_id: str, *, now: str, role: str | None = None,
                           status: str | None = None, tokens_valid_after: int | None = None,
                           admin_delta: int = 0) -> None:
         """Change one active membership; ``admin_delta`` moves the tenant's admin counter in the same
         transaction, which refuses to reach zero admins (409)."""
-        from botocore.exceptions import ClientError
-
         sets = {"updated_at": now, "role": role, "status": status, "tokens_valid_after": tokens_valid_after}
         values = {f":{name}": value for name, value in sets.items() if value is not None}
-        expression = "SET " + ", ".join(f"#{name[1:]} = {name}" for name in values)
-        update = {"Update": {
-            "TableName": self._table, "Key": membership_key(tenant_id, principal_id), "UpdateExpression": expression,
-            "ConditionExpression": "attribute_exists(PK) AND #status = :active",
-            "ExpressionAttributeNames": {f"#{name[1:]}": name[1:] for name in values} | {"#status": "status"},
-            "ExpressionAttributeValues": self._codec.dump(values | {":active": ACTIVE}),
-        }}
-        items = [update]
+        writes = [t.change(_member_key(tenant_id, principal_id),
+                           "SET " + ", ".join(f"#{name[1:]} = {name}" for name in values),
+                           condition="attribute_exists(PK) AND #status = :active",
+                           names={f"#{name[1:]}": name[1:] for name in values} | {"#status": "status"},
+                           values=values | {":active": ACTIVE})]
         if admin_delta:
-            items.append({"Update": {
-                "TableName": self._table, "Key": _meta_key(tenant_id),
-                "UpdateExpression": "ADD admin_count :delta",
-                **({"ConditionExpression": "admin_count > :one"} if admin_delta < 0 else {}),
-                "ExpressionAttributeValues": {":delta": {"N": str(admin_delta)}}
-                | ({":one": {"N": "1"}} if admin_delta < 0 else {}),
-            }})
+            last_admin_guard = {"condition": "admin_count > :one", "values": {":delta": admin_delta, ":one": 1}}
+            writes.append(t.change(_meta_key(tenant_id), "ADD admin_count :delta", **(
+                last_admin_guard if admin_delta < 0 else {"values": {":delta": admin_delta}})))
         try:
-            self._db.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            reasons = _cancelled_by(exc)
-            if reasons[:1] == ["ConditionalCheckFailed"]:
-                raise NotFound("No such member.") from exc
+            self._table.transact(writes)
+        except t.Cancelled as cancelled:
+            if cancelled.failed(0):
+                raise NotFound("No such member.") from cancelled
             raise Conflict("A tenant keeps at least one admin: promote another member first.",
-                           slug="last-admin") from exc
+                           slug="last-admin") from cancelled
 
     # --- invitations ---------------------------------------------------------------------------------------
 
     def put_invitation(self, tenant_id: str, invitation: Item) -> None:
-        self._db.put_item(TableName=self._table, Item=self._codec.dump(
-            {**invitation, "PK": tenant_pk(tenant_id), "SK": f"INVITE#{invitation['id']}"}))
+        pk, sk = _invite_key(tenant_id, invitation["id"])
+        self._table.put({**invitation, "PK": pk, "SK": sk})
 
     def invitation(self, tenant_id: str, invitation_id: str) -> Item | None:
-        item = self._db.get_item(TableName=self._table, Key=_invite_key(tenant_id, invitation_id),
-                                 ConsistentRead=True).get("Item")
-        return self._codec.load(item) if item else None
+        return self._table.get(_invite_key(tenant_id, invitation_id))
 
     def invitations(self, tenant_id: str) -> list[Item]:
-        return self._query_all(
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :invite)",
-            ExpressionAttributeValues={":pk": {"S": tenant_pk(tenant_id)}, ":invite": {"S": "INVITE#"}})
+        return self._table.query_all(t.starting_with(tenant_pk(tenant_id), "INVITE#"))
 
     def revoke_invitation(self, tenant_id: str, invitation_id: str) -> None:
-        from botocore.exceptions import ClientError
-
-        try:
-            self._db.update_item(
-                TableName=self._table, Key=_invite_key(tenant_id, invitation_id),
-                UpdateExpression="SET #s = :revoked", ConditionExpression="#s = :pending",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":revoked": {"S": "revoked"}, ":pending": {"S": "pending"}})
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise NotFound("No pending invitation with this id.") from exc
-            raise
+        revoked = self._table.update(_invite_key(tenant_id, invitation_id), "SET #s = :revoked",
+                                     condition="#s = :pending", names={"#s": "status"},
+                                     values={":revoked": "revoked", ":pending": "pending"})
+        if revoked is None:
+            raise NotFound("No pending invitation with this id.")
 
     def accept_invitation(self, tenant_id: str, invitation: Item, principal_id: str, email: str | None,
                           now: str) -> None:
         """The invitation turns into a membership (a removed member's comes back) in one transaction."""
-        from botocore.exceptions import ClientError
-
         member = self._member_item(tenant_id, principal_id, role=invitation["role"], email=email,
                                    invited_by=invitation["invited_by"], now=now)
-        items: list[dict[str, Any]] = [
-            {"Update": {"TableName": self._table, "Key": _invite_key(tenant_id, invitation["id"]),
-                        "UpdateExpression": "SET #s = :accepted, accepted_by = :p, accepted_at = :now",
-                        "ConditionExpression": "#s = :pending", "ExpressionAttributeNames": {"#s": "status"},
-                        "ExpressionAttributeValues": {":accepted": {"S": "accepted"}, ":pending": {"S": "pending"},
-                                                      ":p": {"S": principal_id}, ":now": {"S": now}}}},
-            {"Put": {"TableName": self._table, "Item": self._codec.dump(member),
-                     "ConditionExpression": "attribute_not_exists(PK) OR #s <> :active",
-                     "ExpressionAttributeNames": {"#s": "status"},
-                     "ExpressionAttributeValues": {":active": {"S": ACTIVE}}}},
+        writes = [
+            t.change(_invite_key(tenant_id, invitation["id"]),
+                     "SET #s = :accepted, accepted_by = :p, accepted_at = :now", condition="#s = :pending",
+                     names={"#s": "status"},
+                     values={":accepted": "accepted", ":pending": "pending", ":p": principal_id, ":now": now}),
+            t.guarded(member, "attribute_not_exists(PK) OR #s <> :active", names={"#s": "status"},
+                      values={":active": ACTIVE}),
         ]
         if invitation["role"] == "admin":
-            items.append({"Update": {"TableName": self._table, "Key": _meta_key(tenant_id),
-                                     "UpdateExpression": "ADD admin_count :one",
-                                     "ExpressionAttributeValues": {":one": {"N": "1"}}}})
+            writes.append(t.change(_meta_key(tenant_id), "ADD admin_count :one", values={":one": 1}))
         try:
-            self._db.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            reasons = _cancelled_by(exc)
-            if reasons[:1] == ["ConditionalCheckFailed"]:
-                raise Conflict("This invitation was already used or revoked.", slug="invitation-used") from exc
-            raise Conflict("You are already a member of this tenant.", slug="already-a-member") from exc
+            self._table.transact(writes)
+        except t.Cancelled as cancelled:
+            if cancelled.failed(0):
+                raise Conflict("This invitation was already used or revoked.", slug="invitation-used") from cancelled
+            raise Conflict("You are already a member of this tenant.", slug="already-a-member") from cancelled
 
 
 class CognitoDirectory:

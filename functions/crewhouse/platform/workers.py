@@ -8,6 +8,7 @@ from typing import Any
 from crewhouse.core.aws import aws_client
 from crewhouse.core.observability import logger
 from crewhouse.core.settings import load_settings
+from crewhouse.core.table import Table
 from crewhouse.platform import logic
 from crewhouse.platform.settings import PlatformSettings
 from crewhouse.platform.store import DynamoPlatformStore
@@ -20,7 +21,7 @@ def _store(store: logic.PlatformStore | None) -> logic.PlatformStore:
     if store is not None:
         return store
     settings = load_settings(PlatformSettings)
-    return DynamoPlatformStore(aws_client("dynamodb", settings), settings.platform_table)
+    return DynamoPlatformStore(Table(aws_client("dynamodb", settings), settings.platform_table))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -11,6 +11,7 @@ import boto3
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from crewhouse.core.table import Table
 from crewhouse.jobs import keys, registry
 from crewhouse.jobs.logic import JobRef, JobService, Limits
 from crewhouse.jobs.store import DynamoJobStore
@@ -121,7 +122,7 @@ def make_harness(dynamodb: Any) -> Any:
             # later one slower. Each example starts from an empty table instead, as the test assumes anyway.
             dynamodb.delete_table(TableName="jobs")
             create_table(dynamodb, "JobsJobsTable", "jobs")
-        store = DynamoJobStore(dynamodb, "jobs")
+        store = DynamoJobStore(Table(dynamodb, "jobs"))
         queue, executions, schedules = RecordingQueue(), RecordingExecutions(), RecordingSchedules()
         service = JobService(store, queue=queue, executions=executions, schedules=schedules,
                              limits=Limits(tenant_limit, account_limit))

@@ -8,6 +8,7 @@ import boto3
 import pytest
 
 from crewhouse.core.settings import function_environment
+from crewhouse.core.table import Table
 from crewhouse.platform.api import handler
 from crewhouse.platform.models import Tenant
 from crewhouse.platform.store import DynamoPlatformStore
@@ -30,7 +31,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         ses = boto3.client("ses", region_name="us-east-1")
         ses.verify_email_identity(EmailAddress=SENDER)
         yield {"dynamodb": dynamodb, "s3": boto3.client("s3", region_name="us-east-1"), "ses": ses,
-               "store": DynamoPlatformStore(dynamodb, TABLE)}
+               "store": DynamoPlatformStore(Table(dynamodb, TABLE))}
 
 
 def call_raw(event: dict[str, Any]) -> tuple[int, Any]:

@@ -8,6 +8,7 @@ import boto3
 import pytest
 
 from crewhouse.core.settings import function_environment
+from crewhouse.core.table import Table
 from crewhouse.platform.store import DynamoPlatformStore
 from crewhouse.platform.workers import post_confirmation, pre_token_generation
 from tests.support.events import lambda_context
@@ -23,7 +24,7 @@ def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoPlatformStore]:
     with mocked_aws(monkeypatch):
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         create_table(dynamodb, "StoragePlatformTable", TABLE)
-        yield DynamoPlatformStore(dynamodb, TABLE)
+        yield DynamoPlatformStore(Table(dynamodb, TABLE))
 
 
 def trigger_event(source: str = "PostConfirmation_ConfirmSignUp", **attributes: str) -> dict[str, Any]:
