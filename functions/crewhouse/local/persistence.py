@@ -1,0 +1,343 @@
+"""Local data that survives a restart: the data plane of the embedded cloud, snapshotted to a directory.
+
+What is kept: the items of the stack's DynamoDB tables, the objects (every version, with their tags) of its S3
+buckets and the users (passwords, attributes, group memberships) of its Cognito user pools. Each is saved under
+its resource's logical id and, on the next start, put back into the resource of that logical id in the stack
+just deployed, straight into moto's models: no stream record, S3 notification or Cognito trigger fires for it,
+because the data was already processed when it was first written. Everything else (the stack itself, queues,
+schedules, executions, tokens) starts afresh with each deploy. README.md says why.
+
+The snapshot file is two pickles: a header of plain values (format, moto version), then the state. A snapshot
+whose header does not match this process, or that cannot be read at all, is set aside and the cloud starts
+empty: the state holds moto's own classes, which another moto may not read back faithfully.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import os
+import pickle
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from crewhouse.local import dynamodb_writes
+from crewhouse.local.deploy import ACCOUNT_ID, DeployedStack
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_FILE = "state.pickle"
+SNAPSHOT_FORMAT = 1
+TABLE = "AWS::DynamoDB::Table"
+BUCKET = "AWS::S3::Bucket"
+USER_POOL = "AWS::Cognito::UserPool"
+
+
+@dataclass(frozen=True)
+class RestoreSummary:
+    items: int
+    objects: int
+    users: int
+    saved_at: str
+
+    def __str__(self) -> str:
+        return f"{self.users} users, {self.items} items, {self.objects} objects (saved {self.saved_at})"
+
+
+def moto_version() -> str:
+    import moto
+
+    return str(moto.__version__)
+
+
+def _physical_ids(stack: DeployedStack, resource_type: str) -> dict[str, str]:
+    return {logical_id: stack.resources[logical_id] for logical_id, resource in stack.template["Resources"].items()
+            if resource["Type"] == resource_type and logical_id in stack.resources}
+
+
+def _backends(region: str) -> tuple[Any, Any, Any]:
+    from moto.cognitoidp.models import cognitoidp_backends
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.s3.models import s3_backends
+
+    return (dynamodb_backends[ACCOUNT_ID][region], s3_backends[ACCOUNT_ID]["aws"],
+            cognitoidp_backends[ACCOUNT_ID][region])
+
+
+# Capture ------------------------------------------------------------------------------------------------------
+
+def capture(stack: DeployedStack, region: str) -> bytes:
+    """The stack's data plane as the snapshot's body (a pickle). May raise RuntimeError while requests change
+    a bucket or a user pool concurrently: the caller tries again later."""
+    dynamodb, s3, cognito = _backends(region)
+    state: dict[str, Any] = {"tables": {}, "buckets": {}, "user_pools": {}}
+    for logical_id, name in _physical_ids(stack, BUCKET).items():
+        bucket = s3.buckets.get(name)
+        if bucket is None:
+            continue
+        versions = {key: list(keys) for key, keys in bucket.keys.lists()}
+        tags = {(key.name, key.version_id): s3.tagger.get_tag_dict_for_resource(key.arn)
+                for keys in versions.values() for key in keys if hasattr(key, "arn")}
+        state["buckets"][logical_id] = {"versions": versions, "tags": {k: v for k, v in tags.items() if v}}
+    for logical_id, pool_id in _physical_ids(stack, USER_POOL).items():
+        pool = cognito.user_pools.get(pool_id)
+        if pool is not None:
+            state["user_pools"][logical_id] = _pool_users(pool)
+    # Writes to tables wait while they are pickled, so a transaction is in the snapshot whole or not at all.
+    with dynamodb_writes.serialized_writes():
+        for logical_id, name in _physical_ids(stack, TABLE).items():
+            table = dynamodb.tables.get(name)
+            if table is not None:
+                state["tables"][logical_id] = table.items
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _pool_users(pool: Any) -> dict[str, Any]:
+    """A pool's users without their links to the pool's group objects (the deploy makes new ones)."""
+    users = []
+    for user in list(pool.users.values()):
+        detached = copy.copy(user)
+        detached.groups = set()
+        users.append(detached)
+    memberships = {name: sorted(user.username for user in list(group.users))
+                   for name, group in list(pool.groups.items())}
+    return {"users": users, "groups": memberships}
+
+
+# Restore ------------------------------------------------------------------------------------------------------
+
+def restore(stack: DeployedStack, region: str, state: dict[str, Any]) -> tuple[int, int, int]:
+    """Put a snapshot's data into the stack just deployed; returns (items, objects, users) restored."""
+    dynamodb, s3, cognito = _backends(region)
+    items = objects = users = 0
+    for logical_id, name in _physical_ids(stack, TABLE).items():
+        saved = state["tables"].get(logical_id)
+        if saved:
+            table = dynamodb.tables[name]
+            table.items = saved
+            items += sum(len(value) if table.has_range_key else 1 for value in saved.values())
+    for logical_id, name in _physical_ids(stack, BUCKET).items():
+        saved = state["buckets"].get(logical_id)
+        if saved:
+            objects += _restore_bucket(s3, s3.buckets[name], saved)
+    for logical_id, pool_id in _physical_ids(stack, USER_POOL).items():
+        saved = state["user_pools"].get(logical_id)
+        if saved:
+            users += _restore_users(cognito.user_pools[pool_id], saved)
+    _log_dropped(state, stack)
+    return items, objects, users
+
+
+def _restore_bucket(s3: Any, bucket: Any, saved: dict[str, Any]) -> int:
+    # The deploy gives the bucket a new random name, and object tags are kept by ARN (which names the bucket).
+    for key, versions in saved["versions"].items():
+        for version in versions:
+            if hasattr(version, "bucket_name"):
+                version.bucket_name = bucket.name
+        bucket.keys.setlist(key, versions)
+    for (key_name, version_id), tags in saved["tags"].items():
+        key = next((k for k in bucket.keys.getlist(key_name, []) if k.version_id == version_id), None)
+        if key is not None:
+            s3.tagger.tag_resource(key.arn, s3.tagger.convert_dict_to_tags_input(tags))
+    return len(saved["versions"])
+
+
+def _restore_users(pool: Any, saved: dict[str, Any]) -> int:
+    for user in saved["users"]:
+        user.user_pool_id = pool.id
+        pool.users[user.username] = user
+    for group_name, usernames in saved["groups"].items():
+        group = pool.groups.get(group_name)
+        if group is None:
+            log.warning("local state: group %s is no longer in the stack; its memberships are dropped", group_name)
+            continue
+        for username in usernames:
+            if username in pool.users:
+                group.users.add(pool.users[username])
+                pool.users[username].groups.add(group)
+    return len(saved["users"])
+
+
+def _log_dropped(state: dict[str, Any], stack: DeployedStack) -> None:
+    for kind, resource_type in (("tables", TABLE), ("buckets", BUCKET), ("user_pools", USER_POOL)):
+        gone = set(state[kind]) - set(_physical_ids(stack, resource_type))
+        if gone:
+            log.warning("local state: %s no longer in the stack, their saved data is dropped: %s",
+                        kind, ", ".join(sorted(gone)))
+
+
+# Files --------------------------------------------------------------------------------------------------------
+
+def write_snapshot(directory: Path, body: bytes) -> None:
+    """Header and body to ``directory/state.pickle``, atomically: a reader finds the old file or the new one."""
+    directory.mkdir(parents=True, exist_ok=True)
+    header = {"format": SNAPSHOT_FORMAT, "moto": moto_version(), "saved_at": datetime.now(UTC).isoformat()}
+    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{SNAPSHOT_FILE}.")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            pickle.dump(header, file, protocol=pickle.HIGHEST_PROTOCOL)
+            file.write(body)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, directory / SNAPSHOT_FILE)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read_snapshot(directory: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """``(header, state)`` of the saved snapshot; None when there is none or it cannot be used (then it is
+    renamed ``state.pickle.unreadable``, so that the next snapshot does not overwrite it, and logged)."""
+    path = directory / SNAPSHOT_FILE
+    if not path.exists():
+        return None
+    try:
+        with path.open("rb") as file:
+            header = pickle.load(file)
+            if header.get("format") != SNAPSHOT_FORMAT or header.get("moto") != moto_version():
+                raise ValueError(f"written by moto {header.get('moto')} (format {header.get('format')}), "
+                                 f"this is moto {moto_version()} (format {SNAPSHOT_FORMAT})")
+            state = pickle.load(file)
+        if not isinstance(state, dict) or set(state) != {"tables", "buckets", "user_pools"}:
+            raise ValueError("not a Crewhouse local snapshot")
+    except Exception as error:  # any unreadable file: start empty rather than not at all
+        aside = path.with_name(f"{SNAPSHOT_FILE}.unreadable")
+        os.replace(path, aside)
+        log.warning("local state: %s cannot be restored (%s: %s); starting empty, the file is kept as %s",
+                    path, type(error).__name__, error, aside)
+        return None
+    return header, state
+
+
+def discard(directory: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+# What changed -------------------------------------------------------------------------------------------------
+
+_READ_ACTIONS = ("Get", "BatchGet", "Query", "Scan", "Describe", "List", "AdminGet", "AdminList")
+_SIGNED_SERVICE = re.compile(r"(?:/|%2F)([a-z0-9-]+)(?:/|%2F)aws4_request", re.IGNORECASE)
+
+
+def may_change_saved_state(environ: dict[str, Any]) -> bool:
+    """Whether a request to moto may change what a snapshot holds (a cheap guess that errs towards yes)."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        service, _, action = target.partition(".")
+        if service.startswith("DynamoDB_") or service == "AWSCognitoIdentityProviderService":
+            return not action.startswith(_READ_ACTIONS)
+        return False  # queues, streams, state machines, events: not saved
+    if environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD", "OPTIONS"):
+        return False
+    # S3 is the saved service without a target header; a POST without a signature is a browser's upload form.
+    signed = _SIGNED_SERVICE.search(environ.get("HTTP_AUTHORIZATION", "") + environ.get("QUERY_STRING", ""))
+    return signed is None or signed.group(1) == "s3"
+
+
+class ChangeWatcher:
+    """WSGI middleware in front of moto's server: notes each answered request that may have changed saved state.
+    Noted once moto has answered, so that a snapshot taken after the note has the change."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self._changed = threading.Event()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        response = self.app(environ, start_response)
+        if may_change_saved_state(environ):
+            self._changed.set()
+        return response
+
+    def note_change(self) -> None:
+        self._changed.set()
+
+    def take_change(self) -> bool:
+        changed = self._changed.is_set()
+        self._changed.clear()
+        return changed
+
+
+def watch_requests(moto_server: Any) -> ChangeWatcher:
+    """Put a ChangeWatcher in front of a started ThreadedMotoServer's WSGI app."""
+    wsgi_server = moto_server._server  # werkzeug's server; its .app is what each request is handed to
+    watcher = ChangeWatcher(wsgi_server.app)
+    wsgi_server.app = watcher
+    return watcher
+
+
+# The loop -----------------------------------------------------------------------------------------------------
+
+class LocalState:
+    """Restores the saved state into a deployed stack, then snapshots it every ``interval`` seconds when a request
+    may have changed it (and once more after that, for work that follows a request, such as a malware scan's
+    tag), and at :meth:`stop`. A snapshot equal to the last one written is not written again."""
+
+    def __init__(self, directory: Path, stack: DeployedStack, region: str, watcher: ChangeWatcher,
+                 interval: float = 2.0) -> None:
+        self.directory = directory
+        self.stack = stack
+        self.region = region
+        self.watcher = watcher
+        self.interval = interval
+        self._written_digest: bytes | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.snapshots_written = 0
+
+    def restore(self) -> RestoreSummary | None:
+        saved = read_snapshot(self.directory)
+        if saved is None:
+            return None
+        header, state = saved
+        items, objects, users = restore(self.stack, self.region, state)
+        summary = RestoreSummary(items=items, objects=objects, users=users, saved_at=str(header.get("saved_at")))
+        log.info("local state restored from %s: %s", self.directory, summary)
+        return summary
+
+    def start(self) -> LocalState:
+        self.watcher.note_change()  # the first snapshot records this deploy's (restored or empty) state
+        self._thread = threading.Thread(target=self._run, name="local-state-snapshots", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        follow_up = False
+        while not self._stop.wait(self.interval):
+            changed = self.watcher.take_change()
+            if changed or follow_up:
+                saved = self.snapshot()
+                follow_up = changed and saved
+                if not saved:
+                    self.watcher.note_change()  # try again at the next tick
+
+    def snapshot(self) -> bool:
+        """Write a snapshot if the state differs from the last one written; False if it could not be taken."""
+        try:
+            body = capture(self.stack, self.region)
+        except RuntimeError as error:  # a dict changed size while being copied: a request was writing
+            log.debug("local state: snapshot deferred (%s)", error)
+            return False
+        digest = hashlib.blake2b(body, digest_size=16).digest()
+        if digest != self._written_digest:
+            write_snapshot(self.directory, body)
+            self._written_digest = digest
+            self.snapshots_written += 1
+        return True
+
+    def stop(self) -> None:
+        """Stop the loop and write the final snapshot (call once requests have stopped)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        for _ in range(5):
+            if self.snapshot():
+                return
+        log.error("local state: the final snapshot could not be taken; the last periodic one stays")
