@@ -7,15 +7,18 @@ just deployed, straight into moto's models: no stream record, S3 notification or
 because the data was already processed when it was first written. Everything else (the stack itself, queues,
 schedules, executions, tokens) starts afresh with each deploy. README.md says why.
 
-The snapshot file is two pickles: a header of plain values (format, moto version), then the state. A snapshot
-whose header does not match this process, or that cannot be read at all, is set aside and the cloud starts
-empty: the state holds moto's own classes, which another moto may not read back faithfully.
+The snapshot file is two pickles: a header of plain values (format, moto version), then the state. An S3
+object's body is not in it but in ``objects/``, one file per distinct body named by its ETag and size and
+written once, so that a snapshot costs a large file's metadata, not its bytes. A snapshot whose header does not
+match this process, or that cannot be read at all, is set aside and the cloud starts empty: the state holds
+moto's own classes, which another moto may not read back faithfully.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import logging
 import os
 import pickle
@@ -27,7 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from crewhouse.local import dynamodb_writes
 from crewhouse.local.deploy import ACCOUNT_ID, DeployedStack
@@ -35,6 +38,7 @@ from crewhouse.local.deploy import ACCOUNT_ID, DeployedStack
 log = logging.getLogger(__name__)
 
 SNAPSHOT_FILE = "state.pickle"
+OBJECTS_DIR = "objects"
 SNAPSHOT_FORMAT = 1
 TABLE = "AWS::DynamoDB::Table"
 BUCKET = "AWS::S3::Bucket"
@@ -74,11 +78,63 @@ def _backends(region: str) -> tuple[Any, Any, Any]:
 
 # Capture ------------------------------------------------------------------------------------------------------
 
-def capture(stack: DeployedStack, region: str) -> bytes:
-    """The stack's data plane as the snapshot's body (a pickle). May raise RuntimeError while requests change
-    a bucket or a user pool concurrently: the caller tries again later."""
+class _SnapshotPickler(pickle.Pickler):
+    """Pickles each S3 object (moto's FakeKey, wherever it is referenced) as its metadata and the name of its
+    body's file under ``objects/``, writing that file when it is not there yet."""
+
+    def __init__(self, file: io.BytesIO, objects_dir: Path) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.objects_dir = objects_dir
+        self.bodies: set[str] = set()
+
+    def persistent_id(self, obj: Any) -> Any:
+        from moto.s3.models import FakeKey
+
+        if not isinstance(obj, FakeKey):
+            return None
+        body = f"{obj.etag.strip(chr(34))}-{obj.size}"
+        if body not in self.bodies and not (self.objects_dir / body).exists():
+            try:
+                content = obj.value
+            except ValueError:  # moto closed the buffer: the object was deleted meanwhile
+                content = b""
+            _write_atomically(self.objects_dir / body, content)
+        self.bodies.add(body)
+        fields = {name: value for name, value in vars(obj).items() if name not in ("_value_buffer", "lock")}
+        fields["multipart"] = None  # a completed upload's parts: their bytes again, for GetObject's partNumber
+        return ("s3-object", id(obj), fields, body)
+
+
+class _SnapshotUnpickler(pickle.Unpickler):
+    def __init__(self, file: BinaryIO, objects_dir: Path) -> None:
+        super().__init__(file)
+        self.objects_dir = objects_dir
+        self._objects: dict[int, Any] = {}  # one object referenced twice (a delete marker's key) stays one
+
+    def persistent_load(self, pid: Any) -> Any:
+        from moto.s3.models import FakeKey
+
+        kind, identity, fields, body = pid
+        if kind != "s3-object":
+            raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
+        if identity not in self._objects:
+            key = cast(FakeKey, FakeKey.__new__(FakeKey))  # moto's BaseModel.__new__ tracks the instance
+            key.__setstate__({**fields, "value": (self.objects_dir / body).read_bytes()})
+            self._objects[identity] = key
+        return self._objects[identity]
+
+
+@dataclass(frozen=True)
+class Capture:
+    body: bytes  # the snapshot's state pickle
+    object_bodies: frozenset[str]  # the files of objects/ it refers to
+
+
+def capture(stack: DeployedStack, region: str, directory: Path) -> Capture:
+    """The stack's data plane as a snapshot's state (new object bodies are written to ``directory/objects``
+    meanwhile). May raise RuntimeError while requests change a bucket or a user pool: try again later."""
     dynamodb, s3, cognito = _backends(region)
-    state: dict[str, Any] = {"tables": {}, "buckets": {}, "user_pools": {}}
+    state: dict[str, Any] = {"buckets": {}, "user_pools": {}}
     for logical_id, name in _physical_ids(stack, BUCKET).items():
         bucket = s3.buckets.get(name)
         if bucket is None:
@@ -93,11 +149,15 @@ def capture(stack: DeployedStack, region: str) -> bytes:
             state["user_pools"][logical_id] = _pool_users(pool)
     # Writes to tables wait while they are pickled, so a transaction is in the snapshot whole or not at all.
     with dynamodb_writes.serialized_writes():
-        for logical_id, name in _physical_ids(stack, TABLE).items():
-            table = dynamodb.tables.get(name)
-            if table is not None:
-                state["tables"][logical_id] = table.items
-        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        tables = {logical_id: dynamodb.tables[name].items
+                  for logical_id, name in _physical_ids(stack, TABLE).items() if name in dynamodb.tables}
+        state["tables"] = pickle.dumps(tables, protocol=pickle.HIGHEST_PROTOCOL)
+    objects_dir = directory / OBJECTS_DIR
+    objects_dir.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    pickler = _SnapshotPickler(buffer, objects_dir)
+    pickler.dump(state)
+    return Capture(body=buffer.getvalue(), object_bodies=frozenset(pickler.bodies))
 
 
 def _pool_users(pool: Any) -> dict[str, Any]:
@@ -176,21 +236,33 @@ def _log_dropped(state: dict[str, Any], stack: DeployedStack) -> None:
 
 # Files --------------------------------------------------------------------------------------------------------
 
-def write_snapshot(directory: Path, body: bytes) -> None:
-    """Header and body to ``directory/state.pickle``, atomically: a reader finds the old file or the new one."""
-    directory.mkdir(parents=True, exist_ok=True)
-    header = {"format": SNAPSHOT_FORMAT, "moto": moto_version(), "saved_at": datetime.now(UTC).isoformat()}
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{SNAPSHOT_FILE}.")
+def _write_atomically(path: Path, *parts: bytes) -> None:
+    """A reader (or a restart after a kill) finds the old file or the new one, never half of one."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(descriptor, "wb") as file:
-            pickle.dump(header, file, protocol=pickle.HIGHEST_PROTOCOL)
-            file.write(body)
+            for part in parts:
+                file.write(part)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, directory / SNAPSHOT_FILE)
+        os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_snapshot(directory: Path, captured: Capture) -> None:
+    """The header and the state to ``directory/state.pickle``; then the object bodies it no longer refers to
+    go (only now: until the new file is in place, the old one may be what a restart reads)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    header = {"format": SNAPSHOT_FORMAT, "moto": moto_version(), "saved_at": datetime.now(UTC).isoformat()}
+    _write_atomically(directory / SNAPSHOT_FILE, pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL),
+                      captured.body)
+    objects_dir = directory / OBJECTS_DIR
+    if objects_dir.is_dir():
+        for body in objects_dir.iterdir():
+            if body.name not in captured.object_bodies and not body.name.startswith("."):
+                body.unlink(missing_ok=True)
 
 
 def read_snapshot(directory: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -205,12 +277,16 @@ def read_snapshot(directory: Path) -> tuple[dict[str, Any], dict[str, Any]] | No
             if header.get("format") != SNAPSHOT_FORMAT or header.get("moto") != moto_version():
                 raise ValueError(f"written by moto {header.get('moto')} (format {header.get('format')}), "
                                  f"this is moto {moto_version()} (format {SNAPSHOT_FORMAT})")
-            state = pickle.load(file)
+            state = _SnapshotUnpickler(file, directory / OBJECTS_DIR).load()
         if not isinstance(state, dict) or set(state) != {"tables", "buckets", "user_pools"}:
             raise ValueError("not a Crewhouse local snapshot")
+        state["tables"] = pickle.loads(state["tables"])
     except Exception as error:  # any unreadable file: start empty rather than not at all
         aside = path.with_name(f"{SNAPSHOT_FILE}.unreadable")
         os.replace(path, aside)
+        if (directory / OBJECTS_DIR).is_dir():  # its object bodies, which the next snapshot would delete
+            shutil.rmtree(directory / f"{OBJECTS_DIR}.unreadable", ignore_errors=True)
+            os.replace(directory / OBJECTS_DIR, directory / f"{OBJECTS_DIR}.unreadable")
         log.warning("local state: %s cannot be restored (%s: %s); starting empty, the file is kept as %s",
                     path, type(error).__name__, error, aside)
         return None
@@ -321,13 +397,13 @@ class LocalState:
     def snapshot(self) -> bool:
         """Write a snapshot if the state differs from the last one written; False if it could not be taken."""
         try:
-            body = capture(self.stack, self.region)
+            captured = capture(self.stack, self.region, self.directory)
         except RuntimeError as error:  # a dict changed size while being copied: a request was writing
             log.debug("local state: snapshot deferred (%s)", error)
             return False
-        digest = hashlib.blake2b(body, digest_size=16).digest()
+        digest = hashlib.blake2b(captured.body, digest_size=16).digest()
         if digest != self._written_digest:
-            write_snapshot(self.directory, body)
+            write_snapshot(self.directory, captured)
             self._written_digest = digest
             self.snapshots_written += 1
         return True

@@ -24,6 +24,8 @@ from botocore.exceptions import ClientError
 from crewhouse.local import persistence
 from crewhouse.local.cli import build_parser, local_config
 from crewhouse.local.cloud import LOCAL_PROCESS_ENVIRONMENT, EmbeddedCloud, LocalCloudConfig
+from crewhouse.local.endpoint import local_client
+from crewhouse.local.guardduty import SCAN_TAG
 from crewhouse.local.seed import sign_in, sign_up_and_confirm
 from tests.support.moto_server import free_port
 from tests.support.waiting import eventually
@@ -31,7 +33,7 @@ from tests.support.waiting import eventually
 EMAIL = "persisted@example.com"
 PASSWORD = "Kept-across-restarts-1!"
 FILE_CONTENT = b"a file that outlives the process\n"
-NOTE_BODY = "kept " * 40_000  # 200,000 bytes: a body large enough to be kept in S3
+NOTE_BODY = "kept " * 72_000  # 360,000 bytes: a body the notes context keeps in S3
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,17 @@ def file_status(api: httpx.Client, headers: dict[str, str], file_id: str) -> str
     return str(api.get(f"/files/{file_id}", headers=headers).json()["status"])
 
 
+def scan_tags(cloud: EmbeddedCloud, file_id: str) -> dict[str, str]:
+    """The malware scan's tags on the file's object (the scan ran in the first run only)."""
+    assert cloud.stack is not None
+    bucket = next(name for logical_id, name in cloud.stack.resources.items()
+                  if logical_id.startswith("StorageFilesBucket"))
+    s3 = local_client("s3")
+    [key] = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []) if file_id in o["Key"]]
+    tags = s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+    return {t["Key"]: t["Value"] for t in tags if t["Key"] == SCAN_TAG}
+
+
 def snapshot_mentions(state_dir: Path, *texts: str) -> bool:
     snapshot = state_dir / persistence.SNAPSHOT_FILE
     return snapshot.exists() and all(text.encode() in snapshot.read_bytes() for text in texts)
@@ -101,7 +114,11 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
         task = created(api.post("/tasks", headers=headers, json={"title": "Kept task"}))
         # The periodic snapshot, without a stop: written once the task (the last write) is in it.
         assert eventually(lambda: snapshot_mentions(state_dir, EMAIL, task["id"]), timeout=20)
-        shutil.copy2(state_dir / persistence.SNAPSHOT_FILE, killed / persistence.SNAPSHOT_FILE)
+        shutil.copytree(state_dir, killed, dirs_exist_ok=True)
+        # Object bodies are files of their own, written once, not part of each snapshot.
+        bodies = [path.read_bytes() for path in (state_dir / persistence.OBJECTS_DIR).iterdir()]
+        assert FILE_CONTENT in bodies and any(NOTE_BODY.encode() in body for body in bodies)
+        assert NOTE_BODY.encode() not in (state_dir / persistence.SNAPSHOT_FILE).read_bytes()
     return FirstRun(stopped=state_dir, killed=killed, task_id=task["id"], note_id=note["id"], file_id=file["id"])
 
 
@@ -120,8 +137,9 @@ def test_a_restart_keeps_the_user_their_task_note_and_file(first_run: FirstRun) 
         assert file_status(api, headers, first_run.file_id) == "available"
         redirect = api.get(f"/files/{first_run.file_id}/download", headers=headers)
         assert redirect.status_code == 302, redirect.text
-        download = httpx.get(redirect.headers["location"], timeout=30)  # the bucket's new name, its scan tag
+        download = httpx.get(redirect.headers["location"], timeout=30)  # from the bucket's new name
         assert (download.status_code, download.content) == (200, FILE_CONTENT)
+        assert scan_tags(cloud, first_run.file_id) == {SCAN_TAG: "NO_THREATS_FOUND"}
 
         # A restored cloud keeps saving: a task created now is in the next snapshot.
         task = created(api.post("/tasks", headers=headers, json={"title": "After the restart"}))
@@ -158,7 +176,8 @@ def test_fresh_starts_empty(first_run: FirstRun) -> None:
 
 def test_a_snapshot_of_another_moto_is_set_aside_and_the_cloud_starts_empty(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    persistence.write_snapshot(tmp_path, pickle.dumps({"tables": {}, "buckets": {}, "user_pools": {}}))
+    empty = {"tables": pickle.dumps({}), "buckets": {}, "user_pools": {}}
+    persistence.write_snapshot(tmp_path, persistence.Capture(body=pickle.dumps(empty), object_bodies=frozenset()))
     assert persistence.read_snapshot(tmp_path) is not None
     monkeypatch.setattr(persistence, "moto_version", lambda: "0.0.1")
 
