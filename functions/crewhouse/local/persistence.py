@@ -1,11 +1,13 @@
 """Local data that survives a restart: the data plane of the embedded cloud, snapshotted to a directory.
 
 What is kept: the items of the stack's DynamoDB tables, the objects (every version, with their tags) of its S3
-buckets and the users (passwords, attributes, group memberships) of its Cognito user pools. Each is saved under
-its resource's logical id and, on the next start, put back into the resource of that logical id in the stack
-just deployed, straight into moto's models: no stream record, S3 notification or Cognito trigger fires for it,
-because the data was already processed when it was first written. Everything else (the stack itself, queues,
-schedules, executions, tokens) starts afresh with each deploy. README.md says why.
+buckets, the users (passwords, attributes, group memberships) of its Cognito user pools and the schedules of its
+EventBridge Scheduler groups (task reminders, job schedules). Each is saved under its resource's logical id and,
+on the next start, put back into the resource of that logical id in the stack just deployed, straight into
+moto's models: no stream record, S3 notification or Cognito trigger fires for it, because the data was already
+processed when it was first written. A schedule's target is rewritten to name the new deploy's functions, roles
+and queues. Everything else (the stack itself, messages in queues, executions, tokens) starts afresh with each
+deploy. README.md says why.
 
 The snapshot file is two pickles: a header of plain values (format, moto version), then the state. An S3
 object's body is not in it but in ``objects/``, one file per distinct body named by its ETag and size and
@@ -19,6 +21,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+import json
 import logging
 import os
 import pickle
@@ -43,6 +46,8 @@ SNAPSHOT_FORMAT = 1
 TABLE = "AWS::DynamoDB::Table"
 BUCKET = "AWS::S3::Bucket"
 USER_POOL = "AWS::Cognito::UserPool"
+SCHEDULE_GROUP = "AWS::Scheduler::ScheduleGroup"
+KINDS = {"tables": TABLE, "buckets": BUCKET, "user_pools": USER_POOL, "schedule_groups": SCHEDULE_GROUP}
 
 
 @dataclass(frozen=True)
@@ -50,10 +55,12 @@ class RestoreSummary:
     items: int
     objects: int
     users: int
+    schedules: int
     saved_at: str
 
     def __str__(self) -> str:
-        return f"{self.users} users, {self.items} items, {self.objects} objects (saved {self.saved_at})"
+        return (f"{self.users} users, {self.items} items, {self.objects} objects, {self.schedules} schedules "
+                f"(saved {self.saved_at})")
 
 
 def moto_version() -> str:
@@ -67,13 +74,14 @@ def _physical_ids(stack: DeployedStack, resource_type: str) -> dict[str, str]:
             if resource["Type"] == resource_type and logical_id in stack.resources}
 
 
-def _backends(region: str) -> tuple[Any, Any, Any]:
+def _backends(region: str) -> tuple[Any, Any, Any, Any]:
     from moto.cognitoidp.models import cognitoidp_backends
     from moto.dynamodb.models import dynamodb_backends
     from moto.s3.models import s3_backends
+    from moto.scheduler.models import scheduler_backends
 
     return (dynamodb_backends[ACCOUNT_ID][region], s3_backends[ACCOUNT_ID]["aws"],
-            cognitoidp_backends[ACCOUNT_ID][region])
+            cognitoidp_backends[ACCOUNT_ID][region], scheduler_backends[ACCOUNT_ID][region])
 
 
 # Capture ------------------------------------------------------------------------------------------------------
@@ -133,8 +141,9 @@ class Capture:
 def capture(stack: DeployedStack, region: str, directory: Path) -> Capture:
     """The stack's data plane as a snapshot's state (new object bodies are written to ``directory/objects``
     meanwhile). May raise RuntimeError while requests change a bucket or a user pool: try again later."""
-    dynamodb, s3, cognito = _backends(region)
-    state: dict[str, Any] = {"buckets": {}, "user_pools": {}}
+    dynamodb, s3, cognito, scheduler = _backends(region)
+    state: dict[str, Any] = {"buckets": {}, "user_pools": {}, "schedule_groups": {},
+                             "physical_ids": dict(stack.resources)}
     for logical_id, name in _physical_ids(stack, BUCKET).items():
         bucket = s3.buckets.get(name)
         if bucket is None:
@@ -147,9 +156,13 @@ def capture(stack: DeployedStack, region: str, directory: Path) -> Capture:
         pool = cognito.user_pools.get(pool_id)
         if pool is not None:
             state["user_pools"][logical_id] = _pool_users(pool)
+    for logical_id, name in _physical_ids(stack, SCHEDULE_GROUP).items():
+        group = scheduler.schedule_groups.get(name)
+        if group is not None:
+            state["schedule_groups"][logical_id] = list(group.schedules.values())
     # Writes to tables wait while they are pickled, so a transaction is in the snapshot whole or not at all.
     with dynamodb_writes.serialized_writes():
-        tables = {logical_id: dynamodb.tables[name].items
+        tables = {logical_id: (_key_schema(dynamodb.tables[name]), dynamodb.tables[name].items)
                   for logical_id, name in _physical_ids(stack, TABLE).items() if name in dynamodb.tables}
         state["tables"] = pickle.dumps(tables, protocol=pickle.HIGHEST_PROTOCOL)
     objects_dir = directory / OBJECTS_DIR
@@ -158,6 +171,10 @@ def capture(stack: DeployedStack, region: str, directory: Path) -> Capture:
     pickler = _SnapshotPickler(buffer, objects_dir)
     pickler.dump(state)
     return Capture(body=buffer.getvalue(), object_bodies=frozenset(pickler.bodies))
+
+
+def _key_schema(table: Any) -> tuple[str, str | None]:
+    return table.hash_key_attr, table.range_key_attr
 
 
 def _pool_users(pool: Any) -> dict[str, Any]:
@@ -174,16 +191,21 @@ def _pool_users(pool: Any) -> dict[str, Any]:
 
 # Restore ------------------------------------------------------------------------------------------------------
 
-def restore(stack: DeployedStack, region: str, state: dict[str, Any]) -> tuple[int, int, int]:
-    """Put a snapshot's data into the stack just deployed; returns (items, objects, users) restored."""
-    dynamodb, s3, cognito = _backends(region)
-    items = objects = users = 0
+def restore(stack: DeployedStack, region: str, state: dict[str, Any]) -> tuple[int, int, int, int]:
+    """Put a snapshot's data into the stack just deployed; returns (items, objects, users, schedules) restored."""
+    dynamodb, s3, cognito, scheduler = _backends(region)
+    items = objects = users = schedules = 0
     for logical_id, name in _physical_ids(stack, TABLE).items():
-        saved = state["tables"].get(logical_id)
-        if saved:
-            table = dynamodb.tables[name]
-            table.items = saved
-            items += sum(len(value) if table.has_range_key else 1 for value in saved.values())
+        if logical_id not in state["tables"]:
+            continue
+        key_schema, saved = state["tables"][logical_id]
+        table = dynamodb.tables[name]
+        if key_schema != _key_schema(table):  # the items are stored by their keys: they no longer fit
+            log.warning("local state: table %s has new keys %s (saved under %s); its saved items are dropped",
+                        logical_id, _key_schema(table), key_schema)
+            continue
+        table.items = saved
+        items += sum(len(value) if table.has_range_key else 1 for value in saved.values())
     for logical_id, name in _physical_ids(stack, BUCKET).items():
         saved = state["buckets"].get(logical_id)
         if saved:
@@ -192,8 +214,32 @@ def restore(stack: DeployedStack, region: str, state: dict[str, Any]) -> tuple[i
         saved = state["user_pools"].get(logical_id)
         if saved:
             users += _restore_users(cognito.user_pools[pool_id], saved)
+    renamed = _renamed_resources(state["physical_ids"], stack)
+    for logical_id, name in _physical_ids(stack, SCHEDULE_GROUP).items():
+        for schedule in state["schedule_groups"].get(logical_id, []):
+            schedule.target = json.loads(_renamed(json.dumps(schedule.target), renamed))
+            scheduler.schedule_groups[name].add_schedule(schedule)
+            schedules += 1
     _log_dropped(state, stack)
-    return items, objects, users
+    return items, objects, users, schedules
+
+
+def _renamed_resources(saved_ids: dict[str, str], stack: DeployedStack) -> dict[str, str]:
+    """Old name -> new name of the resources the deploy named anew (``<stack>-<logical id>-<random>``), the name
+    being the end of the physical id (a queue's is its URL, an ARN names it too). Only names that contain their
+    logical id: a short generated id could also occur inside unrelated text."""
+    def name(physical_id: str) -> str:
+        return re.split(r"[/:]", physical_id)[-1]
+
+    return {name(old): name(stack.resources[logical_id]) for logical_id, old in saved_ids.items()
+            if logical_id in stack.resources and name(old) != name(stack.resources[logical_id])
+            and logical_id.lower() in name(old).lower()}
+
+
+def _renamed(text: str, renamed: dict[str, str]) -> str:
+    for old, new in renamed.items():
+        text = text.replace(old, new)
+    return text
 
 
 def _restore_bucket(s3: Any, bucket: Any, saved: dict[str, Any]) -> int:
@@ -227,7 +273,7 @@ def _restore_users(pool: Any, saved: dict[str, Any]) -> int:
 
 
 def _log_dropped(state: dict[str, Any], stack: DeployedStack) -> None:
-    for kind, resource_type in (("tables", TABLE), ("buckets", BUCKET), ("user_pools", USER_POOL)):
+    for kind, resource_type in KINDS.items():
         gone = set(state[kind]) - set(_physical_ids(stack, resource_type))
         if gone:
             log.warning("local state: %s no longer in the stack, their saved data is dropped: %s",
@@ -278,7 +324,7 @@ def read_snapshot(directory: Path) -> tuple[dict[str, Any], dict[str, Any]] | No
                 raise ValueError(f"written by moto {header.get('moto')} (format {header.get('format')}), "
                                  f"this is moto {moto_version()} (format {SNAPSHOT_FORMAT})")
             state = _SnapshotUnpickler(file, directory / OBJECTS_DIR).load()
-        if not isinstance(state, dict) or set(state) != {"tables", "buckets", "user_pools"}:
+        if not isinstance(state, dict) or set(state) != {*KINDS, "physical_ids"}:
             raise ValueError("not a Crewhouse local snapshot")
         state["tables"] = pickle.loads(state["tables"])
     except Exception as error:  # any unreadable file: start empty rather than not at all
@@ -294,7 +340,14 @@ def read_snapshot(directory: Path) -> tuple[dict[str, Any], dict[str, Any]] | No
 
 
 def discard(directory: Path) -> None:
-    shutil.rmtree(directory, ignore_errors=True)
+    """Delete what this module keeps in ``directory`` (only that: the directory is the user's choice)."""
+    for name in (SNAPSHOT_FILE, f"{SNAPSHOT_FILE}.unreadable"):
+        (directory / name).unlink(missing_ok=True)
+    for name in (OBJECTS_DIR, f"{OBJECTS_DIR}.unreadable"):
+        shutil.rmtree(directory / name, ignore_errors=True)
+    if directory.is_dir():
+        for leftover in directory.glob(f".{SNAPSHOT_FILE}.*"):  # the temporary file of a killed write
+            leftover.unlink(missing_ok=True)
 
 
 # What changed -------------------------------------------------------------------------------------------------
@@ -313,9 +366,10 @@ def may_change_saved_state(environ: dict[str, Any]) -> bool:
         return False  # queues, streams, state machines, events: not saved
     if environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD", "OPTIONS"):
         return False
-    # S3 is the saved service without a target header; a POST without a signature is a browser's upload form.
+    # S3 and Scheduler are the saved services without a target header; a POST without a signature is a
+    # browser's upload form.
     signed = _SIGNED_SERVICE.search(environ.get("HTTP_AUTHORIZATION", "") + environ.get("QUERY_STRING", ""))
-    return signed is None or signed.group(1) == "s3"
+    return signed is None or signed.group(1) in ("s3", "scheduler")
 
 
 class ChangeWatcher:
@@ -373,8 +427,9 @@ class LocalState:
         if saved is None:
             return None
         header, state = saved
-        items, objects, users = restore(self.stack, self.region, state)
-        summary = RestoreSummary(items=items, objects=objects, users=users, saved_at=str(header.get("saved_at")))
+        items, objects, users, schedules = restore(self.stack, self.region, state)
+        summary = RestoreSummary(items=items, objects=objects, users=users, schedules=schedules,
+                                 saved_at=str(header.get("saved_at")))
         log.info("local state restored from %s: %s", self.directory, summary)
         return summary
 

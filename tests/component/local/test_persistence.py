@@ -9,11 +9,14 @@ or a corrupt one, is set aside and the cloud starts empty.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ from crewhouse.local.seed import sign_in, sign_up_and_confirm
 from tests.support.moto_server import free_port
 from tests.support.waiting import eventually
 
+REMINDER_GROUP = "crewhouse-reminders"
 EMAIL = "persisted@example.com"
 PASSWORD = "Kept-across-restarts-1!"
 FILE_CONTENT = b"a file that outlives the process\n"
@@ -43,6 +47,7 @@ class FirstRun:
     task_id: str
     note_id: str
     file_id: str
+    reminder: str  # the name of the task's reminder schedule
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -89,6 +94,18 @@ def scan_tags(cloud: EmbeddedCloud, file_id: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tags if t["Key"] == SCAN_TAG}
 
 
+def reminder_schedules() -> list[str]:
+    pages = local_client("scheduler").get_paginator("list_schedules").paginate(GroupName=REMINDER_GROUP)
+    return [schedule["Name"] for page in pages for schedule in page["Schedules"]]
+
+
+def stale_names(cloud: EmbeddedCloud, text: str) -> set[str]:
+    """Generated resource names in ``text`` that the running stack does not have (an earlier deploy's)."""
+    assert cloud.stack is not None
+    current = {re.split(r"[/:]", physical_id)[-1] for physical_id in cloud.stack.resources.values()}
+    return set(re.findall(rf"{cloud.stack.name}-[A-Za-z0-9]+-[A-Za-z0-9]+", text)) - current
+
+
 def snapshot_mentions(state_dir: Path, *texts: str) -> bool:
     snapshot = state_dir / persistence.SNAPSHOT_FILE
     return snapshot.exists() and all(text.encode() in snapshot.read_bytes() for text in texts)
@@ -111,15 +128,20 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
         assert eventually(lambda: file_status(api, headers, file["id"]) == "available"), \
             file_status(api, headers, file["id"])
         note = created(api.post("/notes", headers=headers, json={"title": "Kept note", "body": NOTE_BODY}))
-        task = created(api.post("/tasks", headers=headers, json={"title": "Kept task"}))
-        # The periodic snapshot, without a stop: written once the task (the last write) is in it.
-        assert eventually(lambda: snapshot_mentions(state_dir, EMAIL, task["id"]), timeout=20)
+        remind_at = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0).isoformat()
+        task = created(api.post("/tasks", headers=headers, json={"title": "Kept task",
+                                                                 "reminders": [{"at": remind_at}]}))
+        reminder = eventually(lambda: reminder_schedules(), timeout=20)  # made by the tasks stream worker
+        assert reminder, "the task's reminder was never scheduled"
+        # The periodic snapshot, without a stop: written once the reminder (the last write) is in it.
+        assert eventually(lambda: snapshot_mentions(state_dir, EMAIL, task["id"], reminder[0]), timeout=20)
         shutil.copytree(state_dir, killed, dirs_exist_ok=True)
         # Object bodies are files of their own, written once, not part of each snapshot.
         bodies = [path.read_bytes() for path in (state_dir / persistence.OBJECTS_DIR).iterdir()]
         assert FILE_CONTENT in bodies and any(NOTE_BODY.encode() in body for body in bodies)
         assert NOTE_BODY.encode() not in (state_dir / persistence.SNAPSHOT_FILE).read_bytes()
-    return FirstRun(stopped=state_dir, killed=killed, task_id=task["id"], note_id=note["id"], file_id=file["id"])
+    return FirstRun(stopped=state_dir, killed=killed, task_id=task["id"], note_id=note["id"], file_id=file["id"],
+                    reminder=reminder[0])
 
 
 def test_a_restart_keeps_the_user_their_task_note_and_file(first_run: FirstRun) -> None:
@@ -140,6 +162,12 @@ def test_a_restart_keeps_the_user_their_task_note_and_file(first_run: FirstRun) 
         download = httpx.get(redirect.headers["location"], timeout=30)  # from the bucket's new name
         assert (download.status_code, download.content) == (200, FILE_CONTENT)
         assert scan_tags(cloud, first_run.file_id) == {SCAN_TAG: "NO_THREATS_FOUND"}
+
+        # The reminder is still scheduled, for the functions and roles of this deploy.
+        assert reminder_schedules() == [first_run.reminder]
+        schedule = local_client("scheduler").get_schedule(Name=first_run.reminder, GroupName=REMINDER_GROUP)
+        assert first_run.task_id in schedule["Target"]["Input"]
+        assert "RoleArn" in schedule["Target"] and stale_names(cloud, json.dumps(schedule["Target"])) == set()
 
         # A restored cloud keeps saving: a task created now is in the next snapshot.
         task = created(api.post("/tasks", headers=headers, json={"title": "After the restart"}))
@@ -171,12 +199,13 @@ def test_fresh_starts_empty(first_run: FirstRun) -> None:
             assert api.get("/tasks", headers=headers).json()["items"] == []
             assert api.get("/notes", headers=headers).json()["items"] == []
             assert api.get(f"/tasks/{first_run.task_id}", headers=headers).status_code == 404
+        assert reminder_schedules() == []
     assert not snapshot_mentions(first_run.stopped, first_run.task_id)  # the old state is gone for good
 
 
 def test_a_snapshot_of_another_moto_is_set_aside_and_the_cloud_starts_empty(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    empty = {"tables": pickle.dumps({}), "buckets": {}, "user_pools": {}}
+    empty = {"tables": pickle.dumps({}), "buckets": {}, "user_pools": {}, "schedule_groups": {}, "physical_ids": {}}
     persistence.write_snapshot(tmp_path, persistence.Capture(body=pickle.dumps(empty), object_bodies=frozenset()))
     assert persistence.read_snapshot(tmp_path) is not None
     monkeypatch.setattr(persistence, "moto_version", lambda: "0.0.1")
