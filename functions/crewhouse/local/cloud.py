@@ -186,7 +186,12 @@ class EmbeddedCloud:
         return False
 
     def stop(self) -> None:
-        for part in (self._gateway, self._poller, self._streams, self._scheduler):
+        if self._gateway is not None:
+            self._gateway.stop()
+        if self._state is not None and self.config.background_loops:
+            # What the last requests set off (search index, sync log, schedules) lands in the final snapshot.
+            self.settle(timeout=5)
+        for part in (self._poller, self._streams, self._scheduler):
             if part is not None:
                 part.stop()
         guardduty.drain(timeout=5)
