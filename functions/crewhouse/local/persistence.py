@@ -104,10 +104,12 @@ class _SnapshotPickler(pickle.Pickler):
         if body not in self.bodies and not (self.objects_dir / body).exists():
             try:
                 content = obj.value
-            except ValueError:  # moto closed the buffer: the object was deleted meanwhile
-                content = b""
-            _write_atomically(self.objects_dir / body, content)
-        self.bodies.add(body)
+            except ValueError:  # moto closed the buffer: deleted meanwhile, gone from the next snapshot
+                body, content = "", b""
+            if body:
+                _write_atomically(self.objects_dir / body, content)
+        if body:
+            self.bodies.add(body)
         fields = {name: value for name, value in vars(obj).items() if name not in ("_value_buffer", "lock")}
         fields["multipart"] = None  # a completed upload's parts: their bytes again, for GetObject's partNumber
         return ("s3-object", id(obj), fields, body)
@@ -127,7 +129,7 @@ class _SnapshotUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
         if identity not in self._objects:
             key = cast(FakeKey, FakeKey.__new__(FakeKey))  # moto's BaseModel.__new__ tracks the instance
-            key.__setstate__({**fields, "value": (self.objects_dir / body).read_bytes()})
+            key.__setstate__({**fields, "value": (self.objects_dir / body).read_bytes() if body else b""})
             self._objects[identity] = key
         return self._objects[identity]
 
@@ -165,6 +167,11 @@ def capture(stack: DeployedStack, region: str, directory: Path) -> Capture:
         tables = {logical_id: (_key_schema(dynamodb.tables[name]), dynamodb.tables[name].items)
                   for logical_id, name in _physical_ids(stack, TABLE).items() if name in dynamodb.tables}
         state["tables"] = pickle.dumps(tables, protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle_state(state, directory)
+
+
+def pickle_state(state: dict[str, Any], directory: Path) -> Capture:
+    """``state`` pickled, the bodies of the S3 objects in it written to ``directory/objects`` when new."""
     objects_dir = directory / OBJECTS_DIR
     objects_dir.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
@@ -222,6 +229,22 @@ def restore(stack: DeployedStack, region: str, state: dict[str, Any]) -> tuple[i
             schedules += 1
     _log_dropped(state, stack)
     return items, objects, users, schedules
+
+
+def clear(stack: DeployedStack, region: str) -> None:
+    """Empty the stack's data plane again (after a restore that failed half-way)."""
+    dynamodb, s3, cognito, scheduler = _backends(region)
+    for name in _physical_ids(stack, TABLE).values():
+        dynamodb.tables[name].items = type(dynamodb.tables[name].items)(dict)
+    for name in _physical_ids(stack, BUCKET).values():
+        for key in list(s3.buckets[name].keys):
+            s3.buckets[name].keys.pop(key)
+    for pool_id in _physical_ids(stack, USER_POOL).values():
+        cognito.user_pools[pool_id].users.clear()
+        for group in cognito.user_pools[pool_id].groups.values():
+            group.users.clear()
+    for name in _physical_ids(stack, SCHEDULE_GROUP).values():
+        scheduler.schedule_groups[name].schedules.clear()
 
 
 def _renamed_resources(saved_ids: dict[str, str], stack: DeployedStack) -> dict[str, str]:
@@ -328,15 +351,20 @@ def read_snapshot(directory: Path) -> tuple[dict[str, Any], dict[str, Any]] | No
             raise ValueError("not a Crewhouse local snapshot")
         state["tables"] = pickle.loads(state["tables"])
     except Exception as error:  # any unreadable file: start empty rather than not at all
-        aside = path.with_name(f"{SNAPSHOT_FILE}.unreadable")
-        os.replace(path, aside)
-        if (directory / OBJECTS_DIR).is_dir():  # its object bodies, which the next snapshot would delete
-            shutil.rmtree(directory / f"{OBJECTS_DIR}.unreadable", ignore_errors=True)
-            os.replace(directory / OBJECTS_DIR, directory / f"{OBJECTS_DIR}.unreadable")
         log.warning("local state: %s cannot be restored (%s: %s); starting empty, the file is kept as %s",
-                    path, type(error).__name__, error, aside)
+                    path, type(error).__name__, error, set_aside(directory))
         return None
     return header, state
+
+
+def set_aside(directory: Path) -> Path:
+    """Rename the snapshot (and its object bodies, which the next snapshot would delete) out of the way."""
+    aside = directory / f"{SNAPSHOT_FILE}.unreadable"
+    os.replace(directory / SNAPSHOT_FILE, aside)
+    if (directory / OBJECTS_DIR).is_dir():
+        shutil.rmtree(directory / f"{OBJECTS_DIR}.unreadable", ignore_errors=True)
+        os.replace(directory / OBJECTS_DIR, directory / f"{OBJECTS_DIR}.unreadable")
+    return aside
 
 
 def discard(directory: Path) -> None:
@@ -421,13 +449,20 @@ class LocalState:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.snapshots_written = 0
+        self._failing = False  # a failure is logged once, not at every tick
 
     def restore(self) -> RestoreSummary | None:
         saved = read_snapshot(self.directory)
         if saved is None:
             return None
         header, state = saved
-        items, objects, users, schedules = restore(self.stack, self.region, state)
+        try:
+            items, objects, users, schedules = restore(self.stack, self.region, state)
+        except Exception:
+            clear(self.stack, self.region)
+            log.exception("local state: restoring %s failed; starting empty, the file is kept as %s",
+                          self.directory / SNAPSHOT_FILE, set_aside(self.directory))
+            return None
         summary = RestoreSummary(items=items, objects=objects, users=users, schedules=schedules,
                                  saved_at=str(header.get("saved_at")))
         log.info("local state restored from %s: %s", self.directory, summary)
@@ -453,14 +488,22 @@ class LocalState:
         """Write a snapshot if the state differs from the last one written; False if it could not be taken."""
         try:
             captured = capture(self.stack, self.region, self.directory)
+            digest = hashlib.blake2b(captured.body, digest_size=16).digest()
+            if digest != self._written_digest:
+                write_snapshot(self.directory, captured)
+                self._written_digest = digest
+                self.snapshots_written += 1
         except RuntimeError as error:  # a dict changed size while being copied: a request was writing
             log.debug("local state: snapshot deferred (%s)", error)
             return False
-        digest = hashlib.blake2b(captured.body, digest_size=16).digest()
-        if digest != self._written_digest:
-            write_snapshot(self.directory, captured)
-            self._written_digest = digest
-            self.snapshots_written += 1
+        except Exception:  # e.g. a full disk: keep serving, keep trying
+            if not self._failing:
+                log.exception("local state: a snapshot failed; the last one written stays, retrying")
+            self._failing = True
+            return False
+        if self._failing:
+            log.info("local state: snapshots are written again")
+        self._failing = False
         return True
 
     def stop(self) -> None:

@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 from crewhouse.local import persistence
 from crewhouse.local.cli import build_parser, local_config
 from crewhouse.local.cloud import LOCAL_PROCESS_ENVIRONMENT, EmbeddedCloud, LocalCloudConfig
+from crewhouse.local.deploy import ACCOUNT_ID
 from crewhouse.local.endpoint import local_client
 from crewhouse.local.guardduty import SCAN_TAG
 from crewhouse.local.seed import sign_in, sign_up_and_confirm
@@ -203,10 +204,62 @@ def test_fresh_starts_empty(first_run: FirstRun) -> None:
     assert not snapshot_mentions(first_run.stopped, first_run.task_id)  # the old state is gone for good
 
 
+def test_a_restore_that_fails_half_way_starts_empty(first_run: FirstRun, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    state_dir = tmp_path / "state"
+    shutil.copytree(first_run.killed, state_dir)
+    restore_everything = persistence.restore
+
+    def restore_then_fail(*args: Any) -> Any:
+        restore_everything(*args)
+        raise AttributeError("a model moto changed")
+
+    monkeypatch.setattr(persistence, "restore", restore_then_fail)
+    with EmbeddedCloud(cloud_config(state_dir)) as cloud:
+        assert cloud.stack is not None and cloud.restored is None
+        assert "restoring" in caplog.text and "starting empty" in caplog.text
+        with pytest.raises(ClientError):
+            sign_in(cloud.stack, EMAIL, PASSWORD)
+        tasks_table = next(name for logical_id, name in cloud.stack.resources.items()
+                           if logical_id.startswith("TasksTasksTable"))
+        assert local_client("dynamodb").scan(TableName=tasks_table)["Count"] == 0
+        assert reminder_schedules() == []
+    assert (state_dir / f"{persistence.SNAPSHOT_FILE}.unreadable").exists()
+
+
+def saved_state(**kinds: Any) -> dict[str, Any]:
+    empty: dict[str, Any] = {"buckets": {}, "user_pools": {}, "schedule_groups": {}, "physical_ids": {}}
+    return {**empty, "tables": pickle.dumps({}), **kinds}
+
+
+def test_object_bodies_are_files_of_their_own_and_a_missing_one_makes_the_snapshot_unreadable(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from moto.s3.models import FakeKey
+
+    key = FakeKey("notes/a.md", b"# A note", ACCOUNT_ID, "us-east-1", bucket_name="old-bucket")
+    key.set_metadata({"title": "A"})
+    state = saved_state(buckets={"Bucket": {"versions": {key.name: [key]}, "tags": {}}})
+    persistence.write_snapshot(tmp_path, persistence.pickle_state(state, tmp_path))
+    [body] = (tmp_path / persistence.OBJECTS_DIR).iterdir()
+    assert body.read_bytes() == b"# A note" and b"# A note" not in (tmp_path / persistence.SNAPSHOT_FILE).read_bytes()
+
+    saved = persistence.read_snapshot(tmp_path)
+    assert saved is not None
+    [restored] = saved[1]["buckets"]["Bucket"]["versions"]["notes/a.md"]
+    assert (restored.value, restored.etag, restored.metadata) == (b"# A note", key.etag, key.metadata)
+    assert restored.metadata["title"] == "A"
+
+    body.unlink()
+    assert persistence.read_snapshot(tmp_path) is None
+    assert "cannot be restored (FileNotFoundError" in caplog.text
+    assert (tmp_path / f"{persistence.SNAPSHOT_FILE}.unreadable").exists()
+    assert (tmp_path / f"{persistence.OBJECTS_DIR}.unreadable").is_dir()
+
+
 def test_a_snapshot_of_another_moto_is_set_aside_and_the_cloud_starts_empty(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    empty = {"tables": pickle.dumps({}), "buckets": {}, "user_pools": {}, "schedule_groups": {}, "physical_ids": {}}
-    persistence.write_snapshot(tmp_path, persistence.Capture(body=pickle.dumps(empty), object_bodies=frozenset()))
+    persistence.write_snapshot(tmp_path, persistence.pickle_state(saved_state(), tmp_path))
     assert persistence.read_snapshot(tmp_path) is not None
     monkeypatch.setattr(persistence, "moto_version", lambda: "0.0.1")
 
