@@ -28,11 +28,16 @@ def local_config(args: argparse.Namespace) -> LocalCloudConfig:
 
 def _local(args: argparse.Namespace) -> int:
     from crewhouse.local.cloud import EmbeddedCloud
+    from crewhouse.local.persistence import DirectoryInUse
     from crewhouse.local.seed import seed_demo_user
 
     started = time.monotonic()
     print("Starting the embedded AWS cloud and deploying the Crewhouse stack…", flush=True)
-    cloud = EmbeddedCloud(local_config(args)).start()
+    try:
+        cloud = EmbeddedCloud(local_config(args)).start()
+    except DirectoryInUse as error:
+        print(error, file=sys.stderr)
+        return 1
     assert cloud.stack is not None
     demo = seed_demo_user(cloud.stack)
     ready_in = time.monotonic() - started

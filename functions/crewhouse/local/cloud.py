@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import requests
 
@@ -83,6 +83,7 @@ class EmbeddedCloud:
     _streams: DynamoDbStreamPoller | None = None
     _scheduler: SchedulerLoop | None = None
     _state: persistence.LocalState | None = None
+    _state_lock: BinaryIO | None = None
     restored: persistence.RestoreSummary | None = None  # what start() restored from state_dir, if anything
 
     @property
@@ -101,11 +102,13 @@ class EmbeddedCloud:
             os.environ.setdefault(key, value)
         # moto's Step Functions interpreter calls Lambda, SQS and DynamoDB back through this port.
         os.environ["MOTO_PORT"] = str(self.config.aws_port)
+        if self.config.state_dir is not None:
+            self._state_lock = persistence.claim(self.config.state_dir)  # first: another cloud may be using it
+            if self.config.fresh_state:
+                persistence.discard(self.config.state_dir)
         self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.aws_port, verbose=False)
         self._moto.start()
         watcher = persistence.watch_requests(self._moto) if self.config.state_dir is not None else None
-        if self.config.state_dir is not None and self.config.fresh_state:
-            persistence.discard(self.config.state_dir)
         endpoint.set_endpoint_url(self.aws_endpoint, self.config.region)
         # moto's state is process-wide: a new cloud starts from nothing, like a fresh account.
         requests.post(f"{self.aws_endpoint}/moto-api/reset", timeout=10).raise_for_status()
@@ -199,6 +202,9 @@ class EmbeddedCloud:
         if self._state is not None:
             self._state.stop()  # the final snapshot, once nothing writes any more
             self._state = None
+        if self._state_lock is not None:
+            self._state_lock.close()
+            self._state_lock = None
         if self._moto is not None:
             self._moto.stop()
         endpoint.set_endpoint_url(None)

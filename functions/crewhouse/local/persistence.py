@@ -367,6 +367,27 @@ def set_aside(directory: Path) -> Path:
     return aside
 
 
+class DirectoryInUse(RuntimeError):
+    pass
+
+
+def claim(directory: Path) -> BinaryIO:
+    """Hold ``directory`` for this process until the returned file is closed or the process ends (even by
+    ``kill -9``): two clouds saving into one directory would delete each other's object bodies."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = (directory / ".lock").open("wb")
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: unguarded
+        return lock
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise DirectoryInUse(f"{directory} is in use by another crewhouse local (give it --state-dir)") from None
+    return lock
+
+
 def discard(directory: Path) -> None:
     """Delete what this module keeps in ``directory`` (only that: the directory is the user's choice)."""
     for name in (SNAPSHOT_FILE, f"{SNAPSHOT_FILE}.unreadable"):

@@ -150,6 +150,8 @@ def test_a_restart_keeps_the_user_their_task_note_and_file(first_run: FirstRun) 
             httpx.Client(base_url=cloud.api_url, timeout=30) as api:
         assert cloud.restored is not None and cloud.restored.users == 1
         headers = signed_in_headers(cloud)  # the same password, checked by the restored user pool
+        with pytest.raises(persistence.DirectoryInUse):  # a second cloud on the same state
+            persistence.claim(first_run.stopped)
 
         assert api.get(f"/tasks/{first_run.task_id}", headers=headers).json()["title"] == "Kept task"
         assert [t["id"] for t in api.get("/tasks", headers=headers).json()["items"]] == [first_run.task_id]
