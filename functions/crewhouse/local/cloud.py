@@ -67,7 +67,7 @@ class LocalCloudConfig:
     # Functions call AWS with their own role's credentials and the cloud checks them against its policies.
     enforce_iam: bool = True
     template_transform: TemplateTransform | None = None  # edits a copy of the template before the deploy
-    # Keeps the data (tables' items, buckets' objects, pool users) in this directory across restarts.
+    # Keeps the data (tables' items, buckets' objects, pool users, schedules) here across restarts (persistence.py).
     state_dir: Path | None = None
     fresh_state: bool = False  # deletes what state_dir holds first
     snapshot_interval: float = 2.0  # seconds; bounds what a kill -9 loses
