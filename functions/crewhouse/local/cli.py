@@ -9,21 +9,39 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crewhouse.local.cloud import LocalCloudConfig
 
 ROOT = Path(__file__).resolve().parents[3]
+LOCAL_STATE_DIR = ROOT / ".crewhouse-local"
+
+
+def local_config(args: argparse.Namespace) -> LocalCloudConfig:
+    """The embedded cloud's configuration for ``crewhouse local``'s arguments."""
+    from crewhouse.local.cloud import LocalCloudConfig
+
+    return LocalCloudConfig(host=args.host, aws_port=args.aws_port, api_port=args.port,
+                            state_dir=Path(args.state_dir), fresh_state=args.fresh)
 
 
 def _local(args: argparse.Namespace) -> int:
-    from crewhouse.local.cloud import EmbeddedCloud, LocalCloudConfig
+    from crewhouse.local.cloud import EmbeddedCloud
+    from crewhouse.local.persistence import DirectoryInUse
     from crewhouse.local.seed import seed_demo_user
 
     started = time.monotonic()
     print("Starting the embedded AWS cloud and deploying the Crewhouse stack…", flush=True)
-    cloud = EmbeddedCloud(LocalCloudConfig(host=args.host, aws_port=args.aws_port, api_port=args.port)).start()
+    try:
+        cloud = EmbeddedCloud(local_config(args)).start()
+    except DirectoryInUse as error:
+        print(error, file=sys.stderr)
+        return 1
     assert cloud.stack is not None
     demo = seed_demo_user(cloud.stack)
     ready_in = time.monotonic() - started
+    state = f"restored {cloud.restored}" if cloud.restored else "empty (new)"
     print(f"""
 Crewhouse is running locally (ready in {ready_in:.1f} s).
 
@@ -33,6 +51,7 @@ Crewhouse is running locally (ready in {ready_in:.1f} s).
   User pool       {cloud.stack.outputs['UserPoolId']}
   Mobile client   {cloud.stack.outputs['MobileClientId']}
   Token endpoint  {cloud.api_url}/oauth2/token   (client credentials of MachineClient)
+  Local data      {args.state_dir}   {state}; kept across restarts, --fresh starts empty
 
   Demo user       {demo.email}
   Password        {demo.password}
@@ -84,7 +103,7 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crewhouse", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -92,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     local.add_argument("--host", default="127.0.0.1")
     local.add_argument("--port", type=int, default=8000, help="HTTP API port")
     local.add_argument("--aws-port", type=int, default=4566, help="embedded AWS endpoint port")
+    local.add_argument("--state-dir", default=str(LOCAL_STATE_DIR),
+                       help="where users, items and objects are kept across restarts")
+    local.add_argument("--fresh", action="store_true", help="delete the kept state and start empty")
     local.set_defaults(run=_local)
 
     invoke = commands.add_parser("invoke", help="invoke one function with an event file")
@@ -108,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     synth = commands.add_parser("synth", help="synthesize the CDK app for the embedded cloud")
     synth.set_defaults(run=_synth)
 
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     return int(args.run(args))
 
 

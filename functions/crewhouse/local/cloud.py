@@ -12,7 +12,8 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import requests
 
@@ -27,6 +28,7 @@ from crewhouse.local import (
     guardduty,
     iam,
     lambda_runtime,
+    persistence,
     s3_gaps,
     scheduler,
     sqs_poller,
@@ -65,6 +67,10 @@ class LocalCloudConfig:
     # Functions call AWS with their own role's credentials and the cloud checks them against its policies.
     enforce_iam: bool = True
     template_transform: TemplateTransform | None = None  # edits a copy of the template before the deploy
+    # Keeps the data (tables' items, buckets' objects, pool users, schedules) here across restarts (persistence.py).
+    state_dir: Path | None = None
+    fresh_state: bool = False  # deletes what state_dir holds first
+    snapshot_interval: float = 2.0  # seconds; bounds what a kill -9 loses
 
 
 @dataclass
@@ -76,6 +82,9 @@ class EmbeddedCloud:
     _poller: SqsEventSourcePoller | None = None
     _streams: DynamoDbStreamPoller | None = None
     _scheduler: SchedulerLoop | None = None
+    _state: persistence.LocalState | None = None
+    _state_lock: BinaryIO | None = None
+    restored: persistence.RestoreSummary | None = None  # what start() restored from state_dir, if anything
 
     @property
     def aws_endpoint(self) -> str:
@@ -93,8 +102,13 @@ class EmbeddedCloud:
             os.environ.setdefault(key, value)
         # moto's Step Functions interpreter calls Lambda, SQS and DynamoDB back through this port.
         os.environ["MOTO_PORT"] = str(self.config.aws_port)
+        if self.config.state_dir is not None:
+            self._state_lock = persistence.claim(self.config.state_dir)  # first: another cloud may be using it
+            if self.config.fresh_state:
+                persistence.discard(self.config.state_dir)
         self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.aws_port, verbose=False)
         self._moto.start()
+        watcher = persistence.watch_requests(self._moto) if self.config.state_dir is not None else None
         endpoint.set_endpoint_url(self.aws_endpoint, self.config.region)
         # moto's state is process-wide: a new cloud starts from nothing, like a fresh account.
         requests.post(f"{self.aws_endpoint}/moto-api/reset", timeout=10).raise_for_status()
@@ -107,6 +121,11 @@ class EmbeddedCloud:
         self.stack = deploy_stack(synthesize(), self.config.stack_name, self.config.region,
                                   self.config.template_transform)
         verify_email_senders(self.stack)
+        if self.config.state_dir is not None and watcher is not None:
+            # After the deploy, into what it made: the stack is always the current template's, only data is kept.
+            self._state = persistence.LocalState(self.config.state_dir, self.stack, self.config.region, watcher,
+                                                 interval=self.config.snapshot_interval)
+            self.restored = self._state.restore()
         self._poller = SqsEventSourcePoller(self.aws_endpoint, self.config.region)
         self._streams = DynamoDbStreamPoller(self.aws_endpoint, self.config.region)
         self._scheduler = SchedulerLoop(self.aws_endpoint, self.config.region)
@@ -119,6 +138,8 @@ class EmbeddedCloud:
                                 extra_routes=[*_docs_routes(), cognito_oauth.token_route()],
                                 api_id=self.api_id)
         self._gateway = GatewayServer(app, host=self.config.host, port=self.config.api_port).start()
+        if self._state is not None:
+            self._state.start()
         return self
 
     def install_patches(self) -> None:
@@ -168,11 +189,22 @@ class EmbeddedCloud:
         return False
 
     def stop(self) -> None:
-        for part in (self._gateway, self._poller, self._streams, self._scheduler):
+        if self._gateway is not None:
+            self._gateway.stop()
+        if self._state is not None and self.config.background_loops:
+            # What the last requests set off (search index, sync log, schedules) lands in the final snapshot.
+            self.settle(timeout=5)
+        for part in (self._poller, self._streams, self._scheduler):
             if part is not None:
                 part.stop()
         guardduty.drain(timeout=5)
         eventbridge.drain(timeout=5)
+        if self._state is not None:
+            self._state.stop()  # the final snapshot, once nothing writes any more
+            self._state = None
+        if self._state_lock is not None:
+            self._state_lock.close()
+            self._state_lock = None
         if self._moto is not None:
             self._moto.stop()
         endpoint.set_endpoint_url(None)

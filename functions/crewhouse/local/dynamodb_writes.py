@@ -20,11 +20,12 @@ validation that rewrites the copy still leaves the parsed tree as it was.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from crewhouse.local import patches
@@ -41,6 +42,13 @@ def _serialized(original: Callable[..., Any]) -> Callable[..., Any]:
             return original(*args, **kwargs)
 
     return write
+
+
+@contextlib.contextmanager
+def serialized_writes() -> Iterator[None]:
+    """Holds every table write back while the caller reads the tables (a snapshot sees no write half done)."""
+    with _lock:
+        yield
 
 
 def _touched_partitions(backend: Any, transact_items: list[dict[str, Any]]) -> dict[str, set[Any]]:

@@ -40,5 +40,11 @@ def sign_in(stack: DeployedStack, email: str, password: str) -> SignedInUser:
 
 
 def seed_demo_user(stack: DeployedStack) -> SignedInUser:
-    sign_up_and_confirm(stack, DEMO_EMAIL, DEMO_PASSWORD)
+    from botocore.exceptions import ClientError
+
+    try:
+        sign_up_and_confirm(stack, DEMO_EMAIL, DEMO_PASSWORD)
+    except ClientError as error:  # restored from the local state of an earlier run
+        if error.response["Error"]["Code"] != "UsernameExistsException":
+            raise
     return sign_in(stack, DEMO_EMAIL, DEMO_PASSWORD)
