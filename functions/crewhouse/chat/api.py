@@ -25,6 +25,7 @@ from crewhouse.core.identity import Identity
 from crewhouse.core.observability import logger
 from crewhouse.core.pagination import Page, PageRequest, page_request
 from crewhouse.core.settings import load_settings
+from crewhouse.core.table import Table
 
 router = APIRouter(tags=["chat"])
 CurrentIdentity = Annotated[Identity, Depends(current_identity)]
@@ -35,7 +36,7 @@ _providers: dict[ChatSettings, tuple[float, Any]] = {}
 def chat_store() -> DynamoChatStore:
     """The store, from the settings of the function being invoked (parsed once per environment)."""
     settings = load_settings(ChatSettings)
-    return DynamoChatStore(aws_client("dynamodb", settings), settings.chat_table)
+    return DynamoChatStore(Table(aws_client("dynamodb", settings), settings.chat_table))
 
 
 Store = Annotated[DynamoChatStore, Depends(chat_store)]

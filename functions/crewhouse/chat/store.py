@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from crewhouse.core import table as t
 from crewhouse.core.errors import Conflict, NotFound
 
 
@@ -33,9 +34,8 @@ def messages_pk(owner: str, session_id: str) -> str:
 
 
 def _session(item: dict[str, Any]) -> dict[str, Any]:
-    return {"id": item["SK"]["S"].removeprefix("CHAT#"), "title": item["title"]["S"],
-            "created_at": item["created_at"]["S"], "updated_at": item["updated_at"]["S"],
-            "message_count": int(item.get("message_count", {"N": "0"})["N"])}
+    return {"id": str(item["SK"]).removeprefix("CHAT#"), "title": item["title"], "created_at": item["created_at"],
+            "updated_at": item["updated_at"], "message_count": int(item.get("message_count", 0))}
 
 
 CONTEXT_MAX_BYTES = 200_000  # compressed; DynamoDB items hold 400 KB (a 6,000-token context takes a few KB)
@@ -47,10 +47,11 @@ def encode_context(messages: list[dict[str, Any]]) -> bytes:
     return zlib.compress(json.dumps(messages, separators=(",", ":")).encode(), 6)
 
 
-def decode_context(data: bytes) -> list[dict[str, Any]]:
+def decode_context(data: Any) -> list[dict[str, Any]]:
+    """``data``: the stored bytes (boto3 hands binary attributes back wrapped: ``bytes()`` unwraps them)."""
     import zlib
 
-    return list(json.loads(zlib.decompress(data)))
+    return list(json.loads(zlib.decompress(bytes(data))))
 
 
 def message_sk(seq: int) -> str:
@@ -59,72 +60,51 @@ def message_sk(seq: int) -> str:
 
 # Session reads name their attributes: nothing else on the item (the turn lock) is sent back.
 _SESSION_ATTRIBUTES = ("SK", "title", "created_at", "updated_at", "message_count")
-_SESSION_PROJECTION: dict[str, Any] = {
-    "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(_SESSION_ATTRIBUTES))),
-    "ExpressionAttributeNames": {f"#a{i}": name for i, name in enumerate(_SESSION_ATTRIBUTES)},
-}
 
 
 def _message(item: dict[str, Any]) -> dict[str, Any]:
-    return {"id": item["SK"]["S"].removeprefix("MSG#"), "role": item["role"]["S"], "text": item["text"]["S"],
-            "tool_calls": json.loads(item.get("tool_calls", {"S": "[]"})["S"]),
-            "converse": json.loads(item["converse"]["S"]), "created_at": item["created_at"]["S"]}
+    return {"id": str(item["SK"]).removeprefix("MSG#"), "role": item["role"], "text": item["text"],
+            "tool_calls": json.loads(item.get("tool_calls", "[]")), "converse": json.loads(item["converse"]),
+            "created_at": item["created_at"]}
 
 
 class DynamoChatStore:
-    def __init__(self, dynamodb: Any, table: str) -> None:
-        self._db = dynamodb
+    def __init__(self, table: t.Table) -> None:
         self._table = table
 
     def create_session(self, owner: str, session_id: str, title: str, now: str) -> dict[str, Any]:
-        item = {"PK": {"S": owner}, "SK": {"S": session_sk(session_id)}, "title": {"S": title},
-                "created_at": {"S": now}, "updated_at": {"S": now}, "message_count": {"N": "0"}}
-        self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(PK)")
+        item = {"PK": owner, "SK": session_sk(session_id), "title": title, "created_at": now, "updated_at": now,
+                "message_count": 0}
+        self._table.put_new(item)
         return _session(item)
 
     def get_session(self, owner: str, session_id: str) -> dict[str, Any] | None:
-        item = self._db.get_item(TableName=self._table, ConsistentRead=True, **_SESSION_PROJECTION,
-                                 Key={"PK": {"S": owner}, "SK": {"S": session_sk(session_id)}}).get("Item")
+        item = self._table.get((owner, session_sk(session_id)), projection=_SESSION_ATTRIBUTES)
         return _session(item) if item else None
 
-    def list_sessions(self, owner: str, limit: int, start: dict[str, Any] | None
-                      ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        kwargs: dict[str, Any] = {"TableName": self._table,
-                                  "KeyConditionExpression": "PK = :pk AND begins_with(SK, :p)",
-                                  "ExpressionAttributeValues": {":pk": {"S": owner}, ":p": {"S": "CHAT#"}},
-                                  "ScanIndexForward": False, "Limit": limit}
-        kwargs["ExpressionAttributeNames"] = dict(_SESSION_PROJECTION["ExpressionAttributeNames"])
-        kwargs["ProjectionExpression"] = _SESSION_PROJECTION["ProjectionExpression"]
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        response = self._db.query(**kwargs)
-        return [_session(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
+    def list_sessions(self, owner: str, limit: int, start: t.Resume | None
+                      ) -> tuple[list[dict[str, Any]], t.Resume | None]:
+        items, last = self._table.query(t.starting_with(owner, "CHAT#"), limit=limit, start=start, forward=False,
+                                        projection=_SESSION_ATTRIBUTES)
+        return [_session(i) for i in items], last
 
     def acquire_turn(self, owner: str, session_id: str, now_epoch: int, hold_seconds: int) -> dict[str, Any] | None:
         """Take the session's turn lock; the session (with ``lock``, the lock's value, which the commit checks),
         or None when it does not exist (one write)."""
-        from botocore.exceptions import ClientError
-
         try:
-            response = self._db.update_item(
-                TableName=self._table, Key={"PK": {"S": owner}, "SK": {"S": session_sk(session_id)}},
-                UpdateExpression="SET turn_lock_until = :until",
-                ConditionExpression="attribute_exists(PK) AND (attribute_not_exists(turn_lock_until) "
-                                    "OR turn_lock_until < :now)",
-                ExpressionAttributeValues={":until": {"N": str(now_epoch + hold_seconds)},
-                                           ":now": {"N": str(now_epoch)}},
-                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            if not exc.response.get("Item"):
+            attributes = self._table.update(
+                (owner, session_sk(session_id)), "SET turn_lock_until = :until",
+                condition="attribute_exists(PK) AND (attribute_not_exists(turn_lock_until) OR turn_lock_until < :now)",
+                values={":until": now_epoch + hold_seconds, ":now": now_epoch}, return_new=True, explain_failure=True)
+        except t.ConditionFailed as failed:
+            if failed.current is None:
                 return None
             raise Conflict("A reply is still being written for this session; send again when it is done.",
-                           slug="turn-in-progress") from exc
-        attributes = response["Attributes"]
+                           slug="turn-in-progress") from failed
+        assert attributes is not None
         stored = attributes.get("context")
         return {**_session(attributes), "lock": now_epoch + hold_seconds,
-                "context": decode_context(stored["B"]) if stored else None}
+                "context": decode_context(stored) if stored else None}
 
     def finish_turn(self, owner: str, session_id: str, messages: list[dict[str, Any]], first_seq: int,
                     now: str, title: str | None, lock: int | None = None,
@@ -135,107 +115,67 @@ class DynamoChatStore:
         A session deleted during the turn answers NotFound (the messages written for it are removed again);
         a lock lost meanwhile (held past its expiry and taken by another turn) answers Conflict.
         """
-        puts = [{"PutRequest": {"Item": {
-            "PK": {"S": messages_pk(owner, session_id)}, "SK": {"S": message_sk(first_seq + i)},
-            "role": {"S": m["role"]}, "text": {"S": m["text"]}, "created_at": {"S": now},
-            "converse": {"S": json.dumps(m["converse"])}, "tool_calls": {"S": json.dumps(m.get("tool_calls", []))},
-        }}} for i, m in enumerate(messages)]
-        self._batch_write(puts)
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {":n": {"N": str(first_seq + len(messages))}, ":now": {"S": now}}
+        written = [{"PK": messages_pk(owner, session_id), "SK": message_sk(first_seq + i), "role": m["role"],
+                    "text": m["text"], "created_at": now, "converse": json.dumps(m["converse"]),
+                    "tool_calls": json.dumps(m.get("tool_calls", []))} for i, m in enumerate(messages)]
+        self._table.put_many(written)
+        names: dict[str, str] = {"#c": "context"}
+        values: dict[str, Any] = {":n": first_seq + len(messages), ":now": now}
         sets = ["message_count = :n", "updated_at = :now"]
         if title:
             sets.append("#t = :title")
-            names["#t"] = "title"
-            values[":title"] = {"S": title}
+            names["#t"], values[":title"] = "title", title
         removes = ["turn_lock_until"]
         encoded = encode_context(context) if context is not None else None
         if encoded is not None and len(encoded) <= CONTEXT_MAX_BYTES:
             sets.append("#c = :context")
-            values[":context"] = {"B": encoded}
+            values[":context"] = encoded
         else:  # none, or too large for the item: the next turn reads the newest messages instead
             removes.append("#c")
-        names["#c"] = "context"
         if lock is None:  # no lock value known: the session must still exist
             condition = "attribute_exists(PK)"
         else:
             condition = "turn_lock_until = :lock"
-            values[":lock"] = {"N": str(lock)}
-        update: dict[str, Any] = {
-            "TableName": self._table, "Key": {"PK": {"S": owner}, "SK": {"S": session_sk(session_id)}},
-            "UpdateExpression": f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
-            "ConditionExpression": condition, "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values, "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-        from botocore.exceptions import ClientError
-
+            values[":lock"] = lock
         try:
-            self._db.update_item(**update)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            if not exc.response.get("Item"):
-                self._batch_write([{"DeleteRequest": {"Key": {"PK": p["PutRequest"]["Item"]["PK"],
-                                                              "SK": p["PutRequest"]["Item"]["SK"]}}} for p in puts])
-                raise NotFound(f"No chat session {session_id}.") from exc
+            self._table.update((owner, session_sk(session_id)), f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
+                               condition=condition, names=names, values=values, explain_failure=True)
+        except t.ConditionFailed as failed:
+            if failed.current is None:
+                self._table.delete_many(t.item_key(m) for m in written)
+                raise NotFound(f"No chat session {session_id}.") from failed
             raise Conflict("This reply took longer than the session's turn lock; send the message again.",
-                           slug="turn-lock-lost") from exc
+                           slug="turn-lock-lost") from failed
 
     def release_turn(self, owner: str, session_id: str) -> None:
-        self._db.update_item(TableName=self._table, Key={"PK": {"S": owner}, "SK": {"S": session_sk(session_id)}},
-                             UpdateExpression="REMOVE turn_lock_until")
+        self._table.update((owner, session_sk(session_id)), "REMOVE turn_lock_until")
 
     def recent_converse(self, owner: str, session_id: str, limit: int, count: int | None = None
                         ) -> list[dict[str, Any]]:
         """The newest ``limit`` committed messages (below ``count``) in Converse form, oldest first (only that
         attribute is read)."""
-        response = self._db.query(TableName=self._table, KeyConditionExpression=_committed(count),
-                                  ExpressionAttributeValues=_committed_values(messages_pk(owner, session_id), count),
-                                  ProjectionExpression="converse", ScanIndexForward=False, Limit=limit,
-                                  ConsistentRead=True)
-        return [json.loads(i["converse"]["S"]) for i in reversed(response.get("Items", []))]
+        items, _ = self._table.query(_committed(owner, session_id, count), limit=limit, forward=False,
+                                     projection=["converse"], consistent=True)
+        return [json.loads(i["converse"]) for i in reversed(items)]
 
-    def list_messages(self, owner: str, session_id: str, limit: int, start: dict[str, Any] | None,
-                      count: int | None = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    def list_messages(self, owner: str, session_id: str, limit: int, start: t.Resume | None,
+                      count: int | None = None) -> tuple[list[dict[str, Any]], t.Resume | None]:
         """A page of the committed messages (below ``count``, the session's ``message_count``), oldest first."""
-        kwargs: dict[str, Any] = {"TableName": self._table, "KeyConditionExpression": _committed(count),
-                                  "ExpressionAttributeValues": _committed_values(messages_pk(owner, session_id),
-                                                                                 count),
-                                  "Limit": limit}
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        response = self._db.query(**kwargs)
-        return [_message(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
+        items, last = self._table.query(_committed(owner, session_id, count), limit=limit, start=start)
+        return [_message(i) for i in items], last
 
     def delete_session(self, owner: str, session_id: str) -> None:
-        start: dict[str, Any] | None = None
+        start: t.Resume | None = None
         while True:
-            kwargs: dict[str, Any] = {"TableName": self._table, "KeyConditionExpression": "PK = :pk",
-                                      "ExpressionAttributeValues": {":pk": {"S": messages_pk(owner, session_id)}},
-                                      "ProjectionExpression": "PK, SK", "Limit": 500}
-            if start:
-                kwargs["ExclusiveStartKey"] = start
-            response = self._db.query(**kwargs)
-            self._batch_write([{"DeleteRequest": {"Key": {"PK": i["PK"], "SK": i["SK"]}}}
-                               for i in response.get("Items", [])])
-            start = response.get("LastEvaluatedKey")
+            items, start = self._table.query(t.whole(messages_pk(owner, session_id)), limit=500, start=start,
+                                             projection=["PK", "SK"])
+            self._table.delete_many(t.item_key(i) for i in items)
             if not start:
                 break
-        self._db.delete_item(TableName=self._table, Key={"PK": {"S": owner}, "SK": {"S": session_sk(session_id)}})
-
-    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
-        for begin in range(0, len(requests), 25):
-            pending: dict[str, Any] = {self._table: requests[begin:begin + 25]}
-            while pending:
-                pending = self._db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        self._table.delete_if_present((owner, session_sk(session_id)))
 
 
-def _committed(count: int | None) -> str:
-    return "PK = :pk" if count is None else "PK = :pk AND SK < :end"
-
-
-def _committed_values(pk: str, count: int | None) -> dict[str, Any]:
-    values: dict[str, Any] = {":pk": {"S": pk}}
-    if count is not None:
-        values[":end"] = {"S": message_sk(count)}
-    return values
+def _committed(owner: str, session_id: str, count: int | None) -> t.KeyRange:
+    """The session's messages below ``count`` (every one when None)."""
+    partition = messages_pk(owner, session_id)
+    return t.whole(partition) if count is None else t.KeyRange(partition, None, "<", message_sk(count))

@@ -130,6 +130,14 @@ class Cancelled(Exception):
         return position < len(self.reasons) and self.reasons[position] == "ConditionalCheckFailed"
 
 
+class ConditionFailed(Exception):
+    """An update's condition did not hold; ``current`` is the item as it was (None when there was none)."""
+
+    def __init__(self, current: Item | None) -> None:
+        super().__init__("condition failed")
+        self.current = current
+
+
 def item_key(item: Mapping[str, Any]) -> ItemKey:
     return str(item[PARTITION_KEY]), str(item[SORT_KEY])
 
@@ -284,15 +292,23 @@ class Table:
 
     def update(self, key: ItemKey, expression: str, *, values: Mapping[str, Any] | None = None,
                names: Mapping[str, str] | None = None, condition: str | None = None,
-               return_new: bool = False) -> Item | None:
-        """An UpdateItem in plain values; None when ``condition`` does not hold (else the new item when asked)."""
+               return_new: bool = False, explain_failure: bool = False) -> Item | None:
+        """An UpdateItem in plain values; None when ``condition`` does not hold (else the new item when asked).
+
+        ``explain_failure`` raises :class:`ConditionFailed` with the item as it was instead (same request).
+        """
         request = self._update_request(key, expression, values=values, names=names, condition=condition)
         if return_new:
             request["ReturnValues"] = "ALL_NEW"
+        if explain_failure:
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         try:
             response = self._db.update_item(**request)
         except Exception as exc:
             if condition and _error_code(exc) == "ConditionalCheckFailedException":
+                if explain_failure:
+                    old = (getattr(exc, "response", None) or {}).get("Item")
+                    raise ConditionFailed(self._codec.load(old) if old else None) from exc
                 return None
             raise
         return self._codec.load(response["Attributes"]) if return_new else {}

@@ -13,6 +13,7 @@ from crewhouse.chat.store import DynamoChatStore
 from crewhouse.core.errors import Conflict, NotFound
 from crewhouse.core.identity import Identity
 from crewhouse.core.settings import function_environment, load_settings
+from crewhouse.core.table import Table
 from crewhouse.llm.bedrock import BedrockProvider
 from crewhouse.llm.provider import FailoverProvider
 from tests.support.events import claims_for, http_event, lambda_context, response_json
@@ -113,7 +114,7 @@ def test_bedrock_multi_step_tool_use_and_a_tool_error(aws: Any) -> None:
                                                        "end_turn"))
     identity = Identity("t1", "u1", "member", frozenset())
     with function_environment(ENV), stubber:
-        store = DynamoChatStore(aws, "chat")
+        store = DynamoChatStore(Table(aws, "chat"))
         chat = ChatService(store, FailoverProvider([BedrockProvider(runtime, "us.anthropic.claude-test")]),
                            registry_caller(identity, load_settings))
         session = chat.create_session(identity, None)
@@ -136,7 +137,7 @@ def test_bedrock_throttling_fails_over_to_the_next_provider(aws: Any) -> None:
         stubber.add_client_error("converse", service_error_code="ThrottlingException", http_status_code=429)
     identity = Identity("t1", "u1", "member", frozenset())
     with function_environment(ENV), stubber:
-        chat = ChatService(DynamoChatStore(aws, "chat"),
+        chat = ChatService(DynamoChatStore(Table(aws, "chat")),
                            FailoverProvider([BedrockProvider(runtime, "m"), OfflineProvider()]),
                            registry_caller(identity, load_settings))
         session = chat.create_session(identity, None)
@@ -180,16 +181,16 @@ def test_a_turn_is_three_chat_requests_and_reads_no_messages(call: Call) -> None
 
 
 def test_the_commit_is_the_only_point_a_turn_becomes_visible(aws: Any) -> None:
-    store = DynamoChatStore(aws, "chat")
+    store = DynamoChatStore(Table(aws, "chat"))
     store.create_session("T#t#U#u", "s1", "New chat", "2026-11-22T10:00:00+00:00")
     message: dict[str, Any] = {"role": "user", "text": "hi", "converse": {"role": "user", "content": [{"text": "hi"}]}}
 
     # Messages written without a commit (the Lambda stopped in between) are neither listed nor sent.
     held = store.acquire_turn("T#t#U#u", "s1", 1_000, 30)
     assert held is not None and held["context"] is None
-    store._batch_write([{"PutRequest": {"Item": {
+    aws.put_item(TableName="chat", Item={
         "PK": {"S": "T#t#U#u#CHAT#s1"}, "SK": {"S": "MSG#00000000"}, "role": {"S": "user"}, "text": {"S": "lost"},
-        "created_at": {"S": "x"}, "converse": {"S": "{}"}, "tool_calls": {"S": "[]"}}}}])
+        "created_at": {"S": "x"}, "converse": {"S": "{}"}, "tool_calls": {"S": "[]"}})
     assert store.list_messages("T#t#U#u", "s1", 50, None, 0)[0] == []
     assert store.recent_converse("T#t#U#u", "s1", 40, 0) == []
 
@@ -211,7 +212,7 @@ def test_the_commit_is_the_only_point_a_turn_becomes_visible(aws: Any) -> None:
 def test_a_context_too_large_for_the_item_is_dropped_and_the_messages_are_read(aws: Any) -> None:
     import random
 
-    store = DynamoChatStore(aws, "chat")
+    store = DynamoChatStore(Table(aws, "chat"))
     store.create_session("T#t#U#u", "s1", "New chat", "2026-11-22T10:00:00+00:00")
     noise = "".join(random.Random(7).choices("abcdefghijklmnopqrstuvwxyz0123456789", k=400_000))
     big = {"role": "user", "content": [{"text": noise}]}

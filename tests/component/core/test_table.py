@@ -131,3 +131,15 @@ def test_update_answers_none_when_its_condition_fails(table: t.Table) -> None:
     assert updated is not None and (updated["n"], updated["version"]) == (5, 2)
     assert table.update(("p", "S#001"), "SET n = :n", values={":n": 6, ":v": 1}, condition="version = :v") is None
     assert table.get(("p", "S#001"))["n"] == 5  # type: ignore[index]
+
+
+def test_an_explained_failure_names_the_item_as_it_was(table: t.Table) -> None:
+    table.put_new(thing(1, lock=5))
+    with pytest.raises(t.ConditionFailed) as held:
+        table.update(("p", "S#001"), "SET #l = :l", names={"#l": "lock"}, values={":l": 9, ":free": 0},
+                     condition="#l = :free", explain_failure=True)
+    assert held.value.current is not None and held.value.current["lock"] == 5
+    with pytest.raises(t.ConditionFailed) as missing:
+        table.update(("p", "S#404"), "SET #l = :l", names={"#l": "lock"}, values={":l": 9},
+                     condition="attribute_exists(PK)", explain_failure=True)
+    assert missing.value.current is None
