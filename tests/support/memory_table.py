@@ -125,8 +125,13 @@ class MemoryTable(t.Table):
         self.items.pop(key, None)
 
     def delete_many(self, keys: Iterable[t.ItemKey]) -> None:
-        for key in keys:
+        self.write_many(deletes=keys)
+
+    def write_many(self, *, deletes: Iterable[t.ItemKey] = (), puts: Iterable[Item] = ()) -> None:
+        for key in deletes:
             self.items.pop(key, None)
+        for item in puts:
+            self.put(item)
 
     def transact(self, writes: Sequence[t.Write]) -> None:
         reasons = ["" if self._check(w) else "ConditionalCheckFailed" for w in writes]

@@ -263,11 +263,17 @@ class Table:
 
     def delete_many(self, keys: Iterable[ItemKey]) -> None:
         """Unconditional deletes, 25 a request (missing items are fine)."""
-        self._batch_write([{"DeleteRequest": {"Key": self._key(k)}} for k in dict.fromkeys(keys)])
+        self.write_many(deletes=keys)
 
     def put_many(self, items: Iterable[Item]) -> None:
         """Unconditional puts, 25 a request."""
-        self._batch_write([{"PutRequest": {"Item": self._codec.dump(i)}} for i in items])
+        self.write_many(puts=items)
+
+    def write_many(self, *, deletes: Iterable[ItemKey] = (), puts: Iterable[Item] = ()) -> None:
+        """Unconditional deletes then puts, sharing BatchWriteItem requests of 25, unprocessed ones retried."""
+        requests = [{"DeleteRequest": {"Key": self._key(k)}} for k in dict.fromkeys(deletes)]
+        requests += [{"PutRequest": {"Item": self._codec.dump(i)}} for i in puts]
+        self._batch_write(requests)
 
     def transact(self, writes: Sequence[Write]) -> None:
         """All of ``writes`` or none; :class:`Cancelled` names which condition failed."""

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from crewhouse.core.table import KeyRange, Table
+
 RETENTION_SECONDS = 30 * 24 * 3600
 KINDS = ("task", "note", "notebook")
 
@@ -57,38 +59,26 @@ def position_time_ms(position: str) -> int:
 
 class DynamoSyncLog:
     def __init__(self, dynamodb: Any, table: str, *, clock: Callable[[], float] = time.time) -> None:
-        self._db = dynamodb
-        self._table = table
+        self._table = Table(dynamodb, table)
         self._clock = clock
 
     def record(self, owner: str, entries: list[Entry]) -> None:
         """Append ``entries`` for one owner, positioned at the time of writing (a retried stream record
         appends again: the feed keeps the latest version of each item)."""
         for start in range(0, len(entries), 25):
-            requests = []
             written_ms = int(self._clock() * 1000)
-            for entry in entries[start:start + 25]:
-                item: dict[str, Any] = {
-                    "PK": {"S": owner}, "SK": {"S": position_for(written_ms, entry.event_id)},
-                    "kind": {"S": entry.kind}, "item_id": {"S": entry.item_id}, "op": {"S": entry.operation},
-                    "expires_at": {"N": str(written_ms // 1000 + RETENTION_SECONDS)},
-                }
-                if entry.version is not None:
-                    item["v"] = {"N": str(entry.version)}
-                if entry.data is not None:
-                    item["data"] = {"S": json.dumps(entry.data, separators=(",", ":"), ensure_ascii=False)}
-                requests.append({"PutRequest": {"Item": item}})
-            pending: dict[str, Any] = {self._table: requests}
-            while pending:
-                pending = self._db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            self._table.put_many({
+                "PK": owner, "SK": position_for(written_ms, entry.event_id), "kind": entry.kind,
+                "item_id": entry.item_id, "op": entry.operation,
+                "expires_at": written_ms // 1000 + RETENTION_SECONDS, "v": entry.version,
+                "data": json.dumps(entry.data, separators=(",", ":"), ensure_ascii=False)
+                if entry.data is not None else None,
+            } for entry in entries[start:start + 25])
 
     def changes_after(self, owner: str, position: str, limit: int) -> tuple[list[Change], bool]:
-        response = self._db.query(
-            TableName=self._table, KeyConditionExpression="PK = :pk AND SK > :after",
-            ExpressionAttributeValues={":pk": {"S": owner}, ":after": {"S": position}}, Limit=limit,
-            ConsistentRead=True)
-        changes = [Change(position=i["SK"]["S"], kind=i["kind"]["S"], item_id=i["item_id"]["S"],
-                          operation=i["op"]["S"], version=int(i["v"]["N"]) if "v" in i else None,
-                          data=json.loads(i["data"]["S"]) if "data" in i else None)
-                   for i in response.get("Items", [])]
-        return changes, "LastEvaluatedKey" in response
+        items, last = self._table.query(KeyRange(owner, None, ">", position), limit=limit, consistent=True)
+        changes = [Change(position=str(i["SK"]), kind=i["kind"], item_id=i["item_id"], operation=i["op"],
+                          version=int(i["v"]) if "v" in i else None,
+                          data=json.loads(i["data"]) if "data" in i else None)
+                   for i in items]
+        return changes, last is not None
