@@ -26,6 +26,9 @@ def _matches(item: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
         elif isinstance(wanted, t.AnyOf):
             if value not in wanted.values:
                 return False
+        elif isinstance(wanted, t.BeginsWith):
+            if not str(value or "").startswith(wanted.prefix):
+                return False
         elif isinstance(wanted, t.Compare):
             if value is None or not _COMPARE[wanted.op](value, wanted.value):
                 return False
@@ -90,7 +93,10 @@ class MemoryTable(t.Table):
             return current is not None and current.get("version") == write.version
         if write.kind in ("update", "guarded"):
             raise NotImplementedError("update expressions are DynamoDB's: test them against moto")
-        return current is not None or not (write.update or {}).get("must_exist")
+        condition = (write.update or {}).get("condition")
+        if condition not in (None, "attribute_exists(PK)"):
+            raise NotImplementedError("condition expressions are DynamoDB's: test them against moto")
+        return current is not None or condition is None
 
     def _apply(self, write: t.Write) -> None:
         if write.kind == "delete":

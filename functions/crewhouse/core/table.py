@@ -72,6 +72,12 @@ class AnyOf(NamedTuple):
     values: tuple[Any, ...]
 
 
+class BeginsWith(NamedTuple):
+    """A filter: a string attribute starts with ``prefix``."""
+
+    prefix: str
+
+
 class Compare(NamedTuple):
     """A filter: ``attribute <op> value`` (``op`` one of ``< <= > >= <>``)."""
 
@@ -86,6 +92,7 @@ class Write(NamedTuple):
     item: Item  # the whole item for puts, the key for deletes and updates
     version: int | None = None
     update: Mapping[str, Any] | None = None  # an update's expression, condition, names and values
+    table: str | None = None  # another table of the same account (a transaction may span tables)
 
 
 def new(item: Item) -> Write:
@@ -108,8 +115,18 @@ def guarded(item: Item, condition: str, *, names: Mapping[str, str] | None = Non
     return Write("guarded", item, update={"condition": condition, "names": names, "values": values})
 
 
-def removal(key: ItemKey, *, must_exist: bool = False) -> Write:
-    return Write("delete", {PARTITION_KEY: key[0], SORT_KEY: key[1]}, update={"must_exist": must_exist})
+def removal(key: ItemKey, *, must_exist: bool = False, condition: str | None = None,
+            names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None) -> Write:
+    """Delete the item at ``key`` (only if it exists, or only if ``condition`` holds, when asked)."""
+    if must_exist:
+        condition = "attribute_exists(PK)" + (f" AND {condition}" if condition else "")
+    return Write("delete", {PARTITION_KEY: key[0], SORT_KEY: key[1]},
+                 update={"condition": condition, "names": names, "values": values})
+
+
+def on(table: Table, write: Write) -> Write:
+    """``write`` aimed at another table (for a transaction that spans tables)."""
+    return write._replace(table=table.name)
 
 
 def change(key: ItemKey, expression: str, *, values: Mapping[str, Any] | None = None,
@@ -261,6 +278,22 @@ class Table:
     def delete_if_present(self, key: ItemKey) -> None:
         self._db.delete_item(TableName=self.name, Key=self._key(key))
 
+    def delete_where(self, key: ItemKey, condition: str, *, names: Mapping[str, str] | None = None,
+                     values: Mapping[str, Any] | None = None) -> bool:
+        """Delete the item if ``condition`` holds; False when it does not."""
+        try:
+            self._db.delete_item(**self._delete_request(key, self.name, condition=condition, names=names,
+                                                        values=values))
+        except Exception as exc:
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def sibling(self, name: str) -> Table:
+        """Another table of the same account, through the same client."""
+        return Table(self._db, name)
+
     def delete_many(self, keys: Iterable[ItemKey]) -> None:
         """Unconditional deletes, 25 a request (missing items are fine)."""
         self.write_many(deletes=keys)
@@ -279,13 +312,12 @@ class Table:
         """All of ``writes`` or none; :class:`Cancelled` names which condition failed."""
         actions: list[dict[str, Any]] = []
         for write in writes:
+            name = write.table or self.name
             if write.kind == "delete":
-                delete: dict[str, Any] = {"TableName": self.name, "Key": self._key(item_key(write.item))}
-                if (write.update or {}).get("must_exist"):
-                    delete["ConditionExpression"] = "attribute_exists(PK)"
-                actions.append({"Delete": delete})
+                actions.append({"Delete": self._delete_request(item_key(write.item), name, **dict(write.update or {}))})
             elif write.kind == "update":
-                actions.append({"Update": self._update_request(item_key(write.item), **dict(write.update or {}))})
+                actions.append({"Update": self._update_request(item_key(write.item), **dict(write.update or {}),
+                                                               table=name)})
             else:
                 actions.append({"Put": self._put_request(write)})
         try:
@@ -322,8 +354,19 @@ class Table:
     # --- request builders ---------------------------------------------------------------------------------
 
     def _update_request(self, key: ItemKey, expression: str, *, values: Mapping[str, Any] | None = None,
-                        names: Mapping[str, str] | None = None, condition: str | None = None) -> dict[str, Any]:
-        request: dict[str, Any] = {"TableName": self.name, "Key": self._key(key), "UpdateExpression": expression}
+                        names: Mapping[str, str] | None = None, condition: str | None = None,
+                        table: str | None = None) -> dict[str, Any]:
+        request: dict[str, Any] = {"TableName": table or self.name, "Key": self._key(key),
+                                   "UpdateExpression": expression}
+        return self._with_condition(request, condition, names, values)
+
+    def _delete_request(self, key: ItemKey, table: str, *, condition: str | None = None,
+                        names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None
+                        ) -> dict[str, Any]:
+        return self._with_condition({"TableName": table, "Key": self._key(key)}, condition, names, values)
+
+    def _with_condition(self, request: dict[str, Any], condition: str | None, names: Mapping[str, str] | None,
+                        values: Mapping[str, Any] | None) -> dict[str, Any]:
         if values:
             request["ExpressionAttributeValues"] = self._codec.dump(values)
         if names:
@@ -336,18 +379,15 @@ class Table:
         return {PARTITION_KEY: {"S": key[0]}, SORT_KEY: {"S": key[1]}}
 
     def _put_request(self, write: Write) -> dict[str, Any]:
-        request: dict[str, Any] = {"TableName": self.name, "Item": self._codec.dump(write.item)}
+        request: dict[str, Any] = {"TableName": write.table or self.name, "Item": self._codec.dump(write.item)}
         if write.kind == "new":
             request["ConditionExpression"] = "attribute_not_exists(PK)"
         elif write.kind == "versioned":
             request["ConditionExpression"] = "attribute_exists(PK) AND version = :v"
             request["ExpressionAttributeValues"] = {":v": {"N": str(write.version)}}
         elif write.kind == "guarded" and write.update:
-            request["ConditionExpression"] = write.update["condition"]
-            if write.update.get("names"):
-                request["ExpressionAttributeNames"] = dict(write.update["names"])
-            if write.update.get("values"):
-                request["ExpressionAttributeValues"] = self._codec.dump(write.update["values"])
+            return self._with_condition(request, write.update["condition"], write.update.get("names"),
+                                        write.update.get("values"))
         return request
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
@@ -402,6 +442,9 @@ class Table:
                     values[f":f{i}_{j}"] = self._codec.value(value)
                     placeholders.append(f":f{i}_{j}")
                 parts.append(f"#f{i} IN ({', '.join(placeholders)})")
+            elif isinstance(wanted, BeginsWith):
+                parts.append(f"begins_with(#f{i}, :f{i})")
+                values[f":f{i}"] = self._codec.value(wanted.prefix)
             elif isinstance(wanted, Compare):
                 parts.append(f"#f{i} {wanted.op} :f{i}")
                 values[f":f{i}"] = self._codec.value(wanted.value)

@@ -11,27 +11,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from crewhouse.core.dynamo import ItemCodec
+from crewhouse.core import table as t
 from crewhouse.core.errors import Conflict, PayloadTooLarge
 from crewhouse.files import keys
 
 Item = dict[str, Any]
 Page = tuple[list[Item], dict[str, Any] | None]
-INDEX_STATUS = "GSI1"
+BY_STATUS = "GSI1"
 MAX_ATTACHMENTS = 100  # the tasks model accepts at most 100 attachments
-
-
-
-
-def _cancelled_by_condition(exc: Exception) -> bool:
-    response = getattr(exc, "response", {}) or {}
-    code = response.get("Error", {}).get("Code")
-    if code == "ConditionalCheckFailedException":
-        return True
-    if code == "TransactionCanceledException":
-        reasons = [r.get("Code") for r in response.get("CancellationReasons", [])]
-        return "ConditionalCheckFailed" in reasons
-    return False
+_REVISION = {":zero": 0, ":one": 1}  # a target's version moves on with its attachments
 
 
 @dataclass(frozen=True)
@@ -41,8 +29,8 @@ class TargetTable:
     table: str
     sort_key_prefix: str  # TASK# / NOTE#
 
-    def key(self, owner: str, target_id: str) -> dict[str, Any]:
-        return {"PK": {"S": owner}, "SK": {"S": f"{self.sort_key_prefix}{target_id}"}}
+    def key(self, owner: str, target_id: str) -> t.ItemKey:
+        return owner, f"{self.sort_key_prefix}{target_id}"
 
 
 def target_tables(tasks_table: str, notes_table: str | None) -> dict[str, TargetTable]:
@@ -54,40 +42,43 @@ def target_tables(tasks_table: str, notes_table: str | None) -> dict[str, Target
     return tables
 
 
+def _expectations(expect: Mapping[str, Any]) -> tuple[list[str], dict[str, str], dict[str, Any]]:
+    """``expect`` as condition parts: a value must match, a collection lists the allowed values, None is absent."""
+    conditions, names, values = [], {}, {}
+    for i, (field, wanted) in enumerate(expect.items()):
+        names[f"#e{i}"] = field
+        if wanted is None:
+            conditions.append(f"attribute_not_exists(#e{i})")
+        elif isinstance(wanted, list | tuple | set | frozenset):
+            options = []
+            for j, option in enumerate(wanted):
+                values[f":e{i}_{j}"] = option
+                options.append(f":e{i}_{j}")
+            conditions.append(f"#e{i} IN ({', '.join(options)})")
+        else:
+            values[f":e{i}"] = wanted
+            conditions.append(f"#e{i} = :e{i}")
+    return conditions, names, values
+
+
 class DynamoFileStore:
-    def __init__(self, dynamodb: Any, table: str, targets: Mapping[str, TargetTable] | None = None) -> None:
-        self._db = dynamodb
+    def __init__(self, table: t.Table, targets: Mapping[str, TargetTable] | None = None) -> None:
         self._table = table
         self._targets = dict(targets or {})
-        self._codec = ItemCodec()
 
     # --- files ----------------------------------------------------------------------------------------
 
     def get(self, owner: str, file_id: str) -> Item | None:
-        found = self._db.get_item(TableName=self._table, Key=self._key(owner, keys.file_sk(file_id)),
-                                  ConsistentRead=True).get("Item")
-        return self._codec.load(found) if found else None
+        return self._table.get((owner, keys.file_sk(file_id)))
 
     def batch_get(self, owner: str, file_ids: Iterable[str]) -> dict[str, Item]:
-        wanted = list(dict.fromkeys(file_ids))
-        found: dict[str, Item] = {}
-        for start in range(0, len(wanted), 100):
-            request: dict[str, Any] = {self._table: {
-                "Keys": [self._key(owner, keys.file_sk(i)) for i in wanted[start:start + 100]], "ConsistentRead": True}}
-            while request:
-                response = self._db.batch_get_item(RequestItems=request)
-                for raw in response.get("Responses", {}).get(self._table, []):
-                    item = self._codec.load(raw)
-                    found[item["id"]] = item
-                request = response.get("UnprocessedKeys") or {}
-        return found
+        found = self._table.get_many((owner, keys.file_sk(i)) for i in file_ids)
+        return {str(item["id"]): item for item in found.values()}
 
     def create_reserving(self, item: Item, limit: int) -> None:
         """Put a new pending file and reserve its size in the owner's quota, atomically: two uploads racing
         for the last bytes cannot both pass, because the quota item's ``total`` is checked and raised in
         one conditional write."""
-        from botocore.exceptions import ClientError
-
         size = int(item["size"])
         room = limit - size
         if room < 0:
@@ -96,23 +87,19 @@ class DynamoFileStore:
         stored = {**item, "GSI1PK": keys.status_pk(item["PK"], item["status"]),
                   "GSI1SK": f"{item['created_at']}#{item['id']}"}
         try:
-            self._db.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self._table, "Item": self._codec.dump(stored),
-                         "ConditionExpression": "attribute_not_exists(PK)"}},
-                {"Update": {"TableName": self._table, "Key": self._key(item["PK"], keys.QUOTA_SK),
-                            "UpdateExpression": "ADD #total :s, #reserved :s",
-                            "ConditionExpression": "attribute_not_exists(#total) OR #total <= :room",
-                            "ExpressionAttributeNames": {"#total": "total", "#reserved": "reserved"},
-                            "ExpressionAttributeValues": {":s": {"N": str(size)}, ":room": {"N": str(room)}}}},
+            self._table.transact([
+                t.new(stored),
+                t.change((item["PK"], keys.QUOTA_SK), "ADD #total :s, #reserved :s",
+                         condition="attribute_not_exists(#total) OR #total <= :room",
+                         names={"#total": "total", "#reserved": "reserved"}, values={":s": size, ":room": room}),
             ])
-        except ClientError as exc:
-            if not _cancelled_by_condition(exc):
+        except t.Cancelled as cancelled:
+            if "ConditionalCheckFailed" not in cancelled.reasons:
                 raise
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                raise Conflict("A file with this id already exists.") from exc
+            if cancelled.failed(0):
+                raise Conflict("A file with this id already exists.") from cancelled
             raise PayloadTooLarge(f"The file ({size} bytes) does not fit in your storage quota of {limit} bytes.",
-                                  slug="quota-exceeded") from exc
+                                  slug="quota-exceeded") from cancelled
 
     def change(self, owner: str, file_id: str, *, set_fields: Mapping[str, Any] | None = None,
                remove: Iterable[str] = (), expect: Mapping[str, Any] | None = None,
@@ -122,123 +109,75 @@ class DynamoFileStore:
         ``expect`` maps attributes to the values they must have (``None``: must be absent); ``quota`` adds
         to ``used``/``reserved``/``total``. False when the file is gone or not as expected.
         """
-        from botocore.exceptions import ClientError
-
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
-        conditions = ["attribute_exists(PK)"]
-        for i, (field, wanted) in enumerate((expect or {}).items()):
-            names[f"#e{i}"] = field
-            if wanted is None:
-                conditions.append(f"attribute_not_exists(#e{i})")
-            elif isinstance(wanted, list | tuple | set | frozenset):
-                options = []
-                for j, option in enumerate(wanted):
-                    values[f":e{i}_{j}"] = self._codec.value(option)
-                    options.append(f":e{i}_{j}")
-                conditions.append(f"#e{i} IN ({', '.join(options)})")
-            else:
-                values[f":e{i}"] = self._codec.value(wanted)
-                conditions.append(f"#e{i} = :e{i}")
-        fields = dict(set_fields or {})
-        if "status" in fields and not delete:
-            fields["GSI1PK"] = keys.status_pk(owner, fields["status"])  # GSI1SK (created_at#id) stays
-        file_op: dict[str, Any] = {"TableName": self._table, "Key": self._key(owner, keys.file_sk(file_id)),
-                                   "ConditionExpression": " AND ".join(conditions)}
+        conditions, names, values = _expectations(expect or {})
+        condition = " AND ".join(["attribute_exists(PK)", *conditions])
+        key = (owner, keys.file_sk(file_id))
+        expression = ""
         if delete:
-            operation = "Delete"
+            write = t.removal(key, condition=condition, names=names, values=values)
         else:
-            operation = "Update"
+            fields = dict(set_fields or {})
+            if "status" in fields:
+                fields["GSI1PK"] = keys.status_pk(owner, fields["status"])  # GSI1SK (created_at#id) stays
             sets, removes = [], []
             for i, (field, value) in enumerate(fields.items()):
                 names[f"#s{i}"] = field
                 if value is None:
                     removes.append(f"#s{i}")
                 else:
-                    values[f":s{i}"] = self._codec.value(value)
+                    values[f":s{i}"] = value
                     sets.append(f"#s{i} = :s{i}")
             for i, field in enumerate(remove):
                 names[f"#r{i}"] = field
                 removes.append(f"#r{i}")
-            expression = (f"SET {', '.join(sets)}" if sets else "") + (
-                f" REMOVE {', '.join(removes)}" if removes else "")
-            file_op["UpdateExpression"] = expression.strip()
-        file_op["ExpressionAttributeNames"] = names
-        if values:
-            file_op["ExpressionAttributeValues"] = values
-        try:
-            if quota:
-                self._db.transact_write_items(TransactItems=[{operation: file_op}, {"Update": self._quota_op(owner,
-                                                                                                             quota)}])
-            elif delete:
-                self._db.delete_item(**file_op)
-            else:
-                self._db.update_item(**file_op)
-        except ClientError as exc:
-            if _cancelled_by_condition(exc):
-                return False
-            raise
-        return True
+            expression = ((f"SET {', '.join(sets)}" if sets else "")
+                          + (f" REMOVE {', '.join(removes)}" if removes else "")).strip()
+            write = t.change(key, expression, condition=condition, names=names, values=values)
+        if quota:
+            try:
+                self._table.transact([write, self._quota_change(owner, quota)])
+            except t.Cancelled as cancelled:
+                if "ConditionalCheckFailed" in cancelled.reasons:
+                    return False
+                raise
+            return True
+        if delete:
+            return self._table.delete_where(key, condition, names=names, values=values)
+        return self._table.update(key, expression, condition=condition, names=names, values=values) is not None
 
-    def _quota_op(self, owner: str, quota: Mapping[str, int]) -> dict[str, Any]:
-        names = {f"#q{i}": field for i, field in enumerate(quota)}
-        values = {f":q{i}": {"N": str(int(delta))} for i, delta in enumerate(quota.values())}
-        return {"TableName": self._table, "Key": self._key(owner, keys.QUOTA_SK),
-                "UpdateExpression": "ADD " + ", ".join(f"#q{i} :q{i}" for i in range(len(quota))),
-                "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+    @staticmethod
+    def _quota_change(owner: str, quota: Mapping[str, int]) -> t.Write:
+        return t.change((owner, keys.QUOTA_SK), "ADD " + ", ".join(f"#q{i} :q{i}" for i in range(len(quota))),
+                        names={f"#q{i}": field for i, field in enumerate(quota)},
+                        values={f":q{i}": int(delta) for i, delta in enumerate(quota.values())})
 
     def list_files(self, owner: str, *, status: str | None, content_type_prefix: str | None, limit: int,
                    start: dict[str, Any] | None) -> Page:
         """Newest first; by status through GSI1, else the owner's ``FILE#`` items."""
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
-        kwargs: dict[str, Any] = {"TableName": self._table, "ScanIndexForward": False, "Limit": limit}
-        if status:
-            kwargs["IndexName"] = INDEX_STATUS
-            kwargs["KeyConditionExpression"] = "GSI1PK = :pk"
-            values[":pk"] = {"S": keys.status_pk(owner, status)}
-        else:
-            kwargs["KeyConditionExpression"] = "PK = :pk AND begins_with(SK, :sk)"
-            values[":pk"] = {"S": owner}
-            values[":sk"] = {"S": keys.file_sk("")}
-        if content_type_prefix:
-            names["#ct"] = "content_type"
-            values[":ct"] = {"S": content_type_prefix}
-            kwargs["FilterExpression"] = "begins_with(#ct, :ct)"
-            kwargs["ExpressionAttributeNames"] = names
-        kwargs["ExpressionAttributeValues"] = values
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        response = self._db.query(**kwargs)
-        return [self._codec.load(raw) for raw in response.get("Items", [])], response.get("LastEvaluatedKey")
+        where = (t.whole(keys.status_pk(owner, status), BY_STATUS) if status
+                 else t.starting_with(owner, keys.file_sk("")))
+        filters = {"content_type": t.BeginsWith(content_type_prefix)} if content_type_prefix else None
+        return self._table.query(where, limit=limit, start=start, forward=False, filters=filters)
 
     def linked_file_ids(self, owner: str, kind: str, target_id: str, *, limit: int = 1000,
                         start: dict[str, Any] | None = None) -> tuple[list[str], dict[str, Any] | None]:
-        kwargs: dict[str, Any] = {
-            "TableName": self._table, "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
-            "ExpressionAttributeValues": {":pk": {"S": owner}, ":sk": {"S": keys.link_prefix(kind, target_id)}},
-            "ProjectionExpression": "file_id", "Limit": limit}
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        response = self._db.query(**kwargs)
-        return [raw["file_id"]["S"] for raw in response.get("Items", [])], response.get("LastEvaluatedKey")
+        items, last = self._table.query(t.starting_with(owner, keys.link_prefix(kind, target_id)), limit=limit,
+                                        start=start, projection=["file_id"])
+        return [str(i["file_id"]) for i in items], last
 
     # --- quota ----------------------------------------------------------------------------------------
 
     def quota(self, owner: str) -> dict[str, int]:
-        found = self._db.get_item(TableName=self._table, Key=self._key(owner, keys.QUOTA_SK),
-                                  ConsistentRead=True).get("Item") or {}
-        return {name: int(found[name]["N"]) if name in found else 0 for name in ("used", "reserved", "total")}
+        found = self._table.get((owner, keys.QUOTA_SK)) or {}
+        return {name: int(found.get(name, 0)) for name in ("used", "reserved", "total")}
 
     def user_limit(self, tenant_id: str) -> int | None:
-        found = self._db.get_item(TableName=self._table, Key=self._key(keys.tenant_pk(tenant_id),
-                                                                       keys.QUOTA_POLICY_SK)).get("Item")
-        return int(found["user_limit_bytes"]["N"]) if found else None
+        found = self._table.get((keys.tenant_pk(tenant_id), keys.QUOTA_POLICY_SK), consistent=False)
+        return int(found["user_limit_bytes"]) if found else None
 
     def put_user_limit(self, tenant_id: str, limit: int, updated_by: str, now: str) -> None:
-        self._db.put_item(TableName=self._table, Item={
-            **self._key(keys.tenant_pk(tenant_id), keys.QUOTA_POLICY_SK),
-            "user_limit_bytes": {"N": str(limit)}, "updated_by": {"S": updated_by}, "updated_at": {"S": now}})
+        self._table.put({"PK": keys.tenant_pk(tenant_id), "SK": keys.QUOTA_POLICY_SK, "user_limit_bytes": limit,
+                         "updated_by": updated_by, "updated_at": now})
 
     # --- attachments ----------------------------------------------------------------------------------
 
@@ -246,107 +185,76 @@ class DynamoFileStore:
         return kind in self._targets
 
     def target(self, owner: str, kind: str, target_id: str) -> Item | None:
-        table = self._targets[kind]
-        found = self._db.get_item(TableName=table.table, Key=table.key(owner, target_id), ConsistentRead=True,
-                                  ProjectionExpression="PK, attachments").get("Item")
-        return self._codec.load(found) if found else None
+        target = self._targets[kind]
+        return self._table.sibling(target.table).get(target.key(owner, target_id), projection=["PK", "attachments"])
 
     def attach(self, owner: str, file_id: str, kind: str, target_id: str, now: str) -> bool:
         """Link the file and list it on the target, in one transaction. False if either is gone."""
-        from botocore.exceptions import ClientError
-
-        table = self._targets[kind]
+        target_table = self._targets[kind]
         target = self.target(owner, kind, target_id)
         if target is None:
             return False
-        link = f"{kind}:{target_id}"
-        items: list[dict[str, Any]] = [
-            {"Update": {"TableName": self._table, "Key": self._key(owner, keys.file_sk(file_id)),
-                        "UpdateExpression": "ADD links :link",
-                        "ConditionExpression": "attribute_exists(PK)",
-                        "ExpressionAttributeValues": {":link": {"SS": [link]}}}},
-            {"Put": {"TableName": self._table, "Item": {
-                **self._key(owner, keys.link_sk(kind, target_id, file_id)),
-                "file_id": {"S": file_id}, "kind": {"S": kind}, "target_id": {"S": target_id},
-                "created_at": {"S": now}}}},
+        writes = [
+            t.change((owner, keys.file_sk(file_id)), "ADD links :link", condition="attribute_exists(PK)",
+                     values={":link": {f"{kind}:{target_id}"}}),
+            t.overwrite({"PK": owner, "SK": keys.link_sk(kind, target_id, file_id), "file_id": file_id, "kind": kind,
+                         "target_id": target_id, "created_at": now}),
         ]
         listed = list(target.get("attachments") or [])
         if file_id not in listed:
             if len(listed) >= MAX_ATTACHMENTS:
                 raise Conflict(f"The {kind} already has {MAX_ATTACHMENTS} attachments.", slug="too-many-attachments")
-            items.append({"Update": {
-                "TableName": table.table, "Key": table.key(owner, target_id),
-                "UpdateExpression": "SET attachments = list_append(if_not_exists(attachments, :empty), :file), "
-                                    "version = if_not_exists(version, :zero) + :one, updated_at = :now",
-                "ConditionExpression": "attribute_exists(PK) AND (attribute_not_exists(attachments) OR "
-                                       "(NOT contains(attachments, :id) AND size(attachments) < :max))",
-                "ExpressionAttributeValues": {":empty": {"L": []}, ":file": {"L": [{"S": file_id}]},
-                                              ":id": {"S": file_id}, ":zero": {"N": "0"}, ":one": {"N": "1"},
-                                              ":now": {"S": now}, ":max": {"N": str(MAX_ATTACHMENTS)}}}})
+            writes.append(t.change(
+                target_table.key(owner, target_id),
+                "SET attachments = list_append(if_not_exists(attachments, :empty), :file), "
+                "version = if_not_exists(version, :zero) + :one, updated_at = :now",
+                condition="attribute_exists(PK) AND (attribute_not_exists(attachments) OR "
+                          "(NOT contains(attachments, :id) AND size(attachments) < :max))",
+                values={":empty": [], ":file": [file_id], ":id": file_id, ":now": now, ":max": MAX_ATTACHMENTS,
+                        **_REVISION})._replace(table=target_table.table))
         try:
-            self._db.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if _cancelled_by_condition(exc):
+            self._table.transact(writes)
+        except t.Cancelled as cancelled:
+            if "ConditionalCheckFailed" in cancelled.reasons:
                 return False
             raise
         return True
 
     def detach(self, owner: str, file_id: str, kind: str, target_id: str, now: str) -> None:
         """Unlink the file, and take it off the target's list if the target still exists."""
-        from botocore.exceptions import ClientError
-
-        link = f"{kind}:{target_id}"
-        items: list[dict[str, Any]] = [
-            {"Update": {"TableName": self._table, "Key": self._key(owner, keys.file_sk(file_id)),
-                        "UpdateExpression": "DELETE links :link", "ConditionExpression": "attribute_exists(PK)",
-                        "ExpressionAttributeValues": {":link": {"SS": [link]}}}},
-            {"Delete": {"TableName": self._table, "Key": self._key(owner, keys.link_sk(kind, target_id, file_id))}},
-        ]
-        table = self._targets.get(kind)
-        target = self.target(owner, kind, target_id) if table else None
-        listed = list((target or {}).get("attachments") or [])
-        if table and file_id in listed:
-            index = listed.index(file_id)
-            items.append({"Update": {
-                "TableName": table.table, "Key": table.key(owner, target_id),
-                "UpdateExpression": f"REMOVE attachments[{index}] SET version = if_not_exists(version, :zero) + :one, "
-                                    "updated_at = :now",
-                "ConditionExpression": f"attachments[{index}] = :id",
-                "ExpressionAttributeValues": {":id": {"S": file_id}, ":zero": {"N": "0"}, ":one": {"N": "1"},
-                                              ":now": {"S": now}}}})
+        unlink = self._unlink(owner, file_id, kind, target_id, condition="attribute_exists(PK)")
+        target_table = self._targets.get(kind)
+        listed = list(((self.target(owner, kind, target_id) if target_table else None) or {}).get("attachments")
+                      or [])
         for _ in range(3):  # the target's list may shift under us: read it again and retry
+            writes = list(unlink)
+            if target_table and file_id in listed:
+                index = listed.index(file_id)
+                writes.append(t.change(
+                    target_table.key(owner, target_id),
+                    f"REMOVE attachments[{index}] SET version = if_not_exists(version, :zero) + :one, "
+                    "updated_at = :now",
+                    condition=f"attachments[{index}] = :id", values={":id": file_id, ":now": now, **_REVISION},
+                )._replace(table=target_table.table))
             try:
-                self._db.transact_write_items(TransactItems=items)
+                self._table.transact(writes)
                 return
-            except ClientError as exc:
-                if not _cancelled_by_condition(exc) or not table:
+            except t.Cancelled as cancelled:
+                if "ConditionalCheckFailed" not in cancelled.reasons or not target_table:
                     raise
-                target = self.target(owner, kind, target_id)
-                listed = list((target or {}).get("attachments") or [])
-                items = items[:2]
-                if file_id in listed:
-                    index = listed.index(file_id)
-                    items.append({"Update": {
-                        "TableName": table.table, "Key": table.key(owner, target_id),
-                        "UpdateExpression": f"REMOVE attachments[{index}] SET version = "
-                                            "if_not_exists(version, :zero) + :one, updated_at = :now",
-                        "ConditionExpression": f"attachments[{index}] = :id",
-                        "ExpressionAttributeValues": {":id": {"S": file_id}, ":zero": {"N": "0"},
-                                                      ":one": {"N": "1"}, ":now": {"S": now}}}})
+                listed = list((self.target(owner, kind, target_id) or {}).get("attachments") or [])
         raise Conflict("The attachment changed meanwhile; try again.")
 
     def drop_link(self, owner: str, file_id: str, kind: str, target_id: str) -> None:
         """Forget a link whose target is gone (no write to the target)."""
-        self._db.transact_write_items(TransactItems=[
-            {"Update": {"TableName": self._table, "Key": self._key(owner, keys.file_sk(file_id)),
-                        "UpdateExpression": "DELETE links :link",
-                        "ExpressionAttributeValues": {":link": {"SS": [f"{kind}:{target_id}"]}}}},
-            {"Delete": {"TableName": self._table, "Key": self._key(owner, keys.link_sk(kind, target_id, file_id))}},
-        ])
+        self._table.transact(self._unlink(owner, file_id, kind, target_id))
 
     @staticmethod
-    def _key(pk: str, sk: str) -> dict[str, Any]:
-        return {"PK": {"S": pk}, "SK": {"S": sk}}
+    def _unlink(owner: str, file_id: str, kind: str, target_id: str, condition: str | None = None) -> list[t.Write]:
+        """Take the link off the file and delete the link item."""
+        return [t.change((owner, keys.file_sk(file_id)), "DELETE links :link", condition=condition,
+                         values={":link": {f"{kind}:{target_id}"}}),
+                t.removal((owner, keys.link_sk(kind, target_id, file_id)))]
 
 
 class S3Objects:

@@ -19,11 +19,12 @@ if TYPE_CHECKING:
 
 def service_for(settings: FilesSettings | None = None, *, new_id: Callable[[], str] | None = None) -> FileService:
     """``new_id``: the id the next created file gets (a job's result file keeps its job-derived id)."""
+    from crewhouse.core.table import Table
     from crewhouse.files.logic import FileService
     from crewhouse.files.store import DynamoFileStore, S3Objects, target_tables
 
     settings = settings or load_settings(FilesSettings)
-    store = DynamoFileStore(aws_client("dynamodb", settings), settings.files_table,
+    store = DynamoFileStore(Table(aws_client("dynamodb", settings), settings.files_table),
                             target_tables(settings.tasks_table, settings.notes_table))
     # SigV4: botocore would presign with SigV2 in us-east-1 otherwise.
     objects = S3Objects(aws_client("s3", settings, signature_version="s3v4"), settings.files_bucket)

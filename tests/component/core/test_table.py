@@ -143,3 +143,20 @@ def test_an_explained_failure_names_the_item_as_it_was(table: t.Table) -> None:
         table.update(("p", "S#404"), "SET #l = :l", names={"#l": "lock"}, values={":l": 9},
                      condition="attribute_exists(PK)", explain_failure=True)
     assert missing.value.current is None
+
+
+def test_a_transaction_may_span_tables_and_deletes_may_be_conditional(table: t.Table) -> None:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="others", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK")])
+    others = table.sibling("others")
+    others.put({"PK": "p", "SK": "O#1", "count": 1})
+    table.transact([t.new(thing(1)), t.on(others, t.change(("p", "O#1"), "ADD #c :one", names={"#c": "count"},
+                                                          values={":one": 1}))])
+    assert others.get(("p", "O#1"))["count"] == 2  # type: ignore[index]
+    assert not table.delete_where(("p", "S#001"), "n = :n", values={":n": 7})
+    assert table.delete_where(("p", "S#001"), "n = :n", values={":n": 1})
+    table.write_many(deletes=[("p", "S#404")], puts=[thing(n, colour="teal" if n else "tan") for n in range(3)])
+    assert sort_keys(table.query(t.whole("p"), filters={"colour": t.BeginsWith("te")})) == ["S#001", "S#002"]

@@ -102,7 +102,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="bucket")
         notes = NoteService(DynamoNoteStore(Table(dynamodb, "notes")), S3Bodies(s3, "bucket"))
-        files = FileService(DynamoFileStore(dynamodb, "files"), S3Objects(s3, "bucket"),
+        files = FileService(DynamoFileStore(Table(dynamodb, "files")), S3Objects(s3, "bucket"),
                             FilesSettings(files_table="files", files_bucket="bucket"))
         yield World(notes, files, s3, DynamoSearchIndex(dynamodb, "search"))
 
