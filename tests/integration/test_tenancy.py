@@ -187,6 +187,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/files/quota/policy"): {"user_limit_bytes": 10**9},
     ("POST", "/tenant/invitations"): {"email": "matrix@example.com", "role": "member"},
     ("PATCH", "/tenant/members/{user_id}"): {"role": "member"},
+    ("POST", "/tags/{tag}/rename"): {"to": "matrix-renamed"},
 }
 CALLERS = ("expired", "revoked", "removed", "outsider", "forger", "observer", "member", "admin", "owner")
 
@@ -249,7 +250,8 @@ def world(api: httpx.Client, cloud: EmbeddedCloud, new_user: Callable[[], Signed
         assert response.status_code == status, f"{path}: {response.text}"
         return dict(response.json())
 
-    task, other = created("/tasks", {"title": "matrix task"}), created("/tasks", {"title": "other task"})
+    task = created("/tasks", {"title": "matrix task", "tags": ["matrix"]})
+    other = created("/tasks", {"title": "other task"})
     notebook = created("/notebooks", {"name": "Matrix"})
     note = created("/notes", {"title": "Matrix note", "body": "- [ ] first item", "notebook_id": notebook["id"]})
     item = created(f"/notes/{note['id']}/checklist", {"text": "an item"})
@@ -261,7 +263,8 @@ def world(api: httpx.Client, cloud: EmbeddedCloud, new_user: Callable[[], Signed
     ids = {"task_id": task["id"], "other_id": other["id"], "notebook_id": notebook["id"], "note_id": note["id"],
            "item_id": item.get("id") or item["items"][-1]["id"], "revision": "1", "file_id": file["id"],
            "kind": "task", "target_id": task["id"], "job_id": job["id"], "template_id": template["id"],
-           "session_id": session["id"], "invitation_id": invitation["id"], "user_id": people["target"].user_id}
+           "session_id": session["id"], "invitation_id": invitation["id"], "user_id": people["target"].user_id,
+           "tag": "matrix"}
 
     assert eventually(lambda: api.get(f"/files/{file['id']}", headers=headers).json().get("has_thumbnail"))
     outsider = new_user()

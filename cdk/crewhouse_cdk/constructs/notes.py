@@ -27,6 +27,7 @@ API_FUNCTIONS: dict[str, tuple[str, str]] = {
     "NotesChecklist": ("crewhouse.notes.api.checklist", "Notes API: checklist items"),
     "NotesRevisions": ("crewhouse.notes.api.revisions", "Notes API: revisions"),
     "NotesCapture": ("crewhouse.notes.api.capture", "Notes API: web clips, tasks made from notes"),
+    "NotesTags": ("crewhouse.notes.api.tags", "Tags API: tags of tasks and notes with counts, rename and merge"),
 }
 BODY_PREFIX = "notes/"  # crewhouse.notes.keys.BODY_PREFIX
 TRASH_TAG = "crewhouse-trash"  # crewhouse.notes.store.TRASH_TAG
@@ -81,6 +82,12 @@ class NotesContext(Construct):
             resources=[tasks_table.table_arn, f"{tasks_table.table_arn}/index/*"],
         ))
         acknowledge_index_access(capture, tasks_table)
+        # /tags reads the tag index and renames tags on tasks through the tasks logic layer: a task's read and
+        # its version-checked write, nothing else of the tasks table.
+        tags = self.api_functions["NotesTags"]
+        storage.search_table.grant_read_data(tags)
+        tags.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:PutItem"],
+                                                    resources=[tasks_table.table_arn]))
 
         self.stream_dlq = dead_letter_queue(self, "StreamFailures", of="the notes stream processor")
         self.stream_function = CrewhouseFunction(

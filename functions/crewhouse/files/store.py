@@ -34,6 +34,8 @@ class TargetTable:
 
 
 def target_tables(tasks_table: str, notes_table: str | None) -> dict[str, TargetTable]:
+    # The owning contexts' key shapes, named here rather than imported: importing their wiring would make
+    # every files function load (and ship) the notes and tasks dependencies (crewhouse_cdk.layer).
     from crewhouse.tasks import keys as task_keys
 
     tables = {"task": TargetTable(tasks_table, task_keys.task_sk(""))}

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from crewhouse.core.errors import Conflict, Gone, NotFound, PayloadTooLarge, PreconditionFailed, ValidationProblem
 from crewhouse.core.etag import require_version
 from crewhouse.core.identity import Identity
+from crewhouse.core.tags import normalise_tags
 from crewhouse.notes import checklist, keys, tree
 from crewhouse.notes.models import INLINE_BODY_BYTES, KEEP_REVISIONS, MAX_BODY_BYTES, MAX_TASK_LINKS, TRASH_DAYS
 
@@ -540,6 +541,19 @@ class NoteService:
 
     def remove_item(self, identity: Identity, note_id: str, item_id: str, if_match: str | None) -> Note:
         return self._change_checklist(identity, note_id, if_match, lambda items: checklist.remove(items, item_id))
+
+    def retag(self, identity: Identity, note_id: str, old: str, new: str) -> bool:
+        """Replace tag ``old`` with ``new`` on one live note (a merge when it has both): one read, one
+        conditional write, no new revision (tags are not content). False when it is gone, trashed or no
+        longer has ``old``."""
+        owner = self.owner(identity)
+        item = self.store.note(owner, note_id)
+        if item is None or item.get("trashed_at") or old not in (item.get("tags") or []):
+            return False
+        tags = normalise_tags([new if tag == old else tag for tag in item["tags"]])
+        self.store.replace_note(owner, {**item, "tags": tags, "updated_at": keys.stamp(self.clock()),
+                                        "version": item["version"] + 1}, item["version"])
+        return True
 
     # --- trash --------------------------------------------------------------------------------------
 

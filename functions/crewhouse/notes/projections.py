@@ -34,6 +34,8 @@ class Change:
     trash_notebook: str | None = None  # a deleted notebook whose notes go to the trash
     event_type: str | None = None
     event_detail: dict[str, Any] = field(default_factory=dict)
+    old_tags: list[str] = field(default_factory=list)  # a note's tags while it was live
+    new_tags: list[str] = field(default_factory=list)
 
 
 def kind_of(item: Item | None) -> str | None:
@@ -127,6 +129,8 @@ def change_for(old: Item | None, new: Item | None) -> Change | None:
     event = _note_event(old, new)
     return Change(owner=owner, kind=kind, item_id=item_id, sync=sync, reindex=old_text != new_text,
                   old_text=old_text, new_text=new_text, bodies=bodies, event_type=event,
+                  old_tags=list((old or {}).get("tags") or []) if old_live else [],
+                  new_tags=list((new or {}).get("tags") or []) if new_live else [],
                   event_detail={"tenant_id": tenant, "user_id": user, "note_id": item_id,
                                 "title": current.get("title"), "notebook_id": current.get("notebook_id"),
                                 "version": current.get("version")})

@@ -35,11 +35,13 @@ class AwsEffects:
         from crewhouse.notes.store import S3Bodies
         from crewhouse.notes.wiring import service_for
         from crewhouse.search.index import DynamoSearchIndex
+        from crewhouse.search.tags import DynamoTagIndex
         from crewhouse.sync.log import DynamoSyncLog
 
         dynamodb = aws_client("dynamodb", settings)
         self.settings = settings
         self.search = DynamoSearchIndex(dynamodb, settings.search_table)
+        self.tags = DynamoTagIndex(dynamodb, settings.search_table)
         self.log = DynamoSyncLog(dynamodb, settings.sync_table)
         self.bodies = S3Bodies(aws_client("s3", settings), settings.files_bucket)
         self.service = service_for(settings)
@@ -51,6 +53,8 @@ class AwsEffects:
         if change.reindex:
             self.search.replace_document(change.owner, "note", change.item_id, change.old_text, change.new_text,
                                          SEARCH_WEIGHTS)
+        if change.kind == "note":
+            self.tags.replace_tags(change.owner, "note", change.item_id, change.old_tags, change.new_tags)
         if change.sync is not None:
             self.log.record(change.owner, [Entry(event_id, change.kind, change.item_id, change.sync.operation,
                                                  change.sync.version, change.sync.snapshot)])

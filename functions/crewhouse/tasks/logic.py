@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from crewhouse.core.errors import Conflict, NotFound, ValidationProblem
 from crewhouse.core.etag import require_version
 from crewhouse.core.identity import Identity
+from crewhouse.core.tags import normalise_tags
 from crewhouse.tasks import keys, ranking
 from crewhouse.tasks.models.task import MAX_DEPTH, OPEN_STATUSES, Reminder, Task
 
@@ -386,6 +387,18 @@ class TaskService:
         owner = _owner(identity)
         self.store.replace_task(owner, updated, item["version"])
         return self.to_task(updated, self._label(owner, updated))
+
+    def retag(self, identity: Identity, task_id: str, old: str, new: str) -> bool:
+        """Replace tag ``old`` with ``new`` on one task (a merge when it has both): one read, one conditional
+        write. False when the task is gone or no longer has ``old``."""
+        owner = _owner(identity)
+        item = self.store.task(owner, task_id)
+        if item is None or old not in (item.get("tags") or []):
+            return False
+        tags = normalise_tags([new if tag == old else tag for tag in item["tags"]])
+        self.store.replace_task(owner, {**item, "tags": tags, "updated_at": self.clock().isoformat(),
+                                        "version": item["version"] + 1}, item["version"])
+        return True
 
     # --- templates ----------------------------------------------------------------------------------
 

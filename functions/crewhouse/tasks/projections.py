@@ -26,6 +26,8 @@ class TaskChange:
     event_detail: dict[str, Any] = field(default_factory=dict)
     version: int | None = None
     snapshot: dict[str, Any] | None = None  # the task as the API shows it (upserts), for the sync log
+    old_tags: list[str] = field(default_factory=list)
+    new_tags: list[str] = field(default_factory=list)
 
 
 def searchable_text(item: Item | None) -> dict[str, str] | None:
@@ -87,4 +89,6 @@ def task_change(old: Item | None, new: Item | None, now: datetime) -> TaskChange
                       "version": current.get("version")},
         version=current.get("version"),
         snapshot=sync_snapshot(new),
+        old_tags=list((old or {}).get("tags") or []),
+        new_tags=list((new or {}).get("tags") or []),
     )

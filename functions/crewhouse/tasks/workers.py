@@ -36,11 +36,13 @@ class AwsEffects:
 
     def __init__(self, settings: TasksSettings) -> None:
         from crewhouse.search.index import DynamoSearchIndex
+        from crewhouse.search.tags import DynamoTagIndex
         from crewhouse.sync.log import DynamoSyncLog
 
         dynamodb = aws_client("dynamodb", settings)
         self.settings = settings
         self.search = DynamoSearchIndex(dynamodb, settings.search_table)
+        self.tags = DynamoTagIndex(dynamodb, settings.search_table)
         self.log = DynamoSyncLog(dynamodb, settings.sync_table)
         self.scheduler = aws_client("scheduler", settings)
         self.events = aws_client("events", settings)
@@ -48,6 +50,7 @@ class AwsEffects:
     def apply(self, change: TaskChange, epoch_ms: int, event_id: str) -> None:
         self.search.replace_document(change.owner, "task", change.task_id, change.old_text, change.new_text,
                                      SEARCH_WEIGHTS)
+        self.tags.replace_tags(change.owner, "task", change.task_id, change.old_tags, change.new_tags)
         self.log.record(change.owner, [Entry(event_id, "task", change.task_id, change.operation, change.version,
                                              change.snapshot)])
         self._reschedule(change)

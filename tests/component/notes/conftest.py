@@ -62,13 +62,13 @@ def call_tasks(aws: Any) -> Call:
     return _invoker("tasks")
 
 
-@pytest.fixture
-def drain(aws: Any) -> Callable[[], dict[str, Any]]:
-    """Deliver the notes table's new stream records to the notes worker, as Lambda would; returns its answer."""
+def _stream_drain(aws: Any, table: str, worker: Callable[..., dict[str, Any]], name: str
+                  ) -> Callable[[], dict[str, Any]]:
+    """Deliver ``table``'s new stream records to ``worker``, as Lambda would; returns its answer."""
     # botocore would address the account-scoped streams host, which moto's in-process mock does not serve.
     streams = boto3.client("dynamodbstreams", region_name="us-east-1",
                            endpoint_url="https://streams.dynamodb.us-east-1.amazonaws.com")
-    arn = aws.describe_table(TableName="notes")["Table"]["LatestStreamArn"]
+    arn = aws.describe_table(TableName=table)["Table"]["LatestStreamArn"]
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     position: dict[str, str] = {}
 
@@ -85,6 +85,20 @@ def drain(aws: Any) -> Callable[[], dict[str, Any]]:
         position["last"] = records[-1]["dynamodb"]["SequenceNumber"]
         event = {"Records": [dynamodb_event_record(r, arn) for r in records]}
         with function_environment(ENV):
-            return on_table_changes(event, lambda_context("notes-stream"))
+            return worker(event, lambda_context(name))
 
     return deliver
+
+
+@pytest.fixture
+def drain(aws: Any) -> Callable[[], dict[str, Any]]:
+    """Deliver the notes table's new stream records to the notes worker, as Lambda would; returns its answer."""
+    return _stream_drain(aws, "notes", on_table_changes, "notes-stream")
+
+
+@pytest.fixture
+def drain_tasks(aws: Any) -> Callable[[], dict[str, Any]]:
+    """The same for the tasks table and the tasks worker."""
+    from crewhouse.tasks.workers import on_table_changes as on_task_changes
+
+    return _stream_drain(aws, "tasks", on_task_changes, "tasks-stream")

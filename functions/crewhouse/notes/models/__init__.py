@@ -3,7 +3,7 @@
 pydantic builds a model's validator and serializer when its class is defined: 1-3 ms a model at a cold
 start. The models are therefore split by the routes that use them, and each HTTP function imports only its
 modules: ``notebook``, ``note`` (``Note``, ``NoteSummary``), ``edits`` (``NoteCreate``, ``NotePatch``),
-``checklist``, ``revisions``, ``clip`` and ``tasks``; ``fields`` holds the field types they share.
+``checklist``, ``revisions``, ``clip``, ``tasks`` and ``tags``; ``fields`` holds the field types they share.
 
 The limits are defined here. ``from crewhouse.notes.models import X`` works for every model too: this package
 imports the module that defines ``X`` when ``X`` is first asked for (PEP 562), so importing the package
@@ -46,6 +46,10 @@ if TYPE_CHECKING:
     from crewhouse.notes.models.notebook import NotebookPatch as NotebookPatch
     from crewhouse.notes.models.revisions import Revision as Revision
     from crewhouse.notes.models.revisions import RevisionSummary as RevisionSummary
+    from crewhouse.notes.models.tags import TagCount as TagCount
+    from crewhouse.notes.models.tags import TagList as TagList
+    from crewhouse.notes.models.tags import TagRename as TagRename
+    from crewhouse.notes.models.tags import TagRenameResult as TagRenameResult
     from crewhouse.notes.models.tasks import LinkedTask as LinkedTask
     from crewhouse.notes.models.tasks import NoteTasksRequest as NoteTasksRequest
     from crewhouse.notes.models.tasks import NoteTasksResult as NoteTasksResult
@@ -58,6 +62,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "revisions": ("RevisionSummary", "Revision"),
     "clip": ("ClipRequest",),
     "tasks": ("NoteTasksRequest", "LinkedTask", "NoteTasksResult"),
+    "tags": ("TagCount", "TagList", "TagRename", "TagRenameResult"),
 }
 __getattr__, __dir__, _lazy = lazy_exports(__name__, _MODULES, globals())
 __all__ = sorted([*_lazy, "MAX_BODY_BYTES", "INLINE_BODY_BYTES", "MAX_CHECKLIST_ITEMS", "MAX_CHECKLIST_BYTES",
