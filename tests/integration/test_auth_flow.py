@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import jwt
+import pytest
 
 from crewhouse.local.cloud import EmbeddedCloud
 from crewhouse.local.endpoint import local_client
@@ -92,3 +93,30 @@ def test_access_token_of_the_mobile_client_is_accepted(api: httpx.Client, user: 
     response = api.get("/me", headers=bearer(user.access_token))
     assert response.status_code == 200
     assert response.json()["user_id"] == user.user_id
+
+
+def test_a_changed_password_replaces_the_old_one(api: httpx.Client, cloud: EmbeddedCloud, new_user: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    from crewhouse.local.seed import sign_in
+
+    assert cloud.stack is not None
+    user: SignedInUser = new_user()
+    cognito = local_client("cognito-idp")
+    new_password = "Another-long-passphrase-7!"
+    refusals = {}
+    for previous, proposed in [("not-my-password-1!A", new_password), (user.password, "short")]:
+        try:
+            cognito.change_password(AccessToken=user.access_token, PreviousPassword=previous,
+                                    ProposedPassword=proposed)
+        except ClientError as error:
+            refusals[proposed] = error.response["Error"]["Code"]
+    # A wrong current password, and a new one below the pool's policy, are refused.
+    assert refusals == {new_password: "NotAuthorizedException", "short": "InvalidPasswordException"}
+    cognito.change_password(AccessToken=user.access_token, PreviousPassword=user.password,
+                            ProposedPassword=new_password)
+    with pytest.raises(ClientError) as old:
+        sign_in(cloud.stack, user.email, user.password)
+    assert old.value.response["Error"]["Code"] == "NotAuthorizedException"
+    again = sign_in(cloud.stack, user.email, new_password)
+    assert api.get("/me", headers=bearer(again.id_token)).json()["user_id"] == user.user_id
