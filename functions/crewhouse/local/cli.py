@@ -40,8 +40,12 @@ def _local(args: argparse.Namespace) -> int:
         return 1
     assert cloud.stack is not None
     demo = seed_demo_user(cloud.stack)
-    ready_in = time.monotonic() - started
     state = f"restored {cloud.restored}" if cloud.restored else "empty (new)"
+    if not cloud.restored and not args.empty:
+        from crewhouse.local.sample_data import load_sample_data
+
+        state = f"new, with sample data for the demo user ({load_sample_data(cloud.api_url, demo.id_token)})"
+    ready_in = time.monotonic() - started
     print(f"""
 Crewhouse is running locally (ready in {ready_in:.1f} s).
 
@@ -51,7 +55,8 @@ Crewhouse is running locally (ready in {ready_in:.1f} s).
   User pool       {cloud.stack.outputs['UserPoolId']}
   Mobile client   {cloud.stack.outputs['MobileClientId']}
   Token endpoint  {cloud.api_url}/oauth2/token   (client credentials of MachineClient)
-  Local data      {args.state_dir}   {state}; kept across restarts, --fresh starts empty
+  Local data      {args.state_dir}   {state}
+                  kept across restarts; --fresh starts anew, --empty without sample data
 
   Demo user       {demo.email}
   Password        {demo.password}
@@ -113,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--aws-port", type=int, default=4566, help="embedded AWS endpoint port")
     local.add_argument("--state-dir", default=str(LOCAL_STATE_DIR),
                        help="where users, items and objects are kept across restarts")
-    local.add_argument("--fresh", action="store_true", help="delete the kept state and start empty")
+    local.add_argument("--fresh", action="store_true", help="delete the kept state and start anew")
+    local.add_argument("--empty", action="store_true", help="no sample data on a first start")
     local.set_defaults(run=_local)
 
     invoke = commands.add_parser("invoke", help="invoke one function with an event file")
