@@ -67,6 +67,7 @@ SAMPLE_EVENTS: dict[str, tuple[str, ...]] = {
     "crewhouse.notes.api.checklist.handler": ("notes-checklist-add.json",),
     "crewhouse.notes.api.revisions.handler": ("notes-revisions.json",),
     "crewhouse.notes.api.capture.handler": ("notes-clip.json",),
+    "crewhouse.notes.api.tags.handler": ("notes-tags.json",),
     "crewhouse.notes.workers.on_table_changes": ("notes-stream.json",),
     "crewhouse.files.api.reads.handler": ("files-quota.json",),
     "crewhouse.files.api.uploads.handler": ("files-create.json",),
