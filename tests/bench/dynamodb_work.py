@@ -485,6 +485,18 @@ def summarize(samples: dict[str, list[Work]], problems: list[str]) -> Result:
     return Result(mean, samples, problems)
 
 
+def sample(meter: Meter, world: Any, operations: Mapping[str, Callable[[Any, int], Any]], samples: int) -> Result:
+    """Run each operation ``samples`` times against ``world``, metering each run on its own."""
+    runs: dict[str, list[Work]] = {}
+    for operation, run in operations.items():
+        runs[operation] = []
+        for n in range(samples):
+            with meter.request() as work:
+                run(world, n)
+            runs[operation].append(work)
+    return summarize(runs, meter.problems)
+
+
 def over_budget(small: Result, large: Result, operations: Iterable[str], budget: float) -> list[str]:
     """Each asserted metric whose ratio large / small exceeds ``budget``."""
     return [f"{operation} {metric}: {large.mean[operation][metric]:.2f} vs {small.mean[operation][metric]:.2f}"

@@ -74,11 +74,9 @@ from tests.bench.dynamodb_work import (
     Item,
     Meter,
     Result,
-    Work,
     batch_write,
     over_budget,
-    speed_up_moto,
-    summarize,
+    sample,
     work_table,
 )
 from tests.bench.size import by_size
@@ -301,22 +299,7 @@ def measure(total: int) -> Result:
         for name, logical in TABLES.items():
             create_table(client, logical, name)
         meter = Meter(client, TABLES)
-        world = seed(client, total)
-        samples: dict[str, list[Work]] = {}
-        for operation, run in OPERATIONS.items():
-            samples[operation] = []
-            for n in range(SAMPLES):
-                with meter.request() as work:
-                    run(world, n)
-                samples[operation].append(work)
-        return summarize(samples, meter.problems)
-
-
-@pytest.fixture
-def fast_moto(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    speed_up_moto(monkeypatch)
+        return sample(meter, seed(client, total), OPERATIONS, SAMPLES)
 
 
 @pytest.mark.usefixtures("fast_moto")
