@@ -429,21 +429,29 @@ class FileService:
 
     # --- checks of the stored bytes (workers) ---------------------------------------------------------
 
+    def _file_of_object(self, key: str) -> tuple[str, str, str, Item] | str:
+        """Tenant, user, file id and item of the file an uploaded object belongs to; else ``ignored`` (not an
+        upload's key) or ``orphan`` (the file is gone)."""
+        parsed = keys.parse_object_key(key)
+        if parsed is None:
+            return "ignored"
+        tenant_id, user_id, file_id = parsed
+        item = self.store.get(keys.owner_pk(tenant_id, user_id), file_id)
+        return (tenant_id, user_id, file_id, item) if item is not None else "orphan"
+
     def process_upload(self, key: str, version_id: str | None, ocr: Any) -> str:
         """S3 reported the object created: check it, settle the quota, thumbnail and OCR it. Returns what
         happened (``ignored``, ``orphan``, ``duplicate``, ``rejected``, ``accepted``). Safe to repeat."""
         from crewhouse.files import inspection
         from crewhouse.files.ocr import Document
 
-        parsed = keys.parse_object_key(key)
-        if parsed is None:
-            return "ignored"
-        tenant_id, user_id, file_id = parsed
+        located = self._file_of_object(key)
+        if isinstance(located, str):
+            if located == "orphan":
+                self.objects.delete(key, version_id)  # the file was deleted before its bytes arrived
+            return located
+        tenant_id, user_id, file_id, item = located
         owner = keys.owner_pk(tenant_id, user_id)
-        item = self.store.get(owner, file_id)
-        if item is None:
-            self.objects.delete(key, version_id)  # the file was deleted before its bytes arrived
-            return "orphan"
         if item["status"] != "pending" or item.get("quota_state") != "reserved":
             return "duplicate"
         declared = inspection.normalise(item["content_type"])
@@ -502,14 +510,11 @@ class FileService:
 
     def apply_scan_result(self, key: str, version_id: str | None, result: str, threats: list[str]) -> str:
         """GuardDuty scanned an upload: clean files may become available; anything else is quarantined."""
-        parsed = keys.parse_object_key(key)
-        if parsed is None:
-            return "ignored"
-        tenant_id, user_id, file_id = parsed
+        located = self._file_of_object(key)
+        if isinstance(located, str):
+            return located
+        tenant_id, user_id, file_id, item = located
         owner = keys.owner_pk(tenant_id, user_id)
-        item = self.store.get(owner, file_id)
-        if item is None:
-            return "orphan"
         if item.get("version_id") and version_id and item["version_id"] != version_id:
             return "stale"  # a scan of bytes this file no longer has
         if result == "NO_THREATS_FOUND":
