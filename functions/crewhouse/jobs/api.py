@@ -13,6 +13,7 @@ from crewhouse.core.settings import load_settings
 from crewhouse.jobs.adapters import job_service
 from crewhouse.jobs.logic import JobService
 from crewhouse.jobs.models import Job, JobSubmit, JobTimeline, JobTypeInfo, Status
+from crewhouse.jobs.registry import get_type, type_names
 from crewhouse.jobs.settings import JobsSettings
 
 router = APIRouter(tags=["jobs"])
@@ -57,8 +58,6 @@ def list_jobs(identity: CurrentIdentity, service: Service, settings: Settings,
 
 @router.get("/jobs/types", response_model=list[JobTypeInfo], summary="Job types and their params schemas")
 def job_types(identity: CurrentIdentity) -> list[JobTypeInfo]:
-    from crewhouse.jobs.registry import get_type, type_names
-
     found = [get_type(name) for name in type_names()]
     return [JobTypeInfo(name=t.name, description=t.description, params_schema=t.params_model.model_json_schema())
             for t in found if t is not None]

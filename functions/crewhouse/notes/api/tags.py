@@ -13,13 +13,12 @@ from crewhouse.core.http import create_app, lambda_handler
 from crewhouse.notes.api import CurrentIdentity, Service, Settings
 from crewhouse.notes.models.tags import TagCount, TagList, TagRename, TagRenameResult
 from crewhouse.notes.tags import TagIndex, rename_tag, tag_counts
+from crewhouse.search.tags import DynamoTagIndex
 
 router = APIRouter(tags=["tags"])
 
 
 def tag_index(settings: Settings) -> TagIndex:
-    from crewhouse.search.tags import DynamoTagIndex
-
     return DynamoTagIndex(aws_client("dynamodb", settings), settings.search_table)
 
 
@@ -34,7 +33,7 @@ def list_tags(identity: CurrentIdentity, index: Index) -> TagList:
 @router.post("/tags/{tag}/rename", response_model=TagRenameResult,
              summary="Rename a tag on every task and note (to a tag in use: merge them); resend until complete")
 def rename(tag: str, body: TagRename, identity: CurrentIdentity, service: Service, index: Index) -> TagRenameResult:
-    from crewhouse.tasks.wiring import service_for as task_service
+    from crewhouse.tasks.wiring import service_for as task_service  # the tasks service only for renames
 
     changed, complete = rename_tag(index, {"task": task_service(), "note": service}, identity, tag, body.to)
     return TagRenameResult(renamed_from=tag.strip().lstrip("#").lower(), to=body.to, tasks=changed["task"],
