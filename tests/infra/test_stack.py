@@ -25,6 +25,7 @@ PATHS = {
     "pre_token_fn": "Auth/PreTokenGeneration/Function",
     "platform_table": "Storage/PlatformTable",
     "idempotency_table": "Storage/IdempotencyTable",
+    "sync_table": "Storage/SyncLogTable",
     "files_bucket": "Storage/FilesBucket",
     "user_pool": "Auth/UserPool",
     "mobile_client": "Auth/UserPool/MobileClient",
@@ -533,6 +534,7 @@ def test_platform_role_manages_memberships_signs_users_out_and_sends_invitations
         return ((action in XRAY_ACTIONS and resource == "*")
                 or (action in DYNAMODB_READ | DYNAMODB_WRITE and resource in table)
                 or (action == "s3:ListBucket" and resource == arn(ids["files_bucket"]))
+                or (action == "dynamodb:BatchWriteItem" and resource == arn(ids["sync_table"]))  # PATCH /me
                 or (action == "cognito-idp:AdminUserGlobalSignOut" and resource == arn(ids["user_pool"]))
                 or (action == "ses:SendEmail" and render(resource) == ses_identities))
 
@@ -540,6 +542,7 @@ def test_platform_role_manages_memberships_signs_users_out_and_sends_invitations
     assert not excess, f"the platform function may do more than it needs: {excess}"
     for needed in [("dynamodb:GetItem", arn(ids["platform_table"])), ("dynamodb:Query", arn(ids["platform_table"])),
                    ("dynamodb:UpdateItem", arn(ids["platform_table"])), ("s3:ListBucket", arn(ids["files_bucket"])),
+                   ("dynamodb:BatchWriteItem", arn(ids["sync_table"])),
                    ("cognito-idp:AdminUserGlobalSignOut", arn(ids["user_pool"]))]:
         assert needed in granted, f"missing {needed}"
     [send] = [st for st in statements if "ses:SendEmail" in as_list(st["Action"])]
@@ -562,5 +565,6 @@ def test_post_confirmation_role_only_writes_the_platform_table(
     assert not excess, f"the post-confirmation trigger may do more than it needs: {excess}"
     # Exactly what onboarding does (the embedded cloud's IAM check shows nothing else is called).
     assert {(a, render(r)) for a, r in granted if a.startswith("dynamodb:")} == {
-        ("dynamodb:PutItem", render(arn(ids["platform_table"])))}
+        ("dynamodb:PutItem", render(arn(ids["platform_table"]))),
+        ("dynamodb:UpdateItem", render(arn(ids["platform_table"])))}  # the chosen tenant, keeping the profile
     assert not [action for action, _ in granted if action.startswith("cognito-idp:")]  # the pool holds no tenant

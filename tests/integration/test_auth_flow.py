@@ -120,3 +120,25 @@ def test_a_changed_password_replaces_the_old_one(api: httpx.Client, cloud: Embed
     assert old.value.response["Error"]["Code"] == "NotAuthorizedException"
     again = sign_in(cloud.stack, user.email, new_password)
     assert api.get("/me", headers=bearer(again.id_token)).json()["user_id"] == user.user_id
+
+
+def test_a_profile_time_zone_places_quick_adds_and_reaches_sync(api: httpx.Client, new_user: Any) -> None:
+    from tests.support.waiting import eventually
+
+    user: SignedInUser = new_user()
+    me = bearer(user.id_token)
+    token = api.get("/sync", headers=me).json()["token"]
+    patched = api.patch("/me", json={"timezone": "America/New_York", "display_name": "Ada"}, headers=me)
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["profile"]["timezone"] == "America/New_York"
+    added = api.post("/tasks/quick-add", json={"text": "stand-up tomorrow 9am"}, headers=me)
+    assert added.status_code == 201, added.text
+    due = added.json()["task"]["due"]
+    assert due.endswith("T09:00:00-05:00") or due.endswith("T09:00:00-04:00"), due
+
+    def profile_in_feed() -> dict[str, Any] | None:
+        items = api.get("/sync", params={"since": token}, headers=me).json()["items"]
+        return next((i for i in items if i["kind"] == "profile"), None)
+
+    synced = eventually(profile_in_feed)
+    assert synced and synced["id"] == user.user_id and synced["display_name"] == "Ada"

@@ -176,7 +176,7 @@ ADMIN_ONLY = {("PUT", "/files/quota/policy"), ("GET", "/jobs/dead-letters"), ("P
 PRINCIPAL_ROUTES = {("GET", "/me/tenants"), ("POST", "/me/tenant"), ("POST", "/me/sign-out"),
                     ("POST", "/invitations/accept")}
 # Routes any member may use whatever their role (they read, or act only on the caller's own membership).
-ANY_ROLE_WRITES = {("POST", "/tenant/leave"), ("POST", "/mcp")}
+ANY_ROLE_WRITES = {("POST", "/tenant/leave"), ("POST", "/mcp"), ("PATCH", "/me")}  # /me: their own profile
 PUBLIC = {("GET", "/health"), ("GET", "/.well-known/oauth-protected-resource")}
 # Path parameters naming tenant-wide things; every other id names something of one user (the owner here).
 TENANT_WIDE_IDS = ("{user_id}", "{invitation_id}")

@@ -44,9 +44,10 @@ class Auth(Construct):
             layers=layers,
             environment={"PLATFORM_TABLE": storage.platform_table.table_name},
         )
-        # A new tenant, its first admin and the admin's chosen tenant (one transaction of Puts): no reads.
+        # A new tenant and its first admin (Puts) and the admin's chosen tenant (an Update that keeps the rest of
+        # the profile), in one transaction: no reads.
         self.post_confirmation.function.add_to_role_policy(iam.PolicyStatement(
-            actions=["dynamodb:PutItem"], resources=[storage.platform_table.table_arn]))
+            actions=["dynamodb:PutItem", "dynamodb:UpdateItem"], resources=[storage.platform_table.table_arn]))
         self.pre_token_generation = CrewhouseFunction(
             self, "PreTokenGeneration",
             handler="crewhouse.platform.workers.pre_token_generation",

@@ -37,11 +37,15 @@ class PlatformApi(Construct):
                 "USER_POOL_ID": auth.user_pool.user_pool_id,
                 "MOBILE_CLIENT_ID": auth.mobile_client.user_pool_client_id,
                 "INVITATION_SENDER": sender,
+                "SYNC_TABLE": storage.sync_table.table_name,
                 **release_of(self).environment(),
             },
         )
         function = self.handler.function
         storage.platform_table.grant_read_write_data(function)
+        # PATCH /me announces the profile to the person's syncing clients: one appended log entry.
+        function.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:BatchWriteItem"],
+                                                        resources=[storage.sync_table.table_arn]))
         acknowledge_index_access(function, storage.platform_table)
         # /ready calls HeadBucket, which needs s3:ListBucket on the bucket and nothing on its objects.
         function.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"],

@@ -26,6 +26,11 @@ def member_sk(principal_id: str) -> str:
     return f"MEMBER#{principal_id}"
 
 
+def profile_key(principal_id: str) -> tuple[str, str]:
+    """A principal's profile (time zone, name, locale; the tenant new tokens name): one item across tenants."""
+    return f"PRINCIPAL#{principal_id}", "PROFILE"
+
+
 def membership_key(tenant_id: str, principal_id: str) -> dict[str, Any]:
     """The low-level DynamoDB key of a membership item."""
     return {"PK": {"S": tenant_pk(tenant_id)}, "SK": {"S": member_sk(principal_id)}}
@@ -65,3 +70,25 @@ class DynamoMembershipReader:
             status=item.get("status", ACTIVE),
             tokens_valid_after=int(item.get("tokens_valid_after", 0)),
         )
+
+
+class DynamoProfileReader:
+    """The one profile field other contexts read: the time zone a request that names none means."""
+
+    def __init__(self, dynamodb: Any, table_name: str) -> None:
+        from crewhouse.core.table import Table
+
+        self._table = Table(dynamodb, table_name)
+
+    def timezone(self, principal_id: str) -> str | None:
+        item = self._table.get(profile_key(principal_id), projection=("timezone",), consistent=False)
+        return str(item["timezone"]) if item and item.get("timezone") else None
+
+
+def profile_timezone(principal_id: str) -> str | None:
+    """The caller's profile time zone, read from the function's platform table (one GetItem, 0.5 RCU)."""
+    from crewhouse.core.aws import aws_client
+    from crewhouse.core.settings import CoreSettings, load_settings
+
+    settings = load_settings(CoreSettings)
+    return DynamoProfileReader(aws_client("dynamodb", settings), settings.platform_table).timezone(principal_id)

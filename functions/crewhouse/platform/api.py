@@ -22,6 +22,7 @@ from crewhouse.platform.models import (
     Me,
     Member,
     MyTenant,
+    ProfilePatch,
     Readiness,
     RoleChange,
     TenantSwitch,
@@ -80,9 +81,17 @@ def ready(identity: AnyMember, probes: Annotated[dict[str, logic.Probe], Depends
     return logic.check_readiness(probes)
 
 
-@router.get("/me", response_model=Me, summary="The caller: user, tenant and role in it")
+@router.get("/me", response_model=Me, summary="The caller: user, tenant, role in it and profile")
 def me(identity: AnyMember, store: Store) -> Me:
     return logic.describe_me(identity, store)
+
+
+@router.patch("/me", response_model=Me, summary="Change the caller's profile: name, time zone, locale, week start")
+def update_me(body: ProfilePatch, identity: AnyMember, store: Store, settings: Settings) -> Me:
+    from crewhouse.platform.store import SyncProfileFeed
+
+    return logic.update_profile(identity, body, store, SyncProfileFeed(aws_client("dynamodb", settings),
+                                                                       settings.sync_table))
 
 
 @router.get("/me/tenants", response_model=list[MyTenant], summary="Every tenant the caller belongs to")

@@ -20,6 +20,8 @@ from crewhouse.platform.models import (
     Me,
     Member,
     MyTenant,
+    Profile,
+    ProfilePatch,
     Readiness,
     Tenant,
     TenantSwitched,
@@ -43,6 +45,8 @@ class PlatformStore(Protocol):
     def memberships_of(self, principal_id: str) -> list[Item]: ...
     def active_tenant(self, principal_id: str) -> str | None: ...
     def set_active_tenant(self, principal_id: str, tenant_id: str) -> None: ...
+    def profile(self, principal_id: str) -> Item: ...
+    def update_profile(self, principal_id: str, changes: Mapping[str, Any]) -> Item: ...
     def update_membership(self, tenant_id: str, principal_id: str, *, now: str, role: str | None = None,
                           status: str | None = None, tokens_valid_after: int | None = None,
                           admin_delta: int = 0) -> None: ...
@@ -87,7 +91,13 @@ def check_readiness(probes: Mapping[str, Probe]) -> Readiness:
     return Readiness(status="ready", checks=checks)
 
 
-def describe_me(identity: Identity, store: PlatformStore) -> Me:
+class ProfileFeed(Protocol):
+    """Where a changed profile is announced to the person's syncing clients (the sync log)."""
+
+    def profile_changed(self, identity: Identity, profile: Profile) -> None: ...
+
+
+def describe_me(identity: Identity, store: PlatformStore, profile: Profile | None = None) -> Me:
     return Me(
         user_id=identity.user_id,
         email=identity.email,
@@ -96,7 +106,18 @@ def describe_me(identity: Identity, store: PlatformStore) -> Me:
         role=identity.role,  # type: ignore[arg-type]
         roles=sorted(identity.roles),
         scopes=sorted(identity.scopes),
+        profile=profile or Profile.model_validate(store.profile(identity.user_id)),
     )
+
+
+def update_profile(identity: Identity, patch: ProfilePatch, store: PlatformStore, feed: ProfileFeed) -> Me:
+    """Change the caller's profile (one UpdateItem) and tell their syncing clients; ``/me`` as it is now."""
+    changes = patch.model_dump(exclude_unset=True)
+    profile = Profile.model_validate(store.update_profile(identity.user_id, changes) if changes
+                                     else store.profile(identity.user_id))
+    if changes:
+        feed.profile_changed(identity, profile)
+    return describe_me(identity, store, profile)
 
 
 # --- onboarding and token claims ---------------------------------------------------------------------------

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from crewhouse.core.tenancy import Role
+from crewhouse.core.timezones import TimezoneName
+
+WeekStart = Literal["monday", "sunday", "saturday"]
+LOCALE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"  # BCP 47 as apps use it: en, en-GB, pt-BR, zh-Hant-TW
 
 
 class Health(BaseModel):
@@ -27,6 +31,27 @@ class Tenant(BaseModel):
     owner_id: str
 
 
+class Profile(BaseModel):
+    """How the person wants times and dates shown and understood; the same in every tenant."""
+
+    display_name: str | None = None
+    timezone: str | None = Field(default=None, description="IANA time zone: quick add, reminders and "
+                                                            "recurrence use it when a request names none (else UTC)")
+    locale: str | None = Field(default=None, description="BCP 47 language tag, e.g. `en-GB`")
+    week_start: WeekStart = Field(default="monday", description="The first day of the week in the person's views")
+
+
+class ProfilePatch(BaseModel):
+    """Only the fields given change; `null` resets one to its default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    timezone: TimezoneName = None
+    locale: Annotated[str, Field(max_length=35, pattern=LOCALE_PATTERN)] | None = None
+    week_start: WeekStart | None = None
+
+
 class Me(BaseModel):
     user_id: str
     email: str | None
@@ -35,6 +60,7 @@ class Me(BaseModel):
     role: Role
     roles: list[str]
     scopes: list[str]
+    profile: Profile = Field(default_factory=Profile)
 
 
 class Member(BaseModel):

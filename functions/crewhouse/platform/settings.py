@@ -9,6 +9,7 @@ class PlatformSettings(CoreSettings):
     # The client whose refresh tokens /me/tenant exchanges for tokens naming the chosen tenant.
     mobile_client_id: str | None = None
     invitation_sender: str = "no-reply@crewhouse.local"
+    sync_table: str = "crewhouse-sync"  # a changed profile is announced there
     # What is deployed (set at synth by crewhouse_cdk.release), reported by /health.
     release_version: str = "unknown"
     release_commit: str = "unknown"

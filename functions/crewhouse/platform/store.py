@@ -12,12 +12,15 @@ Keys:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from crewhouse.core import table as t
 from crewhouse.core.errors import Conflict, NotFound
-from crewhouse.core.tenancy import ACTIVE, member_sk, tenant_pk
-from crewhouse.platform.models import Tenant
+from crewhouse.core.identity import Identity
+from crewhouse.core.keys import owner_pk
+from crewhouse.core.tenancy import ACTIVE, member_sk, profile_key, tenant_pk
+from crewhouse.platform.models import Profile, Tenant
 
 MEMBERSHIPS_BY_PRINCIPAL = "GSI1"
 Item = dict[str, Any]
@@ -28,7 +31,7 @@ def _meta_key(tenant_id: str) -> t.ItemKey:
 
 
 def _profile_key(principal_id: str) -> t.ItemKey:
-    return f"PRINCIPAL#{principal_id}", "PROFILE"
+    return profile_key(principal_id)
 
 
 def _invite_key(tenant_id: str, invitation_id: str) -> t.ItemKey:
@@ -39,9 +42,9 @@ def _member_key(tenant_id: str, principal_id: str) -> t.ItemKey:
     return tenant_pk(tenant_id), member_sk(principal_id)
 
 
-def _profile(principal_id: str, tenant_id: str) -> Item:
-    pk, sk = _profile_key(principal_id)
-    return {"PK": pk, "SK": sk, "active_tenant": tenant_id}
+def _choose_tenant(principal_id: str, tenant_id: str) -> t.Write:
+    """Name the tenant new tokens carry, keeping the rest of the profile."""
+    return t.change(_profile_key(principal_id), "SET active_tenant = :t", values={":t": tenant_id})
 
 
 class DynamoPlatformStore:
@@ -58,7 +61,7 @@ class DynamoPlatformStore:
         member = self._member_item(tenant.id, tenant.owner_id, role="admin", email=admin_email, invited_by=None,
                                    now=tenant.created_at)
         try:
-            self._table.transact([t.new(meta), t.overwrite(member), t.overwrite(_profile(tenant.owner_id, tenant.id))])
+            self._table.transact([t.new(meta), t.overwrite(member), _choose_tenant(tenant.owner_id, tenant.id)])
         except t.Cancelled as cancelled:
             if not cancelled.failed(0):
                 raise
@@ -103,7 +106,24 @@ class DynamoPlatformStore:
         return str(item["active_tenant"]) if item and "active_tenant" in item else None
 
     def set_active_tenant(self, principal_id: str, tenant_id: str) -> None:
-        self._table.put(_profile(principal_id, tenant_id))
+        self._table.update(_profile_key(principal_id), "SET active_tenant = :t", values={":t": tenant_id})
+
+    def profile(self, principal_id: str) -> Item:
+        """The principal's profile fields (none yet: empty)."""
+        found = self._table.get(_profile_key(principal_id)) or {}
+        return {k: v for k, v in found.items() if k not in ("PK", "SK", "active_tenant")}
+
+    def update_profile(self, principal_id: str, changes: Mapping[str, Any]) -> Item:
+        """Set the given fields (None removes one); the profile as it is now."""
+        names = {f"#f{i}": name for i, name in enumerate(changes)}
+        sets = [f"#f{i} = :f{i}" for i, value in enumerate(changes.values()) if value is not None]
+        removes = [f"#f{i}" for i, value in enumerate(changes.values()) if value is None]
+        expression = " ".join(part for part in (f"SET {', '.join(sets)}" if sets else "",
+                                                 f"REMOVE {', '.join(removes)}" if removes else "") if part)
+        values = {f":f{i}": value for i, value in enumerate(changes.values()) if value is not None}
+        updated = self._table.update(_profile_key(principal_id), expression, names=names, values=values or None,
+                                     return_new=True) or {}
+        return {k: v for k, v in updated.items() if k not in ("PK", "SK", "active_tenant")}
 
     def update_membership(self, tenant_id: str, principal_id: str, *, now: str, role: str | None = None,
                           status: str | None = None, tokens_valid_after: int | None = None,
@@ -169,6 +189,24 @@ class DynamoPlatformStore:
             if cancelled.failed(0):
                 raise Conflict("This invitation was already used or revoked.", slug="invitation-used") from cancelled
             raise Conflict("You are already a member of this tenant.", slug="already-a-member") from cancelled
+
+
+class SyncProfileFeed:
+    """A changed profile as an entry of the caller's sync log (kind ``profile``), so ``GET /sync`` shows it."""
+
+    def __init__(self, dynamodb: Any, sync_table: str) -> None:
+        from crewhouse.sync.log import DynamoSyncLog
+
+        self._log = DynamoSyncLog(dynamodb, sync_table)
+
+    def profile_changed(self, identity: Identity, profile: Profile) -> None:
+        import uuid
+
+        from crewhouse.sync.log import Entry
+
+        self._log.record(owner_pk(identity.tenant_id, identity.user_id), [Entry(
+            event_id=uuid.uuid4().hex, kind="profile", item_id=identity.user_id, operation="upsert",
+            data=profile.model_dump(mode="json"))])
 
 
 class CognitoDirectory:

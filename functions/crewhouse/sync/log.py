@@ -24,7 +24,7 @@ from typing import Any
 from crewhouse.core.table import KeyRange, Table
 
 RETENTION_SECONDS = 30 * 24 * 3600
-KINDS = ("task", "note", "notebook")
+KINDS = ("task", "note", "notebook", "profile")
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Kind = Literal["task", "note", "notebook"]
+Kind = Literal["task", "note", "notebook", "profile"]
 
 
 class SyncItem(BaseModel):
     """An item that was created or changed: ``kind`` plus the item exactly as its own API shows it
-    (``Task``, ``Note`` or ``Notebook``). A note whose body is too large for the feed carries
+    (``Task``, ``Note`` or ``Notebook``; ``profile``: the caller's ``Profile``, ``id`` their user id). A note
+    whose body is too large for the feed carries
     ``body: null`` and its ``body_size``: fetch it with ``GET /notes/{id}``."""
 
     model_config = ConfigDict(extra="allow")

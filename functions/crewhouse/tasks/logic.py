@@ -128,10 +128,16 @@ def new_ulid() -> str:
 
 class TaskService:
     def __init__(self, store: TaskStore, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 new_id: Callable[[], str] = new_ulid) -> None:
+                 new_id: Callable[[], str] = new_ulid,
+                 timezone_of: Callable[[str], str | None] = lambda principal: None) -> None:
         self.store = store
         self.clock = clock
         self.new_id = new_id
+        self.timezone_of = timezone_of  # the person's profile time zone, asked only when a task needs one
+
+    def timezone_for(self, identity: Identity, given: str | None) -> str | None:
+        """The time zone a request means: the one it names, else the caller's profile's (None: UTC)."""
+        return given or self.timezone_of(identity.user_id)
 
     # --- reading ------------------------------------------------------------------------------------
 
@@ -204,7 +210,10 @@ class TaskService:
     def create(self, identity: Identity, fields: TaskCreate, *, task_id: str | None = None) -> Task:
         owner = _owner(identity)
         now = self.clock()
-        item = self._validated_item(owner, fields.model_dump(mode="json"), task_id or self.new_id(), now)
+        data = fields.model_dump(mode="json")
+        if data.get("due") or data.get("recurrence"):  # a wall-clock time to place: in whose zone
+            data["timezone"] = self.timezone_for(identity, data.get("timezone"))
+        item = self._validated_item(owner, data, task_id or self.new_id(), now)
         item.update(created_at=now.isoformat(), updated_at=now.isoformat(),
                     version=1, completed_at=now.isoformat() if item["status"] == "done" else None)
         item["rank"] = self._end_rank(owner, item.get("planned_date"), item["priority"])

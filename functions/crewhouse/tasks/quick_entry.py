@@ -16,7 +16,7 @@ from crewhouse.tasks.quick_add import QuickAddError, parse_quick_add
 
 
 def quick_add(service: TaskService, identity: Identity, request: QuickAddRequest) -> QuickAddResult:
-    timezone = request.timezone or "UTC"
+    timezone = service.timezone_for(identity, request.timezone) or "UTC"
     try:
         parsed = parse_quick_add(request.text, now=service.clock(), timezone=timezone)
         fields = TaskCreate(

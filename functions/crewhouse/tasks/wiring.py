@@ -18,8 +18,10 @@ if TYPE_CHECKING:
 
 def service_for(settings: TasksSettings | None = None) -> TaskService:
     from crewhouse.core.table import Table
+    from crewhouse.core.tenancy import profile_timezone
     from crewhouse.tasks.logic import TaskService
     from crewhouse.tasks.store import DynamoTaskStore
 
     settings = settings or load_settings(TasksSettings)
-    return TaskService(DynamoTaskStore(Table(aws_client("dynamodb", settings), settings.tasks_table)))
+    return TaskService(DynamoTaskStore(Table(aws_client("dynamodb", settings), settings.tasks_table)),
+                       timezone_of=profile_timezone)

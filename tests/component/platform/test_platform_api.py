@@ -19,7 +19,8 @@ from tests.support.tables import create_table
 TABLE = "platform"
 BUCKET = "files"
 SENDER = "invites@crewhouse.test"
-ENV = {"PLATFORM_TABLE": TABLE, "FILES_BUCKET": BUCKET, "AWS_REGION": "us-east-1", "INVITATION_SENDER": SENDER}
+ENV = {"PLATFORM_TABLE": TABLE, "FILES_BUCKET": BUCKET, "AWS_REGION": "us-east-1", "INVITATION_SENDER": SENDER,
+       "SYNC_TABLE": "sync"}
 Call = Callable[..., tuple[int, Any]]
 
 
@@ -28,6 +29,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     with mocked_aws(monkeypatch):
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         create_table(dynamodb, "StoragePlatformTable", TABLE)
+        create_table(dynamodb, "StorageSyncLogTable", "sync")
         ses = boto3.client("ses", region_name="us-east-1")
         ses.verify_email_identity(EmailAddress=SENDER)
         yield {"dynamodb": dynamodb, "s3": boto3.client("s3", region_name="us-east-1"), "ses": ses,

@@ -188,3 +188,25 @@ def test_filtered_lists_keep_each_tasks_label(call: Call) -> None:
     assert [(t["title"], t["label"]) for t in page["items"]] == [("one", "A1"), ("three", "A3")]
     _, _, everything = call("GET", "/tasks", query="status=todo&status=in_progress")
     assert {t["id"]: t["label"] for t in everything["items"]} == {first["id"]: "A1", third["id"]: "A3"}
+
+
+def test_without_a_timezone_quick_add_and_create_use_the_profiles(aws: Any, call: Call) -> None:
+    from crewhouse.core.table import Table
+    from crewhouse.platform.store import DynamoPlatformStore
+    from tests.support.members import PLATFORM_TABLE
+
+    _, _, utc = call("POST", "/tasks/quick-add", {"text": "call mum tomorrow 9am"})
+    assert utc["task"]["due"].endswith("T09:00:00Z") or utc["task"]["due"].endswith("T09:00:00+00:00")
+
+    call("GET", "/tasks")  # the caller's membership (and so the platform table) exists
+    DynamoPlatformStore(Table(aws, PLATFORM_TABLE)).update_profile("u1", {"timezone": "Asia/Tokyo"})
+    status, _, tokyo = call("POST", "/tasks/quick-add", {"text": "call dad tomorrow 9am"})
+    assert status == 201, tokyo
+    assert tokyo["task"]["due"].endswith("T09:00:00+09:00") and tokyo["task"]["timezone"] == "Asia/Tokyo"
+    # A request that names its zone wins; a task created with a due time and no zone takes the profile's.
+    _, _, named = call("POST", "/tasks/quick-add", {"text": "call gran tomorrow 9am", "timezone": "Europe/Paris"})
+    assert named["task"]["timezone"] == "Europe/Paris"
+    _, _, created = call("POST", "/tasks", {"title": "dentist", "due": "2026-12-10T08:30:00+09:00"})
+    assert (created["timezone"], created["planned_date"]) == ("Asia/Tokyo", "2026-12-10")
+    _, _, plain = call("POST", "/tasks", {"title": "no time, no zone"})
+    assert plain["timezone"] is None

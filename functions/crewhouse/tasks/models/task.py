@@ -10,6 +10,7 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from crewhouse.core.tags import normalise_tags
+from crewhouse.core.timezones import TimezoneName as TimezoneName  # the tasks models name it too
 
 Status = Literal["todo", "in_progress", "done", "cancelled"]
 Priority = Literal["A", "B", "C"]
@@ -21,24 +22,11 @@ MAX_ATTACHMENTS = 100
 MAX_DEPTH = 3
 
 
-def _check_timezone(name: str | None) -> str | None:
-    if name is None:
-        return None
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown IANA timezone {name!r}") from exc
-    return name
-
-
 TaskId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
 Title = Annotated[str, Field(min_length=1, max_length=500)]
 Description = Annotated[str, Field(max_length=64 * 1024)]
 Tags = Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=MAX_TAGS),
                  AfterValidator(normalise_tags)]
-TimezoneName = Annotated[str | None, AfterValidator(_check_timezone)]
 EstimateMinutes = Annotated[int, Field(ge=0, le=100_000)]
 DependsOn = Annotated[list[TaskId], Field(max_length=MAX_DEPENDENCIES)]
 Rule = Annotated[str, Field(max_length=1000)]
