@@ -134,6 +134,7 @@ def test_summarize_runs_to_a_result_note(api: httpx.Client, cloud: EmbeddedCloud
     result = api.get(f"/notes/{done['result']['note_id']}", headers=bearer(user.id_token)).json()
     assert "offline" in result["body"].lower()  # the offline provider says so in every result
     assert "agent-job" in result["tags"]
+    assert done["result"]["preview"] == result["body"][:500]  # the start of the result, without reading the note
     # The job record is what a client trusts: `succeeded` means the result is stored and readable. The
     # execution may still be running its tail (EmitSucceeded), so its own status is awaited, not assumed.
     execution = eventually(lambda: terminal_execution(cloud, done["execution_arn"]), timeout=30)
@@ -250,3 +251,22 @@ def test_a_tenant_never_runs_more_jobs_than_its_limit(api: httpx.Client, new_use
         running += step
         peak = max(peak, running)
     assert 1 < peak <= 3, peak  # they did run side by side, and never more than the limit
+
+
+def test_a_failed_store_keeps_the_report_and_names_the_step(api: httpx.Client, cloud: EmbeddedCloud,
+                                                            user: SignedInUser) -> None:
+    lambdas = boto3.client("lambda", endpoint_url=cloud.aws_endpoint, region_name=cloud.config.region,
+                           aws_access_key_id="test", aws_secret_access_key="test")
+    step = cloud.function_name("JobsJobStep")
+    environment = lambdas.get_function_configuration(FunctionName=step)["Environment"]["Variables"]
+    broken = {**environment, "NOTES_TABLE": environment["NOTES_TABLE"] + "-missing"}  # the note cannot be written
+    lambdas.update_function_configuration(FunctionName=step, Environment={"Variables": broken})
+    try:
+        job = submit(api, user, {"type": "summarize", "params": {"text": "Solar batteries store the day's sun "
+                                                                         "for the evening. " * 20}})
+        failed = wait_for(api, user, job["id"], finished)
+    finally:
+        lambdas.update_function_configuration(FunctionName=step, Environment={"Variables": environment})
+    assert failed["status"] == "failed" and failed["failed_step"] == "StoreResult", failed
+    assert failed["partial"] and "offline" in failed["partial"]["markdown"].lower()  # the agent's report, kept
+    assert failed["result"] is None and failed["error"]["message"]

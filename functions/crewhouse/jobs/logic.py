@@ -25,7 +25,7 @@ from ulid import ULID
 from crewhouse.core.errors import Conflict, Forbidden, NotFound
 from crewhouse.core.identity import Identity
 from crewhouse.jobs import keys
-from crewhouse.jobs.models import CANCELLABLE, TERMINAL, Job, JobEvent, JobSubmit, JobTimeline
+from crewhouse.jobs.models import CANCELLABLE, PARTIAL_CHARS, TERMINAL, Job, JobEvent, JobSubmit, JobTimeline
 from crewhouse.jobs.store import Admission, DynamoJobStore, ProgressWrite
 
 Item = dict[str, Any]
@@ -384,17 +384,39 @@ class JobService:
         self.release(ref)
         return item
 
-    def fail(self, ref: JobRef, error: str, cause: str) -> Item | None:
+    def fail(self, ref: JobRef, error: str, cause: str, state: Mapping[str, Any] | None = None) -> Item | None:
+        """Mark the job failed, naming the step that failed (from the execution's ``state``) and keeping what
+        the finished steps made: the agent's output when storing it was what failed."""
+        state = state or {}
+        set_fields: Item = {"status": "failed", "message": "Failed", "finished_at": self._now(),
+                            "updated_at": self._now(), "eta": None,
+                            "error": {"code": error or "error", "message": (cause or error)[:1000]}}
+        if state:
+            set_fields["failed_step"] = failed_step(state)
+            output = state.get("output") or {}
+            if output.get("markdown"):
+                markdown = str(output["markdown"])
+                set_fields["partial"] = {"title": str(output.get("title") or "")[:200],
+                                         "markdown": markdown[:PARTIAL_CHARS],
+                                         "truncated": len(markdown) > PARTIAL_CHARS}
         item = self.store.transition(
             ref.tenant_id, ref.user_id, ref.job_id, from_statuses=frozenset({"queued", "running"}),
-            set_fields={"status": "failed", "message": "Failed", "finished_at": self._now(),
-                        "updated_at": self._now(), "eta": None,
-                        "error": {"code": error or "error", "message": (cause or error)[:1000]}},
+            set_fields=set_fields,
         )
         if item is None:
             return None  # cancelled meanwhile: cancellation already gave the slot back
         self.release(ref)
         return item
+
+
+def failed_step(state: Mapping[str, Any]) -> str:
+    """Which step of the agent_job state machine failed, from what the state holds when MarkFailed runs (each
+    step adds its result: ``started``, ``output``, ``stored``)."""
+    if "stored" in state:
+        return "MarkSucceeded"
+    if "output" in state:
+        return "StoreResult"
+    return "RunAgent" if "started" in state else "MarkRunning"
 
 
 def _require_admin(identity: Identity) -> None:

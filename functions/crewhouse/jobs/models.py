@@ -41,10 +41,24 @@ class JobError(BaseModel):
     message: str
 
 
+PREVIEW_CHARS = 500
+PARTIAL_CHARS = 20_000  # what a failed job keeps of the agent's output, on the job item (DynamoDB: 400 KB an item)
+
+
 class JobResult(BaseModel):
     kind: Literal["note", "file"]
     note_id: str | None = None
     file_id: str | None = None
+    preview: str | None = Field(default=None, description=f"The result's first {PREVIEW_CHARS} characters "
+                                                          "(markdown), kept with the job: no read of the note")
+
+
+class PartialOutput(BaseModel):
+    """What a failed job's finished steps produced (the agent's report, when storing it was what failed)."""
+
+    title: str = ""
+    markdown: str = Field(description=f"The agent's output, its first {PARTIAL_CHARS:,} characters")
+    truncated: bool = False
 
 
 class Job(BaseModel):
@@ -60,6 +74,10 @@ class Job(BaseModel):
     eta: datetime | None = None
     attempts: int = 0
     error: JobError | None = None
+    failed_step: str | None = Field(default=None, description="The step that failed: MarkRunning, RunAgent, "
+                                                              "StoreResult or MarkSucceeded")
+    partial: PartialOutput | None = Field(default=None, description="A failed job's output from the steps "
+                                                                    "that finished, if any")
     result: JobResult | None = None
     result_spec: ResultSpec
     run_at: datetime | None = None

@@ -14,6 +14,7 @@ from typing import Any
 
 from crewhouse.core.errors import Conflict
 from crewhouse.core.identity import Identity
+from crewhouse.jobs.models import PREVIEW_CHARS
 from crewhouse.jobs.settings import JobsSettings
 from crewhouse.notes.logic import derived_id
 from crewhouse.notes.models import NoteCreate
@@ -38,10 +39,12 @@ def store_result(settings: JobsSettings, job: Mapping[str, Any], output: Mapping
     result_id = derived_id(f"job-result:{job['id']}:{job.get('run', 1)}")
     title = str(output.get("title") or job["type"])[:TITLE_CHARS]
     markdown = str(output.get("markdown", ""))
+    preview = markdown[:PREVIEW_CHARS]
     if spec.get("kind") == "file":
-        return {"kind": "file", "file_id": _store_file(settings, identity, result_id, title, markdown)}
+        return {"kind": "file", "file_id": _store_file(settings, identity, result_id, title, markdown),
+                "preview": preview}
     return {"kind": "note", "note_id": _store_note(settings, identity, result_id, title, markdown, job,
-                                                   spec.get("notebook_id"))}
+                                                   spec.get("notebook_id")), "preview": preview}
 
 
 def _store_note(settings: JobsSettings, identity: Identity, note_id: str, title: str, markdown: str,

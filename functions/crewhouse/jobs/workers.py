@@ -85,7 +85,8 @@ def job_step(event: dict[str, Any], context: Any, *, service: JobService | None 
             return {"status": item["status"], "type": item["type"], "result": item.get("result")}
         if action == "fail":
             error = event.get("error") or {}
-            failed = service.fail(ref, str(error.get("Error", "error")), str(error.get("Cause", "")))
+            failed = service.fail(ref, str(error.get("Error", "error")), str(error.get("Cause", "")),
+                                  event.get("state"))
             return {"status": failed["status"] if failed else "cancelled", "error": error.get("Error")}
     except JobCancelled as exc:
         raise JobCancelledError(str(exc)) from exc

@@ -204,3 +204,37 @@ def test_the_first_step_records_the_execution_and_dispatch_writes_nothing(make_h
     h.service.start_run(ref, arn)
     job = h.service.get(ALICE, job_id)
     assert job.execution_arn == arn and job.console_url and job.status == "running"
+
+
+def test_a_failed_job_names_its_step_and_keeps_what_the_agent_made(make_harness: Any) -> None:
+    from crewhouse.jobs.models import PARTIAL_CHARS
+
+    h = make_harness()
+    stored_failed, agent_failed = submit(h), submit(h)
+    for job_id in (stored_failed, agent_failed):
+        ref = JobRef("t1", "alice", job_id)
+        h.service.start_run(ref, h.service.dispatch(ref))
+    report = "# Findings\n" + "word " * PARTIAL_CHARS
+    # Storing the result failed: the agent's report is kept with the job (bounded), the step named.
+    h.service.fail(JobRef("t1", "alice", stored_failed), "States.TaskFailed", "AccessDenied writing the note",
+                   {"job": {}, "started": {"type": "echo"}, "output": {"title": "Findings", "markdown": report}})
+    kept = h.service.get(ALICE, stored_failed)
+    assert (kept.status, kept.failed_step, kept.error.message if kept.error else None) == (
+        "failed", "StoreResult", "AccessDenied writing the note")
+    assert kept.partial is not None and kept.partial.title == "Findings" and kept.partial.truncated
+    assert kept.partial.markdown == report[:PARTIAL_CHARS]
+    # The agent step itself failed: nothing was made, the step is named.
+    h.service.fail(JobRef("t1", "alice", agent_failed), "Crewhouse.PermanentError", "no readable source",
+                   {"job": {}, "started": {"type": "echo"}})
+    lost = h.service.get(ALICE, agent_failed)
+    assert (lost.failed_step, lost.partial) == ("RunAgent", None)
+
+
+def test_a_succeeded_job_shows_the_start_of_its_result(make_harness: Any) -> None:
+    h = make_harness()
+    job_id = submit(h)
+    ref = JobRef("t1", "alice", job_id)
+    h.service.start_run(ref, h.service.dispatch(ref))
+    h.service.succeed(ref, {"kind": "note", "note_id": "n1", "preview": "# Summary\nShort."}, {}, "offline")
+    result = h.service.get(ALICE, job_id).result
+    assert result is not None and result.preview == "# Summary\nShort." and result.note_id == "n1"

@@ -74,3 +74,12 @@ def test_heartbeats_go_out_at_most_once_per_interval() -> None:
         now[0] = moment
         beat()
     assert sent == [160.0, 230.0]
+
+
+def test_the_failed_step_is_read_from_what_the_state_holds() -> None:
+    from crewhouse.jobs.logic import failed_step
+
+    assert failed_step({"job": {}}) == "MarkRunning"
+    assert failed_step({"job": {}, "started": {}}) == "RunAgent"
+    assert failed_step({"job": {}, "started": {}, "output": {}}) == "StoreResult"
+    assert failed_step({"job": {}, "started": {}, "output": {}, "stored": {}}) == "MarkSucceeded"
