@@ -197,7 +197,13 @@ def test_cancel_while_running_stops_the_execution(api: httpx.Client, cloud: Embe
     while client.describe_execution(executionArn=running["execution_arn"])["status"] == "RUNNING":
         assert time.monotonic() < deadline, "the execution was not stopped"
         time.sleep(0.1)
-    assert client.describe_execution(executionArn=running["execution_arn"])["status"] == "ABORTED"
+    # Stopped either way: StopExecution aborted it, or the agent step saw the cancellation first and the state
+    # machine ended in its Cancelled state (a race both orders of which AWS allows too).
+    status = client.describe_execution(executionArn=running["execution_arn"])["status"]
+    if status != "ABORTED":
+        events = client.get_execution_history(executionArn=running["execution_arn"], reverseOrder=True)["events"]
+        entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+        assert (status, entered[:1]) == ("SUCCEEDED", ["Cancelled"]), (status, entered)
     deadline = time.monotonic() + 10
     while job["id"] not in Slow.stopped and time.monotonic() < deadline:
         time.sleep(0.1)
