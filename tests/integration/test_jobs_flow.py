@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -157,19 +158,26 @@ def test_a_transient_failure_is_retried(api: httpx.Client, user: SignedInUser) -
     assert any(e["type"] == "retry" and e["state"] == "RunAgent" for e in timeline)
 
 
-def test_dispatch_failure_dead_letters_then_redrive_succeeds(api: httpx.Client, cloud: EmbeddedCloud,
-                                                              user: SignedInUser) -> None:
+@contextmanager
+def misconfigured(cloud: EmbeddedCloud, function: str, variable: str) -> Iterator[None]:
+    """The function's ``variable`` names something that does not exist, until the block ends."""
     lambdas = boto3.client("lambda", endpoint_url=cloud.aws_endpoint, region_name=cloud.config.region,
                            aws_access_key_id="test", aws_secret_access_key="test")
-    dispatcher = cloud.function_name("JobsJobDispatcher")
-    environment = lambdas.get_function_configuration(FunctionName=dispatcher)["Environment"]["Variables"]
-    broken = {**environment, "JOB_STATE_MACHINE_ARN": environment["JOB_STATE_MACHINE_ARN"] + "-missing"}
-    lambdas.update_function_configuration(FunctionName=dispatcher, Environment={"Variables": broken})
+    name = cloud.function_name(function)
+    environment = lambdas.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    broken = {**environment, variable: environment[variable] + "-missing"}
+    lambdas.update_function_configuration(FunctionName=name, Environment={"Variables": broken})
     try:
+        yield
+    finally:
+        lambdas.update_function_configuration(FunctionName=name, Environment={"Variables": environment})
+
+
+def test_dispatch_failure_dead_letters_then_redrive_succeeds(api: httpx.Client, cloud: EmbeddedCloud,
+                                                              user: SignedInUser) -> None:
+    with misconfigured(cloud, "JobsJobDispatcher", "JOB_STATE_MACHINE_ARN"):
         job = submit(api, user, {"type": "test-flaky", "params": {"text": "dlq"}})
         dead = wait_for(api, user, job["id"], finished)
-    finally:
-        lambdas.update_function_configuration(FunctionName=dispatcher, Environment={"Variables": environment})
     assert dead["status"] == "failed" and dead["dead_lettered"], dead
     # As in AWS, the dispatcher's role may start only its own state machine: another ARN is refused by IAM.
     assert dead["error"]["code"] == "dead_lettered" and "AccessDeniedException" in dead["error"]["message"]
@@ -262,18 +270,10 @@ def test_a_tenant_never_runs_more_jobs_than_its_limit(api: httpx.Client, new_use
 
 def test_a_failed_store_keeps_the_report_and_names_the_step(api: httpx.Client, cloud: EmbeddedCloud,
                                                             user: SignedInUser) -> None:
-    lambdas = boto3.client("lambda", endpoint_url=cloud.aws_endpoint, region_name=cloud.config.region,
-                           aws_access_key_id="test", aws_secret_access_key="test")
-    step = cloud.function_name("JobsJobStep")
-    environment = lambdas.get_function_configuration(FunctionName=step)["Environment"]["Variables"]
-    broken = {**environment, "NOTES_TABLE": environment["NOTES_TABLE"] + "-missing"}  # the note cannot be written
-    lambdas.update_function_configuration(FunctionName=step, Environment={"Variables": broken})
-    try:
+    with misconfigured(cloud, "JobsJobStep", "NOTES_TABLE"):  # the result note cannot be written
         job = submit(api, user, {"type": "summarize", "params": {"text": "Solar batteries store the day's sun "
                                                                          "for the evening. " * 20}})
         failed = wait_for(api, user, job["id"], finished)
-    finally:
-        lambdas.update_function_configuration(FunctionName=step, Environment={"Variables": environment})
     assert failed["status"] == "failed" and failed["failed_step"] == "StoreResult", failed
     assert failed["partial"] and "offline" in failed["partial"]["markdown"].lower()  # the agent's report, kept
     assert failed["result"] is None and failed["error"]["message"]
