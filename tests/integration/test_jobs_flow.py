@@ -277,3 +277,4 @@ def test_a_failed_store_keeps_the_report_and_names_the_step(api: httpx.Client, c
     assert failed["status"] == "failed" and failed["failed_step"] == "StoreResult", failed
     assert failed["partial"] and "offline" in failed["partial"]["markdown"].lower()  # the agent's report, kept
     assert failed["result"] is None and failed["error"]["message"]
+    assert "stackTrace" not in failed["error"]["message"] and "File \"" not in failed["error"]["message"]

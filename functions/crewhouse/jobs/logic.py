@@ -390,7 +390,7 @@ class JobService:
         state = state or {}
         set_fields: Item = {"status": "failed", "message": "Failed", "finished_at": self._now(),
                             "updated_at": self._now(), "eta": None,
-                            "error": {"code": error or "error", "message": (cause or error)[:1000]}}
+                            "error": {"code": error or "error", "message": readable_cause(cause or error)}}
         if state:
             set_fields["failed_step"] = failed_step(state)
             output = state.get("output") or {}
@@ -407,6 +407,22 @@ class JobService:
             return None  # cancelled meanwhile: cancellation already gave the slot back
         self.release(ref)
         return item
+
+
+def readable_cause(cause: str) -> str:
+    """What a person may read of a failure: a Lambda error's type and message, never its stack trace (Step
+    Functions hands the whole error document over as the cause)."""
+    import json
+
+    try:
+        document = json.loads(cause)
+    except ValueError:
+        return cause[:1000]
+    if isinstance(document, dict) and "errorMessage" in document:
+        kind = str(document.get("errorType") or "")
+        message = str(document["errorMessage"])
+        return (f"{kind}: {message}" if kind else message)[:1000]
+    return cause[:1000]
 
 
 def failed_step(state: Mapping[str, Any]) -> str:

@@ -83,3 +83,16 @@ def test_the_failed_step_is_read_from_what_the_state_holds() -> None:
     assert failed_step({"job": {}, "started": {}}) == "RunAgent"
     assert failed_step({"job": {}, "started": {}, "output": {}}) == "StoreResult"
     assert failed_step({"job": {}, "started": {}, "output": {}, "stored": {}}) == "MarkSucceeded"
+
+
+def test_a_lambda_failure_reads_as_its_type_and_message_without_the_stack_trace() -> None:
+    import json
+
+    from crewhouse.jobs.logic import readable_cause
+
+    document = json.dumps({"errorMessage": "Requested resource not found", "errorType": "ResourceNotFoundException",
+                           "requestId": "r-1", "stackTrace": ['  File "/var/task/crewhouse/jobs/results.py", ...']})
+    assert readable_cause(document) == "ResourceNotFoundException: Requested resource not found"
+    assert readable_cause("no readable source") == "no readable source"
+    assert readable_cause('["not", "an", "error document"]') == '["not", "an", "error document"]'
+    assert len(readable_cause("x" * 5000)) == 1000
