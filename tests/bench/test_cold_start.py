@@ -22,14 +22,17 @@ What is asserted, and why two levels:
   ratio, so a red suite on the target would report the machine, not the code;
 - the **ceiling** (1.5x) fails the test: a real regression (a heavy package imported at module level, such as
   the X-Ray SDK, boto3's resource layer or Pillow, costs 0.3x and more) fails on any machine;
-- ``test_handler_modules_import_no_heavy_package`` is the exact guard: it lists what no handler may import
-  at module level, independent of timing.
+- two exact guards, independent of timing: ``test_handler_modules_import_no_heavy_package`` lists what no
+  handler may import at module level, and ``test_handler_modules_import_few_modules_beyond_the_baseline``
+  counts the modules each import loads beyond its baseline's (``sys.modules``, the same on every machine).
 
 The table is printed even without ``-s``. Run the benchmark alone (not under ``-n``):
 
     .venv/bin/pytest tests/bench/test_cold_start.py -q
 
-``--bench-size=small`` (make test): 3 rounds, enough for the asserted ceiling, not for the target verdicts.
+The timing test carries the ``timing`` marker: ``make test`` deselects it and runs the exact guards beside the
+other tiers, because a CI machine busy with them moved a handler's best-of-3 ratio from 1.2x to 1.5x with no
+code change (measured); ``make bench`` runs it at full size, alone.
 """
 
 from __future__ import annotations
@@ -65,8 +68,11 @@ HEAVY_AT_IMPORT = ("aws_xray_sdk", "boto3.resources", "moto", "aws_cdk", "jsii",
                    "dateparser", "pytesseract", "pypdfium2", "markdown_it", "nh3", "httpx", "jsonschema", "lxml",
                    "crewhouse.local", "crewhouse.llm.bedrock", "crewhouse.llm.openai_compatible")
 MCP_ALLOWED = ("httpx",)  # the MCP SDK's own transport; bare_mcp_mangum imports it too
-# At least 7 rounds: fewer let machine noise move a median by ~0.07. A small run (make test) takes 3: enough
-# for the ceiling (best of rounds, a regression costs 0.3x and more), not for the target's verdicts.
+# Modules a handler's import may load beyond its baseline's: handlers load 70-81 today (their context, core,
+# Powertools' logger and router). A growing import graph shows here (the X-Ray SDK alone adds 64); heavy
+# packages with few modules (Pillow 10, lxml 8) are named in HEAVY_AT_IMPORT instead.
+MODULES_BEYOND_BASELINE = 110
+# At least 7 rounds: fewer let machine noise move a median by ~0.07. A small run (by hand) takes 3.
 MAX_RUNS, MIN_RUNS = by_size((3, 3), (9, 7))
 FIXED_RUNS = os.environ.get("CREWHOUSE_BENCH_RUNS")
 MEASURE_SECONDS = 40.0  # the rounds' share of the benchmark's time on a 2-core machine
@@ -77,14 +83,15 @@ FIRST_INVOCATION = ("crewhouse.platform.api.handler", EVENTS / "platform-health.
 TIMEOUT = 120
 
 IMPORT_SNIPPET = """\
-import time
+import sys, time
+before = len(sys.modules)
 t, c = time.perf_counter(), time.process_time()
 import {module} as m
 wall, cpu = time.perf_counter() - t, time.process_time() - c
-import sys
+loaded = len(sys.modules) - before
 missing = [attr for attr in {attrs!r} if not callable(getattr(m, attr, None))]
 heavy = [w for w in {watched!r} if any(n == w or n.startswith(w + ".") for n in sys.modules)]
-print("BENCH", wall, cpu, ",".join(missing) or "-", ",".join(heavy) or "-")
+print("BENCH", wall, cpu, loaded, ",".join(missing) or "-", ",".join(heavy) or "-")
 """
 
 FIRST_INVOCATION_SNIPPET = """\
@@ -164,6 +171,7 @@ def run_snippet(code: str, *args: str) -> list[str]:
 class Sample:
     wall: float  # seconds
     cpu: float
+    modules: int  # modules the import loaded (exact)
     heavy: tuple[str, ...] = ()  # the HEAVY_AT_IMPORT packages the import loaded
 
 
@@ -175,10 +183,10 @@ def watched_packages(module: str) -> list[str]:
 
 def time_import(module: str, attrs: Sequence[str]) -> Sample:
     """Seconds to import ``module`` in a fresh interpreter; asserts each of ``attrs`` is a callable of it."""
-    wall, cpu, missing, heavy = run_snippet(IMPORT_SNIPPET.format(module=module, attrs=list(attrs),
+    wall, cpu, loaded, missing, heavy = run_snippet(IMPORT_SNIPPET.format(module=module, attrs=list(attrs),
                                                                   watched=watched_packages(module)))
     assert missing == "-", f"{module} has no callable {missing}, yet the template names it as a handler"
-    return Sample(float(wall), float(cpu), () if heavy == "-" else tuple(heavy.split(",")))
+    return Sample(float(wall), float(cpu), int(loaded), () if heavy == "-" else tuple(heavy.split(",")))
 
 
 def rotations(items: Sequence[str], rounds: int) -> Iterator[str]:
@@ -297,6 +305,11 @@ def warm_up(subjects: dict[str, list[str]]) -> WarmUp:
     return WarmUp(samples, time.perf_counter() - started)
 
 
+def baseline_of(module: str) -> str:
+    return MCP_BASELINE if module.startswith(MCP_HANDLERS) else BASELINE
+
+
+@pytest.mark.timing
 def test_handler_modules_import_within_budget_of_bare_fastapi(subjects: dict[str, list[str]], warm_up: WarmUp,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     assert CLOCK in ("cpu", "wall"), f"CREWHOUSE_BENCH_CLOCK must be cpu or wall, not {CLOCK!r}"
@@ -305,11 +318,8 @@ def test_handler_modules_import_within_budget_of_bare_fastapi(subjects: dict[str
     for module in rotations(list(subjects), runs):
         samples[module].append(time_import(module, subjects[module]))
 
-    def base_of(module: str) -> str:
-        return MCP_BASELINE if module.startswith(MCP_HANDLERS) else BASELINE
-
     bases = [make_row(base, subjects[base], samples[base], samples[base]) for base in (BASELINE, MCP_BASELINE)]
-    rows = [make_row(module, attrs, samples[module], samples[base_of(module)])
+    rows = [make_row(module, attrs, samples[module], samples[baseline_of(module)])
             for module, attrs in subjects.items() if module not in (BASELINE, MCP_BASELINE)]
     report = table(rows, bases, runs)
     over = [r for r in rows if not r.meets_target]
@@ -330,6 +340,19 @@ def test_handler_modules_import_no_heavy_package(warm_up: WarmUp) -> None:
     loaded = {module: sample.heavy for module, sample in warm_up.samples.items()
               if sample.heavy and module not in (BASELINE, MCP_BASELINE)}
     assert not loaded, f"handler modules importing heavy packages at module level: {loaded}"
+
+
+def test_handler_modules_import_few_modules_beyond_the_baseline(warm_up: WarmUp,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Exact, timing-free: what each import loads beyond its baseline, counted in ``sys.modules``."""
+    beyond = {module: sample.modules - warm_up.samples[baseline_of(module)].modules
+              for module, sample in warm_up.samples.items() if module not in (BASELINE, MCP_BASELINE)}
+    with capsys.disabled():
+        print(f"\nmodules loaded beyond the baseline (budget {MODULES_BEYOND_BASELINE}): " +
+              ", ".join(f"{module} {count}" for module, count in sorted(beyond.items(), key=lambda kv: -kv[1])))
+    over = {module: count for module, count in beyond.items() if count > MODULES_BEYOND_BASELINE}
+    assert not over, (f"handler modules loading more than {MODULES_BEYOND_BASELINE} modules beyond the baseline "
+                      f"at import: {over}\n{import_offenders(list(over))}")
 
 
 def test_import_and_first_invocation_for_context(handlers: list[str], tmp_path: Path,
