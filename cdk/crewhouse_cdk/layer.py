@@ -42,11 +42,11 @@ LOCAL_ONLY_IMPORTS = ("pytesseract", "pypdfium2")
 LAYERS: dict[str, tuple[str, ...]] = {
     # Every function: Powertools, the HTTP stack, models, ids; the LLM client and job schemas are small.
     "base": ("aws-lambda-powertools", "fastapi", "mangum", "pydantic", "python-ulid", "python-dateutil",
-             "httpx", "jsonschema"),
+             "httpx", "jsonschema", "pyjwt"),  # pyjwt: the API authorizer's JWT checks (cryptography)
     "dates": ("dateparser",),  # quick add's natural-language dates (regex, pytz, locale data)
     "notes": ("markdown-it-py", "nh3", "trafilatura"),  # rendering, sanitizing, web clips (lxml, babel)
     "media": ("pillow", "filetype"),  # files: MIME sniffing, thumbnails
-    "mcp": ("mcp",),  # the MCP server's transport (uvicorn, pyjwt, cryptography, sse-starlette)
+    "mcp": ("mcp",),  # the MCP server's transport (uvicorn, sse-starlette; pyjwt comes from base)
 }
 MAX_LAYERS_PER_FUNCTION = 5
 # A PEP 508 requirement starts with the project name; extras, specifiers and markers follow it.

@@ -27,7 +27,7 @@ class CrewhouseStack(cdk.Stack):
         layers = DependencyLayers(self, "Dependencies")
         storage = Storage(self, "Storage")
         auth = Auth(self, "Auth", storage=storage, layers=layers)
-        api = HttpApi(self, "Http", auth=auth, memberships=storage.platform_table)
+        api = HttpApi(self, "Http", auth=auth, storage=storage, layers=layers)
         platform = PlatformApi(self, "Platform", storage=storage, api=api, auth=auth, layers=layers)
         tasks = TasksContext(self, "Tasks", storage=storage, api=api, layers=layers)
         notes = NotesContext(self, "Notes", storage=storage, api=api, layers=layers, tasks_table=tasks.table)
@@ -38,7 +38,8 @@ class CrewhouseStack(cdk.Stack):
                          jobs=jobs, layers=layers)
         chat = ChatContext(self, "Chat", storage=storage, api=api, tasks=tasks, layers=layers)
 
-        functions = {"Platform": platform.handler.function, "PostConfirmation": auth.post_confirmation.function,
+        functions = {"Platform": platform.handler.function, "Authorizer": api.authorizer_function.function,
+                     "PostConfirmation": auth.post_confirmation.function,
                      "PreTokenGeneration": auth.pre_token_generation.function,
                      **tasks.functions, **files.functions, "McpServer": mcp.function, "Chat": chat.function,
                      **notes.functions, **jobs.functions}

@@ -5,7 +5,7 @@
   sample event. :data:`SAMPLE_EVENTS` maps handler -> event files; a handler the template deploys but the map
   lacks fails the test, so a new context's functions cannot ship without sample events.
 * Each event fits its function: HTTP events name a route of the HTTP API integrated with that function (with
-  JWT claims exactly when the route has an authorizer, the method and path the route matches, and path and
+  the authorizer's context exactly when the route has an authorizer, the method and path the route matches, and path and
   query parameters as API Gateway derives them); Cognito events come to the pool's trigger; DynamoDB stream
   events come from the stream of the table the function's event source mapping reads (keys as that table
   defines them); EventBridge events match the pattern of a rule that targets the function, on that rule's
@@ -51,6 +51,7 @@ EVENTS = ROOT / "events"
 # function; the coverage test below names any handler missing here.
 SAMPLE_EVENTS: dict[str, tuple[str, ...]] = {
     "crewhouse.platform.api.handler": ("platform-health.json", "platform-me.json"),
+    "crewhouse.platform.authorizer.handler": ("platform-authorizer.json",),
     "crewhouse.platform.workers.post_confirmation": ("post-confirmation.json",),
     "crewhouse.platform.workers.pre_token_generation": ("pre-token-generation.json",),
     "crewhouse.tasks.api.listing.handler": ("tasks-list.json",),
@@ -310,7 +311,9 @@ def test_sample_event_fits_its_function(handler: str, name: str) -> None:
     event = load_event(name)
     logical_id = next((i for i, h in functions().items() if h == handler), None)
     assert logical_id is not None, f"{handler} has a sample event but no deployed function"
-    if "routeKey" in event:  # API Gateway HTTP API, payload format 2.0
+    if event.get("type") == "REQUEST":  # API Gateway asking a Lambda authorizer (payload format 2.0)
+        check_authorizer_event(name, event, logical_id)
+    elif "routeKey" in event:  # API Gateway HTTP API, payload format 2.0
         check_http_event(name, event, logical_id)
     elif "triggerSource" in event:  # Cognito user pool trigger
         trigger = event["triggerSource"].split("_", 1)[0]
@@ -356,9 +359,29 @@ def check_http_event(name: str, event: dict[str, Any], logical_id: str) -> None:
     if event.get("body") is not None and not event.get("isBase64Encoded"):
         assert event["headers"].get("content-length") == str(len(event["body"].encode())), \
             f"{name}: content-length does not match the body"
-    has_claims = bool(((context.get("authorizer") or {}).get("jwt") or {}).get("claims"))
-    assert has_claims == (routes[event["routeKey"]] == "JWT"), \
-        f"{name}: JWT claims must be present exactly when the route has an authorizer"
+    authorizer = context.get("authorizer") or {}
+    shape = {"JWT": "jwt", "CUSTOM": "lambda"}.get(routes[event["routeKey"]])
+    assert list(authorizer) == ([shape] if shape else []), \
+        f"{name}: the route's authorizer ({routes[event['routeKey']]}) puts {shape!r} into the request context"
+    if shape == "lambda":
+        assert authorizer["lambda"].get("sub"), f"{name}: the authorizer's context names the caller"
+
+
+def check_authorizer_event(name: str, event: dict[str, Any], logical_id: str) -> None:
+    """An authorizer request: the function is the one an ``AWS::ApiGatewayV2::Authorizer`` calls, on a route
+    that uses it, with the identity source that authorizer names."""
+    resources = template()["Resources"]
+    authorizers = {key: r["Properties"] for key, r in resources.items() if r["Type"] == "AWS::ApiGatewayV2::Authorizer"
+                   and r["Properties"]["AuthorizerType"] == "REQUEST"
+                   and f'"{logical_id}"' in json.dumps(r["Properties"]["AuthorizerUri"])}
+    assert authorizers, f"{name}: no HTTP API authorizer invokes {logical_id}"
+    assert event["version"] == "2.0" and event["identitySource"] == [event["headers"]["authorization"]], \
+        f"{name}: the identity source is the Authorization header"
+    routes = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Route"
+              and r["Properties"]["RouteKey"] == event["routeKey"]]
+    assert routes and all(r.get("AuthorizerId", {}).get("Ref") in authorizers for r in routes), \
+        f"{name}: {event['routeKey']!r} is not a route this authorizer guards"
+    assert event["requestContext"]["routeKey"] == event["routeKey"] and "authorizer" not in event["requestContext"]
 
 
 def check_stream_event(name: str, event: dict[str, Any], logical_id: str) -> None:
@@ -408,8 +431,8 @@ def check_eventbridge_event(name: str, event: dict[str, Any], logical_id: str) -
 def test_me_event_claims_read_as_an_admin_identity() -> None:
     from crewhouse.core.identity import identity_from_event
 
-    claims = load_event("platform-me.json")["requestContext"]["authorizer"]["jwt"]["claims"]
-    members = StaticMemberships((claims["tenant_id"], claims["sub"], claims["tenant_role"]))
+    claims = load_event("platform-me.json")["requestContext"]["authorizer"]["lambda"]
+    members = StaticMemberships((claims["tenant_id"], claims["sub"], "admin"))
     identity = identity_from_event(load_event("platform-me.json"), members)
     assert identity.roles == frozenset({"admin"})
     assert identity.tenant_id and identity.user_id and identity.email
@@ -438,7 +461,7 @@ def test_post_confirmation_event_onboards_its_user() -> None:
     assert email == event["request"]["userAttributes"]["email"]
     assert tenant.owner_id == event["request"]["userAttributes"]["sub"]
     # /me's sample caller is this user, signed in after onboarding.
-    claims = load_event("platform-me.json")["requestContext"]["authorizer"]["jwt"]["claims"]
+    claims = load_event("platform-me.json")["requestContext"]["authorizer"]["lambda"]
     assert claims["tenant_id"] == tenant.id and claims["sub"] == tenant.owner_id
 
 

@@ -36,9 +36,11 @@ REFUSED = (401, 403, 422)  # the sample's identity or shape would be wrong
 
 
 def http_samples() -> list[tuple[str, str]]:
-    """``(handler, event file)`` of every HTTP API sample (payload 2.0 events carry a ``routeKey``)."""
+    """``(handler, event file)`` of every HTTP API sample (payload 2.0 events carry a ``routeKey``; an
+    authorizer's request does too, and tests/component/platform/test_authorizer.py runs it)."""
+    events = {name: json.loads((EVENTS / name).read_text()) for names in SAMPLE_EVENTS.values() for name in names}
     return [(handler, name) for handler, names in SAMPLE_EVENTS.items() for name in names
-            if "routeKey" in json.loads((EVENTS / name).read_text())]
+            if "routeKey" in events[name] and events[name].get("type") != "REQUEST"]
 
 
 def function_of(handler: str) -> dict[str, Any]:
@@ -117,9 +119,9 @@ def test_http_sample_event_is_served_by_its_function(aws: MockedResources, handl
     environment = {key: aws.resolve(value) for key, value in variables.items()}
     environment.update(AWS_REGION=REGION, CREWHOUSE_LOCAL="true")
     event = json.loads((EVENTS / name).read_text())
-    claims = ((event["requestContext"].get("authorizer") or {}).get("jwt") or {}).get("claims")
-    if claims:  # the caller is a member of the tenant its token names, in the role the token shows
-        seed_membership(claims["tenant_id"], claims["sub"], claims.get("tenant_role", "member"),
+    caller = (event["requestContext"].get("authorizer") or {}).get("lambda")
+    if caller:  # the caller is a member (an admin) of the tenant its credential names
+        seed_membership(caller["tenant_id"], caller["sub"], "admin",
                         table=environment["PLATFORM_TABLE"], dynamodb=aws.dynamodb)
     with function_environment(environment):
         response = resolve_handler(handler)(event, lambda_context(name.removesuffix(".json")))

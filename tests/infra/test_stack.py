@@ -32,7 +32,9 @@ PATHS = {
     "machine_client": "Auth/UserPool/MachineClient",
     "resource_server": "Auth/UserPool/Api",
     "api": "Http/Api",
-    "authorizer": "Http/Api/CognitoAuthorizer",
+    "authorizer": "Http/Api/CallerAuthorizer",
+    "authorizer_fn": "Http/Authorizer/Function",
+    "token_hash_secret": "Storage/PersonalTokenHashKey",
     "stage": "Http/DefaultStage",
 }
 # /health is the liveness probe; the RFC 9728 metadata must be readable before an MCP client logs in.
@@ -44,6 +46,7 @@ DYNAMODB_READ = {
     "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:Query", "dynamodb:Scan",
 }
 DYNAMODB_WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+SECRET_READ = {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
 
 
 @pytest.fixture(scope="module")
@@ -268,20 +271,28 @@ def test_http_api_has_cors(template_json: dict[str, Any], ids: dict[str, str]) -
     assert {"authorization", "content-type"} <= {h.lower() for h in cors.get("AllowHeaders", [])}, cors
 
 
-def test_jwt_authorizer_trusts_the_user_pool_and_both_clients(
+def test_lambda_authorizer_caches_a_minute_and_trusts_the_user_pool_and_both_clients(
     template_json: dict[str, Any], ids: dict[str, str]
 ) -> None:
     authorizer = props(template_json, ids["authorizer"])
     assert authorizer["ApiId"] == ref(ids["api"])
-    assert authorizer["AuthorizerType"] == "JWT"
-    assert "$request.header.Authorization" in authorizer["IdentitySource"]
-    jwt = authorizer["JwtConfiguration"]
-    assert render(jwt["Issuer"]) == f"https://cognito-idp.${{AWS::Region}}.amazonaws.com/${{{ids['user_pool']}}}"
-    audience = jwt["Audience"]
-    assert ref(ids["mobile_client"]) in audience and ref(ids["machine_client"]) in audience, audience
+    assert authorizer["AuthorizerType"] == "REQUEST"
+    assert authorizer["AuthorizerPayloadFormatVersion"] == "2.0" and authorizer["EnableSimpleResponses"] is True
+    assert authorizer["IdentitySource"] == ["$request.header.Authorization"]
+    # A revoked personal token is refused within a minute; a caller costs one invocation a minute.
+    assert authorizer["AuthorizerResultTtlInSeconds"] == 60
+    assert ids["authorizer_fn"] in render(authorizer["AuthorizerUri"])
+    function = props(template_json, ids["authorizer_fn"])
+    assert function["Handler"] == "crewhouse.platform.authorizer.handler"
+    variables = function["Environment"]["Variables"]
+    assert variables["USER_POOL_ID"] == ref(ids["user_pool"])
+    audiences = render(variables["API_AUDIENCES"])
+    assert f"${{{ids['mobile_client']}}}" in audiences and f"${{{ids['machine_client']}}}" in audiences, audiences
+    assert variables["TOKEN_HASH_SECRET_ARN"] == ref(ids["token_hash_secret"])
+    assert variables["PLATFORM_TABLE"] == ref(ids["platform_table"])
 
 
-def test_routes_require_a_jwt_except_health(template_json: dict[str, Any], ids: dict[str, str]) -> None:
+def test_routes_require_the_authorizer_except_public_ones(template_json: dict[str, Any], ids: dict[str, str]) -> None:
     routes = {r["Properties"]["RouteKey"]: r["Properties"]
               for r in resources(template_json, "AWS::ApiGatewayV2::Route").values()}
     assert routes.keys() >= PUBLIC_ROUTES
@@ -290,13 +301,13 @@ def test_routes_require_a_jwt_except_health(template_json: dict[str, Any], ids: 
         if key in PUBLIC_ROUTES:
             assert route.get("AuthorizationType") == "NONE", f"{key} must be public"
         else:
-            assert route.get("AuthorizationType") == "JWT", f"{key} is not protected by the JWT authorizer"
+            assert route.get("AuthorizationType") == "CUSTOM", f"{key} is not protected by the authorizer"
             assert route.get("AuthorizerId") == ref(ids["authorizer"]), key
 
 
 def test_unknown_paths_have_a_catch_all_route(template: Template, ids: dict[str, str]) -> None:
     template.has_resource_properties("AWS::ApiGatewayV2::Route", {
-        "ApiId": ref(ids["api"]), "RouteKey": "ANY /{proxy+}", "AuthorizationType": "JWT",
+        "ApiId": ref(ids["api"]), "RouteKey": "ANY /{proxy+}", "AuthorizationType": "CUSTOM",
     })
 
 
@@ -520,6 +531,18 @@ def test_dashboard_shows_the_api_and_every_function(
 # --- least privilege ---------------------------------------------------------------------------------------
 
 
+def test_authorizer_role_reads_token_records_and_the_hash_key_only(template_json: dict[str, Any],
+                                                                   ids: dict[str, str]) -> None:
+    role = role_of(template_json, ids["authorizer_fn"])
+    assert_managed_policies_only_basic_execution(template_json, role)
+    granted = list(grants(role_statements(template_json, role)))
+    expected = [("dynamodb:GetItem", arn(ids["platform_table"])), ("dynamodb:UpdateItem", arn(ids["platform_table"])),
+                *((action, ref(ids["token_hash_secret"])) for action in SECRET_READ),
+                *((action, "*") for action in XRAY_ACTIONS)]
+    assert {(action, render(resource)) for action, resource in granted} == \
+        {(action, render(resource)) for action, resource in expected}, granted
+
+
 def test_platform_role_manages_memberships_signs_users_out_and_sends_invitations(
     template_json: dict[str, Any], ids: dict[str, str]
 ) -> None:
@@ -536,6 +559,7 @@ def test_platform_role_manages_memberships_signs_users_out_and_sends_invitations
                 or (action == "s3:ListBucket" and resource == arn(ids["files_bucket"]))
                 or (action == "dynamodb:BatchWriteItem" and resource == arn(ids["sync_table"]))  # PATCH /me
                 or (action == "cognito-idp:AdminUserGlobalSignOut" and resource == arn(ids["user_pool"]))
+                or (action in SECRET_READ and resource == ref(ids["token_hash_secret"]))  # POST /me/tokens
                 or (action == "ses:SendEmail" and render(resource) == ses_identities))
 
     excess = [(action, render(resource)) for action, resource in granted if not allowed(action, resource)]
@@ -543,7 +567,8 @@ def test_platform_role_manages_memberships_signs_users_out_and_sends_invitations
     for needed in [("dynamodb:GetItem", arn(ids["platform_table"])), ("dynamodb:Query", arn(ids["platform_table"])),
                    ("dynamodb:UpdateItem", arn(ids["platform_table"])), ("s3:ListBucket", arn(ids["files_bucket"])),
                    ("dynamodb:BatchWriteItem", arn(ids["sync_table"])),
-                   ("cognito-idp:AdminUserGlobalSignOut", arn(ids["user_pool"]))]:
+                   ("cognito-idp:AdminUserGlobalSignOut", arn(ids["user_pool"])),
+                   ("secretsmanager:GetSecretValue", ref(ids["token_hash_secret"]))]:
         assert needed in granted, f"missing {needed}"
     [send] = [st for st in statements if "ses:SendEmail" in as_list(st["Action"])]
     assert send["Condition"] == {"StringEquals": {"ses:FromAddress": "no-reply@crewhouse.local"}}

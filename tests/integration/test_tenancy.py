@@ -174,9 +174,13 @@ ADMIN_ONLY = {("PUT", "/files/quota/policy"), ("GET", "/jobs/dead-letters"), ("P
               ("DELETE", "/tenant/members/{user_id}")}
 # Routes about the caller as a person, not as a member of the tenant the token names.
 PRINCIPAL_ROUTES = {("GET", "/me/tenants"), ("POST", "/me/tenant"), ("POST", "/me/sign-out"),
-                    ("POST", "/invitations/accept")}
+                    ("POST", "/invitations/accept"), ("GET", "/me/tokens"), ("DELETE", "/me/tokens/{token_id}")}
 # Routes any member may use whatever their role (they read, or act only on the caller's own membership).
-ANY_ROLE_WRITES = {("POST", "/tenant/leave"), ("POST", "/mcp"), ("PATCH", "/me")}  # /me: their own profile
+ANY_ROLE_WRITES = {("POST", "/tenant/leave"), ("POST", "/mcp"), ("PATCH", "/me"),  # /me: their own profile
+                   ("POST", "/me/tokens")}  # an observer's token can do no more than the observer
+# Account-wide routes that need a Cognito sign-in: a personal token gets 403 there, whatever its grant.
+SIGN_IN_ONLY = {("POST", "/me/tenant"), ("POST", "/me/sign-out"), ("POST", "/invitations/accept"),
+                ("POST", "/me/tokens"), ("GET", "/me/tokens"), ("DELETE", "/me/tokens/{token_id}")}
 PUBLIC = {("GET", "/health"), ("GET", "/.well-known/oauth-protected-resource")}
 # Path parameters naming tenant-wide things; every other id names something of one user (the owner here).
 TENANT_WIDE_IDS = ("{user_id}", "{invitation_id}")
@@ -188,8 +192,10 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/tenant/invitations"): {"email": "matrix@example.com", "role": "member"},
     ("PATCH", "/tenant/members/{user_id}"): {"role": "member"},
     ("POST", "/tags/{tag}/rename"): {"to": "matrix-renamed"},
+    ("POST", "/me/tokens"): {"name": "matrix"},
 }
-CALLERS = ("expired", "revoked", "removed", "outsider", "forger", "observer", "member", "admin", "owner")
+# ``reader``: a personal access token of the owner with the ``read`` grant only.
+CALLERS = ("expired", "revoked", "removed", "outsider", "forger", "observer", "member", "admin", "reader", "owner")
 
 
 @dataclass
@@ -214,6 +220,10 @@ def expected(caller: str, method: str, path: str) -> set[int] | None:
         return {200}
     if caller in ("expired", "revoked"):
         return {401}
+    if caller == "reader":  # the owner's read token: the owner's reads, no write, no account-wide action
+        if op in SIGN_IN_ONLY:
+            return {403}
+        return None if method == "GET" or op == ("POST", "/mcp") else {403}
     if caller == "removed":  # a removed member's tokens are revoked where they name the tenant they left
         return {401} if op in PRINCIPAL_ROUTES else {403}
     if op == ("POST", "/me/sign-out") and caller in ("observer", "member", "admin"):
@@ -264,7 +274,8 @@ def world(api: httpx.Client, cloud: EmbeddedCloud, new_user: Callable[[], Signed
            "item_id": item.get("id") or item["items"][-1]["id"], "revision": "1", "file_id": file["id"],
            "kind": "task", "target_id": task["id"], "job_id": job["id"], "template_id": template["id"],
            "session_id": session["id"], "invitation_id": invitation["id"], "user_id": people["target"].user_id,
-           "tag": "matrix"}
+           "tag": "matrix", "token_id": created("/me/tokens", {"name": "matrix target"})["id"]}
+    reader = created("/me/tokens", {"name": "matrix reader", "scopes": ["read"]})["token"]
 
     assert eventually(lambda: api.get(f"/files/{file['id']}", headers=headers).json().get("has_thumbnail"))
     outsider = new_user()
@@ -279,7 +290,7 @@ def world(api: httpx.Client, cloud: EmbeddedCloud, new_user: Callable[[], Signed
     tokens = {"owner": owner.id_token, "admin": joined["admin"].id_token, "member": joined["member"].id_token,
               "observer": joined["observer"].access_token,  # access tokens work the same
               "removed": joined["removed"].id_token, "revoked": joined["revoked"].id_token,
-              "outsider": outsider.id_token, "forger": forger.id_token,
+              "outsider": outsider.id_token, "forger": forger.id_token, "reader": reader,
               "expired": resigned(joined["member"].id_token, iat=now - 7200, exp=now - 3600)}
     yield World(tokens=tokens, ids=ids)
 

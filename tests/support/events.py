@@ -12,7 +12,7 @@ from crewhouse.local.lambda_runtime import LambdaContext
 
 def claims_for(tenant_id: str = "tenant-1", user_id: str = "user-1", email: str = "someone@example.com",
                **extra: str) -> dict[str, str]:
-    """Claims as API Gateway's JWT authorizer renders them; the tenant as the pre-token trigger names it.
+    """A verified caller as the API's authorizer describes it; the tenant as the pre-token trigger names it.
     The caller's role is its membership's (``tests.support.members.seed_membership``)."""
     return {"sub": user_id, "tenant_id": tenant_id, "email": email, "token_use": "id",
             "iat": str(int(time.time())), **extra}
@@ -50,7 +50,8 @@ def http_event(method: str, path: str, *, body: Any = None, claims: dict[str, st
     if payload is not None:
         event["body"] = payload
     if claims is not None:
-        event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+        # What the API's Lambda authorizer hands on for a verified Cognito token (crewhouse.platform.credentials).
+        event["requestContext"]["authorizer"] = {"lambda": {"credential": "cognito", **claims}}
     return event
 
 

@@ -1,4 +1,5 @@
-"""The HTTP API: Cognito JWT authorizer by default, throttling, CORS and JSON access logs."""
+"""The HTTP API: a Lambda authorizer on every route (Cognito JWTs and personal access tokens), throttling,
+CORS and JSON access logs."""
 
 from __future__ import annotations
 
@@ -16,10 +17,15 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from crewhouse_cdk.constructs.auth import Auth
+from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
+from crewhouse_cdk.constructs.storage import Storage
 from crewhouse_cdk.routes import gateway_routes
 
 THROTTLE_RATE = 100
 THROTTLE_BURST = 200
+# How long API Gateway keeps an authorizer answer per Authorization header: a revoked personal token works at
+# most this long, and a caller costs at most one authorizer invocation per this period.
+AUTHORIZER_CACHE_SECONDS = 60
 ACCESS_LOG_FORMAT = apigw.AccessLogFormat.json_with_standard_fields(
     caller=False, http_method=True, ip=True, protocol=True, request_time=True, resource_path=True,
     response_length=True, status=True, user=True,
@@ -59,13 +65,16 @@ class _LambdaProxyIntegration(apigwv2.HttpRouteIntegration):
 
 
 class HttpApi(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, auth: Auth, memberships: dynamodb.ITable) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, auth: Auth, storage: Storage,
+                 layers: DependencyLayers) -> None:
         super().__init__(scope, construct_id)
-        self._memberships = memberships
-        self.authorizer = authorizers.HttpUserPoolAuthorizer(
-            "CognitoAuthorizer", auth.user_pool,
-            user_pool_clients=[auth.mobile_client, auth.machine_client],
+        self._memberships: dynamodb.ITable = storage.platform_table
+        self.authorizer_function = self._authorizer_function(auth, storage, layers)
+        self.authorizer = authorizers.HttpLambdaAuthorizer(
+            "CallerAuthorizer", self.authorizer_function.function,
+            response_types=[authorizers.HttpLambdaResponseType.SIMPLE],
             identity_source=["$request.header.Authorization"],
+            results_cache_ttl=cdk.Duration.seconds(AUTHORIZER_CACHE_SECONDS),
         )
         self.api = apigwv2.HttpApi(
             self, "Api",
@@ -94,6 +103,29 @@ class HttpApi(Construct):
         self.url = self.stage.url
         self._integrations: dict[str, _LambdaProxyIntegration] = {}
 
+    def _authorizer_function(self, auth: Auth, storage: Storage, layers: DependencyLayers) -> CrewhouseFunction:
+        """Verifies Cognito JWTs against the pool's keys and looks personal tokens up by their keyed hash."""
+        authorizer = CrewhouseFunction(
+            self, "Authorizer",
+            handler="crewhouse.platform.authorizer.handler",
+            description="HTTP API authorizer: Cognito JWTs and personal access tokens",
+            layers=layers,
+            memory_size=512,
+            timeout=cdk.Duration.seconds(10),
+            environment={
+                "PLATFORM_TABLE": storage.platform_table.table_name,
+                "USER_POOL_ID": auth.user_pool.user_pool_id,
+                "API_AUDIENCES": cdk.Fn.join(",", [auth.mobile_client.user_pool_client_id,
+                                                   auth.machine_client.user_pool_client_id]),
+                "TOKEN_HASH_SECRET_ARN": storage.token_hash_secret.secret_arn,
+            },
+        )
+        # One strongly consistent read of the token's record, and its last-used time.
+        authorizer.function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:GetItem", "dynamodb:UpdateItem"], resources=[storage.platform_table.table_arn]))
+        storage.token_hash_secret.grant_read(authorizer.function)
+        return authorizer
+
     def integration_for(self, function: lambda_.IFunction) -> _LambdaProxyIntegration:
         """One integration and one invoke permission (any stage, method and path of this API) per function,
         shared by its routes. Every function behind the API checks each caller's membership, so it reads
@@ -112,7 +144,7 @@ class HttpApi(Construct):
 
     def route(self, path: str, methods: list[apigwv2.HttpMethod], function: lambda_.IFunction, *,
               public: bool = False) -> list[apigwv2.HttpRoute]:
-        """Send ``methods`` on ``path`` to ``function``; every route needs a JWT unless ``public``."""
+        """Send ``methods`` on ``path`` to ``function``; every route goes through the authorizer unless ``public``."""
         return self.api.add_routes(
             path=path, methods=methods, integration=self.integration_for(function),
             authorizer=apigwv2.HttpNoneAuthorizer() if public else None,
@@ -121,7 +153,7 @@ class HttpApi(Construct):
     def serve(self, handlers: Mapping[str, tuple[lambda_.IFunction, str]], *,
               public: Collection[str] = ()) -> dict[str, list[apigwv2.HttpRoute]]:
         """Route every operation of each handler module's router to its function (``name -> (function,
-        module)``), as :func:`crewhouse_cdk.routes.gateway_routes` derives them; ``public`` paths need no JWT
+        module)``), as :func:`crewhouse_cdk.routes.gateway_routes` derives them; ``public`` paths need no token
         (and get only their documented methods). Returns the routes made, by path."""
         made: dict[str, list[apigwv2.HttpRoute]] = {}
         derived = gateway_routes({name: module for name, (_, module) in handlers.items()}, exact_paths=public)

@@ -38,11 +38,13 @@ class PlatformApi(Construct):
                 "MOBILE_CLIENT_ID": auth.mobile_client.user_pool_client_id,
                 "INVITATION_SENDER": sender,
                 "SYNC_TABLE": storage.sync_table.table_name,
+                "TOKEN_HASH_SECRET_ARN": storage.token_hash_secret.secret_arn,
                 **release_of(self).environment(),
             },
         )
         function = self.handler.function
         storage.platform_table.grant_read_write_data(function)
+        storage.token_hash_secret.grant_read(function)  # hashing a new personal access token
         # PATCH /me announces the profile to the person's syncing clients: one appended log entry.
         function.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:BatchWriteItem"],
                                                         resources=[storage.sync_table.table_arn]))

@@ -36,7 +36,8 @@ class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         # Tenants, memberships (the only source of who may act in a tenant, and in which role), invitations.
-        self.platform_table = tenant_table(self, "PlatformTable")
+        # Invitations and personal access tokens carry ``expires_epoch``: DynamoDB drops them once expired.
+        self.platform_table = tenant_table(self, "PlatformTable", ttl_attribute="expires_epoch")
         self.platform_table.add_global_secondary_index(
             index_name="GSI1",  # a principal's memberships: GSI1PK = PRINCIPAL#<id>, GSI1SK = TENANT#<tenant>
             partition_key=dynamodb.Attribute(name="GSI1PK", type=dynamodb.AttributeType.STRING),
@@ -86,3 +87,13 @@ class Storage(Construct):
         )
         acknowledge(self.cursor_secret, "AwsSolutions-SMG4",
                     "The key only authenticates pagination cursors; rotating it would just invalidate open cursors.")
+        self.token_hash_secret = secretsmanager.Secret(
+            self, "PersonalTokenHashKey",
+            description="HMAC key of personal access tokens' keyed hash (the platform table keeps only the hash)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True
+            ),
+        )
+        acknowledge(self.token_hash_secret, "AwsSolutions-SMG4",
+                    "Rotating the key would revoke every personal access token at once; docs/accounts.md describes "
+                    "doing so deliberately after a leak.")

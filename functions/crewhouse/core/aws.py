@@ -81,3 +81,16 @@ def aws_resource(service: str, settings: CoreSettings) -> Any:
             service, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url,
             aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token,
         )
+
+
+def secret_key(settings: CoreSettings, secret_arn: str | None, fixed: str | None, *, name: str) -> bytes:
+    """A key the functions share: ``fixed`` when given (locally and in tests), else the Secrets Manager secret,
+    cached for 15 minutes by Powertools (one GetSecretValue per container and quarter hour)."""
+    if fixed:
+        return fixed.encode()
+    if not secret_arn:
+        raise RuntimeError(f"{name} is not configured")
+    from aws_lambda_powertools.utilities import parameters
+
+    provider = parameters.SecretsProvider(boto3_client=aws_client("secretsmanager", settings))
+    return str(provider.get(secret_arn, max_age=900)).encode()

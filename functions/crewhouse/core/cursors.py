@@ -48,18 +48,10 @@ def decode_cursor(cursor: str, *, key: bytes, scope: str) -> dict[str, Any]:
 
 
 def cursor_key(settings: CoreSettings) -> bytes:
-    """The signing key: a fixed one locally, else the Secrets Manager secret (cached by Powertools)."""
-    if settings.cursor_signing_key:
-        return settings.cursor_signing_key.encode()
-    if not settings.cursor_secret_arn:
-        raise RuntimeError("CURSOR_SECRET_ARN is not configured")
-    from aws_lambda_powertools.utilities import parameters
+    """The signing key: a fixed one locally, else the Secrets Manager secret."""
+    from crewhouse.core.aws import secret_key
 
-    from crewhouse.core.aws import aws_client
-
-    provider = parameters.SecretsProvider(boto3_client=aws_client("secretsmanager", settings))
-    secret = provider.get(settings.cursor_secret_arn, max_age=900)
-    return str(secret).encode()
+    return secret_key(settings, settings.cursor_secret_arn, settings.cursor_signing_key, name="CURSOR_SECRET_ARN")
 
 
 def cursor_scope(identity: Identity, name: str, filters: Any = None) -> str:

@@ -27,6 +27,7 @@ from crewhouse.core.identity import (
     default_memberships,
     identity_from_event,
     principal_from_event,
+    require_token_grant,
     require_writer,
 )
 from crewhouse.core.observability import logger, metrics
@@ -223,8 +224,10 @@ Memberships = Annotated[MembershipReader, Depends(membership_reader)]
 
 
 def current_member(request: Request, memberships: Memberships) -> Identity:
-    """FastAPI dependency: the caller's identity in their tenant, any role (401/403 problem otherwise)."""
-    return identity_from_event(request.scope.get("aws.event") or {}, memberships)
+    """FastAPI dependency: the caller's identity in their tenant, any role (401/403 problem otherwise); a
+    ``read`` personal token is refused any method but a read, even where every role may write (a profile)."""
+    return require_token_grant(identity_from_event(request.scope.get("aws.event") or {}, memberships),
+                               request.method)
 
 
 def current_identity(request: Request, member: Annotated[Identity, Depends(current_member)]) -> Identity:

@@ -1,9 +1,11 @@
-"""Who is calling: the claims API Gateway's JWT authorizer verified, checked against the membership table.
+"""Who is calling: what the HTTP API's authorizer verified, checked against the membership table.
 
-Handlers never parse tokens. In AWS, API Gateway puts the verified claims into
-``requestContext.authorizer.jwt.claims``; locally the embedded gateway does the same. The tenant comes from
-the ``tenant_id`` claim, which only the pre-token-generation trigger writes (from the membership table);
-the role comes from the membership itself, read at every request (:mod:`crewhouse.core.tenancy`).
+Handlers never parse tokens. The API's Lambda authorizer (:mod:`crewhouse.platform.authorizer`) verifies a
+Cognito JWT or a personal access token and API Gateway hands its context to the function as
+``requestContext.authorizer.lambda``; a JWT authorizer's ``requestContext.authorizer.jwt.claims`` is read
+alike. The tenant comes from the ``tenant_id`` claim, which only the pre-token-generation trigger writes
+(from the membership table), or from the personal token's record; the role comes from the membership itself,
+read at every request (:mod:`crewhouse.core.tenancy`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class Principal:
     scopes: frozenset[str]
     email: str | None = None
     issued_at: int = 0
+    # A personal access token's grant (``read``, ``write``); None for a Cognito sign-in, which the role alone limits.
+    token_access: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class Identity:
     role: str
     scopes: frozenset[str]
     email: str | None = None
+    token_access: frozenset[str] | None = None
 
     @property
     def roles(self) -> frozenset[str]:
@@ -48,7 +53,7 @@ class Identity:
 
     @property
     def can_write(self) -> bool:
-        return self.role in WRITER_ROLES
+        return self.role in WRITER_ROLES and (self.token_access is None or "write" in self.token_access)
 
 
 def _as_list(value: Any) -> list[str]:
@@ -65,8 +70,15 @@ def _as_list(value: Any) -> list[str]:
 
 def principal_from_event(event: Mapping[str, Any]) -> Principal:
     """The verified caller of an API Gateway v2 event, or 401."""
-    jwt = ((event.get("requestContext") or {}).get("authorizer") or {}).get("jwt") or {}
-    claims: Mapping[str, Any] = jwt.get("claims") or {}
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    claims: Mapping[str, Any]
+    if "lambda" in authorizer:
+        claims = authorizer.get("lambda") or {}
+        scopes = _as_list(claims.get("scope"))
+    else:
+        jwt = authorizer.get("jwt") or {}
+        claims = jwt.get("claims") or {}
+        scopes = _as_list(jwt.get("scopes")) or _as_list(claims.get("scope"))
     user_id = claims.get("sub")
     if not user_id:
         raise Unauthorized("The request carries no verified identity.")
@@ -75,9 +87,10 @@ def principal_from_event(event: Mapping[str, Any]) -> Principal:
     return Principal(
         user_id=str(user_id),
         tenant_id=str(tenant_id) if tenant_id else None,
-        scopes=frozenset(_as_list(jwt.get("scopes")) or _as_list(claims.get("scope"))),
-        email=claims.get("email"),
+        scopes=frozenset(scopes),
+        email=claims.get("email") or None,
         issued_at=int(issued) if issued.isdigit() else 0,
+        token_access=frozenset(_as_list(claims["token_access"])) if claims.get("token_access") else None,
     )
 
 
@@ -93,14 +106,32 @@ def authorize(principal: Principal, memberships: MembershipReader) -> Identity:
     if principal.issued_at < grant.tokens_valid_after:
         raise Unauthorized("The token was revoked; sign in again.", slug="token-revoked")
     return Identity(tenant_id=principal.tenant_id, user_id=principal.user_id, role=grant.role,
-                    scopes=principal.scopes, email=principal.email)
+                    scopes=principal.scopes, email=principal.email, token_access=principal.token_access)
+
+
+def require_token_grant(identity: Identity, method: str) -> Identity:
+    """A ``read`` personal token reads only, whatever its owner's role."""
+    if method.upper() in SAFE_METHODS or identity.token_access is None or "write" in identity.token_access:
+        return identity
+    raise Forbidden("This personal access token may only read.", slug="read-only-token")
 
 
 def require_writer(identity: Identity, method: str) -> Identity:
-    """Observers read; any other method needs a writing role (admin or member)."""
-    if method.upper() not in SAFE_METHODS and not identity.can_write:
+    """Observers read, and so does a ``read`` personal token; any other method needs a writing role (admin
+    or member) and, through a personal token, its ``write`` grant."""
+    require_token_grant(identity, method)
+    if method.upper() not in SAFE_METHODS and identity.role not in WRITER_ROLES:
         raise Forbidden("Your role in this tenant is read-only.", slug="read-only-role")
     return identity
+
+
+def require_sign_in(principal: Principal) -> Principal:
+    """Managing personal tokens needs a Cognito sign-in: a token never mints or lists tokens (a leaked ``read``
+    token must not become a ``write`` one)."""
+    if principal.token_access is not None:
+        raise Forbidden("Personal access tokens are managed after signing in, not with a token.",
+                        slug="sign-in-required")
+    return principal
 
 
 def identity_from_event(event: Mapping[str, Any], memberships: MembershipReader | None = None) -> Identity:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -34,14 +35,21 @@ from crewhouse.local import (
     sqs_poller,
     stepfunctions,
 )
-from crewhouse.local.authorizer import JwtAuthorizer
 from crewhouse.local.deploy import DeployedStack, TemplateTransform, deploy_stack
 from crewhouse.local.dynamodb_streams import DynamoDbStreamPoller
 from crewhouse.local.endpoint import local_client
-from crewhouse.local.gateway import GatewayServer, Route, RouteTable, build_gateway_app, lambda_invoker
+from crewhouse.local.gateway import (
+    GatewayServer,
+    LambdaAuthorizer,
+    Route,
+    RouteTable,
+    build_gateway_app,
+    lambda_invoker,
+)
 from crewhouse.local.scheduler import SchedulerLoop
 from crewhouse.local.sqs_poller import SqsEventSourcePoller
 from crewhouse.local.synth import STACK_NAME, synthesize
+from crewhouse.platform.jwt_verifier import JwtVerifier
 
 log = logging.getLogger(__name__)
 
@@ -234,18 +242,17 @@ def route_table(stack: DeployedStack, aws_endpoint: str) -> RouteTable:
     api_ids = [stack.resources[k] for k, r in stack.template["Resources"].items()
                if r["Type"] == "AWS::ApiGatewayV2::Api"]
     routes: list[Route] = []
-    authorizers: dict[str, JwtAuthorizer] = {}
+    authorizers: dict[str, JwtVerifier | LambdaAuthorizer] = {}
     for api_id in api_ids:
         for item in apigw.get_routes(ApiId=api_id)["Items"]:
             integration = apigw.get_integration(ApiId=api_id, IntegrationId=item["Target"].split("/", 1)[1])
             authorizer = None
-            if item.get("AuthorizationType") == "JWT":
+            if item.get("AuthorizationType") in ("JWT", "CUSTOM"):
                 authorizer_id = item["AuthorizerId"]
                 if authorizer_id not in authorizers:
-                    jwt = apigw.get_authorizer(ApiId=api_id, AuthorizerId=authorizer_id)["JwtConfiguration"]
-                    pool_id = jwt["Issuer"].rstrip("/").rsplit("/", 1)[1]
-                    authorizers[authorizer_id] = JwtAuthorizer(
-                        jwt["Issuer"], jwt["Audience"], f"{aws_endpoint}/{pool_id}/.well-known/jwks.json")
+                    authorizers[authorizer_id] = _authorizer(apigw.get_authorizer(ApiId=api_id,
+                                                                                  AuthorizerId=authorizer_id),
+                                                             aws_endpoint)
                 authorizer = authorizers[authorizer_id]
             routes.append(Route(
                 route_key=item["RouteKey"],
@@ -255,6 +262,19 @@ def route_table(stack: DeployedStack, aws_endpoint: str) -> RouteTable:
                 authorization_scopes=tuple(item.get("AuthorizationScopes") or ()),
             ))
     return RouteTable(routes)
+
+
+def _authorizer(config: Mapping[str, Any], aws_endpoint: str) -> JwtVerifier | LambdaAuthorizer:
+    """A deployed ``AWS::ApiGatewayV2::Authorizer``: a JWT verifier, or the Lambda function a REQUEST one calls."""
+    if config["AuthorizerType"] == "JWT":
+        jwt = config["JwtConfiguration"]
+        pool_id = jwt["Issuer"].rstrip("/").rsplit("/", 1)[1]
+        return JwtVerifier(jwt["Issuer"], jwt["Audience"], f"{aws_endpoint}/{pool_id}/.well-known/jwks.json")
+    if not config.get("EnableSimpleResponses") or config.get("AuthorizerPayloadFormatVersion") != "2.0":
+        raise ValueError("the embedded gateway runs Lambda authorizers with payload 2.0 and simple responses only")
+    # arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function arn>/invocations
+    function_arn = config["AuthorizerUri"].split("/functions/", 1)[1].rsplit("/invocations", 1)[0]
+    return LambdaAuthorizer(function_arn.split(":")[6], int(config.get("AuthorizerResultTtlInSeconds") or 0))
 
 
 def _docs_routes() -> list[Any]:

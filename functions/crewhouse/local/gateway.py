@@ -1,7 +1,8 @@
 """Local stand-in for the API Gateway HTTP API in front of Crewhouse's Lambdas.
 
 moto does not execute HTTP APIs, so local mode serves them itself: route selection as API Gateway does
-it, the JWT authorizer (:mod:`crewhouse.local.authorizer`), the 10 MB request limit, the 30 s
+it, JWT authorizers and Lambda REQUEST authorizers (simple responses, cached per identity source for the
+authorizer's TTL), the 10 MB request limit, the 30 s
 integration timeout, and the Lambda proxy contract in **payload format 2.0** (request event and response
 mapping). Handlers therefore see the same events locally as in AWS, and clients see the same status codes
 and error bodies (``{"message": "Unauthorized"}`` and friends).
@@ -12,6 +13,8 @@ Behaviours copied from AWS on purpose, so local runs catch what AWS would do:
 * ``cookie`` headers move to ``cookies``; repeated headers and query parameters are comma-joined;
 * bodies of non-text content types (form posts included) arrive base64-encoded;
 * ``jwt.scopes`` is ``null`` unless the route declares authorization scopes;
+* a Lambda authorizer's ``Unauthorized`` error is a 401, ``isAuthorized: false`` a 403, any other error a 500;
+  a missing identity source is a 401 without invoking it;
 * a response's ``multiValueHeaders`` is ignored (a payload 1.0 field); ``cookies`` become ``set-cookie``.
 """
 
@@ -39,7 +42,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.routing import Route as StarletteRoute
 
-from crewhouse.local.authorizer import AuthorizationError, JwtAuthorizer, event_claims, token_scopes
+from crewhouse.local.authorizer import event_claims
+from crewhouse.platform.jwt_verifier import AuthorizationError, JwtVerifier, token_scopes
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +64,34 @@ _PARAM = re.compile(r"^\{([A-Za-z0-9_.:-]+)(\+?)\}$")
 # --- routes -------------------------------------------------------------------------------------------
 
 
+@dataclass
+class LambdaAuthorizer:
+    """An ``AWS::ApiGatewayV2::Authorizer`` of type REQUEST (payload 2.0, simple responses) on the
+    ``Authorization`` header: API Gateway invokes ``function_name`` and keeps each answer ``ttl_seconds`` per
+    header value."""
+
+    function_name: str
+    ttl_seconds: int = 0
+    _answers: dict[str, tuple[float, dict[str, Any] | None]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def cached(self, identity: str) -> tuple[bool, dict[str, Any] | None]:
+        """``(found, context)``: a context for an allowed caller, None for a denied one."""
+        with self._lock:
+            answer = self._answers.get(identity)
+            if answer is None or answer[0] <= time.monotonic():
+                self._answers.pop(identity, None)
+                return False, None
+            return True, answer[1]
+
+    def remember(self, identity: str, context: dict[str, Any] | None) -> None:
+        if self.ttl_seconds > 0:
+            with self._lock:
+                if len(self._answers) > 10_000:
+                    self._answers.clear()
+                self._answers[identity] = (time.monotonic() + self.ttl_seconds, context)
+
+
 @dataclass(frozen=True)
 class _Segment:
     kind: int  # 0 literal, 1 {param}, 2 {greedy+}: also the segment's rank (lower is more specific)
@@ -76,7 +108,7 @@ class Route:
 
     route_key: str
     function_name: str
-    authorizer: JwtAuthorizer | None
+    authorizer: JwtVerifier | LambdaAuthorizer | None
     timeout_seconds: float = MAX_INTEGRATION_TIMEOUT
     authorization_scopes: tuple[str, ...] = ()
     method: str | None = field(init=False, repr=False)  # None for $default; "ANY" or a method otherwise
@@ -85,8 +117,8 @@ class Route:
     def __post_init__(self) -> None:
         if not 0 < self.timeout_seconds <= MAX_INTEGRATION_TIMEOUT:
             raise ValueError(f"{self.route_key}: timeout must be in (0, 30] seconds like API Gateway's")
-        if self.authorization_scopes and self.authorizer is None:
-            raise ValueError(f"{self.route_key}: authorization scopes need an authorizer")
+        if self.authorization_scopes and not isinstance(self.authorizer, JwtVerifier):
+            raise ValueError(f"{self.route_key}: authorization scopes need a JWT authorizer")
         self.method, self._segments = _parse_route_key(self.route_key)
 
     def match(self, method: str, path: str) -> tuple[tuple[int, ...], dict[str, str]] | None:
@@ -228,21 +260,28 @@ async def _handle(request: Request, request_id: str, table: RouteTable, invoke: 
         token = _identity(request.headers.getlist("authorization"))
         if token is None:
             return _message(401, "Unauthorized", {"www-authenticate": "Bearer"})
-        try:
-            claims = await anyio.to_thread.run_sync(route.authorizer.verify, token)
-        except AuthorizationError as exc:
-            challenge = f'Bearer scope="" error="invalid_token" error_description="{_quote(exc.description)}"'
-            return _message(401, "Unauthorized", {"www-authenticate": challenge})
-        scopes = token_scopes(claims)
-        if route.authorization_scopes:
-            if not set(scopes or ()) & set(route.authorization_scopes):
-                wanted = " ".join(route.authorization_scopes)
-                challenge = (f'Bearer scope="{_quote(wanted)}" error="insufficient_scope" '
-                             'error_description="the token does not have the required scopes"')
-                return _message(403, "Forbidden", {"www-authenticate": challenge})
+        if isinstance(route.authorizer, LambdaAuthorizer):
+            verdict = await _lambda_authorizer(route.authorizer, request, route, path_parameters, token, invoke,
+                                               request_id=request_id, api_id=api_id, epoch=started)
+            if isinstance(verdict, Response):
+                return verdict
+            authorizer = {"lambda": verdict}
         else:
-            scopes = None
-        authorizer = {"jwt": {"claims": event_claims(claims), "scopes": scopes}}
+            try:
+                claims = await anyio.to_thread.run_sync(route.authorizer.verify, token)
+            except AuthorizationError as exc:
+                challenge = f'Bearer scope="" error="invalid_token" error_description="{_quote(exc.description)}"'
+                return _message(401, "Unauthorized", {"www-authenticate": challenge})
+            scopes = token_scopes(claims)
+            if route.authorization_scopes:
+                if not set(scopes or ()) & set(route.authorization_scopes):
+                    wanted = " ".join(route.authorization_scopes)
+                    challenge = (f'Bearer scope="{_quote(wanted)}" error="insufficient_scope" '
+                                 'error_description="the token does not have the required scopes"')
+                    return _message(403, "Forbidden", {"www-authenticate": challenge})
+            else:
+                scopes = None
+            authorizer = {"jwt": {"claims": event_claims(claims), "scopes": scopes}}
 
     if body is None:
         return _message(413, "Request Entity Too Large")
@@ -271,6 +310,40 @@ async def _handle(request: Request, request_id: str, table: RouteTable, invoke: 
     except ValueError as exc:
         logger.warning("%s returned a malformed response: %s", route.function_name, exc)
         return _message(500, "Internal Server Error")
+
+
+async def _lambda_authorizer(authorizer: LambdaAuthorizer, request: Request, route: Route,
+                             path_parameters: Mapping[str, str], identity: str, invoke: Invoke, *,
+                             request_id: str, api_id: str, epoch: float) -> dict[str, Any] | Response:
+    """The authorizer's context for this caller, or the response API Gateway answers instead."""
+    found, context = authorizer.cached(identity)
+    if not found:
+        event = build_event(request, route.route_key, path_parameters, b"", None, request_id=request_id,
+                            api_id=api_id, epoch=epoch)
+        for name in ("body", "isBase64Encoded", "version"):
+            event.pop(name, None)
+        event = {"version": "2.0", "type": "REQUEST", "identitySource": [identity],
+                 "routeArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:{api_id}/$default/"
+                             f"{request.method}{request.scope['path']}", **event}
+        try:
+            payload, function_error = await anyio.to_thread.run_sync(invoke, authorizer.function_name, event)
+        except Exception:
+            logger.exception("Invoking the authorizer %s failed", authorizer.function_name)
+            return _message(500, "Internal Server Error")
+        if function_error:
+            message = payload.get("errorMessage") if isinstance(payload, dict) else None
+            if message == "Unauthorized":
+                return _message(401, "Unauthorized")  # not cached, as in AWS
+            logger.warning("authorizer %s failed (%s): %s", authorizer.function_name, function_error, message)
+            return _message(500, "Internal Server Error")
+        if not isinstance(payload, dict) or not isinstance(payload.get("isAuthorized"), bool):
+            logger.warning("authorizer %s gave no simple response: %r", authorizer.function_name, payload)
+            return _message(500, "Internal Server Error")
+        context = dict(payload.get("context") or {}) if payload["isAuthorized"] else None
+        authorizer.remember(identity, context)
+    if context is None:
+        return _message(403, "Forbidden")
+    return context
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

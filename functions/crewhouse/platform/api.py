@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Response
 
 from crewhouse.core.aws import aws_client
 from crewhouse.core.http import create_app, current_identity, current_member, current_principal, lambda_handler
-from crewhouse.core.identity import Identity, Principal
+from crewhouse.core.identity import Identity, Principal, require_sign_in
 from crewhouse.core.settings import load_settings
 from crewhouse.core.table import Table
 from crewhouse.platform import logic
@@ -22,6 +22,9 @@ from crewhouse.platform.models import (
     Me,
     Member,
     MyTenant,
+    PersonalToken,
+    PersonalTokenCreate,
+    PersonalTokenCreated,
     ProfilePatch,
     Readiness,
     RoleChange,
@@ -66,6 +69,28 @@ UserDirectory = Annotated[logic.Directory, Depends(directory)]
 Writer = Annotated[Identity, Depends(current_identity)]
 AnyMember = Annotated[Identity, Depends(current_member)]
 Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def signed_in_principal(principal: Caller) -> Principal:
+    return require_sign_in(principal)
+
+
+def signed_in_member(identity: AnyMember) -> Identity:
+    require_sign_in(Principal(identity.user_id, identity.tenant_id, identity.scopes,
+                              token_access=identity.token_access))
+    return identity
+
+
+def personal_tokens(settings: Settings) -> logic.PersonalTokens:
+    from crewhouse.platform.token_store import DynamoPersonalTokens
+
+    return DynamoPersonalTokens(Table(aws_client("dynamodb", settings), settings.platform_table))
+
+
+# Account-wide actions (tokens, sign-out, tenant switch, joining a tenant) need a sign-in, never a token.
+SignedIn = Annotated[Principal, Depends(signed_in_principal)]
+SignedInMember = Annotated[Identity, Depends(signed_in_member)]
+PersonalTokenStore = Annotated[logic.PersonalTokens, Depends(personal_tokens)]
 PrincipalId = Annotated[str, Path(min_length=1, max_length=128)]
 
 
@@ -101,19 +126,42 @@ def my_tenants(principal: Caller, store: Store) -> list[MyTenant]:
 
 @router.post("/me/tenant", response_model=TenantSwitched,
              summary="Choose the tenant new tokens name (with a refresh token: answer with those tokens)")
-def switch_tenant(body: TenantSwitch, principal: Caller, store: Store, users: UserDirectory) -> TenantSwitched:
+def switch_tenant(body: TenantSwitch, principal: SignedIn, store: Store, users: UserDirectory) -> TenantSwitched:
     return logic.switch_tenant(principal, body.tenant_id, body.refresh_token, store, users)
 
 
 @router.post("/me/sign-out", status_code=204, summary="Revoke every token of the caller, in every tenant")
-def sign_out(principal: Caller, store: Store, users: UserDirectory) -> Response:
+def sign_out(principal: SignedIn, store: Store, users: UserDirectory) -> Response:
     logic.sign_out(principal, store, users)
+    return Response(status_code=204)
+
+
+@router.post("/me/tokens", response_model=PersonalTokenCreated, status_code=201,
+             summary="Create a personal access token for scripts and MCP clients (the token is shown once)")
+def create_token(body: PersonalTokenCreate, identity: SignedInMember, tokens: PersonalTokenStore,
+                 settings: Settings) -> PersonalTokenCreated:
+    from crewhouse.platform.personal_tokens import token_hash_key
+
+    return logic.create_personal_token(identity, body, tokens, token_hash_key(settings))
+
+
+@router.get("/me/tokens", response_model=list[PersonalToken],
+            summary="The caller's personal access tokens, newest first (never the tokens themselves)")
+def list_tokens(principal: SignedIn, tokens: PersonalTokenStore) -> list[PersonalToken]:
+    return logic.list_personal_tokens(principal, tokens)
+
+
+@router.delete("/me/tokens/{token_id}", status_code=204,
+               summary="Revoke a personal access token (refused everywhere within 60 seconds)")
+def revoke_token(token_id: Annotated[str, Path(min_length=1, max_length=64)], principal: SignedIn,
+                 tokens: PersonalTokenStore) -> Response:
+    tokens.revoke(principal.user_id, token_id)
     return Response(status_code=204)
 
 
 @router.post("/invitations/accept", response_model=MyTenant,
              summary="Join the tenant an invitation names (signed in with the invited address)")
-def accept_invitation(body: InvitationAccept, principal: Caller, store: Store) -> MyTenant:
+def accept_invitation(body: InvitationAccept, principal: SignedIn, store: Store) -> MyTenant:
     return logic.accept_invitation(principal, body.code, store)
 
 

@@ -20,6 +20,9 @@ from crewhouse.platform.models import (
     Me,
     Member,
     MyTenant,
+    PersonalToken,
+    PersonalTokenCreate,
+    PersonalTokenCreated,
     Profile,
     ProfilePatch,
     Readiness,
@@ -302,3 +305,46 @@ def accept_invitation(principal: Principal, code: str, store: PlatformStore) -> 
         raise Forbidden("This invitation was sent to another e-mail address.", slug="wrong-invitee")
     store.accept_invitation(tenant_id, item, principal.user_id, principal.email, _now().isoformat())
     return MyTenant(tenant_id=tenant_id, role=item["role"], active=principal.tenant_id == tenant_id)
+
+
+# --- personal access tokens -------------------------------------------------------------------------------
+
+
+class PersonalTokens(Protocol):
+    def add(self, *, digest: str, token_id: str, principal_id: str, tenant_id: str, listing: Item) -> None: ...
+    def of_principal(self, principal_id: str) -> list[Item]: ...
+    def revoke(self, principal_id: str, token_id: str) -> None: ...
+
+
+def _epoch_time(value: Any) -> datetime:
+    return datetime.fromtimestamp(int(value), UTC)
+
+
+def _personal_token(item: Item) -> PersonalToken:
+    return PersonalToken(id=item["token_id"], name=item["name"], prefix=item["prefix"], scopes=item["access"],
+                         tenant_id=item["tenant_id"], created_at=_epoch_time(item["created_epoch"]),
+                         last_used_at=_epoch_time(item["last_used_epoch"]) if "last_used_epoch" in item else None,
+                         expires_at=_epoch_time(item["expires_epoch"]))
+
+
+def create_personal_token(identity: Identity, request: PersonalTokenCreate, tokens: PersonalTokens,
+                          hash_key: bytes, now: datetime | None = None) -> PersonalTokenCreated:
+    """A new token acting as the caller in the caller's tenant; the token is in this answer only."""
+    from ulid import ULID
+
+    from crewhouse.platform.personal_tokens import mint, shown_prefix, token_digest
+
+    now = now or _now()
+    token, token_id = mint(), str(ULID())
+    listing = {"name": request.name, "prefix": shown_prefix(token), "access": list(request.scopes),
+               "tenant_id": identity.tenant_id, "created_epoch": int(now.timestamp()),
+               "expires_epoch": int((now + timedelta(days=request.expires_in_days)).timestamp())}
+    tokens.add(digest=token_digest(hash_key, token), token_id=token_id, principal_id=identity.user_id,
+               tenant_id=identity.tenant_id, listing=listing)
+    return PersonalTokenCreated(**_personal_token({**listing, "token_id": token_id}).model_dump(), token=token)
+
+
+def list_personal_tokens(principal: Principal, tokens: PersonalTokens) -> list[PersonalToken]:
+    """The caller's tokens in every tenant, newest first; expired ones until DynamoDB's TTL removes them."""
+    return sorted((_personal_token(item) for item in tokens.of_principal(principal.user_id)),
+                  key=lambda token: token.created_at, reverse=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crewhouse.core.tenancy import Role
 from crewhouse.core.timezones import TimezoneName
@@ -123,3 +123,38 @@ class TenantSwitched(BaseModel):
     tenant_id: str
     role: Role
     tokens: Tokens | None = None
+
+
+TokenGrant = Literal["read", "write"]
+MAX_TOKEN_DAYS = 365
+
+
+class PersonalTokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, description="What the token is for, e.g. `Claude Desktop`")
+    scopes: list[TokenGrant] = Field(default=["read"], min_length=1, max_length=2,
+                                     description="`[\"read\"]`, or `[\"read\", \"write\"]` to also change data")
+    expires_in_days: int = Field(default=90, ge=1, le=MAX_TOKEN_DAYS, description="At most a year")
+
+    @field_validator("scopes")
+    @classmethod
+    def _read_always(cls, scopes: list[str]) -> list[str]:
+        if "read" not in scopes:
+            raise ValueError("a token that writes must also read: use [\"read\", \"write\"]")
+        return sorted(set(scopes))
+
+
+class PersonalToken(BaseModel):
+    id: str
+    name: str
+    prefix: str = Field(description="The token's first characters, to tell tokens apart; never the token")
+    scopes: list[TokenGrant]
+    tenant_id: str = Field(description="The tenant the token acts in")
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="Updated at most once a minute (the authorizer's cache)")
+    expires_at: datetime
+
+
+class PersonalTokenCreated(PersonalToken):
+    token: str = Field(description="The token itself: shown this once, never again")

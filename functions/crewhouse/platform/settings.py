@@ -13,3 +13,6 @@ class PlatformSettings(CoreSettings):
     # What is deployed (set at synth by crewhouse_cdk.release), reported by /health.
     release_version: str = "unknown"
     release_commit: str = "unknown"
+    # The key of personal access tokens' keyed hash (shared with the authorizer); a fixed key in tests.
+    token_hash_secret_arn: str | None = None
+    token_hash_key: str | None = None

@@ -26,14 +26,16 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route as StarletteRoute
 
-from crewhouse.local.authorizer import AuthorizationError, JwtAuthorizer, event_claims, render_claim, token_scopes
+from crewhouse.local.authorizer import event_claims, render_claim
 from crewhouse.local.gateway import (
     GatewayServer,
+    LambdaAuthorizer,
     Route,
     RouteTable,
     build_gateway_app,
     lambda_invoker,
 )
+from crewhouse.platform.jwt_verifier import AuthorizationError, JwtVerifier, token_scopes
 from tests.component.local.gap_filler_support import create_function, unique
 from tests.support.moto_server import REGION, client, running_moto_server
 
@@ -87,8 +89,8 @@ def claims(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in base.items() if v is not None}
 
 
-def authorizer(keys: Keys, audiences: list[str] | None = None) -> JwtAuthorizer:
-    return JwtAuthorizer(ISSUER, audiences or [AUDIENCE], keys.jwks_url)
+def authorizer(keys: Keys, audiences: list[str] | None = None) -> JwtVerifier:
+    return JwtVerifier(ISSUER, audiences or [AUDIENCE], keys.jwks_url)
 
 
 def test_a_valid_token_yields_its_claims(keys: Keys) -> None:
@@ -303,6 +305,42 @@ def test_scoped_routes(keys: Keys) -> None:
         assert jwt_context["scopes"] is None and jwt_context["claims"]["scope"] == "crew/read other"
 
 
+def test_lambda_authorizer_answers_map_to_statuses_and_are_cached_per_header() -> None:
+    """Simple responses: an allowed caller's context reaches the function as ``authorizer.lambda``; false is a
+    403; the error ``Unauthorized`` a 401 (not cached); any other error or shape a 500; no header a 401
+    without invoking the authorizer. Answers are kept ``ttl_seconds`` per header value."""
+    verdicts = {"good": ({"isAuthorized": True, "context": {"sub": "ada", "iat": 7}}, None),
+                "denied": ({"isAuthorized": False}, None),
+                "refused": ({"errorMessage": "Unauthorized", "errorType": "Exception"}, "Unhandled"),
+                "broken": ({"errorMessage": "boom", "errorType": "KeyError"}, "Unhandled"),
+                "odd": ({"allow": True}, None)}
+    asked: list[str] = []
+
+    def reply(event: dict[str, Any]) -> tuple[Any, str | None]:
+        if event.get("type") == "REQUEST":
+            asked.append(event["identitySource"][0])
+            assert event["routeKey"] == "GET /items" and event["version"] == "2.0" and "body" not in event
+            return verdicts[event["identitySource"][0]]
+        return {"statusCode": 200, "body": "ok"}, None
+
+    fake = FakeLambda(reply)
+    gate = LambdaAuthorizer("authorizer-fn", ttl_seconds=1)
+    with app_client(fake, Route("GET /items", "fn", gate)) as http:
+        def status(token: str | None) -> int:
+            return http.get("/items", headers={"authorization": token} if token else {}).status_code
+
+        assert status(None) == 401 and asked == []
+        assert [status(t) for t in ("good", "denied", "refused", "broken", "odd")] == [200, 403, 401, 500, 500]
+        assert fake.events[1]["requestContext"]["authorizer"] == {"lambda": {"sub": "ada", "iat": 7}}
+        assert [status(t) for t in ("good", "denied", "refused")] == [200, 403, 401]
+        assert asked == ["good", "denied", "refused", "broken", "odd", "refused"]  # allow and deny were cached
+        verdicts["good"] = verdicts["refused"]  # revoked meanwhile: refused once the cached answer expires
+        deadline = time.monotonic() + 5
+        while status("good") == 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert status("good") == 401 and asked.count("good") == 3
+
+
 def test_extra_routes_come_first() -> None:
     async def docs(request: Request) -> Response:
         return PlainTextResponse("local docs")
@@ -356,8 +394,8 @@ def stack() -> Iterator[Stack]:
         user = idp.admin_get_user(UserPoolId=pool_id, Username="alice")
         sub = next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub")
 
-        def auth(audience: str) -> JwtAuthorizer:
-            return JwtAuthorizer(f"https://cognito-idp.{REGION}.amazonaws.com/{pool_id}", [audience],
+        def auth(audience: str) -> JwtVerifier:
+            return JwtVerifier(f"https://cognito-idp.{REGION}.amazonaws.com/{pool_id}", [audience],
                                  f"{endpoint}/{pool_id}/.well-known/jwks.json")
 
         echo, _ = create_function(endpoint, "http_echo")

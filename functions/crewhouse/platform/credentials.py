@@ -1,0 +1,78 @@
+"""Who a bearer credential belongs to: a Cognito JWT or a personal access token, judged by one function.
+
+This is the whole of the HTTP API's Lambda authorizer (:mod:`crewhouse.platform.authorizer`): personal
+tokens and, later, the agent credentials of the context bus go through it, so there is one mechanism for
+machines and people. What it returns becomes ``requestContext.authorizer.lambda`` of the request, which
+:func:`crewhouse.core.identity.principal_from_event` reads; the role is still read from the membership at
+every request, so the authorizer's 60-second cache never outlives a removal or a role change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from crewhouse.platform.personal_tokens import looks_like_personal_token, token_digest, well_formed
+
+Context = dict[str, str | int]
+
+
+class Refused(Exception):
+    """The credential does not identify anyone (API Gateway answers 401)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class JwtCheck(Protocol):
+    def verify(self, token: str) -> dict[str, Any]: ...
+
+
+class TokenRecords(Protocol):
+    def by_digest(self, digest: str) -> dict[str, Any] | None: ...
+    def mark_used(self, principal_id: str, token_id: str, epoch: int) -> None: ...
+
+
+def bearer_value(header: str | None) -> str:
+    """The credential of an ``Authorization`` header, bare or after ``Bearer`` (as API Gateway accepts it)."""
+    value = (header or "").strip()
+    if value[:7].lower() == "bearer ":
+        value = value[7:].strip()
+    return value
+
+
+def authenticate(bearer: str, *, jwts: JwtCheck, tokens: TokenRecords, hash_key: Callable[[], bytes],
+                 now: int) -> Context:
+    """The request context of the caller ``bearer`` identifies; :class:`Refused` when it identifies no one."""
+    if not bearer:
+        raise Refused("no credential")
+    if looks_like_personal_token(bearer):
+        return _personal_token(bearer, tokens, hash_key, now)
+    from crewhouse.platform.jwt_verifier import AuthorizationError, token_scopes
+
+    try:
+        claims = jwts.verify(bearer)
+    except AuthorizationError as error:
+        raise Refused(error.description) from error
+    if not claims.get("sub"):
+        raise Refused("the token names no subject")
+    context: Context = {"credential": "cognito", "sub": str(claims["sub"]), "iat": int(claims.get("iat") or 0)}
+    optional: Mapping[str, Any] = {"tenant_id": claims.get("tenant_id"), "email": claims.get("email"),
+                                   "scope": " ".join(token_scopes(claims) or ()), "token_use": claims.get("token_use")}
+    context.update({name: str(value) for name, value in optional.items() if value})
+    return context
+
+
+def _personal_token(token: str, tokens: TokenRecords, hash_key: Callable[[], bytes], now: int) -> Context:
+    if not well_formed(token):
+        raise Refused("the personal access token is malformed (checksum)")  # no lookup for a typo
+    record = tokens.by_digest(token_digest(hash_key(), token))
+    if record is None:
+        raise Refused("the personal access token is unknown or revoked")
+    if int(record["expires_epoch"]) <= now:
+        raise Refused("the personal access token has expired")
+    tokens.mark_used(record["principal_id"], record["token_id"], now)
+    return {"credential": "personal-token", "sub": record["principal_id"], "tenant_id": record["tenant_id"],
+            "iat": int(record["created_epoch"]), "token_id": record["token_id"],
+            "token_access": " ".join(record["access"])}
