@@ -30,6 +30,9 @@ JOB_SCHEDULE_GROUP = "crewhouse-jobs"
 STATE_MACHINE_FILE = STATEMACHINES_DIR / "agent_job.asl.json"
 MAX_RECEIVES = 3
 UPLOADS = "uploads/"
+# Research's web search API (Brave Search API shape); each tenant's key is a secret under WEB_SEARCH_KEYS.
+WEB_SEARCH_ENDPOINT = "https://api.search.brave.com/res/v1/web/search"
+WEB_SEARCH_KEYS = "crewhouse/web-search-keys/"
 
 
 class JobsContext(Construct):
@@ -54,7 +57,11 @@ class JobsContext(Construct):
         common = {"JOBS_TABLE": self.table.table_name, "JOB_QUEUE_URL": self.queue.queue_url,
                   "DISPATCH_MAX_RECEIVES": str(MAX_RECEIVES), "EVENT_BUS_NAME": EVENT_BUS_NAME,
                   "NOTES_TABLE": notes.table.table_name, "FILES_TABLE": files.table.table_name,
-                  "FILES_BUCKET": storage.files_bucket.bucket_name, "SEARCH_TABLE": storage.search_table.table_name}
+                  "FILES_BUCKET": storage.files_bucket.bucket_name, "SEARCH_TABLE": storage.search_table.table_name,
+                  "WEB_SEARCH_ENDPOINT": WEB_SEARCH_ENDPOINT, "WEB_SEARCH_KEYS_PREFIX": WEB_SEARCH_KEYS}
+        tenant_secrets = stack.format_arn(service="secretsmanager", resource="secret",
+                                          resource_name=f"{WEB_SEARCH_KEYS}*",
+                                          arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
 
         # --- the state machine's functions ----------------------------------------------------------------
         self.step_function = CrewhouseFunction(
@@ -90,6 +97,9 @@ class JobsContext(Construct):
         self.runner_function.add_to_role_policy(iam.PolicyStatement(
             actions=["s3:GetObject"], resources=[storage.files_bucket.arn_for_objects(f"{UPLOADS}*")]))
         grant_converse(self.runner_function)
+        # Research reads the tenant's web search key (one secret per tenant, named at run time).
+        self.runner_function.add_to_role_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"],
+                                                                    resources=[tenant_secrets]))
         self.runner_function.add_to_role_policy(iam.PolicyStatement(
             actions=["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
             resources=["*"]))
@@ -186,7 +196,16 @@ class JobsContext(Construct):
         acknowledge(self.api_function,
                     f"AwsSolutions-IAM5[Resource::{nag_arn(self, 'scheduler', f'schedule/{JOB_SCHEDULE_GROUP}/*')}]",
                     "run_at schedules are created per job at run time; the grant is limited to their group.")
-        for path in ("/jobs", "/jobs/{proxy+}"):
+        # Admins set and remove the tenant's web search key; it is never read back through the API.
+        self.api_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DescribeSecret",
+                     "secretsmanager:DeleteSecret", "secretsmanager:TagResource"],
+            resources=[tenant_secrets]))
+        secrets_finding = nag_arn(self, "secretsmanager", f"secret:{WEB_SEARCH_KEYS}*")
+        for function in (self.api_function, self.runner_function):
+            acknowledge(function, f"AwsSolutions-IAM5[Resource::{secrets_finding}]",
+                        "One web search key per tenant, created at run time; the grant covers that prefix only.")
+        for path in ("/jobs", "/jobs/{proxy+}", "/research/web-search"):
             api.route(path, [apigwv2.HttpMethod.ANY], self.api_function)
 
         self.failed_executions_alarm = self.state_machine.metric_failed(

@@ -125,6 +125,13 @@ def require_writer(identity: Identity, method: str) -> Identity:
     return identity
 
 
+def require_admin(identity: Identity, action: str = "do this") -> Identity:
+    """Tenant-wide settings and other people's things: the tenant's admins only."""
+    if not identity.has_role("admin"):
+        raise Forbidden(f"Only a tenant admin may {action}.", slug="admin-only")
+    return identity
+
+
 def require_sign_in(principal: Principal) -> Principal:
     """Managing personal tokens needs a Cognito sign-in: a token never mints or lists tokens (a leaked ``read``
     token must not become a ``write`` one)."""

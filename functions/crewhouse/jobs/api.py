@@ -7,13 +7,22 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from crewhouse.core.cursors import cursor_scope, page_next, page_start
 from crewhouse.core.http import create_app, current_identity, lambda_handler
 from crewhouse.core.idempotency import run_idempotent
-from crewhouse.core.identity import Identity
+from crewhouse.core.identity import Identity, require_admin
 from crewhouse.core.pagination import Page, PageRequest, page_request
 from crewhouse.core.settings import load_settings
 from crewhouse.jobs.adapters import job_service
 from crewhouse.jobs.logic import JobService
-from crewhouse.jobs.models import Job, JobSubmit, JobTimeline, JobTypeInfo, Status
+from crewhouse.jobs.models import (
+    Job,
+    JobSubmit,
+    JobTimeline,
+    JobTypeInfo,
+    Status,
+    WebSearchKey,
+    WebSearchSetting,
+)
 from crewhouse.jobs.registry import get_type, type_names
+from crewhouse.jobs.search_keys import TenantSearchKeys
 from crewhouse.jobs.settings import JobsSettings
 
 router = APIRouter(tags=["jobs"])
@@ -61,6 +70,43 @@ def job_types(identity: CurrentIdentity) -> list[JobTypeInfo]:
     found = [get_type(name) for name in type_names()]
     return [JobTypeInfo(name=t.name, description=t.description, params_schema=t.params_model.model_json_schema())
             for t in found if t is not None]
+
+
+def search_keys(settings: Settings) -> TenantSearchKeys:
+    from crewhouse.core.aws import aws_client
+
+    return TenantSearchKeys(aws_client("secretsmanager", settings), settings.web_search_keys_prefix)
+
+
+SearchKeys = Annotated[TenantSearchKeys, Depends(search_keys)]
+
+
+def _web_search_setting(identity: Identity, keys: TenantSearchKeys, settings: JobsSettings) -> WebSearchSetting:
+    changed = keys.changed_at(identity.tenant_id)
+    return WebSearchSetting(configured=changed is not None, updated_at=changed, endpoint=settings.web_search_endpoint)
+
+
+@router.get("/research/web-search", response_model=WebSearchSetting,
+            summary="Whether research jobs read the web (the workspace's search key is never shown)")
+def web_search_setting(identity: CurrentIdentity, keys: SearchKeys, settings: Settings) -> WebSearchSetting:
+    return _web_search_setting(identity, keys, settings)
+
+
+@router.put("/research/web-search", response_model=WebSearchSetting,
+            summary="Set the workspace's web search API key (admins; write-only)")
+def set_web_search_key(body: WebSearchKey, identity: CurrentIdentity, keys: SearchKeys,
+                       settings: Settings) -> WebSearchSetting:
+    require_admin(identity, "set the workspace's web search key")
+    keys.put(identity.tenant_id, body.api_key.get_secret_value())
+    return _web_search_setting(identity, keys, settings)
+
+
+@router.delete("/research/web-search", status_code=204,
+               summary="Remove the workspace's web search key: research keeps to your notes and files (admins)")
+def remove_web_search_key(identity: CurrentIdentity, keys: SearchKeys) -> Response:
+    require_admin(identity, "remove the workspace's web search key")
+    keys.delete(identity.tenant_id)
+    return Response(status_code=204)
 
 
 @router.get("/jobs/dead-letters", response_model=Page[Job], summary="Dead-lettered jobs of the tenant (admins)")

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 from ulid import ULID
 
-from crewhouse.core.errors import Conflict, Forbidden, NotFound
-from crewhouse.core.identity import Identity
+from crewhouse.core.errors import Conflict, NotFound
+from crewhouse.core.identity import Identity, require_admin
 from crewhouse.jobs import keys
 from crewhouse.jobs.models import CANCELLABLE, PARTIAL_CHARS, TERMINAL, Job, JobEvent, JobSubmit, JobTimeline
 from crewhouse.jobs.store import Admission, DynamoJobStore, ProgressWrite
@@ -436,8 +436,7 @@ def failed_step(state: Mapping[str, Any]) -> str:
 
 
 def _require_admin(identity: Identity) -> None:
-    if not identity.has_role("admin"):
-        raise Forbidden("Only tenant admins can see and redrive dead-lettered jobs.", slug="admin-only")
+    require_admin(identity, "see and redrive dead-lettered jobs")
 
 
 _SKIPPED_EVENTS = frozenset({"TaskScheduled", "TaskStarted", "TaskSubmitted", "LambdaFunctionScheduled",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 Priority = Literal["high", "normal", "low"]
 Status = Literal["scheduled", "queued", "running", "succeeded", "failed", "cancelled"]
@@ -111,3 +111,16 @@ class JobTypeInfo(BaseModel):
     name: str
     description: str
     params_schema: dict[str, Any]
+
+
+class WebSearchKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: SecretStr = Field(min_length=8, max_length=512,
+                               description="The workspace's web search API key (Brave Search API); write-only")
+
+
+class WebSearchSetting(BaseModel):
+    configured: bool = Field(description="Whether research reads the web; the key itself is never shown")
+    updated_at: datetime | None = None
+    endpoint: str = Field(description="The search API research calls")

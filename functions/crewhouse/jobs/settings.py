@@ -19,4 +19,8 @@ class JobsSettings(LlmSettings):
     files_table: str = "crewhouse-files"
     files_bucket: str = "crewhouse-files"
     search_table: str = "crewhouse-search"
-    research_search_provider: str = "tenant"
+    # ``web``: the web (with the tenant's own key, see jobs.web_search) and the tenant's notes and files, or
+    # the latter alone while the tenant has no key; ``tenant``: never the web.
+    research_search_provider: str = "web"
+    web_search_endpoint: str = "https://api.search.brave.com/res/v1/web/search"
+    web_search_keys_prefix: str = "crewhouse/web-search-keys/"

@@ -4,10 +4,11 @@
 tenant and owner are enforced exactly as for the owner's own API calls: another user's note is not found.
 A source that cannot be read is a :class:`PermanentJobError` (retrying would not help).
 
-Research asks a :class:`SearchProvider`. ``RESEARCH_SEARCH_PROVIDER`` picks it; the default, ``tenant``, searches
-the owner's own notes and files through the shared search index. Other providers (a web search API, a company
-wiki …) plug in with :func:`register_search_provider` and are chosen by that setting; research reports say
-which provider found their sources.
+Research asks a :class:`SearchProvider`. ``RESEARCH_SEARCH_PROVIDER`` picks it; the default, ``web``, reads the
+web with the tenant's own key (:mod:`crewhouse.jobs.web_search`) beside the owner's notes and files, and falls
+back to ``tenant`` (the notes and files alone, through the shared search index) while the tenant has no key.
+Other providers (a company wiki …) plug in with :func:`register_search_provider`; research reports say which
+provider found their sources.
 """
 
 from __future__ import annotations
@@ -206,8 +207,22 @@ def tenant_search(settings: JobsSettings, identity: Identity) -> TenantSearch:
     return TenantSearch(note_service(), file_service(), index, identity)
 
 
+def web_search(settings: JobsSettings, identity: Identity) -> SearchProvider:
+    """The web and the owner's notes and files, with the tenant's own search key; without one, the latter alone."""
+    from crewhouse.jobs.search_keys import TenantSearchKeys
+    from crewhouse.jobs.web_search import WebSearch, WebSearchApi
+
+    own = tenant_search(settings, identity)
+    key = TenantSearchKeys(aws_client("secretsmanager", settings), settings.web_search_keys_prefix).get(
+        identity.tenant_id)
+    if not key:
+        return own
+    # Loopback only in local mode: the embedded cloud's corpus (crewhouse.local.web_corpus).
+    return WebSearch(WebSearchApi(settings.web_search_endpoint, key, allow_loopback=settings.crewhouse_local), own)
+
+
 SearchFactory = Callable[["JobsSettings", Identity], SearchProvider]
-_SEARCH_PROVIDERS: dict[str, SearchFactory] = {TENANT_SEARCH: tenant_search}
+_SEARCH_PROVIDERS: dict[str, SearchFactory] = {TENANT_SEARCH: tenant_search, "web": web_search}
 
 
 def register_search_provider(name: str, factory: SearchFactory) -> None:
@@ -218,7 +233,7 @@ def register_search_provider(name: str, factory: SearchFactory) -> None:
 
 
 def search_provider(settings: JobsSettings, identity: Identity) -> SearchProvider:
-    """The search provider ``RESEARCH_SEARCH_PROVIDER`` names (default ``tenant``: the owner's notes and files)."""
+    """The search provider ``RESEARCH_SEARCH_PROVIDER`` names (default ``web``, see :func:`web_search`)."""
     name = settings.research_search_provider.strip().lower() or TENANT_SEARCH
     factory = _SEARCH_PROVIDERS.get(name)
     if factory is None:

@@ -91,6 +91,7 @@ class EmbeddedCloud:
     _streams: DynamoDbStreamPoller | None = None
     _scheduler: SchedulerLoop | None = None
     _state: persistence.LocalState | None = None
+    _web: Any = None  # the local web research reads (crewhouse.local.web_corpus.WebCorpusServer)
     _state_lock: BinaryIO | None = None
     restored: persistence.RestoreSummary | None = None  # what start() restored from state_dir, if anything
 
@@ -123,8 +124,13 @@ class EmbeddedCloud:
         requests.post(f"{self.aws_endpoint}/moto-api/config",
                       json={"stepfunctions": {"execute_state_machine": True}}, timeout=5).raise_for_status()
         self.install_patches()
-        # moto's Textract answers canned text: locally, OCR reads the image with Tesseract.
-        lambda_runtime.override_environment({"OCR_PROVIDER": "tesseract"})
+        # moto's Textract answers canned text: locally, OCR reads the image with Tesseract. Research searches a
+        # small bundled web on loopback instead of the Brave Search API (a tenant still needs a key set).
+        from crewhouse.local.web_corpus import WebCorpusServer
+
+        self._web = WebCorpusServer(host=self.config.host).start()
+        lambda_runtime.override_environment({"OCR_PROVIDER": "tesseract",
+                                             "WEB_SEARCH_ENDPOINT": f"{self._web.base_url}/res/v1/web/search"})
 
         self.stack = deploy_stack(synthesize(), self.config.stack_name, self.config.region,
                                   self.config.template_transform)
@@ -215,6 +221,9 @@ class EmbeddedCloud:
             self._state_lock = None
         if self._moto is not None:
             self._moto.stop()
+        if self._web is not None:
+            self._web.stop()
+            self._web = None
         endpoint.set_endpoint_url(None)
 
     def __enter__(self) -> EmbeddedCloud:

@@ -34,10 +34,10 @@ class SampleClient:
     def __init__(self, api_url: str, id_token: str) -> None:
         self._api = httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {id_token}"}, timeout=60)
 
-    def post(self, path: str, body: dict[str, Any], expected: int = 201) -> dict[str, Any]:
-        response = self._api.post(path, json=body)
+    def post(self, path: str, body: dict[str, Any], expected: int = 201, *, method: str = "POST") -> dict[str, Any]:
+        response = self._api.request(method, path, json=body)
         if response.status_code != expected:
-            raise RuntimeError(f"sample data: POST {path} answered {response.status_code}: {response.text[:300]}")
+            raise RuntimeError(f"sample data: {method} {path} answered {response.status_code}: {response.text[:300]}")
         return dict(response.json())
 
     def close(self) -> None:
@@ -112,13 +112,17 @@ def _image(client: SampleClient) -> int:
 
 def load_sample_data(api_url: str, id_token: str, today: date | None = None) -> SampleSummary:
     """A week of tasks (A, B and C, a recurrence, a dependency, a reminder), two notebooks with notes and a
-    checklist, an image (its thumbnail follows), and a research job over them (it finishes in the background)."""
+    checklist, an image (its thumbnail follows), the workspace's key to the local web, and a research job over
+    them and the web (it finishes in the background)."""
     client = SampleClient(api_url, id_token)
     try:
         tasks = _tasks(client, today or datetime.now(UTC).date())
         notebooks, notes = _notes(client)
         files = _image(client)
-        client.post("/jobs", {"type": "research", "params": {"topic": "quarterly plan", "depth": "quick"}}, 202)
+        # The local web (crewhouse.local.web_corpus) takes any key: research then reads it beside the notes.
+        client.post("/research/web-search", {"api_key": "local-corpus-key"}, 200, method="PUT")
+        client.post("/jobs", {"type": "research", "params": {"topic": "quarterly plan and priorities",
+                                                             "depth": "quick"}}, 202)
     finally:
         client.close()
     return SampleSummary(tasks=tasks, notebooks=notebooks, notes=notes, files=files, jobs=1)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from crewhouse.core.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
-from crewhouse.core.identity import Identity, Principal
+from crewhouse.core.identity import Identity, Principal, require_admin
 from crewhouse.core.tenancy import ACTIVE, ROLES
 from crewhouse.platform.models import (
     Invitation,
@@ -170,8 +170,7 @@ def _member(item: Item) -> Member:
 
 
 def _require_admin(identity: Identity) -> None:
-    if not identity.has_role("admin"):
-        raise Forbidden("Only a tenant admin may do this.", slug="admin-only")
+    require_admin(identity)
 
 
 def list_members(identity: Identity, store: PlatformStore) -> list[Member]:

@@ -218,5 +218,6 @@ def test_summarize_runs_over_real_notes(world: World) -> None:
 
 
 def test_an_unknown_search_provider_is_a_configuration_error() -> None:
-    with pytest.raises(ValueError, match="RESEARCH_SEARCH_PROVIDER='bing' names no search provider; known: tenant"):
+    with pytest.raises(ValueError,
+                       match="RESEARCH_SEARCH_PROVIDER='bing' names no search provider; known: tenant, web"):
         search_provider(SETTINGS.model_copy(update={"research_search_provider": "bing"}), ALICE)

@@ -48,9 +48,11 @@ def test_depth_sets_how_many_sources_are_read() -> None:
 
 
 def test_another_search_provider_is_named_in_the_report() -> None:
-    output = run_job("research", {"topic": "bees"}, SOURCES, FakeSearch(HITS, name="web"))
-    assert "found with the `web` search provider" in output.markdown
+    output = run_job("research", {"topic": "bees"}, SOURCES, FakeSearch(HITS, name="wiki"))
+    assert "found with the `wiki` search provider" in output.markdown
     assert "only your own notes" not in output.markdown
+    web = run_job("research", {"topic": "bees"}, SOURCES, FakeSearch(HITS, name="web"))
+    assert "the web (pages read for this report) and your own notes and files" in web.markdown
 
 
 def test_nothing_found_is_a_report_that_says_so() -> None:

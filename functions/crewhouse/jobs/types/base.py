@@ -39,6 +39,7 @@ class SearchHit:
     ref: str  # a note/file id, or a URL
     title: str
     snippet: str
+    text: str = ""  # a web page's extracted text, when the provider read it (notes and files are read later)
 
 
 class Sources(Protocol):

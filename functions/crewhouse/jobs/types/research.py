@@ -53,14 +53,17 @@ title and without a list of sources (one is added)."""
 
 def tenant_only_notice(provider_name: str) -> str:
     if provider_name == TENANT_SEARCH:
-        return ("> **Sources:** no web search provider is configured, so this report searched only your own notes "
-                "and files.")
+        return ("> **Sources:** no web search key is set for this workspace (an admin sets one with "
+                "`PUT /research/web-search`), so this report searched only your own notes and files.")
+    if provider_name == "web":
+        return "> **Sources:** the web (pages read for this report) and your own notes and files."
     return f"> **Sources:** found with the `{provider_name}` search provider."
 
 
 class ResearchJob:
     name = "research"
-    description = "Research a topic and write a report with citations (over your own notes and files by default)."
+    description = ("Research a topic and write a report with citations, from the web (with the workspace's search "
+                   "key) and your own notes and files.")
     params_model = ResearchParams
 
     def __init__(self, budget_chars: int = DEFAULT_BUDGET_CHARS) -> None:
@@ -79,7 +82,8 @@ class ResearchJob:
 
     @staticmethod
     def _read(run: JobRun, hit: SearchHit) -> SourceDocument:
-        """A note or file hit read whole (its snippet when it cannot be read); any other hit is its snippet."""
+        """A note or file hit read whole (its snippet when it cannot be read); a web hit is its page's text (its
+        snippet when the page could not be read)."""
         if hit.kind in ("note", "file"):
             try:
                 document = run.sources.note(hit.ref) if hit.kind == "note" else run.sources.file(hit.ref)
@@ -87,11 +91,12 @@ class ResearchJob:
                 document = None  # deleted since it was indexed, or a file type without text
             if document is not None and document.text.strip():
                 return document
-        return SourceDocument(kind=hit.kind, id=hit.ref, title=hit.title, text=hit.snippet)
+        return SourceDocument(kind=hit.kind, id=hit.ref, title=hit.title, text=hit.text or hit.snippet)
 
     def run(self, run: JobRun) -> JobOutput:
         params = params_as(run, ResearchParams)
-        scope = "your own notes and files" if run.search.name == TENANT_SEARCH else f"{run.search.name} search"
+        scope = {TENANT_SEARCH: "your own notes and files",
+                 "web": "the web and your own notes and files"}.get(run.search.name, f"{run.search.name} search")
         run.progress(10, f"Searching {scope}")
         hits = self._search(run, params, SOURCES_BY_DEPTH[params.depth])
         run.progress(30, f"Reading {len(hits)} source{'s' if len(hits) != 1 else ''}")
