@@ -171,7 +171,8 @@ def test_the_last_admin_stays(api: httpx.Client, new_user: Callable[[], SignedIn
 ADMIN_ONLY = {("PUT", "/files/quota/policy"), ("GET", "/jobs/dead-letters"), ("POST", "/jobs/{job_id}/redrive"),
               ("GET", "/tenant/invitations"), ("POST", "/tenant/invitations"),
               ("DELETE", "/tenant/invitations/{invitation_id}"), ("PATCH", "/tenant/members/{user_id}"),
-              ("DELETE", "/tenant/members/{user_id}")}
+              ("DELETE", "/tenant/members/{user_id}"), ("PUT", "/research/web-search"),
+              ("DELETE", "/research/web-search")}
 # Routes about the caller as a person, not as a member of the tenant the token names.
 PRINCIPAL_ROUTES = {("GET", "/me/tenants"), ("POST", "/me/tenant"), ("POST", "/me/sign-out"),
                     ("POST", "/invitations/accept"), ("GET", "/me/tokens"), ("DELETE", "/me/tokens/{token_id}")}
@@ -193,6 +194,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/tenant/members/{user_id}"): {"role": "member"},
     ("POST", "/tags/{tag}/rename"): {"to": "matrix-renamed"},
     ("POST", "/me/tokens"): {"name": "matrix"},
+    ("PUT", "/research/web-search"): {"api_key": "matrix-search-key"},
 }
 # ``reader``: a personal access token of the owner with the ``read`` grant only.
 CALLERS = ("expired", "revoked", "removed", "outsider", "forger", "observer", "member", "admin", "reader", "owner")
