@@ -46,7 +46,8 @@ class CrewhouseStack(cdk.Stack):
         Monitoring(self, "Monitoring", api=api.api, functions=functions,
                    dead_letter_queues={"TasksStreamDlq": tasks.stream_dlq, "FilesEventsDlq": files.dlq,
                                        "NotesStreamDlq": notes.stream_dlq,
-                                       "JobDeadLetters": jobs.dead_letters})
+                                       "JobDeadLetters": jobs.dead_letters},
+                   expected_errors={"Authorizer": api.refused_credentials})
 
         # What a client needs to talk to this deployment: the mobile app and a web console sign in through the
         # hosted UI (or SRP) with the mobile client, machines get tokens from the token endpoint.

@@ -505,15 +505,29 @@ def test_api_5xx_alarm(template: Template, ids: dict[str, str]) -> None:
 
 
 def test_every_function_alarms_on_errors_and_throttles(
-    template: Template, functions: dict[str, dict[str, Any]]
+    template: Template, functions: dict[str, dict[str, Any]], ids: dict[str, str]
 ) -> None:
     for name in functions:
         for metric in ("Errors", "Throttles"):
+            if (name, metric) == (ids["authorizer_fn"], "Errors"):
+                continue  # below: its refusals are errors by design (the only way to a 401)
             template.has_resource_properties("AWS::CloudWatch::Alarm", {
                 "Namespace": "AWS/Lambda",
                 "MetricName": metric,
                 "Dimensions": [{"Name": "FunctionName", "Value": ref(name)}],
             })
+
+
+def test_the_authorizer_alarms_on_errors_that_are_not_refusals(template: Template, ids: dict[str, str]) -> None:
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {"Metrics": Match.array_with([
+        Match.object_like({"Expression": "errors - FILL(expected, 0)", "ReturnData": True}),
+        Match.object_like({"Id": "errors", "MetricStat": Match.object_like({"Metric": {
+            "Namespace": "AWS/Lambda", "MetricName": "Errors",
+            "Dimensions": [{"Name": "FunctionName", "Value": ref(ids["authorizer_fn"])}]}})}),
+        Match.object_like({"Id": "expected", "MetricStat": Match.object_like({"Metric": {
+            "Namespace": "Crewhouse", "MetricName": "CredentialsRefused",
+            "Dimensions": [{"Name": "service", "Value": "crewhouse"}]}})}),
+    ])})
 
 
 def test_dashboard_shows_the_api_and_every_function(

@@ -10,6 +10,7 @@ import jsii
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -70,6 +71,10 @@ class HttpApi(Construct):
         super().__init__(scope, construct_id)
         self._memberships: dynamodb.ITable = storage.platform_table
         self.authorizer_function = self._authorizer_function(auth, storage, layers)
+        # The authorizer's refusals (Powertools EMF, crewhouse.platform.authorizer.REFUSED_METRIC).
+        self.refused_credentials = cloudwatch.Metric(namespace="Crewhouse", metric_name="CredentialsRefused",
+                                                     dimensions_map={"service": "crewhouse"}, statistic="Sum",
+                                                     period=cdk.Duration.minutes(5))
         self.authorizer = authorizers.HttpLambdaAuthorizer(
             "CallerAuthorizer", self.authorizer_function.function,
             response_types=[authorizers.HttpLambdaResponseType.SIMPLE],

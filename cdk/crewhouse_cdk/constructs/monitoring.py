@@ -17,7 +17,10 @@ FIVE_MINUTES = cdk.Duration.minutes(5)
 class Monitoring(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, api: apigwv2.HttpApi,
                  functions: Mapping[str, lambda_.IFunction],
-                 dead_letter_queues: Mapping[str, sqs.IQueue] | None = None) -> None:
+                 dead_letter_queues: Mapping[str, sqs.IQueue] | None = None,
+                 expected_errors: Mapping[str, cloudwatch.IMetric] | None = None) -> None:
+        """``expected_errors``: per function, errors that are answers, not faults (the authorizer's refusals,
+        which must raise to give a 401); its errors alarm counts only the rest."""
         super().__init__(scope, construct_id)
         server_errors = api.metric_server_error(period=FIVE_MINUTES, statistic="Sum")
         client_errors = api.metric_client_error(period=FIVE_MINUTES, statistic="Sum")
@@ -34,8 +37,13 @@ class Monitoring(Construct):
             cloudwatch.GraphWidget(title="API latency p95", left=[latency]),
         ]
         for name, function in functions.items():
-            errors = function.metric_errors(period=FIVE_MINUTES, statistic="Sum")
+            errors: cloudwatch.Metric | cloudwatch.MathExpression = function.metric_errors(period=FIVE_MINUTES,
+                                                                                            statistic="Sum")
             throttles = function.metric_throttles(period=FIVE_MINUTES, statistic="Sum")
+            if expected_errors and name in expected_errors:
+                errors = cloudwatch.MathExpression(expression="errors - FILL(expected, 0)", label=f"{name} faults",
+                                                   using_metrics={"errors": errors, "expected": expected_errors[name]},
+                                                   period=FIVE_MINUTES)
             self.alarms.append(errors.create_alarm(
                 self, f"{name}Errors", threshold=1, evaluation_periods=1,
                 alarm_description=f"{name} Lambda errors", treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,

@@ -11,7 +11,7 @@ import time
 from functools import cache
 from typing import Any
 
-from crewhouse.core.observability import logger
+from crewhouse.core.observability import logger, metrics
 from crewhouse.core.settings import load_settings
 from crewhouse.platform.credentials import JwtCheck, Refused, TokenRecords, authenticate, bearer_value
 from crewhouse.platform.personal_tokens import token_hash_key
@@ -41,7 +41,12 @@ def _token_records(settings: AuthorizerSettings) -> TokenRecords:
     return DynamoPersonalTokens(Table(aws_client("dynamodb", settings), settings.platform_table))
 
 
+# Refusals are Lambda errors (the only way to a 401): the errors alarm subtracts this count (monitoring.py).
+REFUSED_METRIC = "CredentialsRefused"
+
+
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any, *, jwts: JwtCheck | None = None,
             tokens: TokenRecords | None = None) -> dict[str, Any]:
     settings = load_settings(AuthorizerSettings)
@@ -57,6 +62,9 @@ def handler(event: dict[str, Any], context: Any, *, jwts: JwtCheck | None = None
         )
     except Refused as refused:
         logger.info("credential refused", extra={"reason": refused.reason, "route": event.get("routeKey")})
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        metrics.add_metric(name=REFUSED_METRIC, unit=MetricUnit.Count, value=1)
         raise Exception("Unauthorized") from refused
     logger.info("caller authorized", extra={"credential": caller["credential"], "route": event.get("routeKey")})
     return {"isAuthorized": True, "context": caller}

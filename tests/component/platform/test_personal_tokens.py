@@ -66,11 +66,15 @@ def test_a_created_token_is_stored_only_as_its_keyed_hash_and_authorizes_its_own
                                 ExpressionAttributeValues={":t": {"S": "TOKEN"}})["Items"] == []
 
 
-def test_the_sample_event_token_is_refused_until_it_exists(aws: dict[str, Any],  # noqa: F811
-                                                           hash_secret: str) -> None:
+def test_the_sample_event_token_is_refused_until_it_exists(
+        aws: dict[str, Any], hash_secret: str, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     event = json.loads(SAMPLE.read_text())
+    capsys.readouterr()
     with pytest.raises(Exception, match=r"^Unauthorized$"):
         authorize(event)
+    # The refusal is counted (EMF), so the errors alarm can tell refusals from faults.
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [m.get("CredentialsRefused") for m in emitted] == [[1.0]], emitted
     token = event["headers"]["authorization"].removeprefix("Bearer ")
     DynamoPersonalTokens(Table(aws["dynamodb"], "platform")).add(
         digest=token_digest(b"s" * 64, token), token_id="sample", principal_id="ada", tenant_id="t1",
