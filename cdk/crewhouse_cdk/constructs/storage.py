@@ -78,22 +78,20 @@ class Storage(Construct):
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         self.event_bus = events.EventBus(self, "EventBus", event_bus_name=EVENT_BUS_NAME)
-        self.cursor_secret = secretsmanager.Secret(
-            self, "CursorSigningKey",
-            description="HMAC key that signs pagination cursors",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=64, exclude_punctuation=True
-            ),
+        self.cursor_secret = self._hmac_key(
+            "CursorSigningKey", "HMAC key that signs pagination cursors",
+            "The key only authenticates pagination cursors; rotating it would just invalidate open cursors.")
+        self.token_hash_secret = self._hmac_key(
+            "PersonalTokenHashKey",
+            "HMAC key of personal access tokens' keyed hash (the platform table keeps only the hash)",
+            "Rotating the key would revoke every personal access token at once; docs/accounts.md describes "
+            "doing so deliberately after a leak.")
+
+    def _hmac_key(self, construct_id: str, description: str, why_not_rotated: str) -> secretsmanager.Secret:
+        """A generated 64-character key the functions read at run time (never in their environment)."""
+        secret = secretsmanager.Secret(
+            self, construct_id, description=description,
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
         )
-        acknowledge(self.cursor_secret, "AwsSolutions-SMG4",
-                    "The key only authenticates pagination cursors; rotating it would just invalidate open cursors.")
-        self.token_hash_secret = secretsmanager.Secret(
-            self, "PersonalTokenHashKey",
-            description="HMAC key of personal access tokens' keyed hash (the platform table keeps only the hash)",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=64, exclude_punctuation=True
-            ),
-        )
-        acknowledge(self.token_hash_secret, "AwsSolutions-SMG4",
-                    "Rotating the key would revoke every personal access token at once; docs/accounts.md describes "
-                    "doing so deliberately after a leak.")
+        acknowledge(secret, "AwsSolutions-SMG4", why_not_rotated)
+        return secret
