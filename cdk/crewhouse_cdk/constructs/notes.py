@@ -83,11 +83,15 @@ class NotesContext(Construct):
         ))
         acknowledge_index_access(capture, tasks_table)
         # /tags reads the tag index and renames tags on tasks through the tasks logic layer: a task's read and
-        # its version-checked write, nothing else of the tasks table.
+        # its version-checked write; the rebuild (/tags/reindex) queries the caller's tasks and writes index
+        # entries (two-item transactions: Put or Delete of the entry, Update of the count).
         tags = self.api_functions["NotesTags"]
         storage.search_table.grant_read_data(tags)
-        tags.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:PutItem"],
+        tags.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
                                                     resources=[tasks_table.table_arn]))
+        tags.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            resources=[storage.search_table.table_arn]))
 
         self.stream_dlq = dead_letter_queue(self, "StreamFailures", of="the notes stream processor")
         self.stream_function = CrewhouseFunction(

@@ -67,6 +67,8 @@ class NoteStore(Protocol):
 
     def notebooks(self, owner: str, limit: int, start: Cursor) -> Page: ...
 
+    def note_tags(self, owner: str, limit: int, start: Cursor) -> Page: ...
+
     def child_notebooks(self, owner: str, parent_id: str | None, limit: int, start: Cursor) -> Page: ...
 
     def child_notebook_ids(self, owner: str, parent_id: str, *, limit: int | None = None) -> list[str]: ...
@@ -541,6 +543,12 @@ class NoteService:
 
     def remove_item(self, identity: Identity, note_id: str, item_id: str, if_match: str | None) -> Note:
         return self._change_checklist(identity, note_id, if_match, lambda items: checklist.remove(items, item_id))
+
+    def tags_page(self, identity: Identity, start: Any, limit: int = 100) -> tuple[list[tuple[str, list[str]]], Any]:
+        """A page of the caller's tagged live notes as ``(id, tags)``, for rebuilding the tag index (a trashed
+        note's tags do not count)."""
+        items, resume = self.store.note_tags(self.owner(identity), limit, start)
+        return [(str(i["id"]), list(i["tags"])) for i in items if i.get("tags") and not i.get("trashed_at")], resume
 
     def retag(self, identity: Identity, note_id: str, old: str, new: str) -> bool:
         """Replace tag ``old`` with ``new`` on one live note (a merge when it has both): one read, one

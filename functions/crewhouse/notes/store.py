@@ -118,6 +118,11 @@ class DynamoNoteStore:
         found = self._table.get_many((owner, keys.note_sk(i)) for i in note_ids)
         return {str(item["id"]): fields_of(item) for item in found.values()}
 
+    def note_tags(self, owner: str, limit: int, start: t.Resume | None) -> t.Page:
+        """A page of the owner's notes as ``id``, ``tags`` and ``trashed_at`` only (the tag index's rebuild)."""
+        return self._table.query(t.starting_with(owner, keys.note_sk("")), limit=limit, start=start,
+                                 projection=("id", "tags", "trashed_at"))
+
     def replace_note(self, owner: str, note: Item, expected_version: int) -> None:
         """Write the whole note if it is still at ``expected_version`` (one write)."""
         self._table.replace(stored_note(owner, note), expected_version, stale=STALE)

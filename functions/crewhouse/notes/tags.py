@@ -1,4 +1,5 @@
-"""Tags across tasks and notes: every tag with its counts, and renaming (or merging) one everywhere.
+"""Tags across tasks and notes: every tag with its counts, renaming (or merging) one everywhere, and rebuilding
+the index from the items themselves (``reindex_tags``).
 
 The tag index (``crewhouse.search.tags``, kept from the tasks and notes streams) says which items carry a tag;
 each item is then changed by its own context's rules (``retag``: one read, one version-checked write), so a
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from crewhouse.core.errors import NotFound, PreconditionFailed, ValidationProblem
@@ -27,8 +28,17 @@ PAGE_SIZE = 100
 class TagIndex(Protocol):
     def counts(self, owner: str) -> list[TagCount]: ...
 
+    def replace_tags(self, owner: str, kind: str, item_id: str, old: Iterable[str], new: Iterable[str]) -> None: ...
+
     def tagged(self, owner: str, tag: str, limit: int, start: dict[str, Any] | None
                ) -> tuple[list[Tagged], dict[str, Any] | None]: ...
+
+
+class TaggedItems(Protocol):
+    """A context's tagged items of the caller, a page at a time, as ``(id, tags)``."""
+
+    def tags_page(self, identity: Identity, start: Any, limit: int = PAGE_SIZE
+                  ) -> tuple[list[tuple[str, list[str]]], Any]: ...
 
 
 class Retagger(Protocol):
@@ -69,3 +79,29 @@ def rename_tag(index: TagIndex, retaggers: Mapping[str, Retagger], identity: Ide
         if not start:
             return changed, True
         page, start = index.tagged(owner, old, PAGE_SIZE, start)
+
+
+def reindex_tags(index: TagIndex, sources: Mapping[str, TaggedItems], identity: Identity, *,
+                 clock: Callable[[], float] = time.monotonic, budget: float = RENAME_BUDGET_SECONDS
+                 ) -> tuple[Counter[str], bool]:
+    """Put every tagged task and live note of the caller into the tag index (items the streams indexed before,
+    or that predate the index): idempotent, since an entry already there is left as it is. Items reached by
+    kind, and whether all were reached within ``budget`` seconds (else: send it again).
+
+    Costs one Query per 100 items of each kind, and per tag of each item a two-item transaction (a cancelled
+    one, one write unit, when the entry is there already)."""
+    owner = owner_pk(identity.tenant_id, identity.user_id)
+    deadline = clock() + budget
+    reached: Counter[str] = Counter()
+    for kind, source in sources.items():
+        start: Any = None
+        while True:
+            page, start = source.tags_page(identity, start, PAGE_SIZE)
+            for item_id, tags in page:
+                if clock() > deadline:
+                    return reached, False
+                index.replace_tags(owner, kind, item_id, (), normalise_tags(tags))
+                reached[kind] += 1
+            if not start:
+                break
+    return reached, True

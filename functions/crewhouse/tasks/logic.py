@@ -46,6 +46,8 @@ class TaskStore(Protocol):
 
     def add_task(self, owner: str, task: Item) -> None: ...
 
+    def task_tags(self, owner: str, limit: int, start: Any) -> tuple[list[Item], Any]: ...
+
     def replace_task(self, owner: str, task: Item, expected_version: int) -> None: ...
 
     def complete_with_next(self, owner: str, done: Item, expected_version: int, next_task: Item) -> bool: ...
@@ -408,6 +410,11 @@ class TaskService:
         self.store.replace_task(owner, {**item, "tags": tags, "updated_at": self.clock().isoformat(),
                                         "version": item["version"] + 1}, item["version"])
         return True
+
+    def tags_page(self, identity: Identity, start: Any, limit: int = 100) -> tuple[list[tuple[str, list[str]]], Any]:
+        """A page of the caller's tagged tasks as ``(id, tags)``, for rebuilding the tag index."""
+        items, resume = self.store.task_tags(_owner(identity), limit, start)
+        return [(str(i["id"]), list(i["tags"])) for i in items if i.get("tags")], resume
 
     # --- templates ----------------------------------------------------------------------------------
 

@@ -67,6 +67,11 @@ class DynamoTaskStore:
         found = self._table.get_many((owner, keys.task_sk(i)) for i in task_ids)
         return {str(item["id"]): fields_of(item) for item in found.values()}
 
+    def task_tags(self, owner: str, limit: int, start: t.Resume | None) -> t.Page:
+        """A page of the owner's tasks as ``id`` and ``tags`` only (the tag index's rebuild)."""
+        return self._table.query(t.starting_with(owner, keys.task_sk("")), limit=limit, start=start,
+                                 projection=("id", "tags"))
+
     def add_task(self, owner: str, task: Item) -> None:
         self._table.put_new(stored_task(owner, task))
 

@@ -62,3 +62,23 @@ def test_bad_renames_are_refused_and_change_nothing(call: Call, call_tasks: Call
         assert status == 422, (body, problem)
         assert field in str(problem), (body, problem)
     assert _tag_counts(call) == {"work": (1, 0)}
+
+
+def test_reindex_rebuilds_counts_of_items_the_streams_never_indexed_and_counts_each_once(
+        call: Call, call_tasks: Call, drain: Drain, drain_tasks: Drain) -> None:
+    call_tasks("POST", "/tasks", {"title": "Call the bank", "tags": ["work", "money"]})
+    call_tasks("POST", "/tasks", {"title": "No tags"})
+    call("POST", "/notes", {"title": "Ideas", "body": "x", "tags": ["work"]})
+    _, _, trashed = call("POST", "/notes", {"title": "Old", "body": "y", "tags": ["old"]})
+    call("DELETE", f"/notes/{trashed['id']}", headers={"If-Match": f'"{trashed["version"]}"'})
+    call("POST", "/notes", {"title": "Other user's", "body": "z", "tags": ["work"]}, user="u2")
+    assert _tag_counts(call) == {}  # written before the index existed: no stream record was processed
+
+    status, _, result = call("POST", "/tags/reindex")
+    assert status == 200, result
+    assert result == {"tasks": 1, "notes": 1, "complete": True}  # tagged, live, the caller's own
+    assert _tag_counts(call) == {"work": (1, 1), "money": (1, 0)}
+    assert call("POST", "/tags/reindex")[2] == result and _tag_counts(call) == {"work": (1, 1), "money": (1, 0)}
+    assert call("GET", "/tags", user="u2")[2] == {"items": []}  # another user's items are theirs to reindex
+    assert drain_tasks() == {"batchItemFailures": []} and drain() == {"batchItemFailures": []}
+    assert _tag_counts(call) == {"work": (1, 1), "money": (1, 0)}  # the streams' late records count nothing twice

@@ -69,3 +69,41 @@ def test_an_unused_tag_is_404_and_the_same_name_422() -> None:
         rename_tag(Index([]), {}, ME, "nothing", "else")
     with pytest.raises(ValidationProblem):
         rename_tag(Index([Tagged("task", "t1")]), {}, ME, "#Work", "work")
+
+
+class Pages:
+    """Tagged items of one kind, ``size`` a page."""
+
+    def __init__(self, items: list[tuple[str, list[str]]]) -> None:
+        self.items = items
+
+    def tags_page(self, identity: Identity, start: Any, limit: int = 100) -> tuple[list[tuple[str, list[str]]], Any]:
+        offset = int(start or 0)
+        return self.items[offset:offset + limit], offset + limit if offset + limit < len(self.items) else None
+
+
+class Recording(Index):
+    def __init__(self) -> None:
+        super().__init__([])
+        self.replaced: list[tuple[str, str, tuple[str, ...]]] = []
+
+    def replace_tags(self, owner: str, kind: str, item_id: str, old: Any, new: Any) -> None:
+        assert owner == "T#t#U#u" and tuple(old) == ()
+        self.replaced.append((kind, item_id, tuple(new)))
+
+
+def test_reindex_reaches_every_page_of_each_kind_and_stops_in_time() -> None:
+    from crewhouse.notes.tags import reindex_tags
+
+    tasks = Pages([(f"t{n}", ["Work"]) for n in range(230)])
+    notes = Pages([("n1", ["home", "#home"])])
+    index = Recording()
+    reached, complete = reindex_tags(index, {"task": tasks, "note": notes}, ME)
+    assert (reached, complete) == (Counter({"task": 230, "note": 1}), True)
+    assert index.replaced[0] == ("task", "t0", ("work",)) and index.replaced[-1] == ("note", "n1", ("home",))
+
+    ticks = iter(range(1000))
+    stopped = Recording()
+    reached, complete = reindex_tags(stopped, {"task": tasks, "note": notes}, ME, clock=lambda: next(ticks),
+                                     budget=50)
+    assert not complete and reached["task"] == len(stopped.replaced) < 230

@@ -1,7 +1,8 @@
-"""Notes function for tags across tasks and notes: the list with counts, rename and merge.
+"""Notes function for tags across tasks and notes: the list with counts, rename and merge, and the index's
+rebuild.
 
-It changes tasks through the tasks context's own service (``crewhouse.tasks.wiring``), as ``capture`` creates
-them, and holds a narrow grant on the tasks table for it (GetItem and PutItem).
+It reads and changes tasks through the tasks context's own service (``crewhouse.tasks.wiring``), as ``capture``
+creates them, and holds a narrow grant on the tasks table for it (GetItem, PutItem, and Query for the rebuild).
 """
 
 from typing import Annotated
@@ -11,8 +12,8 @@ from fastapi import APIRouter, Depends
 from crewhouse.core.aws import aws_client
 from crewhouse.core.http import create_app, lambda_handler
 from crewhouse.notes.api import CurrentIdentity, Service, Settings
-from crewhouse.notes.models.tags import TagCount, TagList, TagRename, TagRenameResult
-from crewhouse.notes.tags import TagIndex, rename_tag, tag_counts
+from crewhouse.notes.models.tags import TagCount, TagList, TagReindexResult, TagRename, TagRenameResult
+from crewhouse.notes.tags import TagIndex, reindex_tags, rename_tag, tag_counts
 from crewhouse.search.tags import DynamoTagIndex
 
 router = APIRouter(tags=["tags"])
@@ -38,6 +39,15 @@ def rename(tag: str, body: TagRename, identity: CurrentIdentity, service: Servic
     changed, complete = rename_tag(index, {"task": task_service(), "note": service}, identity, tag, body.to)
     return TagRenameResult(renamed_from=tag.strip().lstrip("#").lower(), to=body.to, tasks=changed["task"],
                            notes=changed["note"], complete=complete)
+
+
+@router.post("/tags/reindex", response_model=TagReindexResult,
+             summary="Rebuild your tag counts from your tasks and notes (items from before tags were indexed)")
+def reindex(identity: CurrentIdentity, service: Service, index: Index) -> TagReindexResult:
+    from crewhouse.tasks.wiring import service_for as task_service
+
+    reached, complete = reindex_tags(index, {"task": task_service(), "note": service}, identity)
+    return TagReindexResult(tasks=reached["task"], notes=reached["note"], complete=complete)
 
 
 app = create_app("Crewhouse notes: tags", [router])

@@ -42,3 +42,9 @@ class TagRenameResult(BaseModel):
     notes: int = Field(description="Notes changed by this request")
     complete: bool = Field(description="False when the request ran out of time with items left: send it again "
                                        "to go on (items already renamed are skipped)")
+
+
+class TagReindexResult(BaseModel):
+    tasks: int = Field(description="Tagged tasks put into the tag index (or found there already)")
+    notes: int = Field(description="Tagged live notes put into the tag index (or found there already)")
+    complete: bool = Field(description="False when the request ran out of time: send it again to go on")
