@@ -51,6 +51,8 @@ def test_a_token_is_shown_once_listed_without_itself_and_acts_as_its_owner(api: 
     me = api.get("/me", headers=bearer(token))
     assert me.status_code == 200, me.text
     assert me.json()["user_id"] == owner.user_id and me.json()["role"] == "admin"
+    assert me.json()["token_access"] == ["read", "write"]
+    assert api.get("/me", headers=bearer(owner.id_token)).json()["token_access"] is None
     made = api.post("/tasks", json={"title": "Made with a token"}, headers=bearer(token))
     assert made.status_code == 201, made.text
     used = next(t for t in api.get("/me/tokens", headers=bearer(owner.id_token)).json() if t["id"] == created["id"])

@@ -109,6 +109,7 @@ def describe_me(identity: Identity, store: PlatformStore, profile: Profile | Non
         role=identity.role,  # type: ignore[arg-type]
         roles=sorted(identity.roles),
         scopes=sorted(identity.scopes),
+        token_access=sorted(identity.token_access) if identity.token_access is not None else None,
         profile=profile or Profile.model_validate(store.profile(identity.user_id)),
     )
 

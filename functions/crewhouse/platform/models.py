@@ -60,6 +60,9 @@ class Me(BaseModel):
     role: Role
     roles: list[str]
     scopes: list[str]
+    token_access: list[str] | None = Field(default=None, description="The grant (`read`, `write`) of the personal "
+                                                                      "access token this request came with; null for "
+                                                                      "a sign-in")
     profile: Profile = Field(default_factory=Profile)
 
 
