@@ -10,6 +10,11 @@ LAYER_LOCK := requirements/layer.lock
 DEV_STAMP := $(VENV)/.installed-dev
 LOCAL_STAMP := $(DEV_STAMP)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# One bytecode cache for every Python process the commands start, under build/ (out of the source tree and of the
+# Lambda assets), even where the shell sets PYTHONDONTWRITEBYTECODE: without it each process and subprocess
+# compiled what it imported anew (aws_cdk alone costs 8 s of CPU a process to compile, moto and boto3 a few more).
+export PYTHONPYCACHEPREFIX := $(CURDIR)/build/pycache
+export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: dev test test-tiers lint types unit component integration infra e2e bench bench-small bench-small-counted \
 	unit-infra local-assembly synth layer lock deploy deploy-check openapi clean system-deps

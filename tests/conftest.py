@@ -31,6 +31,9 @@ def pytest_configure(config: pytest.Config) -> None:
     size = config.getoption("--bench-size")
     if size:  # the bench modules read it at import, which comes after this hook
         os.environ["CREWHOUSE_BENCH_SIZE"] = size
+    from tests.support.botocore_loader import share_botocore_loader
+
+    share_botocore_loader()  # each botocore data file parsed once per process, not once per test's session
 
 
 def tier_of(path: Path) -> str | None:
