@@ -28,10 +28,14 @@ PAGE_SIZE = 100
 class TagIndex(Protocol):
     def counts(self, owner: str) -> list[TagCount]: ...
 
-    def replace_tags(self, owner: str, kind: str, item_id: str, old: Iterable[str], new: Iterable[str]) -> None: ...
-
     def tagged(self, owner: str, tag: str, limit: int, start: dict[str, Any] | None
                ) -> tuple[list[Tagged], dict[str, Any] | None]: ...
+
+
+class TagWriter(Protocol):
+    """What the rebuild writes: an item's move between tag sets (``crewhouse.search.tags.DynamoTagIndex``)."""
+
+    def replace_tags(self, owner: str, kind: str, item_id: str, old: Iterable[str], new: Iterable[str]) -> None: ...
 
 
 class TaggedItems(Protocol):
@@ -81,7 +85,7 @@ def rename_tag(index: TagIndex, retaggers: Mapping[str, Retagger], identity: Ide
         page, start = index.tagged(owner, old, PAGE_SIZE, start)
 
 
-def reindex_tags(index: TagIndex, sources: Mapping[str, TaggedItems], identity: Identity, *,
+def reindex_tags(index: TagWriter, sources: Mapping[str, TaggedItems], identity: Identity, *,
                  clock: Callable[[], float] = time.monotonic, budget: float = RENAME_BUDGET_SECONDS
                  ) -> tuple[Counter[str], bool]:
     """Put every tagged task and live note of the caller into the tag index (items the streams indexed before,

@@ -13,17 +13,17 @@ from crewhouse.core.aws import aws_client
 from crewhouse.core.http import create_app, lambda_handler
 from crewhouse.notes.api import CurrentIdentity, Service, Settings
 from crewhouse.notes.models.tags import TagCount, TagList, TagReindexResult, TagRename, TagRenameResult
-from crewhouse.notes.tags import TagIndex, reindex_tags, rename_tag, tag_counts
+from crewhouse.notes.tags import reindex_tags, rename_tag, tag_counts
 from crewhouse.search.tags import DynamoTagIndex
 
 router = APIRouter(tags=["tags"])
 
 
-def tag_index(settings: Settings) -> TagIndex:
+def tag_index(settings: Settings) -> DynamoTagIndex:
     return DynamoTagIndex(aws_client("dynamodb", settings), settings.search_table)
 
 
-Index = Annotated[TagIndex, Depends(tag_index)]
+Index = Annotated[DynamoTagIndex, Depends(tag_index)]
 
 
 @router.get("/tags", response_model=TagList, summary="Every tag in use, with how many tasks and notes carry it")
