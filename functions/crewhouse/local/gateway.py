@@ -64,6 +64,11 @@ _PARAM = re.compile(r"^\{([A-Za-z0-9_.:-]+)(\+?)\}$")
 # --- routes -------------------------------------------------------------------------------------------
 
 
+def authorizer_cache_clock() -> float:
+    """The clock Lambda authorizer answers expire by (a seam: a test moves it past a TTL instead of waiting)."""
+    return time.monotonic()
+
+
 @dataclass
 class LambdaAuthorizer:
     """An ``AWS::ApiGatewayV2::Authorizer`` of type REQUEST (payload 2.0, simple responses) on the
@@ -79,7 +84,7 @@ class LambdaAuthorizer:
         """``(found, context)``: a context for an allowed caller, None for a denied one."""
         with self._lock:
             answer = self._answers.get(identity)
-            if answer is None or answer[0] <= time.monotonic():
+            if answer is None or answer[0] <= authorizer_cache_clock():
                 self._answers.pop(identity, None)
                 return False, None
             return True, answer[1]
@@ -89,7 +94,7 @@ class LambdaAuthorizer:
             with self._lock:
                 if len(self._answers) > 10_000:
                     self._answers.clear()
-                self._answers[identity] = (time.monotonic() + self.ttl_seconds, context)
+                self._answers[identity] = (authorizer_cache_clock() + self.ttl_seconds, context)
 
 
 @dataclass(frozen=True)
