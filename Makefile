@@ -25,11 +25,11 @@ $(BIN)/python:
 
 # uv itself first (its hashed lines of the lock, with pip), then the venv made exactly the lock (hashes
 # required, stale packages removed), then this project, editable and without dependencies.
-$(DEV_STAMP): $(DEV_LOCK) pyproject.toml | $(BIN)/python
+$(DEV_STAMP): $(DEV_LOCK) pyproject.toml sdk/python/pyproject.toml | $(BIN)/python
 	awk '/^uv==/{p=1} p{print} p&&!/\\$$/{p=0}' $(DEV_LOCK) > $(VENV)/uv-requirement.txt
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r $(VENV)/uv-requirement.txt
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes $(DEV_LOCK)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . -e sdk/python
 	touch $@
 
 ## System packages of the local cloud: Tesseract (local OCR of uploaded images and PDFs).
@@ -57,10 +57,12 @@ test-tiers: types integration component unit-infra bench-small-counted
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy functions cdk tests
+	$(MAKE) --no-print-directory types
 
+# The bus SDK is its own package (sdk/python), checked on its own so its module is found once.
 types: $(DEV_STAMP)
-	$(BIN)/mypy functions cdk tests
+	$(BIN)/mypy functions cdk tests examples
+	$(BIN)/mypy sdk/python/src
 
 ## One tier each; any of them alone or in any order.
 unit infra e2e: $(DEV_STAMP) system-deps
@@ -78,7 +80,7 @@ integration: $(DEV_STAMP) system-deps local-assembly
 	$(PYTEST) tests/integration
 
 unit-infra: $(DEV_STAMP) system-deps
-	$(PYTEST) tests/unit tests/infra tests/e2e
+	$(PYTEST) tests/unit tests/infra tests/e2e sdk/python/tests
 
 ## The benchmarks at full size (minutes); `bench-small` is the quick run `make test` includes.
 bench: $(DEV_STAMP) system-deps local-assembly

@@ -8,6 +8,7 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from crewhouse_cdk.constructs.auth import MOBILE_CALLBACK_URL, Auth
+from crewhouse_cdk.constructs.bus import BusContext
 from crewhouse_cdk.constructs.chat import ChatContext
 from crewhouse_cdk.constructs.files import FilesContext
 from crewhouse_cdk.constructs.function import DependencyLayers
@@ -37,16 +38,17 @@ class CrewhouseStack(cdk.Stack):
         mcp = McpContext(self, "Mcp", storage=storage, api=api, auth=auth, tasks=tasks, notes=notes, files=files,
                          jobs=jobs, layers=layers)
         chat = ChatContext(self, "Chat", storage=storage, api=api, tasks=tasks, layers=layers)
+        bus = BusContext(self, "Bus", storage=storage, api=api, layers=layers)
 
         functions = {"Platform": platform.handler.function, "Authorizer": api.authorizer_function.function,
                      "PostConfirmation": auth.post_confirmation.function,
                      "PreTokenGeneration": auth.pre_token_generation.function,
                      **tasks.functions, **files.functions, "McpServer": mcp.function, "Chat": chat.function,
-                     **notes.functions, **jobs.functions}
+                     **notes.functions, **jobs.functions, **bus.functions}
         Monitoring(self, "Monitoring", api=api.api, functions=functions,
                    dead_letter_queues={"TasksStreamDlq": tasks.stream_dlq, "FilesEventsDlq": files.dlq,
                                        "NotesStreamDlq": notes.stream_dlq,
-                                       "JobDeadLetters": jobs.dead_letters},
+                                       "JobDeadLetters": jobs.dead_letters, **bus.dead_letter_queues},
                    expected_errors={"Authorizer": api.refused_credentials})
 
         # What a client needs to talk to this deployment: the mobile app and a web console sign in through the

@@ -21,6 +21,10 @@ CONTEXT_APIS: tuple[str, ...] = (
     "crewhouse.chat.api",
     "crewhouse.mcp.api",
     "crewhouse.jobs.api",
+    "crewhouse.bus.agents_api",
+    "crewhouse.bus.messages_api",
+    "crewhouse.bus.contexts_api",
+    "crewhouse.bus.streams_api",
 )
 
 

@@ -39,7 +39,8 @@ PATHS = {
 }
 # /health is the liveness probe; the RFC 9728 metadata must be readable before an MCP client logs in.
 PUBLIC_ROUTES = {"GET /health", "GET /.well-known/oauth-protected-resource",
-                 "GET /.well-known/oauth-protected-resource/mcp"}
+                 "GET /.well-known/oauth-protected-resource/mcp",
+                 "POST /bus/token", "GET /.well-known/agent-card.json"}  # the bus: token exchange, A2A card
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 DYNAMODB_READ = {
     "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem",

@@ -4,7 +4,7 @@ operations take ``Idempotency-Key`` use the idempotency table, and those that si
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
@@ -13,14 +13,15 @@ from constructs import Construct
 from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import Storage
-from crewhouse_cdk.nag import acknowledge_index_access
+from crewhouse_cdk.nag import acknowledge, acknowledge_index_access
 from crewhouse_cdk.routes import needs
 
 
 def serve_api_modules(scope: Construct, modules: Mapping[str, tuple[str, str]], *, api: HttpApi, storage: Storage,
                       layers: DependencyLayers, environment: Mapping[str, str],
-                      table: dynamodb.ITable) -> dict[str, lambda_.Function]:
-    """``modules``: construct id -> (handler module, description). Returns the functions by construct id."""
+                      table: dynamodb.ITable, public: Collection[str] = ()) -> dict[str, lambda_.Function]:
+    """``modules``: construct id -> (handler module, description); ``public`` paths need no token. Returns the
+    functions by construct id."""
     api_environment = {**environment, "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
                        "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn}
     functions: dict[str, lambda_.Function] = {}
@@ -38,5 +39,9 @@ def serve_api_modules(scope: Construct, modules: Mapping[str, tuple[str, str]], 
             storage.idempotency_table.grant_read_write_data(function)
         if needed.signed_tokens:
             storage.cursor_secret.grant_read(function)
-    api.serve({name: (functions[name], module) for name, (module, _) in modules.items()})
+    routes = api.serve({name: (functions[name], module) for name, (module, _) in modules.items()}, public=public)
+    for path in public:
+        for route in routes[path]:
+            acknowledge(route, "AwsSolutions-APIG4",
+                        f"{path} answers without a token by design (documented with its operation).")
     return functions

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from crewhouse.core.errors import BadRequest
-from crewhouse.core.identity import Identity
+from crewhouse.core.identity import Actor
 from crewhouse.core.settings import CoreSettings
 
 
@@ -54,7 +54,7 @@ def cursor_key(settings: CoreSettings) -> bytes:
     return secret_key(settings, settings.cursor_secret_arn, settings.cursor_signing_key, name="CURSOR_SECRET_ARN")
 
 
-def cursor_scope(identity: Identity, name: str, filters: Any = None) -> str:
+def cursor_scope(identity: Actor, name: str, filters: Any = None) -> str:
     """A cursor is valid only for the caller, the list and the filters it was issued for."""
     digest = hashlib.sha256(json.dumps(filters, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return f"{identity.tenant_id}/{identity.user_id}/{name}/{digest}"

@@ -54,10 +54,13 @@ class Problem(Exception):
 
     status = 400
     slug: str | None = None
+    headers: dict[str, str] | None = None  # response headers the problem needs (Retry-After, RateLimit-*)
 
-    def __init__(self, detail: str, *, status: int | None = None, slug: str | None = None, **extra: Any) -> None:
+    def __init__(self, detail: str, *, status: int | None = None, slug: str | None = None,
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = headers
         if status is not None:
             self.status = status
         if slug is not None:
@@ -105,6 +108,10 @@ class PayloadTooLarge(Problem):
 
 class ValidationProblem(Problem):
     status = 422
+
+
+class TooManyRequests(Problem):
+    status = 429
 
 
 class ServiceUnavailable(Problem):

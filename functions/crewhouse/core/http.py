@@ -140,7 +140,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
         return JSONResponse(exc.body(**request_origin(request.scope)), status_code=exc.status,
-                            media_type=PROBLEM_MEDIA_TYPE)
+                            media_type=PROBLEM_MEDIA_TYPE, headers=exc.headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

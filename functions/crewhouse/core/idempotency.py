@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from crewhouse.core.errors import Conflict, ValidationProblem
-from crewhouse.core.identity import Identity
+from crewhouse.core.identity import Actor
 from crewhouse.core.settings import CoreSettings
 
 T = TypeVar("T")
@@ -22,7 +22,7 @@ MAX_KEY_LENGTH = 255
 
 def run_idempotent(
     settings: CoreSettings,
-    identity: Identity,
+    identity: Actor,
     operation: str,
     key: str | None,
     payload: dict[str, Any],

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from crewhouse.core.errors import Forbidden, Unauthorized
 from crewhouse.core.tenancy import ROLES, WRITER_ROLES, MembershipReader
@@ -20,6 +20,16 @@ from crewhouse.core.tenancy import ROLES, WRITER_ROLES, MembershipReader
 TENANT_CLAIM = "tenant_id"
 ROLE_CLAIM = "tenant_role"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class Actor(Protocol):
+    """Whoever a cursor or an idempotency key is scoped to: a member (:class:`Identity`) or a bus caller."""
+
+    @property
+    def tenant_id(self) -> str: ...
+
+    @property
+    def user_id(self) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -129,8 +129,10 @@ class EmbeddedCloud:
         from crewhouse.local.web_corpus import WebCorpusServer
 
         self._web = WebCorpusServer(host=self.config.host).start()
+        # The bus tells agents where to trade credentials and reach A2A endpoints: here, this gateway.
         lambda_runtime.override_environment({"OCR_PROVIDER": "tesseract",
-                                             "WEB_SEARCH_ENDPOINT": f"{self._web.base_url}/res/v1/web/search"})
+                                             "WEB_SEARCH_ENDPOINT": f"{self._web.base_url}/res/v1/web/search",
+                                             "PUBLIC_API_URL": f"{self.api_url}/"})
 
         self.stack = deploy_stack(synthesize(), self.config.stack_name, self.config.region,
                                   self.config.template_transform)

@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from crewhouse.platform.personal_tokens import looks_like_personal_token, token_digest, well_formed
+from crewhouse.platform.personal_tokens import (
+    AGENT_TOKEN_PREFIX,
+    looks_like_personal_token,
+    token_digest,
+    well_formed,
+)
 
 Context = dict[str, str | int]
 
@@ -49,6 +54,8 @@ def authenticate(bearer: str, *, jwts: JwtCheck, tokens: TokenRecords, hash_key:
         raise Refused("no credential")
     if looks_like_personal_token(bearer):
         return _personal_token(bearer, tokens, hash_key, now)
+    if bearer.startswith(AGENT_TOKEN_PREFIX):
+        return _agent_token(bearer, tokens, hash_key, now)
     from crewhouse.platform.jwt_verifier import AuthorizationError, token_scopes
 
     try:
@@ -76,3 +83,18 @@ def _personal_token(token: str, tokens: TokenRecords, hash_key: Callable[[], byt
     return {"credential": "personal-token", "sub": record["principal_id"], "tenant_id": record["tenant_id"],
             "iat": int(record["created_epoch"]), "token_id": record["token_id"],
             "token_access": " ".join(record["access"])}
+
+
+def _agent_token(token: str, tokens: TokenRecords, hash_key: Callable[[], bytes], now: int) -> Context:
+    """An agent's access token (minted by the bus's token exchange, stored like a personal token). Whether the
+    agent still exists and its credentials still stand is the bus's check, at every request."""
+    if not well_formed(token, AGENT_TOKEN_PREFIX):
+        raise Refused("the agent access token is malformed (checksum)")
+    record = tokens.by_digest(token_digest(hash_key(), token))
+    if record is None or not record.get("agent_id"):
+        raise Refused("the agent access token is unknown")
+    if int(record["expires_epoch"]) <= now:
+        raise Refused("the agent access token has expired")
+    return {"credential": "agent-token", "sub": record["principal_id"], "tenant_id": record["tenant_id"],
+            "agent_id": record["agent_id"], "iat": int(record["created_epoch"]),
+            "issued_ms": int(record.get("created_ms") or 0), "token_id": record["token_id"]}

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from crewhouse.platform.settings import PlatformSettings
 
 PREFIX = "chp_"
+# The same format, told apart by prefix: an agent's client secret, and the access token it trades it for.
+AGENT_SECRET_PREFIX = "chs_"
+AGENT_TOKEN_PREFIX = "cha_"
 ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
 RANDOM_LENGTH = 30
 CHECKSUM_LENGTH = 6
@@ -38,10 +41,10 @@ def _checksum(random_part: str) -> str:
     return _base62(zlib.crc32(random_part.encode()), CHECKSUM_LENGTH)
 
 
-def mint() -> str:
+def mint(prefix: str = PREFIX) -> str:
     """A new token (shown to its owner once)."""
     random_part = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
-    return PREFIX + random_part + _checksum(random_part)
+    return prefix + random_part + _checksum(random_part)
 
 
 def looks_like_personal_token(token: str) -> bool:
@@ -49,11 +52,11 @@ def looks_like_personal_token(token: str) -> bool:
     return token.startswith(PREFIX)
 
 
-def well_formed(token: str) -> bool:
+def well_formed(token: str, prefix: str = PREFIX) -> bool:
     """Prefix, length, alphabet and checksum: a typo is refused here, without a lookup."""
-    if len(token) != TOKEN_LENGTH or not token.startswith(PREFIX):
+    if len(token) != TOKEN_LENGTH or not token.startswith(prefix):
         return False
-    body = token[len(PREFIX):]
+    body = token[len(prefix):]
     if any(character not in ALPHABET for character in body):
         return False
     random_part, checksum = body[:RANDOM_LENGTH], body[RANDOM_LENGTH:]

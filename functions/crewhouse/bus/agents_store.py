@@ -1,0 +1,234 @@
+"""The agent registry in the bus table: the only place that knows its key shapes.
+
+- ``T#<t>#AGENT#<id> / AGENT``: the record. GSI1 lists a tenant's agents by kind and name
+  (``T#<t>#AGENTS`` / ``<kind>#<name>#<id>``); GSI2 by status (``T#<t>#STATUS#<status>`` / ``<id>``); GSI3, sparse,
+  holds the online external agents by the time their heartbeat falls due (``ONLINE#<shard>`` / ``<due ms>#…``),
+  which is what the offline sweep reads;
+- ``T#<t>#AGENT#<id> / CAP#<capability>``: one item per capability, in GSI1 as ``T#<t>#CAP#<capability>`` / ``<id>``,
+  so discovery by capability is one Query;
+- ``CLIENT#<client id> / CLIENT`` in the **platform** table: the keyed hash of the agent's client secret, which
+  the token exchange reads; the access tokens it mints are stored there too, as ``TOKEN#<digest>`` items the API's
+  authorizer looks up exactly like personal access tokens.
+
+The rate-limit state lives on the record (:mod:`crewhouse.bus.rate_limit`), so admitting a request is one
+conditional UpdateItem that returns the record too.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from crewhouse.bus.rate_limit import RateState, refusal, state_after
+from crewhouse.core import table as t
+from crewhouse.core.errors import TooManyRequests, Unauthorized
+from crewhouse.core.keys import tenant_prefix
+
+Item = dict[str, Any]
+SWEEP_SHARDS = 8  # the sweep reads each shard's due agents; shards keep one partition from taking every write
+RECORD, CAPABILITY = "AGENT", "CAP#"
+
+
+def agent_pk(tenant_id: str, agent_id: str) -> str:
+    return f"{tenant_prefix(tenant_id)}AGENT#{agent_id}"
+
+
+def _record_key(tenant_id: str, agent_id: str) -> t.ItemKey:
+    return agent_pk(tenant_id, agent_id), RECORD
+
+
+def _listing_sort_key(kind: str, name: str, agent_id: str) -> str:
+    return f"{kind}#{name.lower()}#{agent_id}"
+
+
+def _status_pk(tenant_id: str, status: str) -> str:
+    return f"{tenant_prefix(tenant_id)}STATUS#{status}"
+
+
+def _sweep_pk(agent_id: str) -> str:
+    return f"ONLINE#{zlib.crc32(agent_id.encode()) % SWEEP_SHARDS}"
+
+
+def _client_key(client_id: str) -> t.ItemKey:
+    return f"CLIENT#{client_id}", "CLIENT"
+
+
+class DynamoAgents:
+    def __init__(self, table: t.Table, platform: t.Table | None = None) -> None:
+        self._table = table
+        self._platform = platform
+
+    # --- records --------------------------------------------------------------------------------------------
+
+    def create(self, record: Item, capabilities: list[str], client: Item | None) -> None:
+        """The record, its capability items and (external agents) its client secret's hash, all or nothing."""
+        tenant_id, agent_id = record["tenant_id"], record["agent_id"]
+        pk = agent_pk(tenant_id, agent_id)
+        writes = [t.new({**record, "PK": pk, "SK": RECORD, **self._index_keys(record)})]
+        writes += [t.new(self._capability_item(tenant_id, agent_id, capability)) for capability in capabilities]
+        if client is not None:
+            assert self._platform is not None
+            cpk, csk = _client_key(client["client_id"])
+            writes.append(t.on(self._platform, t.new({**client, "PK": cpk, "SK": csk})))
+        self._table.transact(writes)
+
+    def get(self, tenant_id: str, agent_id: str) -> Item | None:
+        return self._table.get(_record_key(tenant_id, agent_id))
+
+    def replace(self, record: Item, expected_version: int, *, old_capabilities: list[str],
+                new_capabilities: list[str]) -> None:
+        """Write the updated record (at ``expected_version``) and its capability items' difference together."""
+        tenant_id, agent_id = record["tenant_id"], record["agent_id"]
+        writes = [t.versioned({**record, "PK": agent_pk(tenant_id, agent_id), "SK": RECORD,
+                               **self._index_keys(record)}, expected_version)]
+        writes += [t.removal((agent_pk(tenant_id, agent_id), CAPABILITY + c))
+                   for c in set(old_capabilities) - set(new_capabilities)]
+        writes += [t.overwrite(self._capability_item(tenant_id, agent_id, c))
+                   for c in set(new_capabilities) - set(old_capabilities)]
+        try:
+            self._table.transact(writes)
+        except t.Cancelled as cancelled:
+            from crewhouse.core.errors import PreconditionFailed
+
+            raise PreconditionFailed("The agent changed meanwhile; fetch it again and retry.") from cancelled
+
+    def remove(self, record: Item) -> None:
+        """The record, every item of its partition (capabilities, subscriptions) and its client secret."""
+        pk = agent_pk(record["tenant_id"], record["agent_id"])
+        keys = [t.item_key(item) for item in self._table.query_all(t.whole(pk), projection=("PK", "SK"))]
+        self._table.delete_many(keys)
+        if record.get("client_id") and self._platform is not None:
+            self._platform.delete_if_present(_client_key(record["client_id"]))
+
+    def _capability_item(self, tenant_id: str, agent_id: str, capability: str) -> Item:
+        return {"PK": agent_pk(tenant_id, agent_id), "SK": CAPABILITY + capability,
+                "GSI1PK": f"{tenant_prefix(tenant_id)}CAP#{capability}", "GSI1SK": agent_id, "agent_id": agent_id}
+
+    def _index_keys(self, record: Item) -> Item:
+        keys = {"GSI1PK": f"{tenant_prefix(record['tenant_id'])}AGENTS",
+                "GSI1SK": _listing_sort_key(record["kind"], record["name"], record["agent_id"]),
+                "GSI2PK": _status_pk(record["tenant_id"], record["status"]), "GSI2SK": record["agent_id"]}
+        if record["status"] == "online" and record.get("heartbeat_due_ms"):
+            keys.update(self._sweep_keys(record["tenant_id"], record["agent_id"], int(record["heartbeat_due_ms"])))
+        return keys
+
+    def _sweep_keys(self, tenant_id: str, agent_id: str, due_ms: int) -> Item:
+        return {"GSI3PK": _sweep_pk(agent_id), "GSI3SK": f"{due_ms:013d}#{tenant_id}#{agent_id}"}
+
+    # --- discovery ------------------------------------------------------------------------------------------
+
+    def page(self, tenant_id: str, *, capability: str | None, kind: str | None, status: str | None, limit: int,
+             start: t.Resume | None) -> tuple[list[Item], t.Resume | None]:
+        """One page of agents, by the most selective facet given: a Query each, never a Scan. Further facets
+        filter the page (so a page may hold fewer than ``limit``; the cursor still moves on)."""
+        prefix = tenant_prefix(tenant_id)
+        if capability:
+            refs, resume = self._table.query(t.whole(f"{prefix}CAP#{capability}", "GSI1"), limit=limit, start=start)
+            found = self._table.get_many([_record_key(tenant_id, ref["agent_id"]) for ref in refs])
+            items = [found[k] for k in (_record_key(tenant_id, ref["agent_id"]) for ref in refs) if k in found]
+        elif status:
+            items, resume = self._table.query(t.whole(_status_pk(tenant_id, status), "GSI2"), limit=limit,
+                                              start=start)
+        elif kind:
+            items, resume = self._table.query(t.starting_with(f"{prefix}AGENTS", f"{kind}#", "GSI1"), limit=limit,
+                                              start=start)
+        else:
+            items, resume = self._table.query(t.whole(f"{prefix}AGENTS", "GSI1"), limit=limit, start=start)
+        return [i for i in items if (not kind or i["kind"] == kind)], resume
+
+    # --- heartbeats and the offline sweep -------------------------------------------------------------------
+
+    def heartbeat(self, tenant_id: str, agent_id: str, *, at: str, due_ms: int) -> Item | None:
+        """Record a heartbeat (the agent is online until ``due_ms``); the updated record, None when unknown."""
+        keys = self._sweep_keys(tenant_id, agent_id, due_ms)
+        return self._table.update(
+            _record_key(tenant_id, agent_id),
+            "SET last_heartbeat_at = :at, heartbeat_due_ms = :due, #status = :online, GSI2PK = :online_pk, "
+            "GSI3PK = :sweep_pk, GSI3SK = :sweep_sk",
+            names={"#status": "status"},
+            values={":at": at, ":due": due_ms, ":online": "online", ":online_pk": _status_pk(tenant_id, "online"),
+                    ":sweep_pk": keys["GSI3PK"], ":sweep_sk": keys["GSI3SK"]},
+            condition="attribute_exists(PK)", return_new=True)
+
+    def overdue(self, now_ms: int, *, limit: int = 500) -> list[Item]:
+        """Online agents whose heartbeat is overdue, across tenants (GSI3, one Query a shard)."""
+        found: list[Item] = []
+        for shard in range(SWEEP_SHARDS):
+            items, _ = self._table.query(t.KeyRange(f"ONLINE#{shard}", "GSI3", "<", f"{now_ms:013d}"), limit=limit)
+            found += items
+        return found
+
+    def mark_offline(self, record: Item) -> bool:
+        """Online → offline, unless a heartbeat came meanwhile; True for the one caller that made the transition."""
+        updated = self._table.update(
+            _record_key(record["tenant_id"], record["agent_id"]),
+            "SET #status = :offline, GSI2PK = :offline_pk REMOVE GSI3PK, GSI3SK",
+            names={"#status": "status"},
+            values={":offline": "offline", ":offline_pk": _status_pk(record["tenant_id"], "offline"),
+                    ":online": "online", ":due": record["heartbeat_due_ms"]},
+            condition="#status = :online AND heartbeat_due_ms = :due")
+        return updated is not None
+
+    # --- admission (rate limit) -----------------------------------------------------------------------------
+
+    def admit(self, tenant_id: str, agent_id: str, now_ms: int) -> tuple[Item, RateState]:
+        """Charge one request to the agent's bucket: the record and the bucket after it. 401 for an agent that
+        no longer exists (its token outlived it), 429 with the headers when the bucket is empty."""
+        key = _record_key(tenant_id, agent_id)
+        for _ in range(3):  # a busy bucket, else an idle one; a race between them only repeats the pair
+            try:
+                record = self._table.update(
+                    key, "SET rate_tat_ms = rate_tat_ms + rate_interval_ms, "
+                         "rate_gate_ms = rate_gate_ms + rate_interval_ms",
+                    values={":now": now_ms},
+                    condition="attribute_exists(PK) AND rate_tat_ms >= :now AND rate_gate_ms <= :now",
+                    return_new=True, explain_failure=True)
+            except t.ConditionFailed as failed:
+                old = failed.current
+                if old is None:
+                    raise Unauthorized("The agent this token was issued to no longer exists.",
+                                       slug="agent-unregistered") from failed
+                if int(old["rate_tat_ms"]) >= now_ms:
+                    state = refusal(old, now_ms)
+                    raise TooManyRequests(
+                        f"Agent {agent_id} is over its limit of {state.limit} requests a minute.",
+                        slug="rate-limited", headers=state.headers()) from failed
+                # Idle: the bucket restarts full from now.
+                record = self._table.update(
+                    key, "SET rate_tat_ms = :now + rate_interval_ms, rate_gate_ms = :now + rate_gate_offset_ms",
+                    values={":now": now_ms}, condition="attribute_exists(PK) AND rate_tat_ms < :now",
+                    return_new=True)
+            if record is not None:
+                return record, state_after(record, now_ms)
+        raise TooManyRequests("The agent's requests raced too often; retry.", slug="rate-limited",
+                              headers={"Retry-After": "1"})
+
+    # --- client credentials (platform table) ----------------------------------------------------------------
+
+    def client(self, client_id: str) -> Item | None:
+        assert self._platform is not None
+        return self._platform.get(_client_key(client_id))
+
+    def replace_client_secret(self, tenant_id: str, agent_id: str, client: Item | None, valid_after: int) -> None:
+        """Rotate (the client's item replaced by one for a new secret) or revoke (None, the item removed); access
+        tokens issued before stop working at once, as the record's ``credentials_valid_after_ms`` moves to now."""
+        assert self._platform is not None
+        writes = [t.change(_record_key(tenant_id, agent_id), "SET credentials_valid_after_ms = :after, client_id = :id",
+                           values={":after": valid_after, ":id": client["client_id"] if client else ""},
+                           condition="attribute_exists(PK)")]
+        if client is not None:
+            cpk, csk = _client_key(client["client_id"])
+            writes.append(t.on(self._platform, t.overwrite({**client, "PK": cpk, "SK": csk})))
+        else:
+            writes.append(t.on(self._platform, t.removal(_client_key(agent_id))))
+        try:
+            self._table.transact(writes)
+        except t.Cancelled as cancelled:
+            from crewhouse.core.errors import NotFound
+
+            raise NotFound(f"No agent {agent_id}.") from cancelled
+
+    def store_access_token(self, item: Item) -> None:
+        """An access token's lookup item (``TOKEN#<digest>``), read by the API's authorizer; TTL drops it."""
+        assert self._platform is not None
+        self._platform.put(item)
