@@ -25,6 +25,7 @@ CONTEXT_APIS: tuple[str, ...] = (
     "crewhouse.bus.messages_api",
     "crewhouse.bus.contexts_api",
     "crewhouse.bus.streams_api",
+    "crewhouse.bus.a2a_api",
 )
 
 

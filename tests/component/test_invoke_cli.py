@@ -85,6 +85,13 @@ SAMPLE_EVENTS: dict[str, tuple[str, ...]] = {
     "crewhouse.jobs.workers.job_step": ("jobs-step-start.json",),
     "crewhouse.jobs.workers.run_agent": ("jobs-run-agent.json",),
     "crewhouse.jobs.workers.schedule_due": ("jobs-schedule-due.json",),
+    "crewhouse.bus.agents_api.handler": ("bus-agents-list.json",),
+    "crewhouse.bus.messages_api.handler": ("bus-dead-letters.json",),
+    "crewhouse.bus.contexts_api.handler": ("bus-contexts-list.json",),
+    "crewhouse.bus.streams_api.handler": ("bus-streams-get.json",),
+    "crewhouse.bus.a2a_api.handler": ("bus-a2a-send.json",),
+    "crewhouse.bus.hosted.handler": ("bus-hosted-inbox.json",),
+    "crewhouse.bus.workers.sweep_offline": ("bus-offline-sweep.json",),
 }
 
 CLI_TIMEOUT = 300  # a fresh embedded cloud deploys the whole stack before invoking

@@ -33,6 +33,7 @@ API_FUNCTIONS: dict[str, tuple[str, str]] = {
     "BusMessages": ("crewhouse.bus.messages_api", "Bus API: send, broadcast, topics, request-reply, inboxes"),
     "BusContexts": ("crewhouse.bus.contexts_api", "Bus API: versioned shared contexts"),
     "BusStreams": ("crewhouse.bus.streams_api", "Bus API: resumable large transfers (S3 multipart)"),
+    "BusA2A": ("crewhouse.bus.a2a_api", "Bus API: A2A JSON-RPC to hosted agents"),
 }
 MESSAGING_FUNCTIONS = ("BusAgents", "BusMessages")  # create/delete inboxes and topics; send and receive
 PAYLOAD_FUNCTIONS = ("BusContexts", "BusStreams")
@@ -105,6 +106,10 @@ class BusContext(Construct):
                 acknowledge(function, f"AwsSolutions-IAM5[Action::{action}]",
                             "CDK's read-write grant on the bus's own bucket only.")
         storage.event_bus.grant_put_events_to(registry)
+        a2a = self.api_functions["BusA2A"]
+        for name, value in llm_environment(self).items():
+            a2a.add_environment(name, value)
+        grant_converse(a2a)
 
         self.hosted_function = CrewhouseFunction(
             self, "HostedAgents", handler="crewhouse.bus.hosted.handler", layers=layers,

@@ -46,6 +46,8 @@ class BusCaller:
     credential: str  # "agent-token", "cognito" or "personal-token"
     request_id: str | None = None
     rate: RateState | None = field(default=None, compare=False)
+    # An agent's own record, as admitting its request read it (its inbox, limits): no second read for it.
+    agent_record: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def actor(self) -> str:
@@ -103,7 +105,7 @@ def agent_caller(claims: Mapping[str, Any], admission: AgentAdmission, request_i
         raise Unauthorized("The agent's credentials were rotated or revoked; exchange the new ones.",
                            slug="token-revoked")
     return BusCaller(tenant_id=tenant_id, actor_id=agent_id, actor_kind="agent", role=str(record["role"]),
-                     credential=AGENT_TOKEN_CREDENTIAL, request_id=request_id, rate=rate)
+                     credential=AGENT_TOKEN_CREDENTIAL, request_id=request_id, rate=rate, agent_record=record)
 
 
 def person_caller(tenant_id: str, user_id: str, tenant_role: str, credential: str,

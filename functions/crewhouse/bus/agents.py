@@ -88,6 +88,8 @@ class AgentRegistry:
     def find(self, caller: BusCaller, agent_id: str) -> Item:
         """The agent of the caller's tenant, 404 otherwise (another tenant's id reads as missing)."""
         require(caller, "agents:read")
+        if caller.is_agent(agent_id) and caller.agent_record is not None:
+            return dict(caller.agent_record)  # read with the request's admission
         record = self.store.get(caller.tenant_id, agent_id)
         if record is None:
             raise NotFound(f"No agent {agent_id}.")

@@ -173,9 +173,18 @@ class DynamoAgents:
 
     def admit(self, tenant_id: str, agent_id: str, now_ms: int) -> tuple[Item, RateState]:
         """Charge one request to the agent's bucket: the record and the bucket after it. 401 for an agent that
-        no longer exists (its token outlived it), 429 with the headers when the bucket is empty."""
+        no longer exists (its token outlived it), 429 with the headers when the bucket is empty.
+
+        An agent within its rate finds its bucket idle (``tat`` behind now) at almost every request, so that
+        update is tried first: one conditional UpdateItem; a second only while requests come faster than the rate.
+        """
         key = _record_key(tenant_id, agent_id)
-        for _ in range(3):  # a busy bucket, else an idle one; a race between them only repeats the pair
+        for _ in range(3):  # idle, else busy; a race between two requests only repeats the pair
+            record = self._table.update(
+                key, "SET rate_tat_ms = :now + rate_interval_ms, rate_gate_ms = :now + rate_gate_offset_ms",
+                values={":now": now_ms}, condition="attribute_exists(PK) AND rate_tat_ms < :now", return_new=True)
+            if record is not None:
+                return record, state_after(record, now_ms)
             try:
                 record = self._table.update(
                     key, "SET rate_tat_ms = rate_tat_ms + rate_interval_ms, "
@@ -193,13 +202,9 @@ class DynamoAgents:
                     raise TooManyRequests(
                         f"Agent {agent_id} is over its limit of {state.limit} requests a minute.",
                         slug="rate-limited", headers=state.headers()) from failed
-                # Idle: the bucket restarts full from now.
-                record = self._table.update(
-                    key, "SET rate_tat_ms = :now + rate_interval_ms, rate_gate_ms = :now + rate_gate_offset_ms",
-                    values={":now": now_ms}, condition="attribute_exists(PK) AND rate_tat_ms < :now",
-                    return_new=True)
-            if record is not None:
-                return record, state_after(record, now_ms)
+                continue  # idle again meanwhile (tat fell behind now): the first update applies
+            assert record is not None
+            return record, state_after(record, now_ms)
         raise TooManyRequests("The agent's requests raced too often; retry.", slug="rate-limited",
                               headers={"Retry-After": "1"})
 

@@ -193,6 +193,8 @@ class Messaging:
 
     def agent(self, caller: BusCaller, agent_id: str) -> Item:
         """The agent in the caller's tenant; 404 for an unknown id and for another tenant's agent alike."""
+        if caller.is_agent(agent_id) and caller.agent_record is not None:
+            return dict(caller.agent_record)  # read moments ago, with the request's admission
         record = self.agents.get(caller.tenant_id, agent_id) if ULID_TEXT.fullmatch(agent_id) else None
         if record is None:
             raise NotFound(f"No agent {agent_id}.", slug="unknown-agent")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import threading
@@ -84,6 +85,7 @@ def _invoke(args: argparse.Namespace) -> int:
     from crewhouse.local.endpoint import local_client
 
     event: Any = json.loads(Path(args.event).read_text())
+    _function_logs_to_stderr()  # as `sam local invoke`: stdout is the response alone, whatever else runs meanwhile
     config = LocalCloudConfig(aws_port=args.aws_port, api_port=args.port, background_loops=True)
     with EmbeddedCloud(config) as cloud:
         response = local_client("lambda").invoke(FunctionName=cloud.function_name(args.function),
@@ -91,6 +93,16 @@ def _invoke(args: argparse.Namespace) -> int:
         payload = json.loads(response["Payload"].read() or b"null")
         print(json.dumps(payload, indent=2))
         return 1 if response.get("FunctionError") else 0
+
+
+def _function_logs_to_stderr() -> None:
+    import sys
+
+    from crewhouse.core.observability import logger
+
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)
 
 
 def _openapi(args: argparse.Namespace) -> int:

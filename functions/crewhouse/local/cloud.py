@@ -142,6 +142,10 @@ class EmbeddedCloud:
             self._state = persistence.LocalState(self.config.state_dir, self.stack, self.config.region, watcher,
                                                  interval=self.config.snapshot_interval)
             self.restored = self._state.restore()
+            if self.restored is not None:
+                from crewhouse.local.bus_inboxes import reprovision_inboxes
+
+                reprovision_inboxes(self.stack, self.aws_endpoint, self.config.region)
         self._poller = SqsEventSourcePoller(self.aws_endpoint, self.config.region)
         self._streams = DynamoDbStreamPoller(self.aws_endpoint, self.config.region)
         self._scheduler = SchedulerLoop(self.aws_endpoint, self.config.region)

@@ -298,3 +298,26 @@ def test_an_agent_token_claims_shape_matches_the_authorizer(admin: Call) -> None
     agent = register(admin)
     context = authorize(token_for(agent["credentials"]))["context"]
     assert set(agent_claims("t1", agent["id"])) <= set(context)
+
+
+def test_a_hosted_agent_answers_a2a_send_message(admin: Call) -> None:
+    from crewhouse.bus import a2a_api
+
+    hosted = register(admin, name="Helper", kind="hosted", capabilities=["help"])
+    external = register(admin, name="Asker")
+    request = {"jsonrpc": "2.0", "id": "r1", "method": "SendMessage",
+               "params": {"message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": "help"}]}}}
+    env = {"LLM_PROVIDERS": "offline"}
+    asker = as_agent(a2a_api.handler, external["id"])
+    status, answer, _ = invoke(a2a_api.handler, http_event("POST", f"/a2a/agents/{hosted['id']}", body=request,
+                                                           claims=agent_claims("t1", external["id"])), env)
+    assert status == 200, answer
+    assert answer["id"] == "r1" and answer["result"]["message"]["role"] == "ROLE_AGENT"
+    assert answer["result"]["message"]["parts"][0]["text"]
+    status, refused, _ = invoke(a2a_api.handler, http_event(
+        "POST", f"/a2a/agents/{hosted['id']}", body={**request, "method": "tasks/get"},
+        claims=agent_claims("t1", external["id"])), env)
+    assert status == 200 and refused["error"]["code"] == -32601
+    assert asker("POST", f"/a2a/agents/{external['id']}", request)[0] == 404  # not hosted
+    assert as_person(a2a_api.handler, "olga", role="member")("POST", f"/a2a/agents/{hosted['id']}",
+                                                            request)[0] == 403

@@ -49,6 +49,7 @@ class FirstRun:
     note_id: str
     file_id: str
     reminder: str  # the name of the task's reminder schedule
+    agent: dict[str, Any]  # a bus agent registered (with a topic subscription) in the first run
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -130,6 +131,10 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
             file_status(api, headers, file["id"])
         note = created(api.post("/notes", headers=headers, json={"title": "Kept note", "body": NOTE_BODY}))
         remind_at = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0).isoformat()
+        agent = created(api.post("/agents", headers=headers, json={"name": "Kept agent"}))
+        agent_headers = {"Authorization": f"Bearer {agent_token(api, agent)}"}
+        assert api.put(f"/agents/{agent['id']}/subscriptions/news", headers=agent_headers,
+                       json={"filter": {}}).status_code == 200
         task = created(api.post("/tasks", headers=headers, json={"title": "Kept task",
                                                                  "reminders": [{"at": remind_at}]}))
         reminder = eventually(lambda: reminder_schedules(), timeout=20)  # made by the tasks stream worker
@@ -142,7 +147,15 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
         assert FILE_CONTENT in bodies and any(NOTE_BODY.encode() in body for body in bodies)
         assert NOTE_BODY.encode() not in (state_dir / persistence.SNAPSHOT_FILE).read_bytes()
     return FirstRun(stopped=state_dir, killed=killed, task_id=task["id"], note_id=note["id"], file_id=file["id"],
-                    reminder=reminder[0])
+                    reminder=reminder[0], agent=agent)
+
+
+def agent_token(api: httpx.Client, agent: dict[str, Any]) -> str:
+    credentials = agent["credentials"]
+    answer = api.post("/bus/token", data={"grant_type": "client_credentials", "client_id": credentials["client_id"],
+                                          "client_secret": credentials["client_secret"]})
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
 
 
 def test_a_restart_keeps_the_user_their_task_note_and_file(first_run: FirstRun) -> None:
@@ -171,6 +184,16 @@ def test_a_restart_keeps_the_user_their_task_note_and_file(first_run: FirstRun) 
         schedule = local_client("scheduler").get_schedule(Name=first_run.reminder, GroupName=REMINDER_GROUP)
         assert first_run.task_id in schedule["Target"]["Input"]
         assert "RoleArn" in schedule["Target"] and stale_names(cloud, json.dumps(schedule["Target"])) == set()
+
+        # A bus agent's inbox and topic subscription are made again (queues are not kept): its credentials
+        # still trade for a token, and direct and topic messages reach it.
+        agent = first_run.agent
+        agent_headers = {"Authorization": f"Bearer {agent_token(api, agent)}"}
+        assert api.post("/messages", headers=headers, json={"to": agent["id"], "payload": "direct"}).status_code == 202
+        assert api.post("/topics/news/messages", headers=headers, json={"payload": "topic"}).status_code == 202
+        inbox = api.get(f"/agents/{agent['id']}/messages", params={"wait": 2, "max": 10}, headers=agent_headers)
+        assert inbox.status_code == 200, inbox.text
+        assert sorted(m["payload"] for m in inbox.json()["messages"]) == ["direct", "topic"]
 
         # A restored cloud keeps saving: a task created now is in the next snapshot.
         task = created(api.post("/tasks", headers=headers, json={"title": "After the restart"}))

@@ -10,14 +10,14 @@ from crewhouse.bus.rate_limit import rate_attributes, refusal, state_after
 
 
 def admit(item: dict[str, Any], now: int) -> bool:
-    """The two conditional updates of ``DynamoAgents.admit``, on a dict."""
-    if item["rate_tat_ms"] >= now and item["rate_gate_ms"] <= now:  # busy bucket
-        item["rate_tat_ms"] += item["rate_interval_ms"]
-        item["rate_gate_ms"] += item["rate_interval_ms"]
-        return True
+    """The two conditional updates of ``DynamoAgents.admit``, on a dict, in its order."""
     if item["rate_tat_ms"] < now:  # idle: full again
         item["rate_tat_ms"] = now + item["rate_interval_ms"]
         item["rate_gate_ms"] = now + item["rate_gate_offset_ms"]
+        return True
+    if item["rate_tat_ms"] >= now and item["rate_gate_ms"] <= now:  # busy bucket
+        item["rate_tat_ms"] += item["rate_interval_ms"]
+        item["rate_gate_ms"] += item["rate_interval_ms"]
         return True
     return False
 
