@@ -121,6 +121,7 @@ def test_concurrent_agents_lose_nothing_and_count_their_requests(monkeypatch: py
             for index in range(AGENTS):
                 record = admin.register_agent(f"bench-{index}", role="agent-full", rate_limit_per_minute=100_000)
                 credentials = record["credentials"]
+                assert credentials is not None, record
                 client = (BusClient.builder().base_url(base)
                           .client_credentials(credentials["client_id"], credentials["client_secret"]).build())
                 agents.append((record["id"], client))
@@ -136,9 +137,7 @@ def test_concurrent_agents_lose_nothing_and_count_their_requests(monkeypatch: py
         sent_seconds = time.perf_counter() - began
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # drain: every message sent is received (or the test fails)
-            sent = set().union(*(loop.sent for loop in loops))
-            received = set().union(*(loop.received for loop in loops))
-            if sent <= received:
+            if set().union(*(loop.sent for loop in loops)) <= set().union(*(loop.received for loop in loops)):
                 break
             time.sleep(0.5)
         time.sleep(2)  # a late duplicate would show up in this time

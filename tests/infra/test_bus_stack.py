@@ -84,3 +84,15 @@ def test_hosted_agents_read_their_inbox_with_partial_batch_failures(template_jso
     assert len(mappings) == 1 and mappings[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert render(props(template_json, ids["inbox"])["RedrivePolicy"]["deadLetterTargetArn"]) == render(
         {"Fn::GetAtt": [ids["inbox_dlq"], "Arn"]})
+
+
+def test_payloads_of_contexts_with_a_ttl_expire_by_their_tag(template_json: dict[str, Any],
+                                                            ids: dict[str, str]) -> None:
+    from crewhouse.bus.contexts import EXPIRY_CLASSES_DAYS, EXPIRY_TAG, expiry_class
+
+    rules = props(template_json, ids["bucket"])["LifecycleConfiguration"]["Rules"]
+    by_tag = {rule["TagFilters"][0]["Value"]: rule["ExpirationInDays"] for rule in rules if rule.get("TagFilters")}
+    assert {rule["TagFilters"][0]["Key"] for rule in rules if rule.get("TagFilters")} == {EXPIRY_TAG}
+    assert by_tag == {str(days): days for days in EXPIRY_CLASSES_DAYS}
+    for ttl in (60, 86_400, 86_401, 30 * 86_400, 31_536_000):  # every TTL a context may have has a rule
+        assert int(str(expiry_class(ttl))) * 86_400 >= ttl and str(expiry_class(ttl)) in by_tag

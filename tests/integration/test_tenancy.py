@@ -196,6 +196,63 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/me/tokens"): {"name": "matrix"},
     ("PUT", "/research/web-search"): {"api_key": "matrix-search-key"},
 }
+# The bus (issue 14): its agents, contexts and streams are the tenant's, not one user's. People act in it as its
+# admin (tenant admins) or as an observer (everyone else); agents' own calls are tests/integration/test_bus.py's.
+BUS_PATHS = ("/agents", "/audit", "/messages", "/topics/", "/replies/", "/contexts", "/streams", "/a2a/", "/bus/",
+             "/.well-known/agent-card.json")
+BUS_PUBLIC = {("POST", "/bus/token"): {400},  # no client credentials in the matrix's request
+              ("GET", "/.well-known/agent-card.json"): {200}}
+# An agent's own inbox: no person reads or settles it, an admin neither (a receive would take the messages).
+BUS_AGENT_ONLY = {("GET", "/agents/{agent_id}/messages"), ("POST", "/agents/{agent_id}/messages/ack"),
+                  ("POST", "/agents/{agent_id}/messages/nack")}
+# What an observer reads; the matrix's context is tenant-scoped (not public), so it and its request's reply are
+# hidden from observers (404), and everything else of the bus is refused them (403).
+BUS_OBSERVER_READS = {("GET", "/agents"), ("GET", "/agents/{agent_id}"), ("GET", "/agents/{agent_id}/card"),
+                      ("GET", "/contexts")}
+BUS_OBSERVER_HIDDEN = {("GET", "/contexts/{context_id}"), ("GET", "/contexts/{context_id}/versions"),
+                       ("GET", "/contexts/{context_id}/download"), ("GET", "/replies/{correlation_id}"),
+                       ("DELETE", "/contexts/{context_id}")}
+BUS_NOT_HOSTED = {("POST", "/a2a/agents/{agent_id}")}  # the matrix's agent is external: no A2A endpoint
+MATRIX_AGENT_ID = "01kbqz7m3v8d2n6p4r5s7t9w1x"  # any well-formed id: a body names it, a route may not know it
+BODIES.update({
+    ("POST", "/agents"): {"name": "matrix agent"},
+    ("PATCH", "/agents/{agent_id}"): {"description": "matrix"},
+    ("POST", "/messages"): {"to": MATRIX_AGENT_ID, "payload": "matrix"},
+    ("POST", "/messages/broadcast"): {"payload": "matrix"},
+    ("POST", "/topics/{topic}/messages"): {"payload": "matrix"},
+    ("POST", "/messages/requests"): {"to": MATRIX_AGENT_ID, "payload": "matrix", "wait": False},
+    ("POST", "/replies/{correlation_id}"): {"payload": "matrix"},
+    ("PUT", "/agents/{agent_id}/subscriptions/{topic}"): {"filter": {}},
+    ("POST", "/agents/{agent_id}/messages/ack"): {"receipts": ["matrix"]},
+    ("POST", "/agents/{agent_id}/messages/nack"): {"receipts": ["matrix"]},
+    ("POST", "/contexts"): {"name": "matrix", "scope": "tenant", "payload": {"n": 1}},
+    ("PUT", "/contexts/{context_id}"): {"payload": {"n": 2}},
+    ("POST", "/streams"): {"name": "matrix", "size": 5 * 2**20, "sha256": "0" * 64, "part_size": 5 * 2**20,
+                           "part_checksums": ["A" * 43 + "="]},
+})
+
+
+def is_bus(path: str) -> bool:
+    return path.startswith(BUS_PATHS)
+
+
+def bus_expected(caller: str, op: tuple[str, str]) -> set[int] | None:
+    """A bus route's statuses for a person (after the credential checks every route shares)."""
+    method, path = op
+    if op in BUS_AGENT_ONLY:
+        return {403}
+    if caller in ("outsider", "forger"):  # the owner's tenant's agents, contexts, streams, requests do not exist
+        return ({404} if method in ("GET", "DELETE") else {404, 422}) if "{" in path and "{topic}" not in path \
+            else None
+    if caller in ("observer", "member"):
+        if op in BUS_OBSERVER_READS:
+            return None
+        return {404} if op in BUS_OBSERVER_HIDDEN else {403}
+    if op in BUS_NOT_HOSTED:
+        return {404}
+    return None  # admins, the owner (an admin) and the owner's read token: their tenant's bus
+
+
 # ``reader``: a personal access token of the owner with the ``read`` grant only.
 CALLERS = ("expired", "revoked", "removed", "outsider", "forger", "observer", "member", "admin", "reader", "owner")
 
@@ -220,18 +277,24 @@ def expected(caller: str, method: str, path: str) -> set[int] | None:
     op = (method, path)
     if op in PUBLIC:
         return {200}
+    if op in BUS_PUBLIC:
+        return BUS_PUBLIC[op]
     if caller in ("expired", "revoked"):
         return {401}
     if caller == "reader":  # the owner's read token: the owner's reads, no write, no account-wide action
         if op in SIGN_IN_ONLY:
             return {403}
-        return None if method == "GET" or op == ("POST", "/mcp") else {403}
+        if method != "GET" and op != ("POST", "/mcp"):
+            return {403}
+        return bus_expected(caller, op) if is_bus(path) else None
     if caller == "removed":  # a removed member's tokens are revoked where they name the tenant they left
         return {401} if op in PRINCIPAL_ROUTES else {403}
     if op == ("POST", "/me/sign-out") and caller in ("observer", "member", "admin"):
         return {401}  # they left the tenant in the cell before, which revoked their tokens there
     if op in PRINCIPAL_ROUTES:
         return None
+    if is_bus(path):
+        return bus_expected(caller, op)
     # Another's id: 404 exactly as a missing one; a body that does not parse may be refused first (422),
     # which tells nothing either.
     missing = {404} if method in ("GET", "DELETE") else {404, 422}
@@ -278,6 +341,12 @@ def world(api: httpx.Client, cloud: EmbeddedCloud, new_user: Callable[[], Signed
            "session_id": session["id"], "invitation_id": invitation["id"], "user_id": people["target"].user_id,
            "tag": "matrix", "token_id": created("/me/tokens", {"name": "matrix target"})["id"]}
     reader = created("/me/tokens", {"name": "matrix reader", "scopes": ["read"]})["token"]
+    agent = created("/agents", {"name": "matrix agent", "capabilities": ["matrix"]})
+    context = created("/contexts", {"name": "matrix context", "scope": "tenant", "payload": {"n": 0}})
+    stream = created("/streams", BODIES[("POST", "/streams")])
+    request = created("/messages/requests", {"to": agent["id"], "payload": "matrix", "wait": False}, 202)
+    ids.update(agent_id=agent["id"], context_id=context["id"], stream_id=stream["stream_id"], topic="matrix",
+               correlation_id=request["correlation_id"])
 
     assert eventually(lambda: api.get(f"/files/{file['id']}", headers=headers).json().get("has_thumbnail"))
     outsider = new_user()

@@ -17,6 +17,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from crewhouse.bus.contexts import EXPIRY_CLASSES_DAYS, EXPIRY_TAG
 from crewhouse_cdk.constructs.api_functions import serve_api_modules
 from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
@@ -64,8 +65,12 @@ class BusContext(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL, encryption=s3.BucketEncryption.S3_MANAGED,
             enforce_ssl=True, object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=storage.access_logs_bucket, server_access_logs_prefix="bus/",
-            # An interrupted transfer resumes within a day; after that its parts are freed.
-            lifecycle_rules=[s3.LifecycleRule(abort_incomplete_multipart_upload_after=cdk.Duration.days(1))],
+            # An interrupted transfer resumes within a day; after that its parts are freed. Payloads of contexts with
+            # a TTL carry their expiry class as a tag (crewhouse.bus.contexts.expiry_class): one rule a class.
+            lifecycle_rules=[s3.LifecycleRule(abort_incomplete_multipart_upload_after=cdk.Duration.days(1)),
+                             *(s3.LifecycleRule(id=f"ExpireAfter{days}Days", expiration=cdk.Duration.days(days),
+                                                tag_filters={EXPIRY_TAG: str(days)})
+                               for days in EXPIRY_CLASSES_DAYS)],
             removal_policy=cdk.RemovalPolicy.RETAIN)
         self.hosted_dead_letters = dead_letter_queue(self, "HostedInboxDlq", of="the hosted agents' inbox")
         self.hosted_inbox = sqs.Queue(

@@ -5,7 +5,7 @@ No ``from __future__ import annotations`` here: FastAPI reads the signatures at 
 """
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -13,19 +13,29 @@ from fastapi.responses import JSONResponse
 from crewhouse.bus import a2a
 from crewhouse.bus.access import require
 from crewhouse.bus.dependencies import Agents, Audit, Caller
-from crewhouse.bus.hosted import ConverseAnswerer, HostedSettings
 from crewhouse.core.errors import NotFound
 from crewhouse.core.http import create_app, lambda_handler
 from crewhouse.core.settings import load_settings
+
+if TYPE_CHECKING:
+    from crewhouse.bus.hosted import ConverseAnswerer, HostedSettings
 
 router = APIRouter(tags=["bus: A2A"])
 
 
 @cache
-def _answerer(settings: HostedSettings) -> ConverseAnswerer:
+def _answerer(settings: "HostedSettings") -> "ConverseAnswerer":
+    from crewhouse.bus.hosted import ConverseAnswerer
     from crewhouse.llm.factory import build_provider
 
     return ConverseAnswerer(build_provider(settings))
+
+
+def _hosted_settings() -> "HostedSettings":
+    # The model providers load with the first message a container answers, not with the module (cold start).
+    from crewhouse.bus.hosted import HostedSettings
+
+    return load_settings(HostedSettings)
 
 
 @router.post("/a2a/agents/{agent_id}", summary="A2A JSON-RPC to a hosted agent: SendMessage (1.0) or message/send "
@@ -38,7 +48,7 @@ async def a2a_send(agent_id: str, request: Request, caller: Caller, agents: Agen
     request_id: Any = None
     try:
         request_id, version, message = a2a.parse_request(await request.body())
-        answerer = _answerer(load_settings(HostedSettings))
+        answerer = _answerer(_hosted_settings())
         response = a2a.answer_message(request_id, version, message,
                                       lambda text: str(answerer.answer(agent, {"payload": text})["text"]))
     except a2a.RpcError as error:

@@ -34,6 +34,19 @@ SCOPES = ("private", "group", "tenant", "public")
 MAX_TAGS = 20
 MAX_MEMBERS = 100
 MIN_TTL_SECONDS, MAX_TTL_SECONDS = 60, 31_536_000
+# S3 holds payloads over the inline limit; DynamoDB's TTL drops the items, and the bucket's lifecycle rules drop
+# the objects by this tag: each object is tagged with the smallest class (days) that outlives its context's TTL
+# (cdk/crewhouse_cdk/constructs/bus.py makes one rule a class). An object goes at most a class step late.
+EXPIRY_TAG = "bus-expiry-days"
+EXPIRY_CLASSES_DAYS = (1, 7, 30, 90, 366)
+
+
+def expiry_class(ttl_seconds: int | None) -> str | None:
+    """The expiry tag's value for a payload whose context lives ``ttl_seconds`` (None: kept until deleted)."""
+    if ttl_seconds is None:
+        return None
+    days = -(-int(ttl_seconds) // 86_400)
+    return str(next(limit for limit in EXPIRY_CLASSES_DAYS if limit >= days))
 LONG_POLL_SECONDS = 25.0  # API Gateway answers 504 after 30 s
 LONG_POLL_INTERVAL = 0.25
 DOWNLOAD_URL_SECONDS = 900
@@ -348,7 +361,9 @@ class ContextStore(Protocol):
 class PayloadStore(Protocol):
     def key_for(self, tenant_id: str, context_id: str, version: int) -> str: ...
 
-    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+    def put(self, key: str, data: bytes, content_type: str, expiry: str | None = None) -> None: ...
+
+    def set_expiry(self, key: str, expiry: str) -> None: ...
 
     def remove(self, keys: list[str]) -> None: ...
 
@@ -459,9 +474,10 @@ class ContextService:
     def _commit(self, record: Record, content: Content, s3_key: str | None,
                 write: Callable[[bytes | None, str | None], None]) -> Record:
         """Write the records, the payload inline or in S3 first (an object of a failed write is removed); the view."""
+        expiry = expiry_class(record.get("ttl_seconds"))
         if s3_key is None and content.data is not None and not content.inline:
             s3_key = self.payloads.key_for(record["tenant_id"], record["id"], int(record["version"]))
-            self.payloads.put(s3_key, content.data, str(record["content_type"]))
+            self.payloads.put(s3_key, content.data, str(record["content_type"]), expiry)
             try:
                 write(None, s3_key)
             except BaseException:
@@ -469,4 +485,6 @@ class ContextService:
                 raise
         else:
             write(content.data if s3_key is None else None, s3_key)
+            if s3_key is not None and expiry is not None:  # a stream's object, whose context has a TTL
+                self.payloads.set_expiry(s3_key, expiry)
         return self._view({**record, "payload": content.data, "s3_key": s3_key})

@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from crewhouse.bus.contexts import EXPIRY_TAG
 from crewhouse.core import table as t
 from crewhouse.core.errors import Conflict, PreconditionFailed
 from crewhouse.core.keys import tenant_prefix
@@ -125,8 +126,14 @@ class PayloadBucket:
     def key_for(self, tenant_id: str, context_id: str, version: int) -> str:
         return f"contexts/{tenant_id}/{context_id}/v{version}-{secrets.token_hex(6)}"
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
-        self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+    def put(self, key: str, data: bytes, content_type: str, expiry: str | None = None) -> None:
+        tagging = {"Tagging": f"{EXPIRY_TAG}={expiry}"} if expiry else {}
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **tagging)
+
+    def set_expiry(self, key: str, expiry: str) -> None:
+        """Tag an object the bucket's lifecycle rules expire (an uploaded stream's, once its context has a TTL)."""
+        self._s3.put_object_tagging(Bucket=self.bucket, Key=key,
+                                    Tagging={"TagSet": [{"Key": EXPIRY_TAG, "Value": expiry}]})
 
     def remove(self, keys: list[str]) -> None:
         for begin in range(0, len(keys), 1000):  # DeleteObjects takes 1,000 keys a request

@@ -47,7 +47,12 @@ TABLE = "AWS::DynamoDB::Table"
 BUCKET = "AWS::S3::Bucket"
 USER_POOL = "AWS::Cognito::UserPool"
 SCHEDULE_GROUP = "AWS::Scheduler::ScheduleGroup"
+SECRET = "AWS::SecretsManager::Secret"
 KINDS = {"tables": TABLE, "buckets": BUCKET, "user_pools": USER_POOL, "schedule_groups": SCHEDULE_GROUP}
+# The template's generated keys (pagination cursors, the keyed hash of personal tokens and agents' client
+# secrets): a new deploy generates new ones, which would turn every kept token and credential into a stranger.
+# Optional in a snapshot, so that one written before they were kept still restores.
+OPTIONAL_KINDS = {"secrets": SECRET}
 
 
 @dataclass(frozen=True)
@@ -162,12 +167,30 @@ def capture(stack: DeployedStack, region: str, directory: Path) -> Capture:
         group = scheduler.schedule_groups.get(name)
         if group is not None:
             state["schedule_groups"][logical_id] = list(group.schedules.values())
+    state["secrets"] = _secret_values(stack, region)
     # Writes to tables wait while they are pickled, so a transaction is in the snapshot whole or not at all.
     with dynamodb_writes.serialized_writes():
         tables = {logical_id: (_key_schema(dynamodb.tables[name]), dynamodb.tables[name].items)
                   for logical_id, name in _physical_ids(stack, TABLE).items() if name in dynamodb.tables}
         state["tables"] = pickle.dumps(tables, protocol=pickle.HIGHEST_PROTOCOL)
     return pickle_state(state, directory)
+
+
+def _secrets_backend(region: str) -> Any:
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    return secretsmanager_backends[ACCOUNT_ID][region]
+
+
+def _secret_values(stack: DeployedStack, region: str) -> dict[str, str]:
+    backend = _secrets_backend(region)
+    values = {}
+    for logical_id, arn in _physical_ids(stack, SECRET).items():
+        try:
+            values[logical_id] = str(backend.get_secret_value(arn, "", "AWSCURRENT")["SecretString"])
+        except Exception:  # a secret that has no string value: nothing to keep
+            continue
+    return values
 
 
 def pickle_state(state: dict[str, Any], directory: Path) -> Capture:
@@ -227,6 +250,11 @@ def restore(stack: DeployedStack, region: str, state: dict[str, Any]) -> tuple[i
             schedule.target = json.loads(_renamed(json.dumps(schedule.target), renamed))
             scheduler.schedule_groups[name].add_schedule(schedule)
             schedules += 1
+    backend = _secrets_backend(region)
+    for logical_id, arn in _physical_ids(stack, SECRET).items():
+        value = state.get("secrets", {}).get(logical_id)
+        if value is not None:
+            backend.put_secret_value(arn, value, "", "", ["AWSCURRENT"])
     _log_dropped(state, stack)
     return items, objects, users, schedules
 
@@ -347,7 +375,8 @@ def read_snapshot(directory: Path) -> tuple[dict[str, Any], dict[str, Any]] | No
                 raise ValueError(f"written by moto {header.get('moto')} (format {header.get('format')}), "
                                  f"this is moto {moto_version()} (format {SNAPSHOT_FORMAT})")
             state = _SnapshotUnpickler(file, directory / OBJECTS_DIR).load()
-        if not isinstance(state, dict) or set(state) != {*KINDS, "physical_ids"}:
+        if not isinstance(state, dict) or not {*KINDS, "physical_ids"} <= set(state) <= {
+                *KINDS, *OPTIONAL_KINDS, "physical_ids"}:
             raise ValueError("not a Crewhouse local snapshot")
         state["tables"] = pickle.loads(state["tables"])
     except Exception as error:  # any unreadable file: start empty rather than not at all

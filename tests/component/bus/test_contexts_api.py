@@ -344,3 +344,19 @@ def test_long_poll_times_out_with_the_current_version(agent_a: Call) -> None:
     status, at_once, headers = agent_a("GET", f"/contexts/{created['id']}", query="wait_version=1")
     assert status == 200 and at_once["version"] == 1 and "x-bus-wait" not in headers
     assert agent_a("GET", f"/contexts/{created['id']}", query="wait_version=2&wait_seconds=26")[0] == 422
+
+
+def test_a_large_payload_with_a_ttl_is_tagged_for_the_bucket_lifecycle(agent_a: Call, aws: dict[str, Any]) -> None:
+    from crewhouse.bus.contexts import EXPIRY_TAG
+
+    large = base64.b64encode(b"t" * (300 * KIB)).decode()
+    lasting = create(agent_a, payload_base64=large)
+    expiring = create(agent_a, name="for a week", payload_base64=large, ttl_seconds=3 * 86_400)
+
+    def tags(context_id: str) -> dict[str, str]:
+        [key] = [o["Key"] for o in aws["s3"].list_objects_v2(Bucket=BUCKET, Prefix=f"contexts/t1/{context_id}/")
+                 .get("Contents", [])]
+        return {t["Key"]: t["Value"] for t in aws["s3"].get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]}
+
+    assert tags(lasting["id"]) == {}
+    assert tags(expiring["id"]) == {EXPIRY_TAG: "7"}  # 3 days: the 7-day class outlives it
