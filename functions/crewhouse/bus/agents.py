@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from crewhouse.bus.access import BusCaller, require, require_self_or_admin
 from crewhouse.bus.agent_models import AgentCreate, AgentPatch
 from crewhouse.bus.agents_store import DynamoAgents
+from crewhouse.bus.ids import new_id
 from crewhouse.bus.messaging import MessageStore, release_agent
 from crewhouse.bus.rate_limit import rate_attributes
 from crewhouse.core.errors import Forbidden, NotFound, Unauthorized
@@ -98,10 +99,8 @@ class AgentRegistry:
     def register(self, caller: BusCaller, body: AgentCreate) -> tuple[Item, Item | None]:
         """The new agent and, for an external one, its client credentials (shown once)."""
         require(caller, "agents:manage")
-        from ulid import ULID
-
         now = self.clock()
-        agent_id = str(ULID()).lower()
+        agent_id = new_id()
         record: Item = {
             "agent_id": agent_id, "tenant_id": caller.tenant_id, "name": body.name, "kind": body.kind,
             "role": body.role, "description": body.description, "capabilities": sorted(set(body.capabilities)),
@@ -197,14 +196,12 @@ class AgentRegistry:
         record = self.store.get(client["tenant_id"], client["agent_id"])
         if record is None:
             raise refused
-        from ulid import ULID
-
         now = self.clock()
         token, created = mint(AGENT_TOKEN_PREFIX), int(now.timestamp())
         # Stored like a personal token's lookup item: the API's authorizer reads both the same way.
         self.store.store_access_token({
             "PK": f"TOKEN#{token_digest(key, token)}", "SK": "TOKEN", "principal_id": f"agent:{record['agent_id']}",
-            "agent_id": record["agent_id"], "tenant_id": record["tenant_id"], "token_id": str(ULID()),
+            "agent_id": record["agent_id"], "tenant_id": record["tenant_id"], "token_id": new_id(),
             "access": [record["role"]], "created_epoch": created, "created_ms": _ms(now),
             "expires_epoch": created + lifetime_seconds})
         return {"access_token": token, "token_type": "Bearer", "expires_in": lifetime_seconds,

@@ -24,6 +24,7 @@ from typing import Any, Protocol, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from crewhouse.bus.access import BusCaller, require
+from crewhouse.bus.ids import new_id
 from crewhouse.core.errors import Conflict, Forbidden, NotFound, ValidationProblem
 from crewhouse.core.etag import require_version
 
@@ -374,10 +375,7 @@ class EventPublisher(Protocol):
     def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None: ...
 
 
-def new_context_id() -> str:
-    from ulid import ULID
-
-    return str(ULID()).lower()
+new_context_id = new_id
 
 
 @dataclass

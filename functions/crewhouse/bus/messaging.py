@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from crewhouse.bus.access import BusCaller, require, require_self_or_admin
+from crewhouse.bus.ids import ULID_TEXT, new_id
 from crewhouse.core.errors import (
     Conflict,
     Forbidden,
@@ -43,7 +44,6 @@ TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 MAX_ATTRIBUTE_NAME = 128
 RESERVED_ATTRIBUTE_PREFIXES = ("aws.", "amazon.")
-ULID_TEXT = re.compile(r"[0-9a-z]{26}")  # agent ids and correlation ids: lower-case ULIDs
 
 
 # --- ports ----------------------------------------------------------------------------------------------------
@@ -94,10 +94,7 @@ def sender_of(caller: BusCaller) -> str:
     return f"agent:{caller.actor_id}" if caller.actor_kind == "agent" else f"user:{caller.actor_id}"
 
 
-def new_message_id() -> str:
-    from ulid import ULID
-
-    return str(ULID()).lower()
+new_message_id = new_id
 
 
 def serialize(envelope: Mapping[str, Any]) -> str:

@@ -256,12 +256,18 @@ class FakeStore:
 class FakeBucket:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
+        self.expiries: dict[str, str] = {}
 
     def key_for(self, tenant_id: str, context_id: str, version: int) -> str:
         return f"contexts/{tenant_id}/{context_id}/v{version}-n"
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
+    def put(self, key: str, data: bytes, content_type: str, expiry: str | None = None) -> None:
         self.objects[key] = data
+        if expiry:
+            self.expiries[key] = expiry
+
+    def set_expiry(self, key: str, expiry: str) -> None:
+        self.expiries[key] = expiry
 
     def remove(self, keys: list[str]) -> None:
         for key in keys:
@@ -336,3 +342,12 @@ def test_parts_sizes_and_the_missing_ones() -> None:
 def test_whole_sha256_reads_chunk_by_chunk() -> None:
     chunks = [b"ab", b"", b"cde"]
     assert whole_sha256(iter(chunks)) == (hashlib.sha256(b"abcde").hexdigest(), 5)
+
+
+@pytest.mark.parametrize("ttl, expected", [(None, None), (60, "1"), (86_400, "1"), (86_401, "7"),
+                                           (30 * 86_400, "30"), (31_536_000, "366")])
+def test_a_payload_expires_with_the_smallest_class_that_outlives_its_context(ttl: int | None,
+                                                                            expected: str | None) -> None:
+    from crewhouse.bus.contexts import expiry_class
+
+    assert expiry_class(ttl) == expected
