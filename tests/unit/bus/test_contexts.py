@@ -286,7 +286,7 @@ class FakeEvents:
 
 
 def service(store: FakeStore, bucket: FakeBucket, events: FakeEvents) -> ContextService:
-    return ContextService(store, bucket, events, clock=lambda: NOW, new_id=lambda: "ctx9")
+    return ContextService(store, bucket, events, clock=lambda: NOW, new_id=lambda: "ctx9")  # type: ignore[arg-type]
 
 
 def test_a_large_payload_goes_to_s3_and_the_event_follows_the_write() -> None:
