@@ -321,3 +321,17 @@ def test_a_hosted_agent_answers_a2a_send_message(admin: Call) -> None:
     assert asker("POST", f"/a2a/agents/{external['id']}", request)[0] == 404  # not hosted
     assert as_person(a2a_api.handler, "olga", role="member")("POST", f"/a2a/agents/{hosted['id']}",
                                                             request)[0] == 403
+
+
+def test_an_expired_agent_token_is_refused_by_the_authorizer(aws: Any, admin: Call) -> None:
+    agent = register(admin)
+    token = token_for(agent["credentials"])
+    assert authorize(token)["isAuthorized"] is True
+    [item] = [i for i in aws.scan(TableName=PLATFORM)["Items"] if i.get("agent_id", {}).get("S") == agent["id"]
+              and i["SK"]["S"] == "TOKEN"]
+    aws.update_item(TableName=PLATFORM, Key={"PK": item["PK"], "SK": item["SK"]},
+                    UpdateExpression="SET expires_epoch = :past", ExpressionAttributeValues={":past": {"N": "1"}})
+    with pytest.raises(Exception, match=r"^Unauthorized$"):  # API Gateway's 401
+        authorize(token)
+    with pytest.raises(Exception, match=r"^Unauthorized$"):  # a typo fails its checksum before any lookup
+        authorize(token[:-1] + ("A" if token[-1] != "A" else "B"))
