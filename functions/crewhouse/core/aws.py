@@ -8,6 +8,7 @@ modules stay cheap to import (cold starts).
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 from crewhouse.core.settings import CoreSettings
@@ -90,7 +91,19 @@ def secret_key(settings: CoreSettings, secret_arn: str | None, fixed: str | None
         return fixed.encode()
     if not secret_arn:
         raise RuntimeError(f"{name} is not configured")
-    from aws_lambda_powertools.utilities import parameters
+    return str(_secrets_provider(aws_client("secretsmanager", settings)).get(secret_arn, max_age=900)).encode()
 
-    provider = parameters.SecretsProvider(boto3_client=aws_client("secretsmanager", settings))
-    return str(provider.get(secret_arn, max_age=900)).encode()
+
+_secrets_providers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _secrets_provider(client: Any) -> Any:
+    """One Powertools provider per client: its cache lives in the provider, so a provider made per call read the
+    secret anew at every call (one GetSecretValue per signed cursor, per authorizer cache miss)."""
+    with _lock:
+        provider = _secrets_providers.get(client)
+        if provider is None:
+            from aws_lambda_powertools.utilities import parameters
+
+            provider = _secrets_providers[client] = parameters.SecretsProvider(boto3_client=client)
+        return provider
