@@ -608,3 +608,11 @@ def test_post_confirmation_role_only_writes_the_platform_table(
         ("dynamodb:PutItem", render(arn(ids["platform_table"]))),
         ("dynamodb:UpdateItem", render(arn(ids["platform_table"])))}  # the chosen tenant, keeping the profile
     assert not [action for action, _ in granted if action.startswith("cognito-idp:")]  # the pool holds no tenant
+
+
+def test_the_template_stays_under_cloudformations_500_resource_limit(template_json: dict[str, Any]) -> None:
+    # A deploy fails beyond 500 resources in one stack. The bus brought the stack to 495: the next context must
+    # move a context into a stack of its own (or a nested one) rather than push this over.
+    count = len(template_json["Resources"])
+    print(f"\nresources in the stack: {count} of 500")
+    assert count <= 500, f"{count} resources: CloudFormation refuses more than 500 in one stack"
