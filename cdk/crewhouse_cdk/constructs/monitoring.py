@@ -1,4 +1,4 @@
-"""Alarms (API 5xx, Lambda errors and throttles) and one dashboard."""
+"""Alarms (API 5xx, Lambda errors per function and throttles per group of functions) and one dashboard."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 FIVE_MINUTES = cdk.Duration.minutes(5)
+# Throttles alarm by groups of functions (one metric-math sum each, at most 10 metrics an alarm allows): an alarm
+# per function cost one CloudFormation resource each, and the stack is near CloudFormation's 500. Errors keep an
+# alarm per function (a fault names its function); a throttle is an account concurrency matter, named in the
+# alarm's description with the group's functions.
+THROTTLE_GROUP_SIZE = 10
 
 
 class Monitoring(Construct):
@@ -48,14 +53,22 @@ class Monitoring(Construct):
                 self, f"{name}Errors", threshold=1, evaluation_periods=1,
                 alarm_description=f"{name} Lambda errors", treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ))
-            self.alarms.append(throttles.create_alarm(
-                self, f"{name}Throttles", threshold=1, evaluation_periods=1,
-                alarm_description=f"{name} Lambda throttles",
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ))
             widgets.append(cloudwatch.GraphWidget(
                 title=f"{name} Lambda", left=[function.metric_invocations(period=FIVE_MINUTES), errors, throttles],
                 right=[function.metric_duration(period=FIVE_MINUTES, statistic="p95")],
+            ))
+        names = sorted(functions)
+        for group, begin in enumerate(range(0, len(names), THROTTLE_GROUP_SIZE), start=1):
+            members = names[begin:begin + THROTTLE_GROUP_SIZE]
+            metrics = {f"t{i}": functions[name].metric_throttles(period=FIVE_MINUTES, statistic="Sum")
+                       for i, name in enumerate(members)}
+            total = cloudwatch.MathExpression(expression=" + ".join(f"FILL({m}, 0)" for m in metrics),
+                                              using_metrics=metrics, label=f"throttles, group {group}",
+                                              period=FIVE_MINUTES)
+            self.alarms.append(total.create_alarm(
+                self, f"LambdaThrottles{group}", threshold=1, evaluation_periods=1,
+                alarm_description=f"Lambda throttles in {', '.join(members)}",
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ))
         for name, queue in (dead_letter_queues or {}).items():
             depth = queue.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES, statistic="Maximum")
