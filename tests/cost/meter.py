@@ -212,10 +212,14 @@ class Meter:
             with meter._lock:
                 meter._in_flight += 1
             began = time.perf_counter()
+            outer = getattr(meter._local, "overhead", 0.0)
+            meter._local.overhead = 0.0
             try:
                 return original_invoke(handler_path, environment, event, context)
             finally:
-                elapsed = (time.perf_counter() - began) * 1000
+                # The meter's own bookkeeping on this thread (item reads, Query re-asks) is not the function's.
+                elapsed = (time.perf_counter() - began - meter._local.overhead) * 1000
+                meter._local.overhead = outer
                 with meter._lock:
                     meter._in_flight -= 1
                     if meter.active:
@@ -292,7 +296,9 @@ class Meter:
                     self.reading.emulator_invokes += 1
             return original(client, operation, params)
         name = f"{service}:{operation}"
+        began = time.perf_counter()
         before = self._before(service, operation, params) if service == "dynamodb" else None
+        self._local.overhead = getattr(self._local, "overhead", 0.0) + time.perf_counter() - began
         failed = False
         try:
             response = original(client, operation, params)
@@ -301,9 +307,11 @@ class Meter:
             response = None
             raise
         finally:
+            began = time.perf_counter()
             with self.own_calls():
                 reads, writes = (self._capacity(operation, params, response, before, failed)
                                  if service == "dynamodb" else (0.0, 0.0))
+            self._local.overhead = getattr(self._local, "overhead", 0.0) + time.perf_counter() - began
             units = _payload_units(service, operation, params, response)
             with self._lock:
                 reading = self.reading

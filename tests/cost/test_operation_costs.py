@@ -340,6 +340,20 @@ def test_operation_cost(name: str, ctx: Context, report: list[Row]) -> None:
                          f"update BUDGETS if intended")
 
 
+def test_capacity_and_price_rules() -> None:
+    """AWS's unit rules and the price arithmetic, on numbers worked by hand (no cloud needed)."""
+    from tests.cost.meter import Invocation, _payload_units, _read_units, _write_units
+
+    assert (_read_units(4096, True), _read_units(4097, True), _read_units(100, False)) == (1, 2, 0.5)
+    assert (_write_units(1024), _write_units(1025), _write_units(0)) == (1, 2, 1)
+    assert _payload_units("sqs", "SendMessage", {"MessageBody": "x" * 65537}, None) == 2
+    assert _payload_units("events", "PutEvents", {"Entries": [{"Detail": "{}"}] * 3}, None) == 3
+    reading = Reading(read_units=2, write_units=8, transitions=4, api_requests=1,
+                      invocations=[Invocation("f", 1024, 100.0)])
+    expected = (2 * 0.125 + 8 * 0.625 + 1.00) / 1e6 + 4 * 0.025 / 1e3 + 0.20 / 1e6 + 0.1 * 0.0000133334
+    assert abs(dollars(reading) - expected) < 1e-12, (dollars(reading), expected)
+
+
 # --- the report ---------------------------------------------------------------------------------------------
 
 HEADER = ("| operation | requests by service | RCU | WCU | transitions | Lambda invocations (ms) | "

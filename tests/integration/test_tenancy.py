@@ -210,8 +210,7 @@ BUS_AGENT_ONLY = {("GET", "/agents/{agent_id}/messages"), ("POST", "/agents/{age
 BUS_OBSERVER_READS = {("GET", "/agents"), ("GET", "/agents/{agent_id}"), ("GET", "/agents/{agent_id}/card"),
                       ("GET", "/contexts")}
 BUS_OBSERVER_HIDDEN = {("GET", "/contexts/{context_id}"), ("GET", "/contexts/{context_id}/versions"),
-                       ("GET", "/contexts/{context_id}/download"), ("GET", "/replies/{correlation_id}"),
-                       ("DELETE", "/contexts/{context_id}")}
+                       ("GET", "/contexts/{context_id}/download"), ("GET", "/replies/{correlation_id}")}
 BUS_NOT_HOSTED = {("POST", "/a2a/agents/{agent_id}")}  # the matrix's agent is external: no A2A endpoint
 MATRIX_AGENT_ID = "01kbqz7m3v8d2n6p4r5s7t9w1x"  # any well-formed id: a body names it, a route may not know it
 BODIES.update({

@@ -417,6 +417,7 @@ class ContextService:
         return view
 
     def delete(self, caller: BusCaller, context_id: str, if_match: str | None) -> Record:
+        require(caller, "contexts:write")  # the role first, as for an update: a reader learns nothing either way
         head = self.find(caller, context_id)
         require_delete(caller, head)
         require_version(if_match, int(head["version"]))
