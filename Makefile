@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONPYCACHEPREFIX := $(CURDIR)/build/pycache
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: dev test test-tiers lint types unit component integration infra e2e bench bench-small bench-small-counted \
+.PHONY: cost cost-check dev test test-tiers lint types unit component integration infra e2e bench bench-small bench-small-counted \
 	unit-infra local-assembly synth layer lock deploy deploy-check openapi clean system-deps
 
 $(BIN)/python:
@@ -53,7 +53,7 @@ test: $(DEV_STAMP) system-deps
 
 # Tests that assert on measured time (the `timing` marker: cold-start import ratios, which busy sibling processes
 # skew from 1.2x to 1.5x) run in `make bench` only; `make test` keeps the exact, counted guards.
-test-tiers: types integration component unit-infra bench-small-counted
+test-tiers: types integration component unit-infra bench-small-counted cost-check
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
@@ -91,6 +91,14 @@ bench-small: $(DEV_STAMP) system-deps local-assembly
 
 bench-small-counted: $(DEV_STAMP) system-deps local-assembly
 	$(PYTEST) tests/bench --bench-size=small -m "not timing"
+
+## What each operation costs in AWS (requests, capacity, transitions, dollars); rewrites docs/cost.md's table.
+cost: $(DEV_STAMP) system-deps local-assembly
+	CREWHOUSE_WRITE_COST=1 $(PYTEST) tests/cost -s
+
+# The exact request budgets alone (one embedded cloud, about 15 s); `make cost` also prints and writes the table.
+cost-check: $(DEV_STAMP) system-deps local-assembly
+	$(PYTEST) tests/cost
 
 # The synthesized template the local tiers deploy or read tables from, built once before they start.
 local-assembly: $(DEV_STAMP)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-TIERS = ("unit", "component", "integration", "infra", "bench", "e2e")
+TIERS = ("unit", "component", "integration", "infra", "bench", "e2e", "cost")
 BENCH_SIZES = ("small", "full")
 TESTS = Path(__file__).resolve().parent
 

@@ -3,7 +3,9 @@
 ``Meter`` patches ``BaseClient._make_api_call`` while it is active and sorts every AWS call made in this process
 by who signed it: the functions (their role's STS keys, ``ASIA…``) and Step Functions' service integrations
 (moto's interpreter signs with ``ak``) are what an account pays for; everything else is the emulator standing in
-for AWS's own machinery (the gateway invoking functions, pollers, the scheduler) and is only counted apart.
+for AWS's own machinery (the gateway invoking functions, pollers, the scheduler) and is only counted apart,
+except the SQS event source mapping's receives that returned messages and its deletes, which AWS bills to the
+account (``sqs:… (poller)``).
 
 For the billable calls it works out what AWS bills for:
 
@@ -294,7 +296,10 @@ class Meter:
             if service == "lambda" and operation in ("Invoke", "InvokeAsync"):
                 with self._lock:
                     self.reading.emulator_invokes += 1
-            return original(client, operation, params)
+            answer = original(client, operation, params)
+            if service == "sqs" and operation in ("ReceiveMessage", "DeleteMessageBatch"):
+                self._poller_call(operation, params, answer)
+            return answer
         name = f"{service}:{operation}"
         began = time.perf_counter()
         before = self._before(service, operation, params) if service == "dynamodb" else None
@@ -316,7 +321,8 @@ class Meter:
             with self._lock:
                 reading = self.reading
                 reading.requests[name] += 1
-                reading.calls.append((name, reads, writes))
+                table = params.get("TableName") or ",".join(params.get("RequestItems", {})) or ""
+                reading.calls.append((f"{name} {table}".rstrip(), reads, writes))
                 reading.read_units += reads
                 reading.write_units += writes
                 if units:
@@ -324,6 +330,16 @@ class Meter:
                 if name == "states:StartExecution" and response is not None:
                     reading.executions.append(str(response["executionArn"]))
         return response
+
+    def _poller_call(self, operation: str, params: Mapping[str, Any], answer: Any) -> None:
+        """Lambda's SQS event source mapping polls on the account's bill: its receives that returned messages and
+        its deletes count (``(poller)``); empty long polls depend on timing and are left out."""
+        if operation == "ReceiveMessage" and not answer.get("Messages"):
+            return
+        with self._lock:
+            self.reading.requests[f"sqs:{operation} (poller)"] += 1
+            self.reading.payload_units["sqs"] += _payload_units("sqs", operation, params, answer)
+            self.reading.calls.append((f"sqs:{operation} (poller)", 0.0, 0.0))
 
     # DynamoDB capacity ---------------------------------------------------------------------------------
 
