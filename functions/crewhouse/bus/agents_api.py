@@ -25,13 +25,14 @@ from crewhouse.bus.agent_models import (
 from crewhouse.bus.agents import AgentRegistry, agent_card, bus_card, view
 from crewhouse.bus.audit import AuditQuery, audit_page
 from crewhouse.bus.dependencies import Agents, Audit, BusTableDep, Caller, Settings
-from crewhouse.core.aws import aws_client, secret_key
+from crewhouse.core.aws import aws_client
 from crewhouse.core.cursors import cursor_scope, page_next, page_start
 from crewhouse.core.errors import BadRequest
 from crewhouse.core.etag import etag_for, parse_if_match
 from crewhouse.core.http import create_app, lambda_handler
 from crewhouse.core.pagination import Page, PageRequest, page_request
 from crewhouse.core.table import Table
+from crewhouse.platform.personal_tokens import token_hash_key
 
 router = APIRouter(tags=["bus: agents"])
 public_router = APIRouter(tags=["bus: public"])
@@ -45,8 +46,7 @@ def registry(store: Agents, table: BusTableDep, settings: Settings) -> AgentRegi
 
     return AgentRegistry(
         store, Mailboxes(aws_client("sqs", settings), aws_client("sns", settings), settings), DynamoMessages(table),
-        hash_key=lambda: secret_key(settings, settings.token_hash_secret_arn, settings.token_hash_key,
-                                    name="TOKEN_HASH_SECRET_ARN"),
+        hash_key=lambda: token_hash_key(settings),
         token_url=f"{settings.public_api_url.rstrip('/')}/bus/token")
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from crewhouse.core.settings import CoreSettings
+from crewhouse.platform.settings import TokenHashSettings
 
 
-class BusSettings(CoreSettings):
+class BusSettings(TokenHashSettings):
     # Agents, contexts, replies, idempotency markers and rate-limit state (PK/SK, GSI1, GSI2; TTL expires_epoch).
     bus_table: str = "crewhouse-bus"
     # Append-only: the functions may PutItem and Query, never UpdateItem or DeleteItem (IAM, cdk/…/bus.py).
@@ -18,7 +18,4 @@ class BusSettings(CoreSettings):
     hosted_inbox_url: str | None = None
     # Where agents trade their client credentials for an access token (shown in the registration answer).
     public_api_url: str = "http://localhost:8000/"
-    # Personal and agent tokens share the keyed hash (the authorizer looks both up in the platform table).
-    token_hash_secret_arn: str | None = None
-    token_hash_key: str | None = None
     agent_token_seconds: int = 3600

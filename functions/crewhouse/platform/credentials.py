@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from crewhouse.platform.personal_tokens import (
     AGENT_TOKEN_PREFIX,
+    PREFIX,
     looks_like_personal_token,
     token_digest,
     well_formed,
@@ -71,14 +72,21 @@ def authenticate(bearer: str, *, jwts: JwtCheck, tokens: TokenRecords, hash_key:
     return context
 
 
-def _personal_token(token: str, tokens: TokenRecords, hash_key: Callable[[], bytes], now: int) -> Context:
-    if not well_formed(token):
-        raise Refused("the personal access token is malformed (checksum)")  # no lookup for a typo
+def _stored_token(token: str, prefix: str, noun: str, tokens: TokenRecords, hash_key: Callable[[], bytes],
+                  now: int) -> dict[str, Any]:
+    """The record of a token kept by its keyed hash (a personal or an agent's access token), still valid."""
+    if not well_formed(token, prefix):
+        raise Refused(f"the {noun} is malformed (checksum)")  # no lookup for a typo
     record = tokens.by_digest(token_digest(hash_key(), token))
     if record is None:
-        raise Refused("the personal access token is unknown or revoked")
+        raise Refused(f"the {noun} is unknown or revoked")
     if int(record["expires_epoch"]) <= now:
-        raise Refused("the personal access token has expired")
+        raise Refused(f"the {noun} has expired")
+    return record
+
+
+def _personal_token(token: str, tokens: TokenRecords, hash_key: Callable[[], bytes], now: int) -> Context:
+    record = _stored_token(token, PREFIX, "personal access token", tokens, hash_key, now)
     tokens.mark_used(record["principal_id"], record["token_id"], now)
     return {"credential": "personal-token", "sub": record["principal_id"], "tenant_id": record["tenant_id"],
             "iat": int(record["created_epoch"]), "token_id": record["token_id"],
@@ -86,15 +94,9 @@ def _personal_token(token: str, tokens: TokenRecords, hash_key: Callable[[], byt
 
 
 def _agent_token(token: str, tokens: TokenRecords, hash_key: Callable[[], bytes], now: int) -> Context:
-    """An agent's access token (minted by the bus's token exchange, stored like a personal token). Whether the
-    agent still exists and its credentials still stand is the bus's check, at every request."""
-    if not well_formed(token, AGENT_TOKEN_PREFIX):
-        raise Refused("the agent access token is malformed (checksum)")
-    record = tokens.by_digest(token_digest(hash_key(), token))
-    if record is None or not record.get("agent_id"):
-        raise Refused("the agent access token is unknown")
-    if int(record["expires_epoch"]) <= now:
-        raise Refused("the agent access token has expired")
+    """An agent's access token (minted by the bus's token exchange). Whether the agent still exists and its
+    credentials still stand is the bus's check, at every request."""
+    record = _stored_token(token, AGENT_TOKEN_PREFIX, "agent access token", tokens, hash_key, now)
     return {"credential": "agent-token", "sub": record["principal_id"], "tenant_id": record["tenant_id"],
             "agent_id": record["agent_id"], "iat": int(record["created_epoch"]),
             "issued_ms": int(record.get("created_ms") or 0), "token_id": record["token_id"]}

@@ -16,7 +16,7 @@ import zlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from crewhouse.platform.settings import PlatformSettings
+    from crewhouse.platform.settings import TokenHashSettings
 
 PREFIX = "chp_"
 # The same format, told apart by prefix: an agent's client secret, and the access token it trades it for.
@@ -72,7 +72,7 @@ def token_digest(key: bytes, token: str) -> str:
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
 
-def token_hash_key(settings: PlatformSettings) -> bytes:
+def token_hash_key(settings: TokenHashSettings) -> bytes:
     """The keyed hash's key, from Secrets Manager (one read per container and quarter hour)."""
     from crewhouse.core.aws import secret_key
 
