@@ -4,8 +4,7 @@ names. Its own function, because only it (and the hosted agents' inbox consumer)
 No ``from __future__ import annotations`` here: FastAPI reads the signatures at import (see chat/api.py).
 """
 
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -17,25 +16,15 @@ from crewhouse.core.errors import NotFound
 from crewhouse.core.http import create_app, lambda_handler
 from crewhouse.core.settings import load_settings
 
-if TYPE_CHECKING:
-    from crewhouse.bus.hosted import ConverseAnswerer, HostedSettings
-
 router = APIRouter(tags=["bus: A2A"])
 
 
-@cache
-def _answerer(settings: "HostedSettings") -> "ConverseAnswerer":
-    from crewhouse.bus.hosted import ConverseAnswerer
-    from crewhouse.llm.factory import build_provider
-
-    return ConverseAnswerer(build_provider(settings))
-
-
-def _hosted_settings() -> "HostedSettings":
+def _answerer() -> Any:
     # The model providers load with the first message a container answers, not with the module (cold start).
-    from crewhouse.bus.hosted import HostedSettings
+    from crewhouse.bus.hosted import ConverseAnswerer, HostedSettings
+    from crewhouse.llm.factory import provider_chain
 
-    return load_settings(HostedSettings)
+    return ConverseAnswerer(provider_chain(load_settings(HostedSettings)))
 
 
 @router.post("/a2a/agents/{agent_id}", summary="A2A JSON-RPC to a hosted agent: SendMessage (1.0) or message/send "
@@ -48,7 +37,7 @@ async def a2a_send(agent_id: str, request: Request, caller: Caller, agents: Agen
     request_id: Any = None
     try:
         request_id, version, message = a2a.parse_request(await request.body())
-        answerer = _answerer(_hosted_settings())
+        answerer = _answerer()
         response = a2a.answer_message(request_id, version, message,
                                       lambda text: str(answerer.answer(agent, {"payload": text})["text"]))
     except a2a.RpcError as error:

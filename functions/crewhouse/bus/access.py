@@ -70,6 +70,14 @@ class BusCaller:
         return permission in PERMISSIONS.get(self.role, frozenset())
 
 
+def own_record(caller: BusCaller, agent_id: str) -> dict[str, Any] | None:
+    """The agent's record when the caller is that agent: read moments ago with the request's admission, so no
+    lookup needs to read it again."""
+    if caller.is_agent(agent_id) and caller.agent_record is not None:
+        return dict(caller.agent_record)
+    return None
+
+
 def require(caller: BusCaller, permission: str) -> BusCaller:
     """403 problem+json unless the caller's bus role grants ``permission``."""
     if not caller.may(permission):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from crewhouse.bus.access import BusCaller, require, require_self_or_admin
+from crewhouse.bus.access import BusCaller, own_record, require, require_self_or_admin
 from crewhouse.bus.agent_models import AgentCreate, AgentPatch
 from crewhouse.bus.agents_store import DynamoAgents
 from crewhouse.bus.ids import new_id
@@ -89,9 +89,7 @@ class AgentRegistry:
     def find(self, caller: BusCaller, agent_id: str) -> Item:
         """The agent of the caller's tenant, 404 otherwise (another tenant's id reads as missing)."""
         require(caller, "agents:read")
-        if caller.is_agent(agent_id) and caller.agent_record is not None:
-            return dict(caller.agent_record)  # read with the request's admission
-        record = self.store.get(caller.tenant_id, agent_id)
+        record = own_record(caller, agent_id) or self.store.get(caller.tenant_id, agent_id)
         if record is None:
             raise NotFound(f"No agent {agent_id}.")
         return record

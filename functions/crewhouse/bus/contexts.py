@@ -23,8 +23,8 @@ from typing import Any, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from crewhouse.bus import ids
 from crewhouse.bus.access import BusCaller, require
-from crewhouse.bus.ids import new_id
 from crewhouse.core.errors import Conflict, Forbidden, NotFound, ValidationProblem
 from crewhouse.core.etag import require_version
 
@@ -375,8 +375,6 @@ class EventPublisher(Protocol):
     def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None: ...
 
 
-new_context_id = new_id
-
 
 @dataclass
 class ContextService:
@@ -384,7 +382,7 @@ class ContextService:
     payloads: PayloadStore
     events: EventPublisher
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    new_id: Callable[[], str] = new_context_id
+    new_id: Callable[[], str] = ids.new_id
 
     def find(self, caller: BusCaller, context_id: str) -> Record:
         """The head of a context the caller may see (404 otherwise)."""

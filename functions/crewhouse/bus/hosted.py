@@ -13,8 +13,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from crewhouse.bus.agents_store import DynamoAgents
+from crewhouse.bus.ids import new_id
 from crewhouse.bus.messages_store import DynamoMessages
-from crewhouse.bus.messaging import build_envelope, iso, new_message_id
+from crewhouse.bus.messaging import build_envelope, iso
 from crewhouse.bus.settings import BusSettings
 from crewhouse.core.aws import aws_client
 from crewhouse.core.observability import logger
@@ -63,7 +64,7 @@ def answer_message(envelope: Item, agents: DynamoAgents, messages: DynamoMessage
     if envelope.get("kind") != "request" or not envelope.get("correlation_id"):
         return False
     reply = build_envelope("reply", f"agent:{agent_id}", payload=payload, sent_at=iso(now),
-                           message_id=new_message_id(), to=envelope.get("reply_to"),
+                           message_id=new_id(), to=envelope.get("reply_to"),
                            correlation_id=envelope["correlation_id"])
     # A redelivered request finds its reply already recorded: answered once, as at-least-once delivery needs.
     return messages.record_reply(tenant_id, str(envelope["correlation_id"]), reply, reply["sent_at"])
@@ -74,9 +75,9 @@ def handler(event: dict[str, Any], context: Any, *, answerer: Answerer | None = 
     settings = load_settings(HostedSettings)
     table = Table(aws_client("dynamodb", settings), settings.bus_table)
     if answerer is None:
-        from crewhouse.llm.factory import build_provider
+        from crewhouse.llm.factory import provider_chain
 
-        answerer = ConverseAnswerer(build_provider(settings))
+        answerer = ConverseAnswerer(provider_chain(settings))
     agents, messages = DynamoAgents(table), DynamoMessages(table)
     processor = BatchProcessor(event_type=EventType.SQS)
 

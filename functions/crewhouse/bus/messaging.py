@@ -18,8 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from crewhouse.bus.access import BusCaller, require, require_self_or_admin
-from crewhouse.bus.ids import ULID_TEXT, new_id
+from crewhouse.bus import ids
+from crewhouse.bus.access import BusCaller, own_record, require, require_self_or_admin
+from crewhouse.bus.ids import ULID_TEXT
 from crewhouse.core.errors import (
     Conflict,
     Forbidden,
@@ -93,8 +94,6 @@ def sender_of(caller: BusCaller) -> str:
     """How an envelope names its sender, as the contract has it: ``agent:<id>`` or ``user:<id>``."""
     return f"agent:{caller.actor_id}" if caller.actor_kind == "agent" else f"user:{caller.actor_id}"
 
-
-new_message_id = new_id
 
 
 def serialize(envelope: Mapping[str, Any]) -> str:
@@ -176,7 +175,7 @@ class Messaging:
     def __init__(self, agents: AgentDirectory, store: MessageStore, mailboxes: Transport, *,
                  hosted_inbox_url: str | None, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 new_id: Callable[[], str] = new_message_id) -> None:
+                 new_id: Callable[[], str] = ids.new_id) -> None:
         self.agents = agents
         self.store = store
         self.mailboxes = mailboxes
@@ -190,9 +189,9 @@ class Messaging:
 
     def agent(self, caller: BusCaller, agent_id: str) -> Item:
         """The agent in the caller's tenant; 404 for an unknown id and for another tenant's agent alike."""
-        if caller.is_agent(agent_id) and caller.agent_record is not None:
-            return dict(caller.agent_record)  # read moments ago, with the request's admission
-        record = self.agents.get(caller.tenant_id, agent_id) if ULID_TEXT.fullmatch(agent_id) else None
+        record = own_record(caller, agent_id)
+        if record is None and ULID_TEXT.fullmatch(agent_id):
+            record = self.agents.get(caller.tenant_id, agent_id)
         if record is None:
             raise NotFound(f"No agent {agent_id}.", slug="unknown-agent")
         return record

@@ -23,6 +23,7 @@ from typing import Any, Protocol, Self
 
 from pydantic import BaseModel, Field, model_validator
 
+from crewhouse.bus import ids
 from crewhouse.bus.access import BusCaller, require
 from crewhouse.bus.contexts import (
     BINARY_CONTENT_TYPE,
@@ -30,7 +31,6 @@ from crewhouse.bus.contexts import (
     ContextService,
     Record,
     changes_access,
-    new_context_id,
     require_update,
     uploaded_content,
 )
@@ -147,7 +147,7 @@ class StreamService:
     bucket: UploadBucket
     contexts: ContextService
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    new_id: Callable[[], str] = new_context_id
+    new_id: Callable[[], str] = ids.new_id
 
     def start(self, caller: BusCaller, body: StreamStart) -> Record:
         require(caller, "contexts:write")

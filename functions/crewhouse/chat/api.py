@@ -9,7 +9,7 @@ import, and string annotations would make it ``eval`` each of them (a few ms of 
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
@@ -29,8 +29,6 @@ from crewhouse.core.table import Table
 
 router = APIRouter(tags=["chat"])
 CurrentIdentity = Annotated[Identity, Depends(current_identity)]
-PROVIDER_MAX_AGE = 900.0  # seconds: as long as an API key read from Secrets Manager stays cached
-_providers: dict[ChatSettings, tuple[float, Any]] = {}
 
 
 def chat_store() -> DynamoChatStore:
@@ -42,18 +40,10 @@ def chat_store() -> DynamoChatStore:
 Store = Annotated[DynamoChatStore, Depends(chat_store)]
 
 
-def provider_chain(settings: ChatSettings) -> Any:
-    """The configured provider chain, built once per warm container (and settings), not per message."""
-    built = _providers.get(settings)
-    if built is None or time.monotonic() - built[0] > PROVIDER_MAX_AGE:
-        from crewhouse.llm.factory import build_provider
-
-        built = _providers[settings] = (time.monotonic(), build_provider(settings))
-    return built[1]
-
-
 def chat_service(identity: CurrentIdentity, store: Store) -> ChatService:
     settings = load_settings(ChatSettings)
+    from crewhouse.llm.factory import provider_chain
+
     return ChatService(store, provider_chain(settings), registry_caller(identity, load_settings),
                        max_tool_calls=settings.max_tool_calls_per_turn,
                        timeout_seconds=settings.turn_timeout_seconds, token_budget=settings.history_token_budget)

@@ -27,6 +27,21 @@ def provider_names(settings: LlmSettings) -> list[str]:
     return list(dict.fromkeys(names)) or ["offline"]
 
 
+PROVIDER_MAX_AGE = 900.0  # seconds: as long as an API key read from Secrets Manager stays cached
+_chains: dict[LlmSettings, tuple[float, FailoverProvider]] = {}
+
+
+def provider_chain(settings: LlmSettings) -> FailoverProvider:
+    """The configured chain, built once per warm container (and settings) and again after ``PROVIDER_MAX_AGE``,
+    so that a rotated API key is picked up; not once per message."""
+    import time
+
+    built = _chains.get(settings)
+    if built is None or time.monotonic() - built[0] > PROVIDER_MAX_AGE:
+        built = _chains[settings] = (time.monotonic(), build_provider(settings))
+    return built[1]
+
+
 def build_provider(settings: LlmSettings) -> FailoverProvider:
     from crewhouse.core.aws import aws_client
     from crewhouse.llm.provider import FailoverProvider, LLMProvider
