@@ -23,11 +23,11 @@ from typing import Any
 import httpx
 import pytest
 
-from crewhouse.local.cloud import LOCAL_PROCESS_ENVIRONMENT, EmbeddedCloud, LocalCloudConfig
+from crewhouse.local.cloud import EmbeddedCloud, LocalCloudConfig
 from crewhouse.local.seed import sign_in, sign_up_and_confirm
 from tests.cost.meter import ACCOUNT, Meter, Reading
 from tests.cost.prices import TAKEN, dollars, lines, unpriced
-from tests.support.moto_server import free_port
+from tests.support.moto_server import embedded_cloud_environment, free_port
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cost.md"
 SETTLE_TIMEOUT = 60.0
@@ -256,34 +256,24 @@ def report() -> Iterator[list[Row]]:
 
 @pytest.fixture(scope="module")
 def ctx() -> Iterator[Context]:
-    from moto.core.models import MockAWS
-
-    assert not MockAWS._nested_count, "mock_aws is active: it would reset the embedded cloud's moto state"
-    saved = {name: os.environ.get(name) for name in ("MOTO_PORT", *LOCAL_PROCESS_ENVIRONMENT)}
-    try:
-        with EmbeddedCloud(LocalCloudConfig(aws_port=free_port(), api_port=free_port())) as cloud:
-            assert cloud.stack is not None
-            meter = Meter(cloud.aws_endpoint, cloud.config.region)
-            with meter.installed(), httpx.Client(base_url=cloud.api_url, timeout=60,
-                                                 event_hooks={"request": [meter.count_api_request]}) as api:
-                email, password = f"cost-{uuid.uuid4().hex[:8]}@example.com", "Correct-horse-42!"
-                sign_up_and_confirm(cloud.stack, email, password)
-                headers = bearer(sign_in(cloud.stack, email, password).id_token)
-                day = (datetime.now(UTC).date() + timedelta(days=3)).isoformat()
-                context = Context(cloud, api, meter, headers, {"day": day})
-                context.state["sender"] = agent(api, headers, "agent-producer")
-                context.state["receiver"] = agent(api, headers, "agent-consumer")
-                before = _stream_ends(cloud.config.region)
-                create_task(context)  # what the other operations act on, so each runs alone too (-k)
-                create_note(context)
-                settled(context, before, None)
-                yield context
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with embedded_cloud_environment(), \
+            EmbeddedCloud(LocalCloudConfig(aws_port=free_port(), api_port=free_port())) as cloud:
+        assert cloud.stack is not None
+        meter = Meter(cloud.aws_endpoint, cloud.config.region)
+        with meter.installed(), httpx.Client(base_url=cloud.api_url, timeout=60,
+                                             event_hooks={"request": [meter.count_api_request]}) as api:
+            email, password = f"cost-{uuid.uuid4().hex[:8]}@example.com", "Correct-horse-42!"
+            sign_up_and_confirm(cloud.stack, email, password)
+            headers = bearer(sign_in(cloud.stack, email, password).id_token)
+            day = (datetime.now(UTC).date() + timedelta(days=3)).isoformat()
+            context = Context(cloud, api, meter, headers, {"day": day})
+            context.state["sender"] = agent(api, headers, "agent-producer")
+            context.state["receiver"] = agent(api, headers, "agent-consumer")
+            before = _stream_ends(cloud.config.region)
+            create_task(context)  # what the other operations act on, so each runs alone too (-k)
+            create_note(context)
+            settled(context, before, None)
+            yield context
 
 
 def agent(api: httpx.Client, admin: dict[str, str], role: str) -> dict[str, Any]:

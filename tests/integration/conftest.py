@@ -8,7 +8,6 @@ that, and gives the process environment back as it found it when the cloud stops
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,26 +15,16 @@ from typing import Any
 import httpx
 import pytest
 
-from crewhouse.local.cloud import LOCAL_PROCESS_ENVIRONMENT, EmbeddedCloud, LocalCloudConfig
+from crewhouse.local.cloud import EmbeddedCloud, LocalCloudConfig
 from crewhouse.local.seed import SignedInUser, sign_in, sign_up_and_confirm
-from tests.support.moto_server import free_port
+from tests.support.moto_server import embedded_cloud_environment, free_port
 
 
 @pytest.fixture(scope="package")
 def cloud() -> Iterator[EmbeddedCloud]:
-    from moto.core.models import MockAWS
-
-    assert not MockAWS._nested_count, "mock_aws is active: it would reset the embedded cloud's moto state"
-    saved = {name: os.environ.get(name) for name in ("MOTO_PORT", *LOCAL_PROCESS_ENVIRONMENT)}  # what it sets
-    try:
-        with EmbeddedCloud(LocalCloudConfig(aws_port=free_port(), api_port=free_port())) as started:
-            yield started
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with embedded_cloud_environment(), \
+            EmbeddedCloud(LocalCloudConfig(aws_port=free_port(), api_port=free_port())) as started:
+        yield started
 
 
 @pytest.fixture(scope="package")

@@ -45,3 +45,23 @@ def running_moto_server() -> Iterator[str]:
 def client(service: str, endpoint: str) -> Any:
     return boto3.client(service, region_name=REGION, endpoint_url=endpoint,
                         aws_access_key_id="test", aws_secret_access_key="test")
+
+
+@contextmanager
+def embedded_cloud_environment() -> Iterator[None]:
+    """Around embedded clouds in a test process: none may start while ``mock_aws`` is active (it would reset the
+    cloud's moto state), and the process environment a cloud sets is given back as it was found."""
+    from moto.core.models import MockAWS
+
+    from crewhouse.local.cloud import LOCAL_PROCESS_ENVIRONMENT
+
+    assert not MockAWS._nested_count, "mock_aws is active: it would reset the embedded cloud's moto state"
+    saved = {name: os.environ.get(name) for name in ("MOTO_PORT", *LOCAL_PROCESS_ENVIRONMENT)}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

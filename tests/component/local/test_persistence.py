@@ -10,7 +10,6 @@ or a corrupt one, is set aside and the cloud starts empty.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import re
 import shutil
@@ -26,12 +25,12 @@ from botocore.exceptions import ClientError
 
 from crewhouse.local import persistence
 from crewhouse.local.cli import build_parser, local_config
-from crewhouse.local.cloud import LOCAL_PROCESS_ENVIRONMENT, EmbeddedCloud, LocalCloudConfig
+from crewhouse.local.cloud import EmbeddedCloud, LocalCloudConfig
 from crewhouse.local.deploy import ACCOUNT_ID
 from crewhouse.local.endpoint import local_client
 from crewhouse.local.guardduty import SCAN_TAG
 from crewhouse.local.seed import sign_in, sign_up_and_confirm
-from tests.support.moto_server import free_port
+from tests.support.moto_server import embedded_cloud_environment, free_port
 from tests.support.waiting import eventually
 
 REMINDER_GROUP = "crewhouse-reminders"
@@ -54,17 +53,9 @@ class FirstRun:
 
 @pytest.fixture(scope="module", autouse=True)
 def process_environment() -> Iterator[None]:
-    """The cloud sets these for the process; give them back as found (as the integration tier does)."""
-    from moto.core.models import MockAWS
-
-    assert not MockAWS._nested_count, "mock_aws is active: it would reset the embedded cloud's moto state"
-    saved = {name: os.environ.get(name) for name in ("MOTO_PORT", *LOCAL_PROCESS_ENVIRONMENT)}
-    yield
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    """The clouds of this module set the process environment; it is given back as found."""
+    with embedded_cloud_environment():
+        yield
 
 
 def cloud_config(state_dir: Path, **overrides: Any) -> LocalCloudConfig:
