@@ -65,7 +65,7 @@ types: $(DEV_STAMP)
 	$(BIN)/mypy sdk/python/src
 
 ## One tier each; any of them alone or in any order.
-unit infra e2e: $(DEV_STAMP) system-deps
+unit infra e2e: $(DEV_STAMP) system-deps node_modules/.package-lock.json
 	$(PYTEST) tests/$@
 
 # Component test files are independent (each has its own mock_aws or moto server): alone, two workers, a file
@@ -79,7 +79,7 @@ component: $(DEV_STAMP) system-deps local-assembly
 integration: $(DEV_STAMP) system-deps local-assembly
 	$(PYTEST) tests/integration
 
-unit-infra: $(DEV_STAMP) system-deps
+unit-infra: $(DEV_STAMP) system-deps node_modules/.package-lock.json
 	$(PYTEST) tests/unit tests/infra tests/e2e sdk/python/tests
 
 ## The benchmarks at full size (minutes), then the exact request budgets per operation (tests/cost); `bench-small`

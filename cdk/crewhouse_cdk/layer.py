@@ -44,7 +44,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "base": ("aws-lambda-powertools", "fastapi", "mangum", "pydantic", "python-ulid", "python-dateutil",
              "httpx", "jsonschema", "pyjwt"),  # pyjwt: the API authorizer's JWT checks (cryptography)
     "dates": ("dateparser",),  # quick add's natural-language dates (regex, pytz, locale data)
-    "notes": ("markdown-it-py", "nh3", "trafilatura"),  # rendering, sanitizing, web clips (lxml, babel)
+    # rendering, sanitizing, web clips (lxml, babel); notifications' Liquid templates (babel too; no layer of
+    # their own: the parent stack is at CloudFormation's 500 resources)
+    "notes": ("markdown-it-py", "nh3", "trafilatura", "python-liquid"),
     "media": ("pillow", "filetype"),  # files: MIME sniffing, thumbnails
     "mcp": ("mcp",),  # the MCP server's transport (uvicorn, sse-starlette; pyjwt comes from base)
 }

@@ -20,6 +20,9 @@ from crewhouse_cdk.constructs.notes import NotesContext
 from crewhouse_cdk.constructs.platform import PlatformApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage
 from crewhouse_cdk.constructs.tasks import TasksContext
+from crewhouse_cdk.crews_stack import CrewsStack
+from crewhouse_cdk.nested import Shared
+from crewhouse_cdk.notifications_stack import NotificationsStack
 
 
 class CrewhouseStack(cdk.Stack):
@@ -39,6 +42,12 @@ class CrewhouseStack(cdk.Stack):
                          jobs=jobs, layers=layers)
         chat = ChatContext(self, "Chat", storage=storage, api=api, tasks=tasks, layers=layers)
         bus = BusContext(self, "Bus", storage=storage, api=api, layers=layers)
+        shared = Shared(storage=storage, api=api, layers=layers, bus=bus)
+        self.crews = CrewsStack(self, "Crews", shared=shared)
+        # The chat, the agent jobs and hosted agents run on a tenant's own model providers when it has any.
+        for function in (chat.function, jobs.runner_function, bus.hosted_function):
+            self.crews.providers.grant_tenant_providers(function)
+        self.notifications = NotificationsStack(self, "Notifications", shared=shared)
 
         functions = {"Platform": platform.handler.function, "Authorizer": api.authorizer_function.function,
                      "PostConfirmation": auth.post_confirmation.function,

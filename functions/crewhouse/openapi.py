@@ -26,6 +26,13 @@ CONTEXT_APIS: tuple[str, ...] = (
     "crewhouse.bus.contexts_api",
     "crewhouse.bus.streams_api",
     "crewhouse.bus.a2a_api",
+    "crewhouse.tool_registry.api",
+    "crewhouse.providers.api",
+    "crewhouse.crews.agents_api",
+    "crewhouse.crews.api",
+    "crewhouse.flows.flows_api",
+    "crewhouse.flows.executions_api",
+    "crewhouse.notifications.api",
 )
 
 

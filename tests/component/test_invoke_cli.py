@@ -84,6 +84,9 @@ SAMPLE_EVENTS: dict[str, tuple[str, ...]] = {
     "crewhouse.jobs.workers.dispatch": ("jobs-dispatch.json",),
     "crewhouse.jobs.workers.job_step": ("jobs-step-start.json",),
     "crewhouse.jobs.workers.run_agent": ("jobs-run-agent.json",),
+    "crewhouse.flows.flows_api.handler": ("flows-list.json",),
+    "crewhouse.flows.executions_api.handler": ("flows-executions-list.json",),
+    "crewhouse.flows.runner.handler": ("flows-node-runner.json",),
     "crewhouse.jobs.workers.schedule_due": ("jobs-schedule-due.json",),
     "crewhouse.bus.agents_api.handler": ("bus-agents-list.json",),
     "crewhouse.bus.messages_api.handler": ("bus-dead-letters.json",),
@@ -92,6 +95,19 @@ SAMPLE_EVENTS: dict[str, tuple[str, ...]] = {
     "crewhouse.bus.a2a_api.handler": ("bus-a2a-send.json",),
     "crewhouse.bus.hosted.handler": ("bus-hosted-inbox.json",),
     "crewhouse.bus.workers.sweep_offline": ("bus-offline-sweep.json",),
+    "crewhouse.providers.api.handler": ("llm-providers-usage.json",),
+    "crewhouse.tool_registry.api.handler": ("tools-list.json",),
+    "crewhouse.tool_registry.sandbox.handler": ("tools-sandbox-run.json",),
+    "crewhouse.crews.agents_api.handler": ("hosted-agents-list.json",),
+    "crewhouse.crews.api.handler": ("crews-list.json",),
+    "crewhouse.crews.workers.step_handler": ("crews-step.json",),
+    "crewhouse.notifications.api.handler": ("notifications-list.json",),
+    "crewhouse.notifications.workers.on_domain_event": ("notifications-job-succeeded.json",),
+    "crewhouse.notifications.workers.on_schedule": ("notifications-schedule-due.json",),
+    "crewhouse.realtime.handlers.connect": ("realtime-connect.json",),
+    "crewhouse.realtime.handlers.disconnect": ("realtime-disconnect.json",),
+    "crewhouse.realtime.handlers.default": ("realtime-subscribe.json",),
+    "crewhouse.realtime.handlers.fan_out": ("realtime-job-progress.json",),
 }
 
 CLI_TIMEOUT = 300  # a fresh embedded cloud deploys the whole stack before invoking
@@ -320,6 +336,8 @@ def test_sample_event_fits_its_function(handler: str, name: str) -> None:
     assert logical_id is not None, f"{handler} has a sample event but no deployed function"
     if event.get("type") == "REQUEST":  # API Gateway asking a Lambda authorizer (payload format 2.0)
         check_authorizer_event(name, event, logical_id)
+    elif event.get("requestContext", {}).get("eventType") in ("CONNECT", "MESSAGE", "DISCONNECT"):  # WebSocket API
+        check_websocket_event(name, event, logical_id)
     elif "routeKey" in event:  # API Gateway HTTP API, payload format 2.0
         check_http_event(name, event, logical_id)
     elif "triggerSource" in event:  # Cognito user pool trigger
@@ -336,9 +354,10 @@ def test_sample_event_fits_its_function(handler: str, name: str) -> None:
         check_stream_event(name, event, logical_id)
     elif "detail-type" in event:  # EventBridge, through a rule
         check_eventbridge_event(name, event, logical_id)
-    else:  # EventBridge Scheduler and Step Functions deliver their input as the event, unwrapped
+    else:  # EventBridge Scheduler, Step Functions and other functions deliver their input as the event, unwrapped
         assert service_may_invoke(logical_id, "scheduler.amazonaws.com") or \
-            service_may_invoke(logical_id, "states.amazonaws.com"), (
+            service_may_invoke(logical_id, "states.amazonaws.com") or \
+            service_may_invoke(logical_id, "lambda.amazonaws.com"), (
             f"{name}: neither an HTTP API, Cognito, DynamoDB stream, SQS nor EventBridge event, and no scheduler or "
             f"state machine role may invoke {logical_id}; teach this test its shape")
 
@@ -372,6 +391,29 @@ def check_http_event(name: str, event: dict[str, Any], logical_id: str) -> None:
         f"{name}: the route's authorizer ({routes[event['routeKey']]}) puts {shape!r} into the request context"
     if shape == "lambda":
         assert authorizer["lambda"].get("sub"), f"{name}: the authorizer's context names the caller"
+
+
+WEBSOCKET_EVENT_TYPES = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}  # every other route: MESSAGE
+
+
+def check_websocket_event(name: str, event: dict[str, Any], logical_id: str) -> None:
+    """An API Gateway WebSocket API event: its route's integration invokes the function, on a WEBSOCKET API."""
+    context = event["requestContext"]
+    resources = template()["Resources"]
+    websocket_apis = {key for key, r in resources.items() if r["Type"] == "AWS::ApiGatewayV2::Api"
+                      and r["Properties"].get("ProtocolType") == "WEBSOCKET"}
+    # A WebSocket integration names its function inside the invocation ARN (Fn::Join), not as a bare GetAtt.
+    function_arn = json.dumps({"Fn::GetAtt": [logical_id, "Arn"]})
+    integrations = {key for key, r in resources.items() if r["Type"] == "AWS::ApiGatewayV2::Integration"
+                    and r["Properties"]["ApiId"].get("Ref") in websocket_apis
+                    and function_arn in json.dumps(r["Properties"]["IntegrationUri"])}
+    routes = {r["Properties"]["RouteKey"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Route"
+              and any(f'"{i}"' in json.dumps(r["Properties"].get("Target")) for i in integrations)}
+    assert context["routeKey"] in routes, f"{name}: {context['routeKey']!r} is not one of {sorted(routes)}"
+    assert context["eventType"] == WEBSOCKET_EVENT_TYPES.get(context["routeKey"], "MESSAGE"), \
+        f"{name}: eventType {context['eventType']!r} does not fit route {context['routeKey']!r}"
+    assert context["connectionId"] and context["stage"] and "routeKey" not in event
+    assert (context["eventType"] == "MESSAGE") == ("body" in event), f"{name}: only a MESSAGE carries a body"
 
 
 def check_authorizer_event(name: str, event: dict[str, Any], logical_id: str) -> None:

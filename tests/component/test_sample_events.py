@@ -87,6 +87,8 @@ class MockedResources:
             return USER_POOL_ID  # only named (the MCP metadata's issuer), never called by these routes
         if kind == "AWS::ApiGatewayV2::Api":
             return API_ID
+        if kind == "AWS::Lambda::Function":  # named only (the code tools' sandbox): the samples run no code tool
+            return logical_id
         if kind == "AWS::Cognito::UserPoolClient":
             return "sample-mobile-client"  # only named (refreshes on a tenant switch), never called by these routes
         raise AssertionError(f"the environment refers to {logical_id} ({kind}); teach this test to create it")

@@ -46,9 +46,13 @@ BUDGETS: dict[str, dict[str, int]] = {
     "get a note": {"dynamodb:GetItem": 2},
     "chat turn, one tool call": {"dynamodb:BatchWriteItem": 3, "dynamodb:GetItem": 1, "dynamodb:PutItem": 1,
                                  "dynamodb:Query": 2, "dynamodb:UpdateItem": 2, "events:PutEvents": 1},
-    "summarize job, end to end": {"dynamodb:BatchWriteItem": 18, "dynamodb:GetItem": 4, "dynamodb:Query": 3,
-                                  "dynamodb:TransactWriteItems": 6, "dynamodb:UpdateItem": 7, "events:PutEvents": 2,
-                                  "lambda:Invoke": 4, "secretsmanager:GetSecretValue": 1, "sqs:SendMessage": 1,
+    # Since issue 16: 3 job.progress events for live updates, each fanned out (one counter UpdateItem, one replay
+    # PutItem, one subscribers Query), and job.succeeded's in-app notification and e-mail (GetItems: the owner's
+    # membership, profile and preferences). Since issue 17: no web-search key read (only research searches).
+    "summarize job, end to end": {"dynamodb:BatchWriteItem": 18, "dynamodb:GetItem": 9, "dynamodb:Query": 7,
+                                  "dynamodb:PutItem": 5, "dynamodb:TransactWriteItems": 6,
+                                  "dynamodb:UpdateItem": 12, "events:PutEvents": 5, "email:SendEmail": 1,
+                                  "lambda:Invoke": 4, "sqs:SendMessage": 1,
                                   "sqs:ReceiveMessage (poller)": 1, "sqs:DeleteMessageBatch (poller)": 1,
                                   "states:SendTaskSuccess": 1, "states:StartExecution": 1},
     "bus message: send, receive, ack": {"dynamodb:GetItem": 1, "dynamodb:PutItem": 3, "dynamodb:UpdateItem": 5,

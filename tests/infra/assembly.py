@@ -11,6 +11,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
 
+from crewhouse.local.nested_stacks import nested_template_files, stack_template
+
 
 @dataclass(frozen=True)
 class Assembly:
@@ -24,7 +26,13 @@ class Assembly:
 
     @cached_property
     def template(self) -> dict[str, Any]:
-        return cast(dict[str, Any], json.loads(self.template_path.read_text()))
+        """The stack's template with its nested stacks folded in (every function and state machine)."""
+        return stack_template(self.outdir, self.stack)
+
+    @cached_property
+    def template_paths(self) -> list[Path]:
+        """The stack's template file and each nested stack's."""
+        return [self.template_path, *sorted(set(nested_template_files(self.outdir, self.stack).values()))]
 
     def resources(self, kind: str) -> dict[str, dict[str, Any]]:
         return {name: r for name, r in self.template["Resources"].items() if r["Type"] == kind}

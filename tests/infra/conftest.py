@@ -7,7 +7,6 @@ report it (with CDK's validation report) and the template tests fail with the re
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
 import crewhouse_cdk.app as crewhouse_app
+from crewhouse.local.nested_stacks import nested_template_files, stack_template
 
 STACK_NAME = crewhouse_app.STACK_NAME
 
@@ -58,7 +58,14 @@ class Synthesized:
 
     @cached_property
     def template_json(self) -> dict[str, Any]:
-        return cast(dict[str, Any], json.loads(self.template_path.read_text()))
+        """The stack's template with its nested stacks folded in, as the embedded cloud deploys it: what each
+        function may do and every resource of the app, wherever CloudFormation puts it."""
+        return stack_template(self.outdir, STACK_NAME)
+
+    @cached_property
+    def template_paths(self) -> list[Path]:
+        """The stack's own template file and each nested stack's, as CloudFormation receives them."""
+        return [self.template_path, *sorted(set(nested_template_files(self.outdir, STACK_NAME).values()))]
 
     @cached_property
     def template(self) -> Template:
@@ -120,3 +127,8 @@ def template_json(synth_ok: Synthesized) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def template_path(synth_ok: Synthesized) -> Path:
     return synth_ok.template_path
+
+
+@pytest.fixture(scope="session")
+def template_paths(synth_ok: Synthesized) -> list[Path]:
+    return synth_ok.template_paths

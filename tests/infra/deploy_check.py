@@ -200,7 +200,7 @@ def size_table(assembly: Assembly, scratch: Path) -> tuple[list[str], list[str]]
 
 
 def lint_problems(assembly: Assembly) -> list[str]:
-    findings, _ = run_cfn_lint(assembly.template_path)
+    findings = [f"{path.name}: {finding}" for path in assembly.template_paths for finding in run_cfn_lint(path)[0]]
     report_path = assembly.outdir / VALIDATION_REPORT
     if not report_path.is_file():
         return [*findings, f"no {VALIDATION_REPORT}: cdk-nag did not run at synth"]

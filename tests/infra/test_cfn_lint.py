@@ -26,12 +26,14 @@ def run_cfn_lint(template_path: Path) -> tuple[list[str], ConfigMixIn]:
     return findings, config
 
 
-def test_template_passes_cfn_lint(template_path: Path) -> None:
-    findings, config = run_cfn_lint(template_path)
-    # After the run (the template's own cfn-lint config is merged in by then): nothing but W3005 is ignored.
-    assert config.ignore_checks == IGNORED, f"extra checks ignored by local config: {config.ignore_checks}"
-    assert set(config.include_checks) >= {"E", "W"}
-    assert not findings, "cfn-lint findings:\n" + "\n".join(f"  {f}" for f in findings)
+def test_every_template_passes_cfn_lint(template_paths: list[Path]) -> None:
+    """The stack's template and each nested stack's, as CloudFormation receives them."""
+    for template_path in template_paths:
+        findings, config = run_cfn_lint(template_path)
+        # After the run (the template's own cfn-lint config is merged in by then): nothing but W3005 is ignored.
+        assert config.ignore_checks == IGNORED, f"extra checks ignored by local config: {config.ignore_checks}"
+        assert set(config.include_checks) >= {"E", "W"}
+        assert not findings, f"cfn-lint findings in {template_path.name}:\n" + "\n".join(f"  {f}" for f in findings)
 
 
 def test_template_carries_no_cfn_lint_suppressions(template_json: dict[str, Any]) -> None:

@@ -263,12 +263,20 @@ def test_capability_handlers_get_their_layers(handler: str, layers: tuple[str, .
     assert layers_for_handler(handler) == layers
 
 
-def test_only_mcp_gets_the_mcp_layer_and_no_function_gets_more_than_lambda_allows(template_json: dict) -> None:
+# The MCP server, and the functions that run registry tools, whose ``mcp`` kind calls a remote MCP server with the
+# SDK's client (crewhouse.tool_registry.mcp_tool): agents (bus, crews), the flow node runner, the registry's dry run.
+MCP_LAYER_HANDLERS = {"crewhouse.mcp.api.handler", "crewhouse.tool_registry.api.handler",
+                      "crewhouse.bus.a2a_api.handler", "crewhouse.bus.hosted.handler",
+                      "crewhouse.crews.agents_api.handler", "crewhouse.crews.api.handler",
+                      "crewhouse.crews.workers.step_handler", "crewhouse.flows.runner.handler"}
+
+
+def test_only_mcp_users_get_the_mcp_layer_and_no_function_gets_more_than_lambda_allows(template_json: dict) -> None:
     handlers = {r["Properties"]["Handler"] for r in template_json["Resources"].values()
                 if r["Type"] == "AWS::Lambda::Function"}
     with_mcp = {h for h in handlers if "mcp" in layers_for_handler(h)}
 
-    assert with_mcp == {"crewhouse.mcp.api.handler"}
+    assert with_mcp == MCP_LAYER_HANDLERS
     assert max(len(layers_for_handler(h)) for h in handlers) <= MAX_LAYERS_PER_FUNCTION
 
 

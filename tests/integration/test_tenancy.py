@@ -172,19 +172,28 @@ ADMIN_ONLY = {("PUT", "/files/quota/policy"), ("GET", "/jobs/dead-letters"), ("P
               ("GET", "/tenant/invitations"), ("POST", "/tenant/invitations"),
               ("DELETE", "/tenant/invitations/{invitation_id}"), ("PATCH", "/tenant/members/{user_id}"),
               ("DELETE", "/tenant/members/{user_id}"), ("PUT", "/research/web-search"),
-              ("DELETE", "/research/web-search")}
+              ("DELETE", "/research/web-search"), ("POST", "/notifications"), ("POST", "/notifications/batch"),
+              ("GET", "/notification-templates"), ("POST", "/notification-templates"),
+              ("POST", "/notification-templates/preview"), ("GET", "/notification-templates/{key}/{locale}"),
+              ("PUT", "/notification-templates/{key}/{locale}"), ("DELETE", "/notification-templates/{key}/{locale}")}
 # Routes about the caller as a person, not as a member of the tenant the token names.
 PRINCIPAL_ROUTES = {("GET", "/me/tenants"), ("POST", "/me/tenant"), ("POST", "/me/sign-out"),
                     ("POST", "/invitations/accept"), ("GET", "/me/tokens"), ("DELETE", "/me/tokens/{token_id}")}
 # Routes any member may use whatever their role (they read, or act only on the caller's own membership).
 ANY_ROLE_WRITES = {("POST", "/tenant/leave"), ("POST", "/mcp"), ("PATCH", "/me"),  # /me: their own profile
-                   ("POST", "/me/tokens")}  # an observer's token can do no more than the observer
+                   ("POST", "/me/tokens"),  # an observer's token can do no more than the observer
+                   ("POST", "/notifications/read-all"), ("POST", "/notifications/{notification_id}/read"),
+                   ("PUT", "/me/notification-preferences")}  # their own inbox and preferences
 # Account-wide routes that need a Cognito sign-in: a personal token gets 403 there, whatever its grant.
 SIGN_IN_ONLY = {("POST", "/me/tenant"), ("POST", "/me/sign-out"), ("POST", "/invitations/accept"),
                 ("POST", "/me/tokens"), ("GET", "/me/tokens"), ("DELETE", "/me/tokens/{token_id}")}
 PUBLIC = {("GET", "/health"), ("GET", "/.well-known/oauth-protected-resource")}
 # Path parameters naming tenant-wide things; every other id names something of one user (the owner here).
 TENANT_WIDE_IDS = ("{user_id}", "{invitation_id}")
+# Crews, flows, tools and model providers (issue 15) and notification templates are the tenant's: every member
+# reads them, admins and members write them (templates: admins only, above).
+TENANT_WIDE_PATHS = ("/tools", "/llm-providers", "/hosted-agents", "/crews", "/flows", "/executions",
+                     "/notification-templates")
 # Run last, in this order: they end the caller's membership or session, which changes every later cell.
 ENDING = [("POST", "/tenant/leave"), ("POST", "/me/sign-out")]
 # Valid bodies where an invalid one (422) would hide the role check the cell is about.
@@ -260,7 +269,20 @@ CALLERS = ("expired", "revoked", "removed", "outsider", "forger", "observer", "m
 class World:
     tokens: dict[str, str]
     ids: dict[str, str]
+    # Bodies naming the world's own ids, and ids that a path prefix names differently (a hosted agent's
+    # ``{agent_id}`` is not the bus matrix agent's).
+    bodies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    path_ids: dict[str, dict[str, str]] = field(default_factory=dict)
     cells: list[tuple[str, str, str, int]] = field(default_factory=list)
+
+    def path(self, template_path: str) -> str:
+        overrides = next((ids for prefix, ids in self.path_ids.items() if template_path.startswith(prefix)), {})
+        return template_path.format(**{**self.ids, **overrides})
+
+    def body(self, method: str, template_path: str) -> dict[str, Any] | None:
+        if method not in ("POST", "PUT", "PATCH"):
+            return None
+        return self.bodies.get((method, template_path), BODIES.get((method, template_path), {}))
 
 
 def operations() -> list[tuple[str, str]]:
@@ -303,10 +325,65 @@ def expected(caller: str, method: str, path: str) -> set[int] | None:
         return {403}
     if caller == "observer" and method not in ("GET", "HEAD") and op not in ANY_ROLE_WRITES:
         return {403}
-    names_a_users_thing = "{" in path and not any(param in path for param in TENANT_WIDE_IDS)
+    names_a_users_thing = "{" in path and not any(param in path for param in TENANT_WIDE_IDS) \
+        and not path.startswith(TENANT_WIDE_PATHS)
     if caller != "owner" and names_a_users_thing:  # tasks, notes, files, jobs, chats are their owner's
         return missing
     return None
+
+
+MATRIX_FLOW = {"nodes": [
+    {"id": "start", "kind": "start", "config": {"inputs": [{"name": "topic", "type": "string", "required": True}]}},
+    {"id": "draft", "kind": "llm", "config": {"prompt": "Write about {topic}"}},
+    {"id": "end", "kind": "end", "config": {"outputs": [{"name": "text", "type": "string"}]}}],
+    "edges": [{"source": "start", "source_port": "topic", "target": "draft", "target_port": "context"},
+              {"source": "draft", "source_port": "text", "target": "end", "target_port": "text"}]}
+
+
+def crews_and_notifications(created: Callable[..., dict[str, Any]], ids: dict[str, str], owner_id: str,
+                            ) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, dict[str, str]]]:
+    """The world's tools, providers, hosted agent, crew, flow and execution (issue 15) and a notification and
+    template (issue 16); adds their ids to ``ids`` and returns the bodies naming them, and the hosted agent's id
+    for ``/hosted-agents`` paths."""
+    tool = created("/tools", {"name": "matrix_tool", "kind": "code",
+                              "config": {"source": "def run(input):\n    return {}\n"}})
+    provider = created("/llm-providers", {"name": "matrix", "kind": "offline"})
+    hosted_body = {"name": "Matrix researcher", "role": "Researcher", "goal": "Find facts"}
+    hosted = created("/hosted-agents", hosted_body)
+    crew_body = {"name": "Matrix crew", "members": [hosted["id"]], "tasks": [
+        {"id": "t1", "description": "Do {topic}", "expected_output": "x", "agent_id": hosted["id"]}]}
+    crew = created("/crews", crew_body)
+    run = created(f"/crews/{crew['id']}/test", {"inputs": {"topic": "bees"}}, 202)
+    flow = created("/flows", {"name": "matrix flow", "graph": MATRIX_FLOW})
+    execution = created(f"/flows/{flow['id']}/executions", {"input": {"topic": "otters"}})
+    sent = created("/notifications", {"recipient_id": owner_id, "category": "system", "title": "Matrix"})
+    created("/notification-templates", {"key": "job_failed", "locale": "fr", "subject": "S", "body": "B"})
+    ids.update(tool_id=tool["id"], provider_id=provider["id"], crew_id=crew["id"], run_id=run["id"],
+               flow_id=flow["id"], number="1", version="1", execution_id=execution["id"], node_id="draft",
+               key="job_failed", locale="fr", notification_id=sent["notifications"][0]["id"])
+    bodies: dict[tuple[str, str], dict[str, Any]] = {
+        ("POST", "/tools"): {"name": "matrix_tool_2", "kind": "code",
+                             "config": {"source": "def run(input):\n    return {}\n"}},
+        ("PUT", "/tools/{tool_id}"): {"description": "matrix"},
+        ("POST", "/llm-providers"): {"name": "matrix 2", "kind": "offline"},
+        ("PATCH", "/llm-providers/{provider_id}"): {"name": "matrix renamed"},
+        ("PUT", "/llm-providers/order"): {"ids": [provider["id"]]},
+        ("POST", "/hosted-agents"): hosted_body, ("PUT", "/hosted-agents/{agent_id}"): hosted_body,
+        ("POST", "/hosted-agents/{agent_id}/run"): {"task": "hello"},
+        ("POST", "/crews"): crew_body, ("PUT", "/crews/{crew_id}"): crew_body,
+        ("POST", "/crews/{crew_id}/test"): {"inputs": {"topic": "ants"}},
+        ("POST", "/flows"): {"name": "matrix flow 2", "graph": MATRIX_FLOW},
+        ("PATCH", "/flows/{flow_id}"): {"name": "matrix flow renamed"},
+        ("POST", "/flows/{flow_id}/executions"): {"input": {"topic": "owls"}},
+        ("POST", "/executions/{execution_id}/approvals/{node_id}/reject"): {"comment": "matrix"},
+        ("POST", "/notifications"): {"recipient_id": owner_id, "category": "system", "title": "Matrix"},
+        ("POST", "/notifications/batch"): {"recipient_ids": [owner_id], "category": "mention",
+                                           "template": "mention", "data": {}},
+        ("POST", "/notification-templates"): {"key": "job_failed", "locale": "de", "subject": "S", "body": "B"},
+        ("PUT", "/notification-templates/{key}/{locale}"): {"subject": "S2", "body": "B2"},
+        ("POST", "/notification-templates/preview"): {"key": "mention"},
+    }
+    return bodies, {"/hosted-agents": {"agent_id": hosted["id"]}}
 
 
 @pytest.fixture(scope="module")
@@ -346,6 +423,7 @@ def world(api: httpx.Client, cloud: EmbeddedCloud, new_user: Callable[[], Signed
     request = created("/messages/requests", {"to": agent["id"], "payload": "matrix", "wait": False}, 202)
     ids.update(agent_id=agent["id"], context_id=context["id"], stream_id=stream["stream_id"], topic="matrix",
                correlation_id=request["correlation_id"])
+    bodies, path_ids = crews_and_notifications(created, ids, owner.user_id)
 
     assert eventually(lambda: api.get(f"/files/{file['id']}", headers=headers).json().get("has_thumbnail"))
     outsider = new_user()
@@ -362,15 +440,15 @@ def world(api: httpx.Client, cloud: EmbeddedCloud, new_user: Callable[[], Signed
               "removed": joined["removed"].id_token, "revoked": joined["revoked"].id_token,
               "outsider": outsider.id_token, "forger": forger.id_token, "reader": reader,
               "expired": resigned(joined["member"].id_token, iat=now - 7200, exp=now - 3600)}
-    yield World(tokens=tokens, ids=ids)
+    yield World(tokens=tokens, ids=ids, bodies=bodies, path_ids=path_ids)
 
 
 def test_every_route_answers_every_caller_as_its_role_allows(api: httpx.Client, world: World) -> None:
     failures = []
     for method, template_path in operations():
-        path = template_path.format(**world.ids)
+        path = world.path(template_path)
         for caller in CALLERS:
-            body = BODIES.get((method, template_path), {}) if method in ("POST", "PUT", "PATCH") else None
+            body = world.body(method, template_path)
             response = api.request(method, path, json=body, headers=bearer(world.tokens[caller]))
             status = response.status_code
             world.cells.append((caller, method, template_path, status))

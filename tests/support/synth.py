@@ -10,8 +10,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-SYNTH_SNIPPET = ("from crewhouse.local.synth import STACK_NAME, synthesize; "
-                 "print(synthesize() / f'{STACK_NAME}.template.json')")
+# The template with its nested stacks folded in (crewhouse.local.nested_stacks): every function the app deploys,
+# whichever stack CloudFormation puts it in, as the embedded cloud deploys them.
+SYNTH_SNIPPET = ("import json, tempfile; from crewhouse.local.synth import STACK_NAME, synthesize; "
+                 "from crewhouse.local.nested_stacks import stack_template; "
+                 "out = tempfile.NamedTemporaryFile('w', suffix='.json', delete=False); "
+                 "json.dump(stack_template(synthesize(), STACK_NAME), out); out.close(); print(out.name)")
 
 
 @cache
@@ -25,4 +29,8 @@ def synthesized_template() -> dict[str, Any]:
                           timeout=300, check=False)
     if proc.returncode != 0:
         raise AssertionError(f"synth failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-    return dict(json.loads(Path(proc.stdout.strip().splitlines()[-1]).read_text()))
+    folded = Path(proc.stdout.strip().splitlines()[-1])
+    try:
+        return dict(json.loads(folded.read_text()))
+    finally:
+        folded.unlink(missing_ok=True)

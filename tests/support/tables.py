@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from crewhouse.local.nested_stacks import stack_template
 from crewhouse.local.synth import STACK_NAME, synthesize
 
 
 @cache
 def template() -> dict[str, Any]:
-    return dict(json.loads((synthesize() / f"{STACK_NAME}.template.json").read_text()))
+    return stack_template(synthesize(), STACK_NAME)
 
 
 def table_definition(logical_prefix: str) -> dict[str, Any]:

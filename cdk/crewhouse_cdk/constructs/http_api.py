@@ -3,6 +3,8 @@ CORS and JSON access logs."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Collection, Mapping
 
 import aws_cdk as cdk
@@ -47,6 +49,11 @@ class _AccessLogSettings:
     @property
     def format(self) -> apigw.AccessLogFormat:
         return ACCESS_LOG_FORMAT
+
+
+def _route_id(method: str, path: str) -> str:
+    """A construct id per method and path: readable, and distinct even where two paths read alike."""
+    return f"{method}{re.sub(r'[^A-Za-z0-9]', '', path.title())}{hashlib.sha256(path.encode()).hexdigest()[:6]}"
 
 
 class _LambdaProxyIntegration(apigwv2.HttpRouteIntegration):
@@ -149,11 +156,22 @@ class HttpApi(Construct):
 
     def route(self, path: str, methods: list[apigwv2.HttpMethod], function: lambda_.IFunction, *,
               public: bool = False) -> list[apigwv2.HttpRoute]:
-        """Send ``methods`` on ``path`` to ``function``; every route goes through the authorizer unless ``public``."""
-        return self.api.add_routes(
-            path=path, methods=methods, integration=self.integration_for(function),
-            authorizer=apigwv2.HttpNoneAuthorizer() if public else None,
-        )
+        """Send ``methods`` on ``path`` to ``function``; every route goes through the authorizer unless ``public``.
+
+        The routes of a function defined in a nested stack (and its integration) are made in that stack: a stack
+        holds at most 500 resources, and the parent's would otherwise pay for every nested context's routes."""
+        home = cdk.Stack.of(function)
+        if home is cdk.Stack.of(self):
+            return self.api.add_routes(
+                path=path, methods=methods, integration=self.integration_for(function),
+                authorizer=apigwv2.HttpNoneAuthorizer() if public else None,
+            )
+        found = home.node.try_find_child("HttpApiRoutes")
+        scope = found if isinstance(found, Construct) else Construct(home, "HttpApiRoutes")
+        return [apigwv2.HttpRoute(
+            scope, _route_id(method.value, path), http_api=self.api,
+            route_key=apigwv2.HttpRouteKey.with_(path, method), integration=self.integration_for(function),
+            authorizer=apigwv2.HttpNoneAuthorizer() if public else self.authorizer) for method in methods]
 
     def serve(self, handlers: Mapping[str, tuple[lambda_.IFunction, str]], *,
               public: Collection[str] = ()) -> dict[str, list[apigwv2.HttpRoute]]:

@@ -97,6 +97,7 @@ class JobsContext(Construct):
         self.runner_function.add_to_role_policy(iam.PolicyStatement(
             actions=["s3:GetObject"], resources=[storage.files_bucket.arn_for_objects(f"{UPLOADS}*")]))
         grant_converse(self.runner_function)
+        storage.event_bus.grant_put_events_to(self.runner_function)  # job.progress, for live updates
         # Research reads the tenant's web search key (one secret per tenant, named at run time).
         self.runner_function.add_to_role_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"],
                                                                     resources=[tenant_secrets]))

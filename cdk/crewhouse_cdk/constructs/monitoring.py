@@ -41,41 +41,65 @@ class Monitoring(Construct):
                                                                           client_errors, server_errors]),
             cloudwatch.GraphWidget(title="API latency p95", left=[latency]),
         ]
-        for name, function in functions.items():
-            errors: cloudwatch.Metric | cloudwatch.MathExpression = function.metric_errors(period=FIVE_MINUTES,
-                                                                                            statistic="Sum")
-            throttles = function.metric_throttles(period=FIVE_MINUTES, statistic="Sum")
-            if expected_errors and name in expected_errors:
-                errors = cloudwatch.MathExpression(expression="errors - FILL(expected, 0)", label=f"{name} faults",
-                                                   using_metrics={"errors": errors, "expected": expected_errors[name]},
-                                                   period=FIVE_MINUTES)
-            self.alarms.append(errors.create_alarm(
-                self, f"{name}Errors", threshold=1, evaluation_periods=1,
-                alarm_description=f"{name} Lambda errors", treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ))
-            widgets.append(cloudwatch.GraphWidget(
-                title=f"{name} Lambda", left=[function.metric_invocations(period=FIVE_MINUTES), errors, throttles],
-                right=[function.metric_duration(period=FIVE_MINUTES, statistic="p95")],
-            ))
-        names = sorted(functions)
-        for group, begin in enumerate(range(0, len(names), THROTTLE_GROUP_SIZE), start=1):
-            members = names[begin:begin + THROTTLE_GROUP_SIZE]
-            metrics = {f"t{i}": functions[name].metric_throttles(period=FIVE_MINUTES, statistic="Sum")
-                       for i, name in enumerate(members)}
-            total = cloudwatch.MathExpression(expression=" + ".join(f"FILL({m}, 0)" for m in metrics),
-                                              using_metrics=metrics, label=f"throttles, group {group}",
-                                              period=FIVE_MINUTES)
-            self.alarms.append(total.create_alarm(
-                self, f"LambdaThrottles{group}", threshold=1, evaluation_periods=1,
-                alarm_description=f"Lambda throttles in {', '.join(members)}",
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ))
-        for name, queue in (dead_letter_queues or {}).items():
-            depth = queue.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES, statistic="Maximum")
-            self.alarms.append(depth.create_alarm(
-                self, f"{name}Depth", threshold=1, evaluation_periods=1,
-                alarm_description=f"Messages in the {name} dead-letter queue",
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ))
-            widgets.append(cloudwatch.GraphWidget(title=f"{name} dead letters", left=[depth]))
+        alarms, function_widgets = function_alarms(self, functions, expected_errors)
+        self.alarms.extend(alarms)
+        widgets.extend(function_widgets)
+        alarms, queue_widgets = dead_letter_alarms(self, dead_letter_queues or {})
+        self.alarms.extend(alarms)
+        widgets.extend(queue_widgets)
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name="Crewhouse", widgets=[widgets])
+
+
+def function_alarms(scope: Construct, functions: Mapping[str, lambda_.IFunction],
+                    expected_errors: Mapping[str, cloudwatch.IMetric] | None = None,
+                    ) -> tuple[list[cloudwatch.Alarm], list[cloudwatch.IWidget]]:
+    """An errors alarm per function and a throttles alarm per group of functions, in ``scope`` (a nested
+    stack alarms on its own functions), with a graph per function for the dashboard."""
+    alarms: list[cloudwatch.Alarm] = []
+    widgets: list[cloudwatch.IWidget] = []
+    for name, function in functions.items():
+        errors: cloudwatch.Metric | cloudwatch.MathExpression = function.metric_errors(period=FIVE_MINUTES,
+                                                                                        statistic="Sum")
+        throttles = function.metric_throttles(period=FIVE_MINUTES, statistic="Sum")
+        if expected_errors and name in expected_errors:
+            errors = cloudwatch.MathExpression(expression="errors - FILL(expected, 0)", label=f"{name} faults",
+                                               using_metrics={"errors": errors, "expected": expected_errors[name]},
+                                               period=FIVE_MINUTES)
+        alarms.append(errors.create_alarm(
+            scope, f"{name}Errors", threshold=1, evaluation_periods=1,
+            alarm_description=f"{name} Lambda errors", treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        ))
+        widgets.append(cloudwatch.GraphWidget(
+            title=f"{name} Lambda", left=[function.metric_invocations(period=FIVE_MINUTES), errors, throttles],
+            right=[function.metric_duration(period=FIVE_MINUTES, statistic="p95")],
+        ))
+    names = sorted(functions)
+    for group, begin in enumerate(range(0, len(names), THROTTLE_GROUP_SIZE), start=1):
+        members = names[begin:begin + THROTTLE_GROUP_SIZE]
+        metrics = {f"t{i}": functions[name].metric_throttles(period=FIVE_MINUTES, statistic="Sum")
+                   for i, name in enumerate(members)}
+        total = cloudwatch.MathExpression(expression=" + ".join(f"FILL({m}, 0)" for m in metrics),
+                                          using_metrics=metrics, label=f"throttles, group {group}",
+                                          period=FIVE_MINUTES)
+        alarms.append(total.create_alarm(
+            scope, f"LambdaThrottles{group}", threshold=1, evaluation_periods=1,
+            alarm_description=f"Lambda throttles in {', '.join(members)}",
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        ))
+    return alarms, widgets
+
+
+def dead_letter_alarms(scope: Construct, queues: Mapping[str, sqs.IQueue],
+                       ) -> tuple[list[cloudwatch.Alarm], list[cloudwatch.IWidget]]:
+    """An alarm on each dead-letter queue's depth, with its graph."""
+    alarms: list[cloudwatch.Alarm] = []
+    widgets: list[cloudwatch.IWidget] = []
+    for name, queue in queues.items():
+        depth = queue.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES, statistic="Maximum")
+        alarms.append(depth.create_alarm(
+            scope, f"{name}Depth", threshold=1, evaluation_periods=1,
+            alarm_description=f"Messages in the {name} dead-letter queue",
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        ))
+        widgets.append(cloudwatch.GraphWidget(title=f"{name} dead letters", left=[depth]))
+    return alarms, widgets

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crewhouse.bus.access import require
 from crewhouse.bus.agent_models import (
@@ -29,15 +29,13 @@ from crewhouse.core.aws import aws_client
 from crewhouse.core.cursors import cursor_scope, page_next, page_start
 from crewhouse.core.errors import BadRequest
 from crewhouse.core.etag import etag_for, parse_if_match
-from crewhouse.core.http import create_app, lambda_handler
-from crewhouse.core.pagination import Page, PageRequest, page_request
+from crewhouse.core.http import IfMatch, PageParams, create_app, lambda_handler
+from crewhouse.core.pagination import Page
 from crewhouse.core.table import Table
 from crewhouse.platform.personal_tokens import token_hash_key
 
 router = APIRouter(tags=["bus: agents"])
 public_router = APIRouter(tags=["bus: public"])
-PageParams = Annotated[PageRequest, Depends(page_request)]
-IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
 
 def registry(store: Agents, table: BusTableDep, settings: Settings) -> AgentRegistry:

@@ -5,7 +5,7 @@ No ``from __future__ import annotations`` here: FastAPI reads every route's sign
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
 from crewhouse.bus.contexts import (
@@ -20,13 +20,9 @@ from crewhouse.bus.contexts_store import BusEvents, DynamoContexts, PayloadBucke
 from crewhouse.bus.dependencies import Audit, BusTableDep, Caller, Settings
 from crewhouse.core.aws import aws_client
 from crewhouse.core.cursors import cursor_scope, page_next, page_start
-from crewhouse.core.etag import etag_for
-from crewhouse.core.http import create_app, lambda_handler
-from crewhouse.core.pagination import PageRequest, page_request
+from crewhouse.core.http import IfMatch, PageParams, create_app, lambda_handler, with_etag
 
 router = APIRouter(tags=["contexts"])
-PageParams = Annotated[PageRequest, Depends(page_request)]
-IfMatch = Annotated[str | None, Header(alias="If-Match")]
 WAIT_HEADER = "X-Bus-Wait"
 
 
@@ -89,11 +85,6 @@ def context_service(table: BusTableDep, settings: Settings) -> ContextService:
 Service = Annotated[ContextService, Depends(context_service)]
 
 
-def _answer(response: Response, view: dict[str, Any]) -> dict[str, Any]:
-    response.headers["ETag"] = etag_for(int(view["version"]))
-    return view
-
-
 @router.post("/contexts", status_code=201, response_model=ContextOut, response_model_exclude_unset=True,
              summary="Share a context (version 1); payloads over 256 KiB are kept in S3")
 def create_context(body: ContextCreate, caller: Caller, service: Service, audit: Audit,
@@ -101,7 +92,7 @@ def create_context(body: ContextCreate, caller: Caller, service: Service, audit:
     view = service.create(caller, body, content_of(body))
     audit.record(caller, "context.create", f"context/{view['id']}", detail={"version": 1, "scope": view["scope"]})
     response.headers["Location"] = f"/contexts/{view['id']}"
-    return _answer(response, view)
+    return with_etag(response, view)
 
 
 @router.get("/contexts", response_model=ContextPage, response_model_exclude_unset=True,
@@ -123,11 +114,11 @@ def get_context(context_id: str, caller: Caller, service: Service, response: Res
                 wait_seconds: Annotated[float, Query(ge=0, le=LONG_POLL_SECONDS)] = LONG_POLL_SECONDS
                 ) -> dict[str, Any]:
     if wait_version is None:
-        return _answer(response, service.read(caller, context_id, version))
+        return with_etag(response, service.read(caller, context_id, version))
     view, arrived = service.wait(caller, context_id, wait_version, wait_seconds)
     if not arrived:
         response.headers[WAIT_HEADER] = "timeout"
-    return _answer(response, view)
+    return with_etag(response, view)
 
 
 @router.put("/contexts/{context_id}", response_model=ContextOut, response_model_exclude_unset=True,
@@ -136,7 +127,7 @@ def update_context(context_id: str, body: ContextUpdate, caller: Caller, service
                    response: Response, if_match: IfMatch = None) -> dict[str, Any]:
     view = service.update(caller, context_id, body, content_of(body), if_match)
     audit.record(caller, "context.update", f"context/{context_id}", detail={"version": view["version"]})
-    return _answer(response, view)
+    return with_etag(response, view)
 
 
 @router.delete("/contexts/{context_id}", status_code=204, summary="Delete a context and every version (owner, admin)")
@@ -161,7 +152,7 @@ def list_versions(context_id: str, caller: Caller, service: Service, settings: S
             summary="A presigned GET (15 min, Range allowed) for a payload held in S3")
 def download_context(context_id: str, caller: Caller, service: Service, response: Response,
                      version: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
-    return _answer(response, service.download(caller, context_id, version))
+    return with_etag(response, service.download(caller, context_id, version))
 
 
 app = create_app("Crewhouse bus contexts", [router])

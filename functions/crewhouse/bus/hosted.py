@@ -1,7 +1,7 @@
-"""Hosted agents: the consumer of their shared inbox. A message to an agent Crewhouse runs is answered by its
-model (the Converse-shaped provider chain of :mod:`crewhouse.llm`; the offline provider locally), and a request's
-answer becomes its reply. The crews-and-flows issue replaces :class:`ConverseAnswerer` with the agent's own tool
-loop (role, goal, tools); the inbox, the routing and the reply path stay."""
+"""Hosted agents: the consumer of their shared inbox. A message to an agent Crewhouse runs is answered by the
+agent's own tool loop (its role, goal, tools and memory: :mod:`crewhouse.crews.wiring`), and a request's answer
+becomes its reply. An agent registered as hosted without a crews definition is answered by one model turn
+(:class:`ConverseAnswerer`; the offline provider locally)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from crewhouse.core.aws import aws_client
 from crewhouse.core.observability import logger
 from crewhouse.core.settings import load_settings
 from crewhouse.core.table import Table
+from crewhouse.crews.wiring import agent_runner
 from crewhouse.llm.factory import LlmSettings
 
 Item = dict[str, Any]
@@ -51,6 +52,29 @@ class ConverseAnswerer:
         return {"text": result.text, "provider": result.provider}
 
 
+class AgentRunAnswerer:
+    """The agent's own tool loop, acting as the agent (``agent:<id>``); one model turn for an agent that has no
+    definition in crews."""
+
+    def __init__(self, runner: Any, fallback: Answerer) -> None:
+        self.runner = runner
+        self.fallback = fallback
+
+    def answer(self, agent: Item, envelope: Item) -> Any:
+        from crewhouse.core.errors import NotFound
+        from crewhouse.core.identity import Identity
+
+        payload = envelope.get("payload")
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        identity = Identity(str(agent["tenant_id"]), f"agent:{agent['agent_id']}", "member", frozenset())
+        try:
+            run = self.runner.run(identity, str(agent["agent_id"]), text)
+        except NotFound:
+            return self.fallback.answer(agent, envelope)
+        return {"text": run.text, "provider": run.provider, "agent_version": run.version,
+                "tools_used": run.tools_used, "usage": run.usage}
+
+
 def answer_message(envelope: Item, agents: DynamoAgents, messages: DynamoMessages, answerer: Answerer,
                    now: datetime) -> bool:
     """Answer one message; True when a reply was recorded. A message for an agent since unregistered is
@@ -77,7 +101,7 @@ def handler(event: dict[str, Any], context: Any, *, answerer: Answerer | None = 
     if answerer is None:
         from crewhouse.llm.factory import provider_chain
 
-        answerer = ConverseAnswerer(provider_chain(settings))
+        answerer = AgentRunAnswerer(agent_runner(), ConverseAnswerer(provider_chain(settings)))
     agents, messages = DynamoAgents(table), DynamoMessages(table)
     processor = BatchProcessor(event_type=EventType.SQS)
 

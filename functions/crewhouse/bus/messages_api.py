@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from crewhouse.bus.access import BusCaller
@@ -17,11 +17,10 @@ from crewhouse.bus.messages_store import DynamoMessages
 from crewhouse.bus.messaging import MAX_REPLY_WAIT_SECONDS, Messaging
 from crewhouse.core.aws import aws_client
 from crewhouse.core.errors import Problem
-from crewhouse.core.http import create_app, lambda_handler
+from crewhouse.core.http import IdempotencyKey, create_app, lambda_handler
 from crewhouse.core.idempotency import run_idempotent
 
 router = APIRouter(tags=["bus: messages"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 MAX_RECEIVE_WAIT_SECONDS = 20  # SQS's longest long poll
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's longest visibility timeout
 

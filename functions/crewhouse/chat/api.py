@@ -20,10 +20,10 @@ from crewhouse.chat.settings import ChatSettings
 from crewhouse.chat.store import DynamoChatStore
 from crewhouse.core.aws import aws_client
 from crewhouse.core.cursors import cursor_key, decode_cursor, encode_cursor
-from crewhouse.core.http import create_app, current_identity, lambda_handler
+from crewhouse.core.http import PageParams, create_app, current_identity, lambda_handler
 from crewhouse.core.identity import Identity
 from crewhouse.core.observability import logger
-from crewhouse.core.pagination import Page, PageRequest, page_request
+from crewhouse.core.pagination import Page
 from crewhouse.core.settings import load_settings
 from crewhouse.core.table import Table
 
@@ -43,8 +43,11 @@ Store = Annotated[DynamoChatStore, Depends(chat_store)]
 def chat_service(identity: CurrentIdentity, store: Store) -> ChatService:
     settings = load_settings(ChatSettings)
     from crewhouse.llm.factory import provider_chain
+    from crewhouse.providers.wiring import tenant_provider
 
-    return ChatService(store, provider_chain(settings), registry_caller(identity, load_settings),
+    # The tenant's own model providers when it has any; the platform's chain otherwise.
+    llm = tenant_provider(identity.tenant_id, settings) or provider_chain(settings)
+    return ChatService(store, llm, registry_caller(identity, load_settings),
                        max_tool_calls=settings.max_tool_calls_per_turn,
                        timeout_seconds=settings.turn_timeout_seconds, token_budget=settings.history_token_budget)
 
@@ -59,7 +62,6 @@ async def turn_started() -> float:  # async: nothing to wait for, so no hop to t
 
 
 Started = Annotated[float, Depends(turn_started)]
-PageParams = Annotated[PageRequest, Depends(page_request)]
 
 
 @router.post("/chat/sessions", status_code=201, response_model=Session, summary="Start a conversation")

@@ -1,7 +1,8 @@
 """The chat agent: a bounded Converse tool-use loop over the same tools the MCP server exposes.
 
 A turn sends the recent history (trimmed to a token budget, oldest turns first) and the user's text to
-the provider; each ``toolUse`` runs in-process through the tool registry and goes back as a
+the provider (the shared loop of :mod:`crewhouse.llm.tool_loop`); each ``toolUse`` runs in-process through the
+tool registry and goes back as a
 ``toolResult`` (errors with status ``error``), until the model answers in text, 8 tool calls were made,
 or the turn's time is up. Only one turn per session runs at a time.
 
@@ -177,53 +178,21 @@ class ChatService:
         return outcome
 
     def _turn(self, context: list[Message], text: str) -> TurnOutcome:
-        from crewhouse.llm.provider import text_message, tool_result_block
-        from crewhouse.tools.registry import ToolOutcome
+        from crewhouse.llm.provider import text_message
+        from crewhouse.llm.tool_loop import run_tool_loop
 
         user = text_message("user", text)
-        new_messages: list[Message] = [user]
+        loop = run_tool_loop(self.provider, [*context, user], system=SYSTEM_PROMPT, tool_config=tool_config(),
+                             call_tool=self.run_tool, max_tool_calls=self.max_tool_calls,
+                             timeout_seconds=self.timeout_seconds)
         stored: list[dict[str, Any]] = [{"role": "user", "text": text, "converse": user}]
-        calls: list[dict[str, Any]] = []
-        usage = {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}
-        deadline = time.monotonic() + self.timeout_seconds
-        provider_name = self.provider.name
-        config = tool_config()
-        model_ms = 0.0
-        for _ in range(self.max_tool_calls + 2):  # tool rounds, plus the answer after the limit
-            asked = time.perf_counter()
-            result = self.provider.converse(
-                messages=context + new_messages, system=[{"text": SYSTEM_PROMPT}], tool_config=config)
-            model_ms += (time.perf_counter() - asked) * 1000
-            provider_name = result.provider or provider_name
-            for key in usage:
-                usage[key] += int(result.usage.get(key, 0))
-            new_messages.append(result.message)
-            uses = result.tool_uses
-            if result.stop_reason != "tool_use" or not uses:
-                reply = result.text or "(no answer)"
-                stored.append({"role": "assistant", "text": reply, "converse": result.message,
-                               "tool_calls": calls})
-                return TurnOutcome(reply, calls, provider_name, usage, stored, model_ms)
-            results = []
-            for use in uses:
-                if len(calls) >= self.max_tool_calls or time.monotonic() > deadline:
-                    outcome = ToolOutcome(False, {"error": "limit", "detail": "Tool call limit or time limit "
-                                                                              "reached for this turn."})
-                else:
-                    outcome = self.run_tool(use["name"], dict(use.get("input") or {}))
-                    calls.append({"name": use["name"], "input": use.get("input") or {}, "ok": outcome.ok,
-                                  "result": outcome.content})
-                results.append(tool_result_block(use["toolUseId"], outcome.content, outcome.ok))
-            tool_turn = {"role": "user", "content": results}
-            new_messages.append(tool_turn)
-            stored.append({"role": "assistant", "text": result.text, "converse": result.message})
-            stored.append({"role": "user", "text": "", "converse": tool_turn})
-            if time.monotonic() > deadline:
-                break
-        reply = "I stopped here: this message needed more steps or time than one turn allows."
-        stored.append({"role": "assistant", "text": reply, "converse": text_message("assistant", reply),
-                       "tool_calls": calls})
-        return TurnOutcome(reply, calls, provider_name, usage, stored, model_ms)
+        *rounds, final = loop.messages
+        for message in rounds:  # each tool round: the model's tool uses, then the results as the user's turn
+            said = "".join(block.get("text", "") for block in message["content"]) if message["role"] == "assistant" \
+                else ""
+            stored.append({"role": message["role"], "text": said, "converse": message})
+        stored.append({"role": "assistant", "text": loop.text, "converse": final, "tool_calls": loop.tool_calls})
+        return TurnOutcome(loop.text, loop.tool_calls, loop.provider, loop.usage, stored, loop.model_ms)
 
 
 def registry_caller(identity: Identity, settings_for: Callable[[type], Any]) -> ToolCaller:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from mangum import Mangum
@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crewhouse.core.errors import PROBLEM_MEDIA_TYPE, Problem, Unauthorized, problem_body, title_for
+from crewhouse.core.etag import etag_for
 from crewhouse.core.identity import (
     Identity,
     Principal,
@@ -31,6 +32,7 @@ from crewhouse.core.identity import (
     require_writer,
 )
 from crewhouse.core.observability import logger, metrics
+from crewhouse.core.pagination import PageRequest, page_request
 from crewhouse.core.settings import CoreSettings, load_settings
 from crewhouse.core.tenancy import MembershipReader
 
@@ -233,6 +235,20 @@ def current_member(request: Request, memberships: Memberships) -> Identity:
 def current_identity(request: Request, member: Annotated[Identity, Depends(current_member)]) -> Identity:
     """FastAPI dependency: the caller's identity; observers may only read (403 on any other method)."""
     return require_writer(member, request.method)
+
+
+# The request parts the API modules declare alike, in one place (FastAPI dependencies and headers).
+Writer = Annotated[Identity, Depends(current_identity)]  # any role but observer (403 on a write)
+Reader = Annotated[Identity, Depends(current_member)]  # any role
+PageParams = Annotated[PageRequest, Depends(page_request)]
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+
+
+def with_etag(response: Response, view: dict[str, Any]) -> dict[str, Any]:
+    """``view`` as the answer, its ``version`` as the response's ETag (for the next If-Match)."""
+    response.headers["ETag"] = etag_for(int(view["version"]))
+    return view
 
 
 def current_principal(request: Request, memberships: Memberships) -> Principal:

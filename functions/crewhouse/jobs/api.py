@@ -2,10 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crewhouse.core.cursors import cursor_scope, page_next, page_start
-from crewhouse.core.http import create_app, current_identity, lambda_handler
+from crewhouse.core.http import IdempotencyKey, create_app, current_identity, lambda_handler
 from crewhouse.core.idempotency import run_idempotent
 from crewhouse.core.identity import Identity, require_admin
 from crewhouse.core.pagination import Page, PageRequest, page_request
@@ -27,7 +27,6 @@ from crewhouse.jobs.settings import JobsSettings
 
 router = APIRouter(tags=["jobs"])
 CurrentIdentity = Annotated[Identity, Depends(current_identity)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 
 
 def jobs_settings() -> JobsSettings:

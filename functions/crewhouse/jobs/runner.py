@@ -69,7 +69,7 @@ class Heartbeat:
 
 
 def run_attempt(service: JobService, settings: JobsSettings, ref: JobRef, attempt: int,
-                heartbeat: Any = None) -> dict[str, Any]:
+                heartbeat: Any = None, announce: Callable[[int, str], None] | None = None) -> dict[str, Any]:
     """One attempt of the job's agent step; the output the store step needs."""
     item = service.begin_attempt(ref, attempt)
     job_type = get_type(item["type"])
@@ -80,11 +80,17 @@ def run_attempt(service: JobService, settings: JobsSettings, ref: JobRef, attemp
 
     def progress(percent: int, message: str) -> None:
         service.report_progress(ref, percent, message, started)
+        if announce:
+            announce(percent, message)
         if heartbeat:
             heartbeat()
 
     identity = owner_identity(ref.tenant_id, ref.user_id)
-    llm = build_provider(settings)
+    # Imported here: the other handlers of crewhouse.jobs.workers (step, dispatch) would pay for it at cold start.
+    from crewhouse.providers.wiring import tenant_provider
+
+    # The tenant's own model providers when it has any (usage recorded per provider); the platform's otherwise.
+    llm = tenant_provider(ref.tenant_id, settings) or build_provider(settings)
     run = JobRun(job_id=ref.job_id, params=params, llm=llm, sources=job_sources(settings, identity),
                  search=search_provider(settings, identity), progress=progress)
     began = time.perf_counter()
@@ -96,18 +102,36 @@ def run_attempt(service: JobService, settings: JobsSettings, ref: JobRef, attemp
             "provider": output.provider or "none", "usage": dict(llm.usage), "agent_ms": agent_ms}
 
 
-def run_and_report(service: JobService, settings: JobsSettings, sfn: Any, event: Mapping[str, Any]) -> str:
+def progress_announcer(events: Any, event_bus: str, ref: JobRef) -> Callable[[int, str], None]:
+    """Puts ``job.progress`` on the bus after each progress write (live updates, crewhouse.realtime); a lost
+    announcement is only a missed live update: the job's record has the progress."""
+
+    def announce(percent: int, message: str) -> None:
+        try:
+            events.put_events(Entries=[{
+                "Source": "crewhouse.jobs", "DetailType": "job.progress", "EventBusName": event_bus,
+                "Detail": json.dumps({"job": ref.as_dict(), "progress": max(0, min(100, int(percent))),
+                                      "message": message[:200]})}])
+        except Exception:  # never fail a job for its live update
+            logger.warning("job.progress not announced", extra={"job_id": ref.job_id})
+
+    return announce
+
+
+def run_and_report(service: JobService, settings: JobsSettings, sfn: Any, event: Mapping[str, Any],
+                   events: Any = None) -> str:
     """Run an attempt and hand the outcome to Step Functions; returns the error name, or "" on success."""
     token = str(event["task_token"])
     ref = JobRef.of(event["job"])
     attempt = int(event.get("attempt", 0)) + 1
+    announce = progress_announcer(events, settings.event_bus_name, ref) if events is not None else None
 
     def send_heartbeat() -> None:
         with contextlib.suppress(Exception):  # a missed heartbeat is only a missed heartbeat
             sfn.send_task_heartbeat(taskToken=token)
 
     try:
-        output = run_attempt(service, settings, ref, attempt, Heartbeat(send_heartbeat))
+        output = run_attempt(service, settings, ref, attempt, Heartbeat(send_heartbeat), announce)
     except Exception as exc:  # every failure goes back to the state machine, which decides on retries
         error = classify(exc)
         logger.warning("job attempt failed", extra={"job_id": ref.job_id, "attempt": attempt, "error": error,

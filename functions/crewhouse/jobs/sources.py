@@ -232,11 +232,33 @@ def register_search_provider(name: str, factory: SearchFactory) -> None:
     _SEARCH_PROVIDERS[name] = factory
 
 
+class DeferredSearch:
+    """A search provider built on its first use: only research searches, so the other job types read no
+    tenant search key (one Secrets Manager request a job, before)."""
+
+    def __init__(self, build: Callable[[], SearchProvider]) -> None:
+        self._build = build
+        self._provider: SearchProvider | None = None
+
+    def _built(self) -> SearchProvider:
+        if self._provider is None:
+            self._provider = self._build()
+        return self._provider
+
+    @property
+    def name(self) -> str:
+        return self._built().name
+
+    def search(self, query: str, limit: int) -> list[SearchHit]:
+        return self._built().search(query, limit)
+
+
 def search_provider(settings: JobsSettings, identity: Identity) -> SearchProvider:
-    """The search provider ``RESEARCH_SEARCH_PROVIDER`` names (default ``web``, see :func:`web_search`)."""
+    """The search provider ``RESEARCH_SEARCH_PROVIDER`` names (default ``web``, see :func:`web_search`), built
+    when the job first searches."""
     name = settings.research_search_provider.strip().lower() or TENANT_SEARCH
     factory = _SEARCH_PROVIDERS.get(name)
     if factory is None:
         raise ValueError(f"RESEARCH_SEARCH_PROVIDER={name!r} names no search provider; known: "
                          f"{', '.join(sorted(_SEARCH_PROVIDERS))}")
-    return factory(settings, identity)
+    return DeferredSearch(lambda: factory(settings, identity))

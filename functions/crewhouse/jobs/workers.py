@@ -104,7 +104,8 @@ def run_agent(event: dict[str, Any], context: Any, *, service: JobService | None
 
     settings = load_settings(JobsSettings)
     service = service or _service(settings)
-    error = run_and_report(service, settings, sfn or aws_client("stepfunctions", settings), event)
+    error = run_and_report(service, settings, sfn or aws_client("stepfunctions", settings), event,
+                           events=None if sfn is not None else aws_client("events", settings))
     return {"error": error or None}
 
 

@@ -162,6 +162,12 @@ SPECS: tuple[ProviderSpec, ...] = (
         prepare=lambda name, props: {"Name": props.get("Name") or name, **props},
         name_property="Name",
     ),
+    ProviderSpec(  # SES v2 sends name the configuration set; moto refuses a set that does not exist
+        "AWS::SES::ConfigurationSet", "sesv2", "create_configuration_set",
+        physical_id=lambda p, r: p["ConfigurationSetName"],
+        prepare=lambda name, props: {"ConfigurationSetName": props.get("Name") or name},
+        name_property="Name",
+    ),
 )
 
 

@@ -23,7 +23,7 @@ def local_config(args: argparse.Namespace) -> LocalCloudConfig:
     """The embedded cloud's configuration for ``crewhouse local``'s arguments."""
     from crewhouse.local.cloud import LocalCloudConfig
 
-    return LocalCloudConfig(host=args.host, aws_port=args.aws_port, api_port=args.port,
+    return LocalCloudConfig(host=args.host, aws_port=args.aws_port, api_port=args.port, ws_port=args.port + 1,
                             state_dir=Path(args.state_dir), fresh_state=args.fresh)
 
 
@@ -52,6 +52,7 @@ Crewhouse is running locally (ready in {ready_in:.1f} s).
 
   API             {cloud.api_url}
   API docs        {cloud.api_url}/docs
+  Live updates    {cloud.websocket_url}?token=<ID token>   (WebSocket; subscribe to job:<id> …)
   AWS endpoint    {cloud.aws_endpoint}   (AWS_ENDPOINT_URL; any access key works)
   User pool       {cloud.stack.outputs['UserPoolId']}
   Mobile client   {cloud.stack.outputs['MobileClientId']}

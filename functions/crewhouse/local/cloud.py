@@ -69,6 +69,9 @@ class LocalCloudConfig:
     host: str = "127.0.0.1"
     aws_port: int = 4566  # LocalStack's port, so AWS_ENDPOINT_URL means the same for both
     api_port: int = 8000
+    # The WebSocket APIs and their @connections management API (crewhouse.local.websockets); 0: any free port
+    # (tests), `crewhouse local` takes the API port + 1.
+    ws_port: int = 0
     region: str = "us-east-1"
     stack_name: str = STACK_NAME
     background_loops: bool = True
@@ -87,6 +90,7 @@ class EmbeddedCloud:
     stack: DeployedStack | None = None
     _moto: Any = None
     _gateway: GatewayServer | None = None
+    _websockets: Any = None  # crewhouse.local.websockets.WebSocketGateway
     _poller: SqsEventSourcePoller | None = None
     _streams: DynamoDbStreamPoller | None = None
     _scheduler: SchedulerLoop | None = None
@@ -129,13 +133,22 @@ class EmbeddedCloud:
         from crewhouse.local.web_corpus import WebCorpusServer
 
         self._web = WebCorpusServer(host=self.config.host).start()
+        # The WebSocket gateway listens first: functions post to its @connections callback URL.
+        from crewhouse.local.websockets import WebSocketGateway, websocket_apis
+
+        self._websockets = WebSocketGateway(lambda_invoker(self.aws_endpoint, self.config.region),
+                                            host=self.config.host, port=self.config.ws_port).start()
         # The bus tells agents where to trade credentials and reach A2A endpoints: here, this gateway.
-        lambda_runtime.override_environment({"OCR_PROVIDER": "tesseract",
-                                             "WEB_SEARCH_ENDPOINT": f"{self._web.base_url}/res/v1/web/search",
-                                             "PUBLIC_API_URL": f"{self.api_url}/"})
+        overrides = {"OCR_PROVIDER": "tesseract", "WEB_SEARCH_ENDPOINT": f"{self._web.base_url}/res/v1/web/search",
+                     "PUBLIC_API_URL": f"{self.api_url}/"}
+        lambda_runtime.override_environment(overrides)
 
         self.stack = deploy_stack(synthesize(), self.config.stack_name, self.config.region,
                                   self.config.template_transform)
+        self._websockets.apis = websocket_apis(endpoint.local_client("apigatewayv2"))
+        if self._websockets.apis:  # PostToConnection goes to the local gateway, not execute-api
+            lambda_runtime.override_environment({
+                **overrides, "REALTIME_CALLBACK_URL": self._websockets.callback_url(self._websockets.apis[0].stage)})
         verify_email_senders(self.stack)
         if self.config.state_dir is not None and watcher is not None:
             # After the deploy, into what it made: the stack is always the current template's, only data is kept.
@@ -185,7 +198,7 @@ class EmbeddedCloud:
     def api_id(self) -> str:
         assert self.stack is not None
         return next(self.stack.resources[k] for k, r in self.stack.template["Resources"].items()
-                    if r["Type"] == "AWS::ApiGatewayV2::Api")
+                    if r["Type"] == "AWS::ApiGatewayV2::Api" and r["Properties"].get("ProtocolType") != "WEBSOCKET")
 
     def function_name(self, logical_prefix: str) -> str:
         """Physical name of the function whose logical id starts with ``logical_prefix``."""
@@ -208,9 +221,17 @@ class EmbeddedCloud:
             time.sleep(0.05)
         return False
 
+    @property
+    def websocket_url(self) -> str | None:
+        """``ws://…/<stage>`` of the stack's WebSocket API, None without one."""
+        return self._websockets.url if self._websockets is not None and self._websockets.apis else None
+
     def stop(self) -> None:
         if self._gateway is not None:
             self._gateway.stop()
+        if self._websockets is not None:
+            self._websockets.stop()
+            self._websockets = None
         if self._state is not None and self.config.background_loops:
             # What the last requests set off (search index, sync log, schedules) lands in the final snapshot.
             self.settle(timeout=5)
@@ -254,8 +275,9 @@ def verify_email_senders(stack: DeployedStack) -> None:
 def route_table(stack: DeployedStack, aws_endpoint: str) -> RouteTable:
     """The HTTP API's routes as deployed (from the template) into the emulator's API Gateway."""
     apigw = endpoint.local_client("apigatewayv2")
+    # The HTTP APIs only: WebSocket APIs are served by crewhouse.local.websockets.
     api_ids = [stack.resources[k] for k, r in stack.template["Resources"].items()
-               if r["Type"] == "AWS::ApiGatewayV2::Api"]
+               if r["Type"] == "AWS::ApiGatewayV2::Api" and r["Properties"].get("ProtocolType") != "WEBSOCKET"]
     routes: list[Route] = []
     authorizers: dict[str, JwtVerifier | LambdaAuthorizer] = {}
     for api_id in api_ids:

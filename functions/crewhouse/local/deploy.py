@@ -8,7 +8,8 @@ Covers three gaps of moto's CloudFormation:
 - S3 buckets lose ``NotificationConfiguration.EventBridgeConfiguration`` and ``VersioningConfiguration``
   (moto's ``FakeBucket.create_from_cloudformation_json`` applies only encryption and tags): both are set with
   the API after the stack is up, so S3 sends "Object Created" events to EventBridge and keeps versions.
-Resource types moto lacks entirely are provided by :mod:`crewhouse.local.cfn_providers`.
+Resource types moto lacks entirely are provided by :mod:`crewhouse.local.cfn_providers`; nested stacks are folded
+into the parent's template first (:mod:`crewhouse.local.nested_stacks`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from crewhouse.local import endpoint
 from crewhouse.local.endpoint import local_client
+from crewhouse.local.nested_stacks import stack_template
 
 TemplateTransform = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -176,7 +178,7 @@ def deploy_stack(assembly_dir: Path, stack_name: str, region: str,
     from crewhouse.local import cfn_providers
 
     cfn_providers.install()
-    template = json.loads((assembly_dir / f"{stack_name}.template.json").read_text())
+    template = stack_template(assembly_dir, stack_name)
     if transform is not None:
         template = transform(copy.deepcopy(template))
     publish_assets(assembly_dir, stack_name, region)
@@ -198,9 +200,6 @@ def deploy_stack(assembly_dir: Path, stack_name: str, region: str,
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     return DeployedStack(name=stack_name, outputs=outputs, resources=resources, template=template)
 
-
-def assembly_stack_template(assembly_dir: Path, stack_name: str) -> dict[str, Any]:
-    return dict(json.loads((assembly_dir / f"{stack_name}.template.json").read_text()))
 
 
 __all__ = ["DeployedStack", "deploy_stack", "prepare_template", "publish_assets"]

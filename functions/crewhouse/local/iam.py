@@ -14,8 +14,8 @@ needed) against the real resource ARNs of the calls Crewhouse makes (:func:`chec
 indexes and streams (batch and transaction items one by one, as the per-item actions IAM checks), S3 buckets and
 objects (copy sources and multi-object deletes key by key, ``s3:prefix`` for listings), SQS queues, Step Functions
 state machines and executions, EventBridge buses, Scheduler schedules (with ``iam:PassRole`` on the target role),
-Secrets Manager secrets, Cognito user pools, Lambda functions, Bedrock models and SES sending identities (with
-``ses:FromAddress``). Calls of other actions are
+Secrets Manager secrets, Cognito user pools, Lambda functions, Bedrock models, SES sending identities (with
+``ses:FromAddress``) and KMS keys (with ``kms:EncryptionContext:<key>``). Calls of other actions are
 checked by action only. Not evaluated: resource-based policies (bucket, queue and key policies, Lambda
 permissions), session policies, permission boundaries, policy variables, signatures (the session token must
 match) and credential expiry. Calls made by the emulator itself on a role's behalf (Step Functions tasks,
@@ -70,12 +70,16 @@ def glob_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
 def condition_holds(conditions: Mapping[str, Mapping[str, Any]], context: Mapping[str, str]) -> bool:
     """Whether a statement's ``Condition`` block holds for ``context`` (keys lower-cased).
 
-    String, ARN and Bool operators with ``IfExists``; a missing key or an operator the emulator does not
-    evaluate never holds, so an Allow that depends on it does not apply."""
+    String, ARN and Bool operators with ``IfExists``, and ``Null`` (whether the key is absent); a missing key or
+    an operator the emulator does not evaluate never holds, so an Allow that depends on it does not apply."""
     for operator, tests in conditions.items():
         base = operator.removesuffix("IfExists")
         for key, expected in tests.items():
             actual = context.get(key.lower())
+            if operator == "Null":
+                if (actual is None) != (str(expected).lower() == "true"):
+                    return False
+                continue
             if actual is None:
                 if operator.endswith("IfExists"):
                     continue
@@ -350,9 +354,20 @@ def _bedrock(call: Call) -> list[Check]:
     return [Check(action, model)]
 
 
+def _kms(call: Call) -> list[Check]:
+    """A key's ARN (as given, or from its id; an alias or no ``KeyId`` checks the action only) and the request's
+    encryption context as ``kms:EncryptionContext:<key>`` for conditions."""
+    key = str(call.params.get("KeyId") or "")
+    resource = key if key.startswith("arn:") else (
+        _arn(call, "kms", f"key/{key}") if key and not key.startswith("alias/") else None)
+    context = tuple((f"kms:encryptioncontext:{name}".lower(), str(value))
+                    for name, value in (call.params.get("EncryptionContext") or {}).items())
+    return [Check(f"kms:{call.action}", resource, context)]
+
+
 RESOLVERS = {"dynamodb": _dynamodb, "s3": _s3, "sqs": _sqs, "states": _states, "events": _events,
              "scheduler": _scheduler, "secretsmanager": _secretsmanager, "cognito-idp": _cognito, "ses": _ses,
-             "lambda": _lambda, "bedrock": _bedrock}
+             "lambda": _lambda, "bedrock": _bedrock, "kms": _kms}
 REST_JSON_SERVICES = {"scheduler", "lambda", "bedrock"}
 # Actions with no resource-level permissions: IAM evaluates them against "*".
 STAR_SERVICES = {"textract", "xray"}

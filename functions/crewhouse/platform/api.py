@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Response
 
 from crewhouse.core.aws import aws_client
-from crewhouse.core.http import create_app, current_identity, current_member, current_principal, lambda_handler
+from crewhouse.core.http import Writer, create_app, current_member, current_principal, lambda_handler
 from crewhouse.core.identity import Identity, Principal, require_sign_in
 from crewhouse.core.settings import load_settings
 from crewhouse.core.table import Table
@@ -66,7 +66,6 @@ def readiness_probes(settings: Settings) -> dict[str, logic.Probe]:
 
 Store = Annotated[logic.PlatformStore, Depends(platform_store)]
 UserDirectory = Annotated[logic.Directory, Depends(directory)]
-Writer = Annotated[Identity, Depends(current_identity)]
 AnyMember = Annotated[Identity, Depends(current_member)]
 Caller = Annotated[Principal, Depends(current_principal)]
 

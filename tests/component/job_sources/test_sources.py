@@ -23,7 +23,7 @@ from crewhouse.files.workers import searchable_text as file_text
 from crewhouse.jobs.registry import get_type
 from crewhouse.jobs.results import owner_identity
 from crewhouse.jobs.settings import JobsSettings
-from crewhouse.jobs.sources import StoreSources, TenantSearch, job_sources, search_provider
+from crewhouse.jobs.sources import StoreSources, job_sources, search_provider
 from crewhouse.jobs.types.base import JobRun, PermanentJobError
 from crewhouse.jobs.types.summarize import SummarizeParams
 from crewhouse.llm.offline import OfflineProvider
@@ -188,7 +188,7 @@ def test_tenant_search_finds_the_owners_notes_and_files_only(world: World) -> No
     world.index_file(ALICE, scan)
 
     search = search_provider(SETTINGS, ALICE)
-    assert isinstance(search, TenantSearch) and search.name == "tenant"
+    assert search.name == "tenant"
     hits = search.search("lisbon alfama", 10)
     assert [(h.kind, h.ref) for h in hits] == [("note", mine), ("file", scan)]
     assert hits[1].title == "lisbon-map.png" and "Alfama" in hits[1].snippet

@@ -77,3 +77,20 @@ def test_research_uses_the_web_only_with_the_tenants_key(call: Call) -> None:
     assert search_provider(settings, identity).name == "web"
     other = Identity(tenant_id="t2", user_id="other", role="admin", scopes=frozenset())
     assert search_provider(settings, other).name == "tenant"
+
+
+def test_the_key_is_read_only_when_a_job_searches(call: Call) -> None:
+    settings = JobsSettings(aws_region="us-east-1", web_search_keys_prefix=PREFIX, notes_table="notes",
+                            files_table="files", search_table="search")
+    identity = Identity(tenant_id="t1", user_id="boss", role="admin", scopes=frozenset())
+    TenantSearchKeys(secrets(), PREFIX).put("t1", "a-key-for-t1")
+    reads: list[str] = []
+    client = secrets()
+    client.meta.events.register("provide-client-params.secrets-manager.GetSecretValue",
+                                lambda params, **_: reads.append(params["SecretId"]))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("crewhouse.jobs.sources.aws_client", lambda service, _settings: client)
+        provider = search_provider(settings, identity)  # a summarize or content job builds one and never searches
+        assert reads == []
+        assert provider.name == "web"
+    assert reads == [f"{PREFIX}t1/web-search"]

@@ -204,7 +204,8 @@ def test_fresh_starts_empty(first_run: FirstRun) -> None:
                                       "--port", str(free_port()), "--aws-port", str(free_port())])
     config = local_config(args)
     assert (config.state_dir, config.fresh_state) == (first_run.stopped, True)
-    with EmbeddedCloud(replace(config, snapshot_interval=0.5)) as cloud:
+    # The CLI serves WebSockets on the API port + 1; beside other tests' clouds, any free port instead.
+    with EmbeddedCloud(replace(config, snapshot_interval=0.5, ws_port=0)) as cloud:
         assert cloud.stack is not None and cloud.restored is None
         with pytest.raises(ClientError) as refused:
             sign_in(cloud.stack, EMAIL, PASSWORD)

@@ -22,7 +22,7 @@ This package module holds what they share: the request dependencies and the redi
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Path, Response
+from fastapi import Depends, Path, Response
 
 from crewhouse.core.http import current_identity
 from crewhouse.core.identity import Identity
@@ -32,7 +32,6 @@ from crewhouse.files.settings import FilesSettings
 from crewhouse.files.wiring import service_for
 
 CurrentIdentity = Annotated[Identity, Depends(current_identity)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 FileId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
 REDIRECT: dict[int | str, dict[str, Any]] = {
     302: {"description": "Redirect to a presigned S3 URL (expires in 5 minutes)"}}

@@ -2,9 +2,9 @@
 
 from fastapi import APIRouter, Request, Response
 
-from crewhouse.core.http import create_app, lambda_handler
+from crewhouse.core.http import IdempotencyKey, create_app, lambda_handler
 from crewhouse.core.idempotency import run_idempotent
-from crewhouse.files.api import CurrentIdentity, FileId, IdempotencyKey, Service, Settings
+from crewhouse.files.api import CurrentIdentity, FileId, Service, Settings
 from crewhouse.files.models.file import File
 from crewhouse.files.models.uploads import CompleteRequest, FileCreate, FileCreated
 

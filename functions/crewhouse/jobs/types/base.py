@@ -56,7 +56,9 @@ TENANT_SEARCH = "tenant"  # the name of the search over the owner's own notes an
 
 
 class SearchProvider(Protocol):
-    name: str  # TENANT_SEARCH, or e.g. "web": research reports say which one found their sources
+    @property
+    def name(self) -> str:  # TENANT_SEARCH, or e.g. "web": research reports say which one found their sources
+        ...
 
     def search(self, query: str, limit: int) -> list[SearchHit]: ...
 

@@ -21,7 +21,7 @@ This package module holds what they share: the request dependencies, ETags and c
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Response
+from fastapi import Depends, Response
 
 from crewhouse.core.etag import etag_for
 from crewhouse.core.http import current_identity
@@ -33,8 +33,6 @@ from crewhouse.tasks.settings import TasksSettings
 from crewhouse.tasks.wiring import service_for
 
 CurrentIdentity = Annotated[Identity, Depends(current_identity)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
-IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
 
 def tasks_settings() -> TasksSettings:

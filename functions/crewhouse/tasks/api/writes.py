@@ -2,9 +2,9 @@
 
 from fastapi import APIRouter, Request, Response
 
-from crewhouse.core.http import create_app, lambda_handler
+from crewhouse.core.http import IdempotencyKey, IfMatch, create_app, lambda_handler
 from crewhouse.core.idempotency import run_idempotent
-from crewhouse.tasks.api import CurrentIdentity, IdempotencyKey, IfMatch, Service, Settings, tagged
+from crewhouse.tasks.api import CurrentIdentity, Service, Settings, tagged
 from crewhouse.tasks.models.actions import MoveRequest  # noqa: F401  # built here: quick add may move the task
 from crewhouse.tasks.models.create import TaskCreate
 from crewhouse.tasks.models.patch import TaskPatch

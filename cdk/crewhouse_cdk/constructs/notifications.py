@@ -1,0 +1,132 @@
+"""Notifications (issue 16): the notifications table, the API function, the consumer of the bus's job and task
+events, the function one-time EventBridge Scheduler schedules invoke (sends at a time, recurrences, e-mail after
+quiet hours), and the SES configuration set notification e-mail goes out with.
+
+Each function's role is what it calls: the API reads and writes its table (derived from its router), reads
+members and profiles (GetItem on the platform table, granted by the HTTP API), sends e-mail from the configured
+sender and creates schedules in its own group; the consumer and the schedule function do the same without the
+API's idempotency and cursor grants.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_ses as ses
+from constructs import Construct
+
+from crewhouse_cdk.constructs.api_functions import serve_api_modules
+from crewhouse_cdk.constructs.function import CrewhouseFunction
+from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, tenant_table
+from crewhouse_cdk.constructs.streams import dead_letter_queue
+from crewhouse_cdk.grants import grant_pass_role_to_scheduler
+from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, nag_arn
+from crewhouse_cdk.nested import Shared
+
+SCHEDULE_GROUP = "crewhouse-notifications"
+CONFIGURATION_SET = "crewhouse-notifications"
+SENDER_CONTEXT = "crewhouse:notificationSender"
+DEFAULT_SENDER = "no-reply@crewhouse.local"  # the invitation sender's default: one identity to verify in SES
+API_FUNCTIONS: dict[str, tuple[str, str]] = {
+    "NotificationsApi": ("crewhouse.notifications.api",
+                         "Notifications API: inbox, sending, templates, preferences"),
+}
+# The bus's events that become notifications (crewhouse.notifications.logic.event_content reads each): one rule
+# a source.
+EVENT_SOURCES: dict[str, tuple[str, ...]] = {
+    "crewhouse.jobs": ("job.succeeded", "job.failed"),
+    "crewhouse.tasks": ("task.reminder.due",),
+}
+
+
+class NotificationsContext(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, shared: Shared) -> None:
+        super().__init__(scope, construct_id)
+        storage, layers = shared.storage, shared.layers
+        self.table = tenant_table(self, "NotificationsTable")
+        self.table.add_global_secondary_index(  # unread notifications (sparse)
+            index_name="GSI1",
+            partition_key=dynamodb.Attribute(name="GSI1PK", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="GSI1SK", type=dynamodb.AttributeType.STRING))
+        sender = self.node.try_get_context(SENDER_CONTEXT) or DEFAULT_SENDER
+        self.configuration_set = ses.ConfigurationSet(
+            self, "EmailConfigurationSet", configuration_set_name=CONFIGURATION_SET,
+            reputation_metrics=True, sending_enabled=True)
+        self.schedule_group = scheduler.CfnScheduleGroup(self, "ScheduleGroup", name=SCHEDULE_GROUP)
+        self.scheduler_role = iam.Role(
+            self, "SchedulerRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+            description="Lets EventBridge Scheduler invoke the notifications' schedule function")
+        common = {"NOTIFICATIONS_TABLE": self.table.table_name, "NOTIFICATION_SENDER": sender,
+                  "SES_CONFIGURATION_SET": CONFIGURATION_SET, "DELIVERY_SCHEDULE_GROUP": SCHEDULE_GROUP,
+                  "DELIVERY_ROLE_ARN": self.scheduler_role.role_arn, "EVENT_BUS_NAME": EVENT_BUS_NAME}
+
+        self.schedule_function = CrewhouseFunction(
+            self, "ScheduleDue", handler="crewhouse.notifications.workers.on_schedule", layers=layers,
+            description="Notifications: a send at its time (and a recurrence's next), e-mail after quiet hours",
+            environment=dict(common), timeout=cdk.Duration.seconds(30)).function
+        self.schedule_function.grant_invoke(self.scheduler_role)
+        acknowledge_function_versions(self.scheduler_role, self.schedule_function)
+        common["DELIVERY_TARGET_ARN"] = self.schedule_function.function_arn
+
+        self.consumer_function = CrewhouseFunction(
+            self, "EventConsumer", handler="crewhouse.notifications.workers.on_domain_event", layers=layers,
+            description="Notifications from the bus's job and task events, for their owners",
+            environment=dict(common), timeout=cdk.Duration.seconds(30)).function
+
+        self.api_functions = serve_api_modules(self, API_FUNCTIONS, api=shared.api, storage=storage, layers=layers,
+                                               environment=common, table=self.table)
+        self.api_function = self.api_functions["NotificationsApi"]
+
+        for function in (self.schedule_function, self.consumer_function):
+            function.add_environment("PLATFORM_TABLE", storage.platform_table.table_name)
+            function.add_to_role_policy(iam.PolicyStatement(  # members' addresses and profiles
+                actions=["dynamodb:GetItem"], resources=[storage.platform_table.table_arn]))
+            function.add_to_role_policy(iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                resources=[self.table.table_arn]))
+        for function in (self.api_function, self.schedule_function, self.consumer_function):
+            self._grant_sending(function, sender)
+
+        # --- the bus's events to the consumer: one rule a source ---------------------------------------------
+        self.dead_letters = dead_letter_queue(self, "EventsDlq", of="the notifications' event rules")
+        self.rules: dict[str, events.Rule] = {}
+        for source, detail_types in EVENT_SOURCES.items():
+            name = source.split(".")[-1].capitalize()
+            rule = self.rules[source] = events.Rule(
+                self, f"{name}EventsRule", event_bus=storage.event_bus,
+                description=f"{', '.join(detail_types)}: notifications for their owners",
+                event_pattern=events.EventPattern(source=[source], detail_type=list(detail_types)))
+            rule.add_target(targets.LambdaFunction(self.consumer_function, dead_letter_queue=self.dead_letters,
+                                                   retry_attempts=4, max_event_age=cdk.Duration.hours(2)))
+
+        self.functions: dict[str, lambda_.IFunction] = {
+            **self.api_functions, "NotificationsEventConsumer": self.consumer_function,
+            "NotificationsScheduleDue": self.schedule_function}
+        self.dead_letter_queues = {"NotificationsEventsDlq": self.dead_letters}
+        shared.functions.update(self.functions)
+        shared.dead_letter_queues.update(self.dead_letter_queues)
+
+    def _grant_sending(self, function: lambda_.Function, sender: str) -> None:
+        stack = cdk.Stack.of(self)
+        function.add_to_role_policy(iam.PolicyStatement(
+            actions=["ses:SendEmail"],
+            resources=[stack.format_arn(service="ses", resource="identity", resource_name="*"),
+                       stack.format_arn(service="ses", resource="configuration-set",
+                                        resource_name=CONFIGURATION_SET)],
+            conditions={"StringEquals": {"ses:FromAddress": sender}}))
+        acknowledge(function, f"AwsSolutions-IAM5[Resource::{nag_arn(function, 'ses', 'identity/*')}]",
+                    "SES authorizes sending against the sender and each recipient identity; the condition pins "
+                    "the From address to the configured notification sender.")
+        function.add_to_role_policy(iam.PolicyStatement(
+            actions=["scheduler:CreateSchedule"],
+            resources=[stack.format_arn(service="scheduler", resource="schedule",
+                                        resource_name=f"{SCHEDULE_GROUP}/*")]))
+        acknowledge(function,
+                    f"AwsSolutions-IAM5[Resource::{nag_arn(function, 'scheduler', f'schedule/{SCHEDULE_GROUP}/*')}]",
+                    "One-time schedules are created per send at run time; the grant is limited to their group.")
+        grant_pass_role_to_scheduler(self.scheduler_role, function)

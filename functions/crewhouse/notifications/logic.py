@@ -1,0 +1,508 @@
+"""The notifications service: who may send, to whom, what (templates), when (now, at a time, recurring,
+after quiet hours) and through which channels (preferences); the inbox; the bus's events as notifications.
+
+Pure: it talks to ports (the store, the directory of members and profiles, the mailer, the scheduler)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from ulid import ULID
+
+from crewhouse.core.errors import Forbidden, NotFound, ValidationProblem
+from crewhouse.core.etag import require_version
+from crewhouse.core.identity import Identity
+from crewhouse.notifications import templates
+from crewhouse.notifications.models import (
+    BatchSend,
+    Content,
+    DeliveryHistory,
+    Notification,
+    NotificationSend,
+    Preferences,
+    Preview,
+    Rendered,
+    ScheduledSend,
+    Sent,
+    Template,
+    TemplateBody,
+    TemplateCreate,
+)
+from crewhouse.notifications.quiet_hours import quiet_until
+
+Item = dict[str, Any]
+Resume = dict[str, Any]
+# A send this close to now (or in the past) goes out at once rather than through a schedule.
+IMMEDIATE_WITHIN = timedelta(seconds=30)
+MIN_RECURRENCE = timedelta(hours=1)
+MAX_READ_ALL = 1000
+
+
+class NotificationStore(Protocol):
+    def add(self, tenant_id: str, user_id: str, item: Item, *, listed: bool) -> None: ...
+    def get(self, tenant_id: str, user_id: str, notification_id: str) -> Item | None: ...
+    def page(self, tenant_id: str, user_id: str, *, limit: int, start: Resume | None,
+             unread_only: bool) -> tuple[list[Item], Resume | None]: ...
+    def unread_count(self, tenant_id: str, user_id: str) -> int: ...
+    def unread_ids(self, tenant_id: str, user_id: str, limit: int) -> list[str]: ...
+    def mark_read(self, tenant_id: str, user_id: str, notification_id: str, at: str) -> Item | None: ...
+    def record_delivery(self, tenant_id: str, user_id: str, notification_id: str, channel: str,
+                        history: Item) -> None: ...
+    def template(self, tenant_id: str, key: str, locale: str) -> Item | None: ...
+    def templates(self, tenant_id: str) -> list[Item]: ...
+    def add_template(self, tenant_id: str, item: Item) -> None: ...
+    def replace_template(self, tenant_id: str, item: Item, expected_version: int) -> None: ...
+    def delete_template(self, tenant_id: str, key: str, locale: str) -> None: ...
+    def preferences(self, tenant_id: str, user_id: str) -> Item | None: ...
+    def put_preferences(self, tenant_id: str, user_id: str, item: Item) -> None: ...
+    def add_pending(self, tenant_id: str, item: Item) -> None: ...
+    def pending(self, tenant_id: str, pending_id: str) -> Item | None: ...
+    def update_pending(self, tenant_id: str, item: Item) -> None: ...
+    def delete_pending(self, tenant_id: str, pending_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Recipient:
+    user_id: str
+    email: str | None
+    timezone: str | None = None
+    locale: str | None = None
+
+
+class Directory(Protocol):
+    def member(self, tenant_id: str, user_id: str) -> Recipient | None:
+        """An active member of the tenant with their address and profile; None for anyone else."""
+
+
+class Mailer(Protocol):
+    def send(self, to: str, subject: str, text: str) -> str: ...
+
+
+class Schedules(Protocol):
+    def at(self, name: str, when: datetime, payload: Mapping[str, Any]) -> None: ...
+
+
+@dataclass
+class NotificationService:
+    store: NotificationStore
+    directory: Directory
+    mailer: Mailer
+    schedules: Schedules
+    app_url: str = "https://app.crewhouse.local"
+
+    # --- the inbox -----------------------------------------------------------------------------------------
+
+    def inbox(self, identity: Identity, *, limit: int, start: Resume | None,
+              unread_only: bool = False) -> tuple[list[Notification], Resume | None]:
+        items, resume = self.store.page(identity.tenant_id, identity.user_id, limit=limit, start=start,
+                                        unread_only=unread_only)
+        return [Notification.model_validate(i) for i in items], resume
+
+    def unread(self, identity: Identity) -> int:
+        return self.store.unread_count(identity.tenant_id, identity.user_id)
+
+    def one(self, identity: Identity, notification_id: str) -> Notification:
+        item = self.store.get(identity.tenant_id, identity.user_id, notification_id)
+        if item is None:
+            raise NotFound("No such notification.")
+        return Notification.model_validate(item)
+
+    def mark_read(self, identity: Identity, notification_id: str, now: datetime) -> Notification:
+        item = self.store.mark_read(identity.tenant_id, identity.user_id, notification_id, _iso(now))
+        if item is None:
+            raise NotFound("No such notification.")
+        return Notification.model_validate(item)
+
+    def mark_all_read(self, identity: Identity, now: datetime) -> int:
+        ids = self.store.unread_ids(identity.tenant_id, identity.user_id, MAX_READ_ALL)
+        for notification_id in ids:
+            self.store.mark_read(identity.tenant_id, identity.user_id, notification_id, _iso(now))
+        return len(ids)
+
+    # --- sending -------------------------------------------------------------------------------------------
+
+    def send(self, identity: Identity, request: NotificationSend | BatchSend, now: datetime) -> Sent:
+        require_sender(identity)
+        ids = [request.recipient_id] if isinstance(request, NotificationSend) else list(dict.fromkeys(
+            request.recipient_ids))
+        recipients = []
+        for user_id in ids:
+            recipient = self.directory.member(identity.tenant_id, user_id)
+            if recipient is None:
+                raise ValidationProblem(f"The recipient {user_id} is not a member of this tenant.",
+                                        slug="unknown-recipient", recipient_id=user_id,
+                                        errors=[{"path": "body.recipient_id", "message": f"{user_id} is not a "
+                                                 "member of this tenant", "type": "unknown_recipient"}])
+            recipients.append(recipient)
+        self._template_source(identity.tenant_id, request.template, None, request.category)  # 422 early
+        first = _first_occurrence(request.send_at, request.recurrence, request.timezone, now)
+        content = Content.model_validate(request.model_dump(include=set(Content.model_fields)))
+        sent = Sent()
+        if first is None or first <= now + IMMEDIATE_WITHIN:
+            for recipient in recipients:
+                sent.notifications.append(self.deliver(identity.tenant_id, recipient, content, now,
+                                                       sender_id=identity.user_id))
+            if not request.recurrence:
+                return sent
+            first = _next_occurrence(request.recurrence, request.send_at or now, request.timezone, now)
+            if first is None:
+                return sent
+        for recipient in recipients:
+            pending_id = str(ULID())
+            pending = {"id": pending_id, "recipient_id": recipient.user_id, "content": content.model_dump(),
+                       "send_at": _iso(first), "recurrence": request.recurrence, "timezone": request.timezone,
+                       "anchor": _iso(request.send_at or now), "sender_id": identity.user_id, "runs": 0,
+                       "created_at": _iso(now)}
+            self.store.add_pending(identity.tenant_id, pending)
+            self.schedules.at(_schedule_name("s", pending_id, 0), first,
+                              {"kind": "send", "tenant_id": identity.tenant_id, "pending_id": pending_id})
+            sent.scheduled.append(ScheduledSend(id=pending_id, recipient_id=recipient.user_id, send_at=first,
+                                                recurrence=request.recurrence))
+        return sent
+
+    def deliver(self, tenant_id: str, recipient: Recipient, content: Content, now: datetime, *,
+                sender_id: str | None = None) -> Notification:
+        """Store the notification (in-app unless opted out) and send or defer its e-mail, per preferences."""
+        subject, body = content.title or "", content.body
+        if content.template:
+            subject, body, _ = self._render(tenant_id, content.template, recipient.locale, content.data,
+                                            content.category)
+        prefs = self._preferences(tenant_id, recipient.user_id)
+        notification_id = str(ULID())
+        deliveries: dict[str, DeliveryHistory] = {}
+        in_app = prefs.allows("in_app", content.category)
+        deliveries["in_app"] = _history("delivered" if in_app else "skipped", now,
+                                        error=None if in_app else "opted out")
+        email_wanted = prefs.allows("email", content.category)
+        deferred_until = self._quiet_until(prefs, recipient, content, now) if email_wanted else None
+        if not email_wanted:
+            deliveries["email"] = _history("skipped", now, error="opted out")
+        elif not recipient.email:
+            deliveries["email"] = _history("skipped", now, error="no e-mail address")
+        elif deferred_until is not None:
+            deliveries["email"] = _history("deferred", now, detail=f"quiet hours until {_iso(deferred_until)}",
+                                           attempted=False)
+        notification = Notification(id=notification_id, category=content.category, priority=content.priority,
+                                    title=subject[:200], body=body, link=content.link, template=content.template,
+                                    created_at=now, sender_id=sender_id, deliveries=deliveries)
+        self.store.add(tenant_id, recipient.user_id, _dump(notification), listed=in_app)
+        if email_wanted and recipient.email:
+            if deferred_until is not None:
+                self.schedules.at(_schedule_name("d", notification_id, 0), deferred_until,
+                                  {"kind": "deliver", "tenant_id": tenant_id, "user_id": recipient.user_id,
+                                   "notification_id": notification_id, "channel": "email"})
+            else:
+                notification = self._email(tenant_id, recipient, notification, now)
+        return notification
+
+    def _quiet_until(self, prefs: Preferences, recipient: Recipient, content: Content,
+                     now: datetime) -> datetime | None:
+        quiet = prefs.quiet_hours
+        if quiet is None or content.priority == "urgent":
+            return None
+        return quiet_until(now, quiet.start, quiet.end, quiet.timezone or recipient.timezone or "UTC")
+
+    def _email(self, tenant_id: str, recipient: Recipient, notification: Notification,
+               now: datetime) -> Notification:
+        previous = notification.deliveries.get("email")
+        link = _absolute(self.app_url, notification.link)
+        text = notification.body + (f"\n\n{link}" if link else "")
+        try:
+            message_id = self.mailer.send(recipient.email or "", notification.title, text)
+            history = _history("sent", now, detail=message_id, previous=previous)
+        except Exception as exc:  # recorded on the notification; the caller decides whether to retry
+            history = _history("failed", now, error=str(exc).splitlines()[0][:300] or type(exc).__name__,
+                               previous=previous)
+        notification.deliveries["email"] = history
+        self.store.record_delivery(tenant_id, recipient.user_id, notification.id, "email",
+                                   history.model_dump(mode="json"))
+        return notification
+
+    # --- schedules firing ----------------------------------------------------------------------------------
+
+    def on_schedule(self, payload: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+        kind, tenant_id = payload.get("kind"), str(payload.get("tenant_id") or "")
+        if kind == "deliver":
+            user_id, notification_id = str(payload["user_id"]), str(payload["notification_id"])
+            item = self.store.get(tenant_id, user_id, notification_id)
+            recipient = self.directory.member(tenant_id, user_id)
+            if item is None or recipient is None or not recipient.email:
+                return {"delivered": False}
+            notification = Notification.model_validate(item)
+            if notification.deliveries.get("email") and notification.deliveries["email"].status == "sent":
+                return {"delivered": False}  # a repeated schedule run
+            notification = self._email(tenant_id, recipient, notification, now)
+            return {"delivered": notification.deliveries["email"].status == "sent"}
+        if kind == "send":
+            pending = self.store.pending(tenant_id, str(payload["pending_id"]))
+            if pending is None:
+                return {"delivered": False}
+            recipient = self.directory.member(tenant_id, pending["recipient_id"])
+            delivered = None
+            if recipient is not None:  # a member who left gets nothing, and the recurrence ends
+                delivered = self.deliver(tenant_id, recipient, Content.model_validate(pending["content"]), now,
+                                         sender_id=pending.get("sender_id"))
+            following = None
+            if recipient is not None and pending.get("recurrence"):
+                following = _next_occurrence(pending["recurrence"], _parse(pending["anchor"]),
+                                             pending.get("timezone"), max(now, _parse(pending["send_at"])))
+            if following is None:
+                self.store.delete_pending(tenant_id, pending["id"])
+            else:
+                runs = int(pending.get("runs", 0)) + 1
+                self.store.update_pending(tenant_id, {**pending, "send_at": _iso(following), "runs": runs})
+                self.schedules.at(_schedule_name("s", pending["id"], runs), following,
+                                  {"kind": "send", "tenant_id": tenant_id, "pending_id": pending["id"]})
+            return {"delivered": delivered is not None, "notification_id": delivered.id if delivered else None,
+                    "next": _iso(following) if following else None}
+        raise ValueError(f"unknown schedule payload kind {kind!r}")
+
+    # --- the bus's events ----------------------------------------------------------------------------------
+
+    def on_event(self, event: Mapping[str, Any], now: datetime) -> Notification | None:
+        """A domain event of the ``crewhouse`` bus as a notification for its owner (None when it has none)."""
+        found = event_content(event)
+        if found is None:
+            return None
+        tenant_id, user_id, content = found
+        recipient = self.directory.member(tenant_id, user_id)
+        if recipient is None:
+            return None
+        return self.deliver(tenant_id, recipient, content, now)
+
+    # --- templates -----------------------------------------------------------------------------------------
+
+    def list_templates(self, identity: Identity) -> list[Template]:
+        require_template_admin(identity)
+        own = {(i["key"], i["locale"]): _template(i) for i in self.store.templates(identity.tenant_id)}
+        shipped = {(key, locale): Template(key=key, locale=locale, subject=s, body=b, predefined=True)
+                   for key, versions in templates.PREDEFINED.items() for locale, (s, b) in versions.items()}
+        return [v for _, v in sorted({**shipped, **own}.items())]
+
+    def get_template(self, identity: Identity, key: str, locale: str) -> Template:
+        require_template_admin(identity)
+        item = self.store.template(identity.tenant_id, key, locale)
+        if item is not None:
+            return _template(item)
+        shipped = templates.PREDEFINED.get(key, {}).get(locale)
+        if shipped is None:
+            raise NotFound("No such template.")
+        return Template(key=key, locale=locale, subject=shipped[0], body=shipped[1], predefined=True)
+
+    def create_template(self, identity: Identity, request: TemplateCreate, now: datetime) -> Template:
+        require_template_admin(identity)
+        templates.check(request.subject, request.body)
+        item = {**request.model_dump(), "version": 1, "updated_at": _iso(now)}
+        self.store.add_template(identity.tenant_id, item)
+        return _template(item)
+
+    def replace_template(self, identity: Identity, key: str, locale: str, request: TemplateBody,
+                         if_match: str | None, now: datetime) -> Template:
+        require_template_admin(identity)
+        current = self.store.template(identity.tenant_id, key, locale)
+        if current is None:
+            raise NotFound("No such template of this tenant (create it with POST to override a predefined one).")
+        require_version(if_match, int(current["version"]))
+        templates.check(request.subject, request.body)
+        item = {**current, **request.model_dump(), "version": int(current["version"]) + 1, "updated_at": _iso(now)}
+        self.store.replace_template(identity.tenant_id, item, int(current["version"]))
+        return _template(item)
+
+    def delete_template(self, identity: Identity, key: str, locale: str, if_match: str | None) -> None:
+        require_template_admin(identity)
+        current = self.store.template(identity.tenant_id, key, locale)
+        if current is None:
+            raise NotFound("No such template of this tenant.")
+        require_version(if_match, int(current["version"]))
+        self.store.delete_template(identity.tenant_id, key, locale)
+
+    def preview(self, identity: Identity, request: Preview) -> Rendered:
+        require_template_admin(identity)
+        if request.key is not None and (request.subject is None or request.body is None):
+            subject, body, locale = self._render(identity.tenant_id, request.key, request.locale, request.data, None)
+            return Rendered(subject=subject, body=body, locale=locale)
+        templates.check(request.subject or "", request.body or "")
+        subject, body = templates.render(request.subject or "", request.body or "", request.data)
+        return Rendered(subject=subject, body=body, locale=request.locale)
+
+    def _template_source(self, tenant_id: str, key: str | None, locale: str | None,
+                         category: str | None) -> tuple[str, str, str] | None:
+        if key is None:
+            return None
+        for candidate in templates.locale_chain(locale):
+            own = self.store.template(tenant_id, key, candidate)
+            if own is not None:
+                return own["subject"], own["body"], candidate
+            shipped = templates.PREDEFINED.get(key, {}).get(candidate)
+            if shipped is not None:
+                return (*shipped, candidate)
+        raise ValidationProblem(f"No template {key!r} exists (predefined or this tenant's).", slug="unknown-template",
+                                errors=[{"path": "body.template", "message": f"unknown template {key!r}",
+                                         "type": "unknown_template"}])
+
+    def _render(self, tenant_id: str, key: str, locale: str | None, data: Mapping[str, Any],
+                category: str | None) -> tuple[str, str, str]:
+        source = self._template_source(tenant_id, key, locale, category)
+        assert source is not None
+        subject, body = templates.render(source[0], source[1], data)
+        return subject, body, source[2]
+
+    # --- preferences ---------------------------------------------------------------------------------------
+
+    def _preferences(self, tenant_id: str, user_id: str) -> Preferences:
+        item = self.store.preferences(tenant_id, user_id)
+        return Preferences.model_validate(item) if item else Preferences()
+
+    def preferences(self, identity: Identity) -> Preferences:
+        return self._preferences(identity.tenant_id, identity.user_id)
+
+    def set_preferences(self, identity: Identity, preferences: Preferences) -> Preferences:
+        self.store.put_preferences(identity.tenant_id, identity.user_id, preferences.model_dump(mode="json"))
+        return preferences
+
+
+# --- rules ---------------------------------------------------------------------------------------------------
+
+def is_machine_writer(identity: Identity) -> bool:
+    """A client-credentials caller (a machine client of the user pool) holding a write scope of the API."""
+    return identity.can_write and any(s.startswith("crewhouse/") and s.endswith(".write") for s in identity.scopes)
+
+
+def require_sender(identity: Identity) -> Identity:
+    if (identity.has_role("admin") and identity.can_write) or is_machine_writer(identity):
+        return identity
+    raise Forbidden("Only tenant admins and machine clients with a write scope may send notifications.",
+                    slug="send-forbidden")
+
+
+def require_template_admin(identity: Identity) -> Identity:
+    if identity.has_role("admin"):
+        return identity
+    raise Forbidden("Only a tenant admin may manage notification templates.", slug="admin-only")
+
+
+def event_content(event: Mapping[str, Any]) -> tuple[str, str, Content] | None:
+    """(tenant, owner, content) of a bus event this context notifies about, else None."""
+    detail_type = str(event.get("detail-type") or "")
+    detail = event.get("detail") or {}
+    if not isinstance(detail, Mapping):
+        return None
+    if detail_type in ("job.succeeded", "job.failed"):
+        job = detail.get("job") or {}
+        if not all(job.get(k) for k in ("tenant_id", "user_id", "job_id")):
+            return None
+        job_data = {"id": job["job_id"], "type": detail.get("type")}
+        if detail_type == "job.succeeded":
+            data = {"job": job_data, "result": _mapping(detail.get("result"))}
+            content = Content(category="job", priority="normal", template="job_succeeded", data=data,
+                              link=f"/jobs/{job['job_id']}")
+        else:
+            error = _mapping(detail.get("error"))
+            message = error.get("message") or error.get("Cause") or error.get("Error")
+            data = {"job": job_data, "error": {"message": str(message)[:300] if message else None}}
+            content = Content(category="job", priority="urgent", template="job_failed", data=data,
+                              link=f"/jobs/{job['job_id']}")
+        return str(job["tenant_id"]), str(job["user_id"]), content
+    if detail_type == "task.reminder.due":
+        if not all(detail.get(k) for k in ("tenant_id", "user_id", "task_id")):
+            return None
+        data = {"task": {"id": detail["task_id"], "title": detail.get("title") or "A task", "due": detail.get("due")}}
+        return str(detail["tenant_id"]), str(detail["user_id"]), Content(
+            category="task", priority="normal", template="task_reminder", data=data,
+            link=f"/tasks/{detail['task_id']}")
+    return None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, str):
+        import json
+
+        try:
+            loaded = json.loads(value)
+        except ValueError:
+            return {"message": value}
+        return dict(loaded) if isinstance(loaded, Mapping) else {"message": value}
+    return {}
+
+
+# --- time ----------------------------------------------------------------------------------------------------
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _rule(recurrence: str, anchor: datetime, timezone: str | None) -> Any:
+    from zoneinfo import ZoneInfo
+
+    from dateutil.rrule import rrulestr
+
+    zone = ZoneInfo(timezone or "UTC")
+    local_anchor = anchor.astimezone(zone).replace(tzinfo=None)  # wall time: DST keeps the local hour
+    try:
+        rule = rrulestr(recurrence.removeprefix("RRULE:"), dtstart=local_anchor)
+    except (ValueError, TypeError) as exc:
+        raise ValidationProblem(f"The recurrence is not a valid RRULE: {exc}.", slug="invalid-recurrence") from exc
+    return rule, zone
+
+
+def _first_occurrence(send_at: datetime | None, recurrence: str | None, timezone: str | None,
+                      now: datetime) -> datetime | None:
+    if recurrence is None:
+        return send_at.astimezone(UTC) if send_at else None
+    anchor = send_at or now
+    rule, _ = _rule(recurrence, anchor, timezone)
+    occurrences = [o for _, o in zip(range(3), rule, strict=False)]
+    if len(occurrences) >= 2 and occurrences[1] - occurrences[0] < MIN_RECURRENCE:
+        raise ValidationProblem("A recurrence repeats at most hourly.", slug="invalid-recurrence")
+    if not occurrences:
+        raise ValidationProblem("The recurrence has no occurrence.", slug="invalid-recurrence")
+    return _next_occurrence(recurrence, anchor, timezone, now - IMMEDIATE_WITHIN, inclusive=True)
+
+
+def _next_occurrence(recurrence: str, anchor: datetime, timezone: str | None, after: datetime, *,
+                     inclusive: bool = False) -> datetime | None:
+    rule, zone = _rule(recurrence, anchor, timezone)
+    local_after = after.astimezone(zone).replace(tzinfo=None)
+    found = rule.after(local_after, inc=inclusive)
+    return found.replace(tzinfo=zone).astimezone(UTC) if found else None
+
+
+def _schedule_name(kind: str, ident: str, run: int) -> str:
+    return f"n{kind}-{ident}-{run}"
+
+
+def _history(status: str, now: datetime, *, error: str | None = None, detail: str | None = None,
+             previous: DeliveryHistory | None = None, attempted: bool = True) -> DeliveryHistory:
+    attempts = (previous.attempts if previous else 0) + (1 if attempted else 0)
+    history = list(previous.history) if previous else []
+    history.append({"at": now, "status": status, "error": error, "detail": detail})  # type: ignore[arg-type]
+    return DeliveryHistory.model_validate({"status": status, "attempts": attempts, "error": error,
+                                           "updated_at": now, "history": history})
+
+
+def _dump(notification: Notification) -> Item:
+    return notification.model_dump(mode="json")
+
+
+def _template(item: Mapping[str, Any]) -> Template:
+    return Template.model_validate({k: item[k] for k in ("key", "locale", "subject", "body", "version", "updated_at")
+                                    if k in item})
+
+
+def _absolute(base: str, link: str | None) -> str | None:
+    if not link:
+        return None
+    return link if link.startswith("https://") else base.rstrip("/") + link
+
+
+def recipients_of(ids: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(ids))

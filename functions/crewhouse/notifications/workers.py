@@ -1,0 +1,37 @@
+"""The notifications' background functions.
+
+- ``on_domain_event``: the target of the EventBridge rules on the ``crewhouse`` bus (``job.succeeded``,
+  ``job.failed``, ``task.reminder.due``): a notification for the job's or task's owner, per their preferences.
+- ``on_schedule``: the target of the one-time EventBridge Scheduler schedules: a send at its time (and the next
+  one of a recurrence), or an e-mail deferred by quiet hours.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from crewhouse.core.observability import logger
+from crewhouse.core.settings import load_settings
+from crewhouse.notifications.settings import NotificationsSettings
+from crewhouse.notifications.wiring import service_for
+
+
+@logger.inject_lambda_context(clear_state=True)
+def on_domain_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    notification = service_for().on_event(event, datetime.now(UTC))
+    logger.info("domain event", extra={"detail_type": event.get("detail-type"),
+                                       "notification_id": notification.id if notification else None})
+    return {"notification_id": notification.id if notification else None}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def on_schedule(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Its own later deliveries (a recurrence's next) target this function: its ARN comes from the invocation, as
+    # an ARN in its own environment would be a circular reference in CloudFormation.
+    settings = load_settings(NotificationsSettings)
+    if not settings.delivery_target_arn and getattr(context, "invoked_function_arn", None):
+        settings = settings.model_copy(update={"delivery_target_arn": context.invoked_function_arn})
+    result = service_for(settings).on_schedule(event, datetime.now(UTC))
+    logger.info("schedule fired", extra={"kind": event.get("kind"), **result})
+    return result

@@ -1,0 +1,170 @@
+"""Flows on the embedded cloud, over real HTTP: a flow with llm, parallel/join, map, a human approval and a
+condition runs end to end in moto's ASL interpreter (approved once, rejected once), a flow whose tool node fails
+records that node and why, and progress events arrive in order with long-polling."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from crewhouse.local.cloud import EmbeddedCloud
+from crewhouse.local.seed import SignedInUser
+from tests.integration.conftest import bearer
+from tests.support.flows import approval_flow, failing_flow
+from tests.support.waiting import eventually
+
+
+@pytest.fixture(scope="module")
+def owner(new_user: Callable[[], SignedInUser]) -> SignedInUser:
+    return new_user()
+
+
+def create(api: httpx.Client, user: SignedInUser, graph: dict[str, Any], name: str) -> dict[str, Any]:
+    response = api.post("/flows", json={"name": name, "graph": graph},
+                        headers={**bearer(user.id_token), "Idempotency-Key": f"create-{name}"})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def start(api: httpx.Client, user: SignedInUser, flow_id: str, values: dict[str, Any]) -> dict[str, Any]:
+    response = api.post(f"/flows/{flow_id}/executions", json={"input": values}, headers=bearer(user.id_token))
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def execution(api: httpx.Client, user: SignedInUser, run_id: str) -> dict[str, Any]:
+    response = api.get(f"/executions/{run_id}", headers=bearer(user.id_token))
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def ended(api: httpx.Client, user: SignedInUser, run_id: str, timeout: float = 60) -> dict[str, Any]:
+    found = eventually(lambda: (e := execution(api, user, run_id))["status"] != "running" and e, timeout=timeout,
+                       interval=0.3)
+    assert found, f"execution {run_id} did not end"
+    return dict(found)
+
+
+def pending_approval(api: httpx.Client, user: SignedInUser, run_id: str) -> dict[str, Any]:
+    def check() -> Any:
+        found = api.get(f"/executions/{run_id}/approvals", headers=bearer(user.id_token)).json()
+        return found[0] if found and found[0]["status"] == "pending" else None
+
+    approval = eventually(check, timeout=60, interval=0.3)
+    assert approval, "the flow never asked for the approval"
+    return dict(approval)
+
+
+def test_a_flow_runs_end_to_end_approved_and_rejected(api: httpx.Client, cloud: EmbeddedCloud,
+                                                      owner: SignedInUser) -> None:
+    flow = create(api, owner, approval_flow(), "launch")
+    again = api.post("/flows", json={"name": "launch", "graph": approval_flow()},
+                     headers={**bearer(owner.id_token), "Idempotency-Key": "create-launch"})
+    assert again.json()["id"] == flow["id"]  # the same key: the same flow, no second state machine
+    values = {"topic": "solar batteries", "items": ["cells", "inverters", "warranty"]}
+    approved, rejected = start(api, owner, flow["id"], values), start(api, owner, flow["id"], values)
+
+    for run, decision, body in ((approved, "approve", {}), (rejected, "reject", {"comment": "too early"})):
+        approval = pending_approval(api, owner, run["id"])
+        assert approval["node_id"] == "review" and approval["prompt"].startswith("Publish ")
+        response = api.post(f"/executions/{run['id']}/approvals/review/{decision}", json=body,
+                            headers=bearer(owner.id_token))
+        assert response.status_code == 200, response.text
+        again_response = api.post(f"/executions/{run['id']}/approvals/review/approve", json={},
+                                  headers=bearer(owner.id_token))
+        assert again_response.status_code == 409
+
+    done = ended(api, owner, approved["id"])
+    assert done["status"] == "succeeded", done
+    assert done["output"]["end"] == "done"
+    assert done["output"]["output"]["text"]
+    results = done["output"]["output"]["results"]
+    assert len(results) == 3 and all(r["summary"] for r in results)
+    declined = ended(api, owner, rejected["id"])
+    assert declined["status"] == "succeeded", declined
+    assert declined["output"] == {"end": "rejected", "output": {"comment": "too early"}}
+
+    # The execution really ran in Step Functions, on the version it started with.
+    sfn = boto3.client("stepfunctions", endpoint_url=cloud.aws_endpoint, region_name=cloud.config.region,
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    assert sfn.describe_execution(executionArn=done["execution_arn"])["status"] == "SUCCEEDED"
+    alias = sfn.describe_state_machine_alias(stateMachineAliasArn=flow["alias_arn"])
+    assert alias["routingConfiguration"][0]["stateMachineVersionArn"] == f"{flow['state_machine_arn']}:1"
+
+    events = api.get(f"/executions/{approved['id']}/events", headers=bearer(owner.id_token)).json()
+    kinds = [(e["source"], e["type"], e["node_id"]) for e in events["items"]]
+    assert kinds[0] == ("execution", "execution_started", None)
+    assert ("execution", "node_entered", "draft") in kinds and ("runner", "node_started", "draft") in kinds
+    assert ("runner", "llm_tokens_used", "draft") in kinds and ("runner", "approval_requested", "review") in kinds
+    assert ("execution", "node_entered", "each") in kinds and ("execution", "node_exited", "fan_in") in kinds
+    assert ("execution", "node_entered", "summarise") in kinds  # a map body's node, by its own id
+    assert [e["at"] for e in events["items"]] == sorted(e["at"] for e in events["items"])
+    assert events["status"] == "succeeded"
+    # A long poll after the end answers at once with nothing new.
+    began = time.monotonic()
+    tail = api.get(f"/executions/{approved['id']}/events", params={"after": events["next"], "wait": 5},
+                   headers=bearer(owner.id_token)).json()
+    assert tail["items"] == [] and time.monotonic() - began < 4
+
+    listed = api.get(f"/flows/{flow['id']}/executions", params={"limit": 1}, headers=bearer(owner.id_token)).json()
+    assert [e["id"] for e in listed["items"]] == [rejected["id"]] and listed["next_cursor"]
+    rest = api.get(f"/flows/{flow['id']}/executions", params={"cursor": listed["next_cursor"]},
+                   headers=bearer(owner.id_token)).json()
+    assert [e["id"] for e in rest["items"]] == [approved["id"]]
+
+
+def test_long_poll_waits_for_the_next_event(api: httpx.Client, owner: SignedInUser) -> None:
+    flow = create(api, owner, approval_flow(), "poll")
+    run = start(api, owner, flow["id"], {"topic": "x", "items": []})
+    pending_approval(api, owner, run["id"])
+    first = api.get(f"/executions/{run['id']}/events", headers=bearer(owner.id_token)).json()
+    assert first["status"] == "running"
+
+    def decide_later() -> None:
+        time.sleep(1.5)
+        api.post(f"/executions/{run['id']}/approvals/review/approve", json={}, headers=bearer(owner.id_token))
+
+    deciding = threading.Thread(target=decide_later)
+    deciding.start()
+    began = time.monotonic()
+    waited = api.get(f"/executions/{run['id']}/events", params={"after": first["next"], "wait": 15},
+                     headers=bearer(owner.id_token)).json()
+    deciding.join()
+    assert 1.0 < time.monotonic() - began < 14, "the poll neither waited nor answered when something happened"
+    assert waited["items"], waited
+    assert ended(api, owner, run["id"])["status"] == "succeeded"
+
+
+def test_a_failing_node_is_recorded_with_its_error(api: httpx.Client, owner: SignedInUser) -> None:
+    flow = create(api, owner, failing_flow(), "fails")
+    run = start(api, owner, flow["id"], {"topic": "anything"})
+    failed = ended(api, owner, run["id"])
+    assert failed["status"] == "failed", failed
+    assert failed["failed_node"] == "lookup", failed
+    assert failed["error"] == "Flow.NodeFailed" and "no-such-tool" in (failed["cause"] or ""), failed
+    assert failed["output"] is None
+    events = api.get(f"/executions/{run['id']}/events", headers=bearer(owner.id_token)).json()["items"]
+    assert any(e["type"] == "node_failed" and e["node_id"] == "lookup" for e in events)
+    redrive = api.post(f"/executions/{run['id']}/redrive", headers=bearer(owner.id_token))
+    assert redrive.status_code == 501 and redrive.headers["content-type"] == "application/problem+json"
+
+
+def test_cancel_stops_a_waiting_execution_and_delete_waits_for_it(api: httpx.Client, owner: SignedInUser,
+                                                                  new_user: Callable[[], SignedInUser]) -> None:
+    flow = create(api, owner, approval_flow(), "cancelled")
+    run = start(api, owner, flow["id"], {"topic": "x", "items": ["a"]})
+    pending_approval(api, owner, run["id"])
+    assert api.delete(f"/flows/{flow['id']}", headers=bearer(owner.id_token)).status_code == 409
+    stranger = new_user()
+    assert api.get(f"/executions/{run['id']}", headers=bearer(stranger.id_token)).status_code == 404
+    assert api.post(f"/executions/{run['id']}/cancel", headers=bearer(stranger.id_token)).status_code == 404
+    cancelled = api.post(f"/executions/{run['id']}/cancel", headers=bearer(owner.id_token))
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert api.delete(f"/flows/{flow['id']}", headers=bearer(owner.id_token)).status_code == 204
+    assert execution(api, owner, run["id"])["status"] == "cancelled"
