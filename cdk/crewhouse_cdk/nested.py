@@ -13,6 +13,7 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -32,6 +33,8 @@ class Shared:
     api: HttpApi
     layers: DependencyLayers
     bus: BusContext
+    # Parent contexts' tables a nested context reads by key (realtime checks subscriptions against them).
+    tables: dict[str, dynamodb.ITable] = field(default_factory=dict)
     functions: dict[str, lambda_.IFunction] = field(default_factory=dict)  # alarms: construct id -> function
     dead_letter_queues: dict[str, sqs.IQueue] = field(default_factory=dict)
 
@@ -44,7 +47,8 @@ class ContextStack(cdk.NestedStack):
 
     def __init__(self, scope: Construct, construct_id: str, *, shared: Shared, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, description=self.description_text, **kwargs)
-        self.shared = Shared(storage=shared.storage, api=shared.api, layers=shared.layers, bus=shared.bus)
+        self.shared = Shared(storage=shared.storage, api=shared.api, layers=shared.layers, bus=shared.bus,
+                             tables=dict(shared.tables))
         self._contexts()
         # Named after the stack: the embedded cloud folds every nested template into the parent's, where logical
         # ids (derived from construct paths) must not repeat across nested stacks.

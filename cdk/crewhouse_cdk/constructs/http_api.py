@@ -36,11 +36,14 @@ ACCESS_LOG_FORMAT = apigw.AccessLogFormat.json_with_standard_fields(
 
 
 @jsii.implements(apigwv2.IAccessLogSettings)
-class _AccessLogSettings:
-    """``IAccessLogSettings`` is a jsii interface, so Python passes an implementing object, not a dict."""
+class AccessLogSettings:
+    """``IAccessLogSettings`` is a jsii interface, so Python passes an implementing object, not a dict (the HTTP
+    API's stage and the WebSocket API's)."""
 
-    def __init__(self, destination: apigwv2.IAccessLogDestination) -> None:
+    def __init__(self, destination: apigwv2.IAccessLogDestination,
+                 log_format: apigw.AccessLogFormat = ACCESS_LOG_FORMAT) -> None:
         self._destination = destination
+        self._format = log_format
 
     @property
     def destination(self) -> apigwv2.IAccessLogDestination:
@@ -48,7 +51,7 @@ class _AccessLogSettings:
 
     @property
     def format(self) -> apigw.AccessLogFormat:
-        return ACCESS_LOG_FORMAT
+        return self._format
 
 
 def _route_id(method: str, path: str) -> str:
@@ -110,7 +113,7 @@ class HttpApi(Construct):
             stage_name="$default",
             auto_deploy=True,
             throttle=apigwv2.ThrottleSettings(rate_limit=THROTTLE_RATE, burst_limit=THROTTLE_BURST),
-            access_log_settings=_AccessLogSettings(apigwv2.LogGroupLogDestination(self.access_logs)),
+            access_log_settings=AccessLogSettings(apigwv2.LogGroupLogDestination(self.access_logs)),
         )
         self.url = self.stage.url
         self._integrations: dict[str, _LambdaProxyIntegration] = {}

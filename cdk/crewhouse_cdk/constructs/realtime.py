@@ -11,11 +11,9 @@ before API Gateway opens the connection.
 from __future__ import annotations
 
 import aws_cdk as cdk
-import jsii
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -25,6 +23,7 @@ from constructs import Construct
 
 from crewhouse.realtime.logic import AGENT_EVENTS, JOB_EVENTS
 from crewhouse_cdk.constructs.function import CrewhouseFunction
+from crewhouse_cdk.constructs.http_api import AccessLogSettings
 from crewhouse_cdk.constructs.storage import tenant_table
 from crewhouse_cdk.constructs.streams import dead_letter_queue
 from crewhouse_cdk.nag import acknowledge, logical_id, nag_arn
@@ -41,34 +40,11 @@ ACCESS_LOG_FORMAT = apigw.AccessLogFormat.custom(
 EVENT_SOURCES = {"crewhouse.jobs": JOB_EVENTS, "crewhouse.bus": AGENT_EVENTS}
 
 
-@jsii.implements(apigwv2.IAccessLogSettings)
-class _AccessLogSettings:
-    def __init__(self, destination: apigwv2.IAccessLogDestination) -> None:
-        self._destination = destination
-
-    @property
-    def destination(self) -> apigwv2.IAccessLogDestination:
-        return self._destination
-
-    @property
-    def format(self) -> apigw.AccessLogFormat:
-        return ACCESS_LOG_FORMAT
-
-
-def _owner_table(shared: Shared, context_id: str) -> dynamodb.ITable:
-    """A parent-stack context's table (the jobs and chat contexts are not in :class:`Shared`): subscriptions read
-    one item of it by the owner's key."""
-    found = cdk.Stack.of(shared.api).node.try_find_child(context_id)
-    table = getattr(found, "table", None)
-    assert table is not None, f"the parent stack has no {context_id} context with a table"
-    return table
-
-
 class RealtimeContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, shared: Shared) -> None:
         super().__init__(scope, construct_id)
         storage, layers = shared.storage, shared.layers
-        jobs_table, chat_table = _owner_table(shared, "Jobs"), _owner_table(shared, "Chat")
+        jobs_table, chat_table = shared.tables["jobs"], shared.tables["chat"]
         self.table = tenant_table(self, "RealtimeTable", ttl_attribute="expires_epoch")
         common = {"REALTIME_TABLE": self.table.table_name}
 
@@ -99,7 +75,8 @@ class RealtimeContext(Construct):
         self.stage = apigwv2.WebSocketStage(
             self, "Stage", web_socket_api=self.api, stage_name=STAGE_NAME, auto_deploy=True,
             throttle=apigwv2.ThrottleSettings(rate_limit=THROTTLE_RATE, burst_limit=THROTTLE_BURST),
-            access_log_settings=_AccessLogSettings(apigwv2.LogGroupLogDestination(self.access_logs)))
+            access_log_settings=AccessLogSettings(apigwv2.LogGroupLogDestination(self.access_logs),
+                                                  ACCESS_LOG_FORMAT))
         self.callback_url = self.stage.callback_url
         acknowledge(self.api, "AwsSolutions-APIG4", "The $connect integration authorizes: it asks the HTTP API's "
                     "Lambda authorizer and checks the membership, refusing with 401/403 before the connection "
