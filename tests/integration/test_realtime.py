@@ -105,9 +105,9 @@ def test_a_client_reconnecting_with_its_last_event_id_misses_nothing(cloud: Embe
         for percent in (10, 20):
             _progress(user, job_id, percent)
         seen = _events(client, 2)
-        while seen[-1]["data"]["progress"] != 20:  # delivery is at least once: a repeat takes an id of its own
+        while not {10, 20} <= {e["data"]["progress"] for e in seen}:  # at least once: a repeat has its own id
             seen += _events(client, 1)
-    last = seen[-1]["id"]
+    last = max(e["id"] for e in seen)
     cloud.settle(timeout=10)  # nothing of the first two still on its way
     for percent in (30, 40, 50):  # while disconnected
         _progress(user, job_id, percent)
@@ -115,12 +115,14 @@ def test_a_client_reconnecting_with_its_last_event_id_misses_nothing(cloud: Embe
     with _connect(cloud, user) as client:
         client.send({"action": "subscribe", "topic": f"job:{job_id}", "last_event_id": last})
         replayed = _events(client, 3)
+        while not {30, 40, 50} <= {e["data"]["progress"] for e in replayed}:
+            replayed += _events(client, 1)
         ack = client.receive_json()
-    missed = [e for e in replayed if e["data"]["progress"] >= 30]
-    assert [e["data"]["progress"] for e in missed] == [30, 40, 50]
-    assert [e["id"] for e in replayed] == [last + 1, last + 2, last + 3]
-    assert ack == {"type": "subscribed", "topic": f"job:{job_id}", "replayed": 3, "last_event_id": last + 3,
-                   "complete": True}
+    # Nothing missed, in id order: EventBridge keeps no order between events (nor does it in AWS), so the ids, not
+    # the order of the puts, are what a client resumes from; a repeated delivery takes an id of its own.
+    assert [e["id"] for e in replayed] == list(range(last + 1, last + 1 + len(replayed)))
+    assert ack == {"type": "subscribed", "topic": f"job:{job_id}", "replayed": len(replayed),
+                   "last_event_id": last + len(replayed), "complete": True}
 
 
 
