@@ -23,7 +23,8 @@ class CrewsStack(ContextStack):
                                           layers=self.shared.layers)
         self.shared.functions.update(self.tool_registry.functions)
         self.crews = CrewsContext(self, "Crews", storage=self.shared.storage, api=self.shared.api,
-                                  layers=self.shared.layers, bus=self.shared.bus, tool_registry=self.tool_registry)
+                                  layers=self.shared.layers, bus=self.shared.bus, tool_registry=self.tool_registry,
+                                  agent_hosts=self.shared.agent_hosts)
         self.shared.functions.update(self.crews.functions)
         for function in (self.crews.api_functions["HostedAgentsApi"], self.crews.step_function):
             self.providers.grant_tenant_providers(function)  # an agent's model: the tenant's provider first
@@ -32,3 +33,11 @@ class CrewsStack(ContextStack):
                                   layers=self.shared.layers, tool_registry=self.tool_registry,
                                   providers=self.providers, crews=self.crews)
         self.shared.functions.update(self.flows.functions)
+        # Every function that runs tools through the registry's runtime may run builtin:<name> tools (the registry's
+        # own dry run of a builtin tool checks the input only: it needs none of their grants).
+        assert self.shared.builtin_tools is not None
+        tool_runners = (self.crews.api_functions["HostedAgentsApi"], self.crews.step_function,
+                        self.flows.runner_function, self.shared.bus.hosted_function,
+                        *self.shared.agent_hosts.values())
+        for function in tool_runners:
+            self.shared.builtin_tools.grant(function)

@@ -8,8 +8,8 @@ into the parent's (:mod:`crewhouse.local.nested_stacks`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -24,6 +24,9 @@ from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.monitoring import dead_letter_alarms, function_alarms
 from crewhouse_cdk.constructs.storage import Storage
 
+if TYPE_CHECKING:
+    from crewhouse_cdk.constructs.mcp import BuiltinTools
+
 
 @dataclass
 class Shared:
@@ -33,6 +36,10 @@ class Shared:
     api: HttpApi
     layers: DependencyLayers
     bus: BusContext
+    # Crewhouse's own tools' environment and grants, for the functions that run builtin:<name> tools.
+    builtin_tools: BuiltinTools | None = None
+    # Functions of the parent that run hosted agents in-process besides the bus's hosted inbox (the chat).
+    agent_hosts: dict[str, lambda_.Function] = field(default_factory=dict)
     # Parent contexts' tables a nested context reads by key (realtime checks subscriptions against them).
     tables: dict[str, dynamodb.ITable] = field(default_factory=dict)
     functions: dict[str, lambda_.IFunction] = field(default_factory=dict)  # alarms: construct id -> function
@@ -47,8 +54,8 @@ class ContextStack(cdk.NestedStack):
 
     def __init__(self, scope: Construct, construct_id: str, *, shared: Shared, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, description=self.description_text, **kwargs)
-        self.shared = Shared(storage=shared.storage, api=shared.api, layers=shared.layers, bus=shared.bus,
-                             tables=dict(shared.tables))
+        # Its own functions and queues (alarms here); the parent's resources as given.
+        self.shared = replace(shared, tables=dict(shared.tables), functions={}, dead_letter_queues={})
         self._contexts()
         # Named after the stack: the embedded cloud folds every nested template into the parent's, where logical
         # ids (derived from construct paths) must not repeat across nested stacks.

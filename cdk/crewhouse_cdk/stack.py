@@ -42,7 +42,8 @@ class CrewhouseStack(cdk.Stack):
                          jobs=jobs, layers=layers)
         chat = ChatContext(self, "Chat", storage=storage, api=api, tasks=tasks, layers=layers)
         bus = BusContext(self, "Bus", storage=storage, api=api, layers=layers)
-        shared = Shared(storage=storage, api=api, layers=layers, bus=bus,
+        shared = Shared(storage=storage, api=api, layers=layers, bus=bus, builtin_tools=mcp.builtin_tools,
+                        agent_hosts={"Chat": chat.function},  # crew sessions
                         tables={"jobs": jobs.table, "chat": chat.table})
         self.crews = CrewsStack(self, "Crews", shared=shared)
         # The chat, the agent jobs and hosted agents run on a tenant's own model providers when it has any.

@@ -16,6 +16,7 @@ STEP = "crewhouse.crews.workers.step_handler"
 CREWS_API = "crewhouse.crews.api.handler"
 AGENTS_API = "crewhouse.crews.agents_api.handler"
 HOSTED = "crewhouse.bus.hosted.handler"
+CHAT = "crewhouse.chat.api.handler"  # a chat session bound to a crew runs its agents in the chat's function
 
 
 def crew_machine(template_json: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -66,12 +67,38 @@ def test_agents_run_where_an_agent_runs_and_hosted_agents_are_registry_entries(t
     assert len(crews_table) == 1 and len(bus_table) == 1
     agents_api = rendered_grants(template_json, function_id(template_json, AGENTS_API))
     assert any(a == "dynamodb:PutItem" and bus_table[0] in r for a, r in agents_api)
-    for handler in (AGENTS_API, STEP, HOSTED):
+    for handler in (AGENTS_API, STEP, HOSTED, CHAT):
         grants = rendered_grants(template_json, function_id(template_json, handler))
         assert ("bedrock:InvokeModel" in {a for a, _ in grants}), handler
         assert any(a == "dynamodb:PutItem" and crews_table[0] in r for a, r in grants), handler
-    hosted = props(template_json, function_id(template_json, HOSTED))["Environment"]["Variables"]
-    assert crews_table[0] in json.dumps(hosted["CREWS_TABLE"])
+        assert any(a == "dynamodb:GetItem" and "ToolRegistryToolsTable" in r for a, r in grants), handler
+    for handler in (HOSTED, CHAT):
+        environment = props(template_json, function_id(template_json, handler))["Environment"]["Variables"]
+        assert crews_table[0] in json.dumps(environment["CREWS_TABLE"]), handler
     step = rendered_grants(template_json, function_id(template_json, STEP))
     assert not any(a.startswith("states:") for a, _ in step)
     assert not any(bus_table[0] in r for _, r in step)
+
+
+MCP = "crewhouse.mcp.api.handler"
+TOOL_RUNNERS = (AGENTS_API, STEP, HOSTED, CHAT, "crewhouse.flows.runner.handler")
+BUILTIN_ENVIRONMENT = ("TASKS_TABLE", "NOTES_TABLE", "FILES_TABLE", "FILES_BUCKET", "SEARCH_TABLE", "JOBS_TABLE",
+                       "JOB_QUEUE_URL")
+
+
+def test_every_function_that_runs_tools_runs_the_builtin_ones_with_the_mcp_servers_access(
+        template_json: dict[str, Any]) -> None:
+    """``builtin:create_task`` in a hosted agent, a crew step, a bus message, a crew chat or a flow's tool node reaches
+    the same tables, bucket prefix and queue as the MCP server's (a policy of the parent stack on the nested role)."""
+    mcp = function_id(template_json, MCP)
+    expected = props(template_json, mcp)["Environment"]["Variables"]
+    # Less the membership read every API function gets from the HTTP API (a crew step acts as the run's starter).
+    needed = {(a, r) for a, r in rendered_grants(template_json, mcp) if "StoragePlatformTable" not in r}
+    assert {a for a, _ in needed} >= {"dynamodb:PutItem", "dynamodb:Query", "s3:PutObject", "sqs:SendMessage"}
+    for handler in TOOL_RUNNERS:
+        runner = function_id(template_json, handler)
+        environment = props(template_json, runner)["Environment"]["Variables"]
+        assert {name: environment.get(name) for name in BUILTIN_ENVIRONMENT} == {
+            name: expected[name] for name in BUILTIN_ENVIRONMENT}, handler
+        missing = needed - rendered_grants(template_json, runner)
+        assert not missing, (handler, sorted(missing))

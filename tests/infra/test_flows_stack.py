@@ -12,6 +12,8 @@ import pytest
 from crewhouse_cdk.constructs.flows import (
     EXECUTIONS_API_EXECUTION_ACTIONS,
     EXECUTIONS_API_MACHINE_ACTIONS,
+    FLOW_LOG_DELIVERY_ACTIONS,
+    FLOW_TRACING_ACTIONS,
     FLOWS_API_ACTIONS,
 )
 from tests.infra.conftest import Synthesized
@@ -20,7 +22,8 @@ from tests.infra.test_stack import grants, props, render, role_statements
 
 PATHS = {"table": "Crews/Flows/FlowsTable", "api_fn": "Crews/Flows/FlowsApi/Function",
          "executions_fn": "Crews/Flows/FlowExecutionsApi/Function",
-         "runner_fn": "Crews/Flows/FlowNodeRunner/Function", "role": "Crews/Flows/FlowStateMachineRole"}
+         "runner_fn": "Crews/Flows/FlowNodeRunner/Function", "role": "Crews/Flows/FlowStateMachineRole",
+         "logs": "Crews/Flows/FlowExecutionLogs"}
 PREFIX = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
 
 
@@ -64,6 +67,7 @@ def test_the_apis_manage_only_flow_state_machines_and_pass_only_the_flow_role(
     assert render(env["FLOW_ROLE_ARN"]) == f"${{{ids['role']}.Arn}}"
     assert render(env["NODE_RUNNER_ARN"]) == f"${{{ids['runner_fn']}.Arn}}"
     assert env["FLOW_NAME_PREFIX"] == "crewhouse-flow"
+    assert render(env["FLOW_LOG_GROUP_ARN"]) == f"${{{ids['logs']}.Arn}}"
 
 
 def _role(template_json: dict[str, Any], function_id: str) -> str:
@@ -79,6 +83,9 @@ def test_the_flow_role_is_for_step_functions_and_invokes_the_runner(template_jso
     assert invokes == {f"${{{ids['runner_fn']}.Arn}}", f"${{{ids['runner_fn']}.Arn}}:*"}
     starts = {r for a, r in found if a == "states:StartExecution"}
     assert starts == {f"{PREFIX}:stateMachine:crewhouse-flow-*"}  # a Distributed Map's children
+    # Each flow state machine logs and traces (crewhouse.flows.machines): vended delivery has no resource ARNs.
+    assert {a for a, r in found if r == "*"} == {*FLOW_LOG_DELIVERY_ACTIONS, *FLOW_TRACING_ACTIONS}
+    assert props(template_json, ids["logs"])["RetentionInDays"] == 30
     assert not any(a.startswith(("dynamodb:", "s3:", "iam:")) for a, _ in found)
 
 

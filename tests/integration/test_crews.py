@@ -99,3 +99,43 @@ def test_a_hosted_agent_is_discoverable_and_answers_bus_requests_with_its_runtim
     assert reply["provider"] == "offline" and reply["tools_used"] == []
     assert api.delete(f"/hosted-agents/{agent['id']}", headers=headers).status_code == 204
     assert api.get("/agents", params={"capability": "helping"}, headers=headers).json()["items"] == []
+
+
+def test_a_chat_session_bound_to_a_crew_answers_through_its_agents_and_their_builtin_tools(
+        api: httpx.Client, user: SignedInUser, stranger: SignedInUser) -> None:
+    """The chat function runs the crew's agent in-process; the agent's builtin:create_task writes a real task (the
+    parent stack's tasks table, through the grants the nested crews stack's functions and the chat get)."""
+    headers = bearer(user.id_token)
+    helper = create_agent(api, user, "Planner", tools=["builtin:create_task"])
+    crew = api.post("/crews", json={"name": "Planning desk", "members": [helper["id"]], "process": "sequential",
+                                    "tasks": [{"id": "do", "description": "{message}", "expected_output": "Done",
+                                               "agent_id": helper["id"]}]}, headers=headers)
+    assert crew.status_code == 201, crew.text
+    crew_id = crew.json()["id"]
+    assert api.post("/chat/sessions", json={"crew_id": crew_id}, headers=bearer(stranger.id_token)
+                    ).status_code == 404
+    created = api.post("/chat/sessions", json={"crew_id": crew_id}, headers=headers)
+    assert created.status_code == 201, created.text
+    session = created.json()
+    assert session["crew_id"] == crew_id and session["title"] == "Chat with Planning desk"
+
+    turn = api.post(f"/chat/sessions/{session['id']}/messages", json={"text": "add water the crew plants"},
+                    headers=headers)
+    assert turn.status_code == 200, turn.text
+    answer = turn.json()
+    assert answer["crew_id"] == crew_id
+    assert answer["agents"] == [{"agent_id": helper["id"], "name": "Planner", "tools_used": ["create_task"]}]
+    assert [(c["agent_id"], c["name"], c["ok"]) for c in answer["tool_calls"]] == [
+        (helper["id"], "create_task", True)]
+    assert "water the crew plants" in answer["reply"]["text"]
+
+    def indexed() -> list[str] | None:  # the search index follows the tasks table's stream
+        found = api.get("/tasks/search", params={"q": "crew plants"}, headers=headers)
+        assert found.status_code == 200, found.text
+        return [t["title"] for t in found.json()["items"]] or None
+
+    assert eventually(indexed, timeout=30, interval=0.3) == ["water the crew plants"]
+
+    messages = api.get(f"/chat/sessions/{session['id']}/messages", headers=headers).json()["items"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[1]["agents"][0]["name"] == "Planner" and messages[1]["tool_calls"][0]["agent_id"] == helper["id"]

@@ -1,6 +1,7 @@
 """Flows on the embedded cloud, over real HTTP: a flow with llm, parallel/join, map, a human approval and a
-condition runs end to end in moto's ASL interpreter (approved once, rejected once), a flow whose tool node fails
-records that node and why, and progress events arrive in order with long-polling."""
+condition runs end to end in moto's ASL interpreter (approved once, rejected once), a flow of agent, builtin tool and
+crew nodes acts on real data, a flow whose tool node fails records that node and why, and progress events arrive in
+order with long-polling."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from crewhouse.local.cloud import EmbeddedCloud
 from crewhouse.local.seed import SignedInUser
 from tests.integration.conftest import bearer
-from tests.support.flows import approval_flow, failing_flow
+from tests.support.flows import agents_flow, approval_flow, failing_flow
 from tests.support.waiting import eventually
 
 
@@ -168,3 +169,36 @@ def test_cancel_stops_a_waiting_execution_and_delete_waits_for_it(api: httpx.Cli
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert api.delete(f"/flows/{flow['id']}", headers=bearer(owner.id_token)).status_code == 204
     assert execution(api, owner, run["id"])["status"] == "cancelled"
+
+
+def test_agent_tool_and_crew_nodes_run_for_real(api: httpx.Client, owner: SignedInUser) -> None:
+    """A hosted agent's builtin tool writes a task, the builtin get_tasks tool node reads it back, and a crew node
+    runs a crew (its own execution of the crew-run state machine) with the agent's answer as context."""
+    headers = bearer(owner.id_token)
+
+    def created(path: str, body: dict[str, Any]) -> str:
+        response = api.post(path, json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    planner = created("/hosted-agents", {"name": "Planner", "role": "planner", "goal": "plan the week",
+                                         "tools": ["builtin:create_task"]})
+    writer = created("/hosted-agents", {"name": "Writer", "role": "writer", "goal": "report"})
+    crew = created("/crews", {"name": "Report desk", "members": [writer], "process": "sequential", "tasks": [
+        {"id": "report", "description": "Report on the plan", "expected_output": "A line", "agent_id": writer}]})
+    flow = create(api, owner, agents_flow(planner, crew), "agents")
+    run = start(api, owner, flow["id"], {"request": "add renew the passport"})
+    done = ended(api, owner, run["id"], timeout=90)
+    assert done["status"] == "succeeded", done
+    output = done["output"]["output"]
+    assert "renew the passport" in output["plan"]
+    assert "renew the passport" in [t["title"] for t in output["tasks"]["items"]]
+    assert output["report"].startswith("(offline assistant)")
+    events = api.get(f"/executions/{run['id']}/events", headers=headers).json()["items"]
+    ran = [(e["type"], e["node_id"]) for e in events if e["source"] == "runner" and e.get("node_id")]
+    assert ran == [("node_started", "plan"), ("llm_tokens_used", "plan"), ("tool_called", "plan"),
+                   ("node_finished", "plan"), ("node_started", "lookup"), ("tool_called", "lookup"),
+                   ("node_finished", "lookup"), ("node_started", "desk"), ("crew_started", "desk"),
+                   ("node_finished", "desk")]
+    crew_runs = api.get(f"/crews/{crew}/runs", headers=headers).json()["items"]
+    assert [r["status"] for r in crew_runs] == ["succeeded"]

@@ -80,3 +80,16 @@ def failing_flow() -> dict[str, Any]:
                       end("end", ("result", "any"))],
             "edges": [edge("start", "topic", "draft", "context"), edge("draft", "flow", "lookup", "flow"),
                       edge("lookup", "result", "end", "result")]}
+
+
+def agents_flow(planner_id: str, crew_id: str) -> dict[str, Any]:
+    """start(request) -> plan (a hosted agent with builtin:create_task) -> lookup (the builtin get_tasks tool) ->
+    desk (a crew, given the plan as context) -> end(plan, tasks, report)."""
+    return {"nodes": [start(("request", "string", True)), node("plan", "agent", agent_id=planner_id),
+                      node("lookup", "tool", tool_id="builtin:get_tasks", defaults={"input": {"status": ["todo"]}}),
+                      node("desk", "crew", crew_id=crew_id),
+                      end("end", ("plan", "string"), ("tasks", "any"), ("report", "string"))],
+            "edges": [edge("start", "request", "plan", "task"), edge("plan", "flow", "lookup", "flow"),
+                      edge("lookup", "flow", "desk", "flow"), edge("plan", "text", "desk", "context"),
+                      edge("plan", "text", "end", "plan"), edge("lookup", "result", "end", "tasks"),
+                      edge("desk", "text", "end", "report")]}

@@ -36,7 +36,8 @@ API_FUNCTIONS: dict[str, tuple[str, str]] = {
 
 class CrewsContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi,
-                 layers: DependencyLayers, bus: BusContext, tool_registry: ToolRegistry) -> None:
+                 layers: DependencyLayers, bus: BusContext, tool_registry: ToolRegistry,
+                 agent_hosts: dict[str, lambda_.Function] | None = None) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         self.table = tenant_table(self, "CrewsTable")
@@ -63,7 +64,9 @@ class CrewsContext(Construct):
         for function in (agents_api, self.step_function):
             grant_converse(function)
             tool_registry.grant_runtime(function)
-        self._hosted_inbox(bus.hosted_function, tool_registry)
+        # Functions of the parent that run hosted agents in-process: the bus's hosted inbox, the chat's crew sessions.
+        for name, host in {"HostedInbox": bus.hosted_function, **(agent_hosts or {})}.items():
+            self._grant_agent_runs(name, host, tool_registry)
 
         log_group = logs.LogGroup(self, "ExecutionLogs", retention=logs.RetentionDays.ONE_MONTH,
                                   removal_policy=cdk.RemovalPolicy.DESTROY)
@@ -95,17 +98,17 @@ class CrewsContext(Construct):
         self.functions: dict[str, lambda_.IFunction] = {**self.api_functions, "CrewStep": self.step_function}
         self.dead_letter_queues: dict[str, sqs.IQueue] = {}  # Step Functions retries and catches: no queue
 
-    def _hosted_inbox(self, hosted: lambda_.Function, tool_registry: ToolRegistry) -> None:
-        """The bus's hosted inbox consumer answers a message by running the agent (``crewhouse.crews.wiring``): the
-        agents' definitions and memory, and the tool registry's runtime. Its grants are a policy of this stack on
-        that function's role (it already has Converse), so the parent's template names no resource of this one
-        but in the function's environment."""
-        for name, value in {"CREWS_TABLE": self.table.table_name,
+    def _grant_agent_runs(self, name: str, hosted: lambda_.Function, tool_registry: ToolRegistry) -> None:
+        """A function of the parent that runs hosted agents (``crewhouse.crews.wiring``): the agents' definitions,
+        crews and memory, and the tool registry's runtime. Its grants are a policy of this stack on that function's
+        role (it already has Converse), so the parent's template names no resource of this one but in the
+        function's environment."""
+        for variable, value in {"CREWS_TABLE": self.table.table_name,
                             "TOOL_REGISTRY_TABLE": tool_registry.table.table_name,
                             "SANDBOX_FUNCTION": tool_registry.sandbox.function_name}.items():
-            hosted.add_environment(name, value)
+            hosted.add_environment(variable, value)
         assert hosted.role is not None
-        policy = iam.Policy(self, "HostedInboxRunsAgents", roles=[hosted.role], statements=[
+        policy = iam.Policy(self, f"{name}RunsAgents", roles=[hosted.role], statements=[
             iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchGetItem"],
                                 resources=[self.table.table_arn]),
             iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"],

@@ -11,6 +11,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from crewhouse_cdk.constructs.api_functions import serve_api_modules
@@ -35,6 +36,13 @@ FLOWS_API_ACTIONS = [  # on the state machines, their versions and aliases
     "states:CreateStateMachineAlias", "states:UpdateStateMachineAlias", "states:DeleteStateMachineAlias",
     "states:PublishStateMachineVersion", "states:ListExecutions",
 ]
+# What a state machine's role needs to log to CloudWatch Logs and trace to X-Ray (the actions CDK grants its own).
+FLOW_LOG_DELIVERY_ACTIONS = [
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+]
+FLOW_TRACING_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+                        "xray:GetSamplingTargets"]
 EXECUTIONS_API_MACHINE_ACTIONS = ["states:StartExecution"]  # on a version (in AWS) or the state machine
 EXECUTIONS_API_EXECUTION_ACTIONS = ["states:StopExecution", "states:DescribeExecution", "states:GetExecutionHistory"]
 
@@ -95,6 +103,15 @@ class FlowsContext(Construct):
         self.flow_role.add_to_policy(iam.PolicyStatement(actions=["states:StartExecution"], resources=[flow_machines]))
         self.flow_role.add_to_policy(iam.PolicyStatement(
             actions=["states:DescribeExecution", "states:StopExecution"], resources=[flow_executions]))
+        # Every flow state machine logs its failures here and traces to X-Ray (crewhouse.flows.machines): CloudWatch
+        # Logs' vended delivery and X-Ray's writes support no resource-level permissions.
+        self.log_group = logs.LogGroup(self, "FlowExecutionLogs", retention=logs.RetentionDays.ONE_MONTH,
+                                       removal_policy=cdk.RemovalPolicy.DESTROY)
+        self.flow_role.add_to_policy(iam.PolicyStatement(actions=FLOW_LOG_DELIVERY_ACTIONS, resources=["*"]))
+        self.flow_role.add_to_policy(iam.PolicyStatement(actions=FLOW_TRACING_ACTIONS, resources=["*"]))
+        acknowledge(self.flow_role, "AwsSolutions-IAM5[Resource::*]",
+                    "Step Functions' log delivery (logs:*LogDelivery*, resource policies) and X-Ray writes support no "
+                    "resource-level permissions.")
         for kind in ("stateMachine", "execution"):
             finding = nag_arn(self, "states", f"{kind}:{FLOW_PREFIX}-*")
             acknowledge(self.flow_role, f"AwsSolutions-IAM5[Resource::{finding}]",
@@ -105,6 +122,7 @@ class FlowsContext(Construct):
         self.api_functions = serve_api_modules(
             self, API_FUNCTIONS, api=api, storage=storage, layers=layers, table=self.table,
             environment={**common, "FLOW_ROLE_ARN": self.flow_role.role_arn,
+                         "FLOW_LOG_GROUP_ARN": self.log_group.log_group_arn,
                          "NODE_RUNNER_ARN": self.runner_function.function_arn})
         self.flows_api = self.api_functions["FlowsApi"]
         self.executions_api = self.api_functions["FlowExecutionsApi"]

@@ -8,7 +8,6 @@ from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
@@ -223,14 +222,14 @@ class JobsContext(Construct):
         """What a function that submits and reads jobs (the MCP tools) needs in its environment."""
         return {"JOBS_TABLE": self.table.table_name, "JOB_QUEUE_URL": self.queue.queue_url}
 
-    def grant_submit(self, function: lambda_.Function) -> None:
+    def grant_submit(self, function: iam.IGrantable) -> None:
         """Submit jobs (admission sends them to the queue) and read them; nothing else of the context."""
         self._grant_jobs(function)
         self.queue.grant_send_messages(function)
 
-    def _grant_jobs(self, function: lambda_.Function) -> None:
+    def _grant_jobs(self, function: iam.IGrantable) -> None:
         """The workers' item-level access: jobs, the ready index and the slots (no table index, no scan)."""
-        function.add_to_role_policy(iam.PolicyStatement(
+        function.grant_principal.add_to_principal_policy(iam.PolicyStatement(
             actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
                      "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
             resources=[self.table.table_arn]))

@@ -1,9 +1,12 @@
-"""The MCP context: the MCP server Lambda behind the HTTP API, plus its public RFC 9728 metadata."""
+"""The MCP context: the MCP server Lambda behind the HTTP API, plus its public RFC 9728 metadata; and what
+Crewhouse's own tools need wherever they run (:class:`BuiltinTools`)."""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from crewhouse_cdk.constructs.auth import Auth
@@ -19,36 +22,66 @@ from crewhouse_cdk.nag import acknowledge, acknowledge_index_access
 METADATA_PATHS = ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp")
 
 
+class BuiltinTools(Construct):
+    """What Crewhouse's own tools (``crewhouse.tools``: tasks, notes, files, jobs) need wherever they run: the MCP
+    server, the bus's hosted inbox, and the tool registry's runtime in the crews nested stack (hosted agents, crew
+    steps, flow nodes, dry runs), where ``builtin:<name>`` tools act on this stack's tables.
+
+    A function of another stack gets the grants as a policy of this stack on its role (an imported role): the
+    policy names this stack's resources as cdk-nag sees them here, and the nested stack names none of them but in
+    the function's environment."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, tasks: TasksContext,
+                 notes: NotesContext, files: FilesContext, jobs: JobsContext) -> None:
+        super().__init__(scope, construct_id)
+        self.storage, self.tasks, self.notes, self.files, self.jobs = storage, tasks, notes, files, jobs
+        self.environment = {
+            "TASKS_TABLE": tasks.table.table_name,
+            "NOTES_TABLE": notes.table.table_name,
+            "FILES_TABLE": files.table.table_name,
+            "FILES_BUCKET": storage.files_bucket.bucket_name,
+            "SEARCH_TABLE": storage.search_table.table_name,
+            **jobs.submit_environment,
+        }
+
+    def grant(self, function: lambda_.Function) -> None:
+        """The tools act on tasks and notes (large note bodies live in the bucket under notes/), read files and
+        search, and submit and read jobs."""
+        for name, value in self.environment.items():
+            function.add_environment(name, value)
+        grantee: lambda_.Function | iam.IRole = function
+        if cdk.Stack.of(function) is not cdk.Stack.of(self):
+            assert function.role is not None
+            grantee = iam.Role.from_role_name(self, f"Role{function.node.addr[:12]}", function.role.role_name,
+                                              mutable=True)
+        self.tasks.table.grant_read_write_data(grantee)
+        acknowledge_index_access(grantee, self.tasks.table)
+        self.notes.table.grant_read_write_data(grantee)
+        acknowledge_index_access(grantee, self.notes.table)
+        self.files.table.grant_read_data(grantee)
+        acknowledge_index_access(grantee, self.files.table)
+        self.notes.grant_bodies(grantee)
+        self.storage.search_table.grant_read_data(grantee)
+        self.jobs.grant_submit(grantee)  # queue_research_task, queue_content_generation, job status and result
+
+
 class McpContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi, auth: Auth,
                  tasks: TasksContext, notes: NotesContext, files: FilesContext, jobs: JobsContext,
                  layers: DependencyLayers) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
+        self.builtin_tools = BuiltinTools(self, "BuiltinTools", storage=storage, tasks=tasks, notes=notes,
+                                          files=files, jobs=jobs)
         self.function = CrewhouseFunction(
             self, "McpServer", handler="crewhouse.mcp.api.handler", layers=layers,
             description="MCP server (stateless Streamable HTTP): Crewhouse tools for AI assistants",
             environment={
-                "TASKS_TABLE": tasks.table.table_name,
-                "NOTES_TABLE": notes.table.table_name,
-                "FILES_TABLE": files.table.table_name,
-                "FILES_BUCKET": storage.files_bucket.bucket_name,
-                "SEARCH_TABLE": storage.search_table.table_name,
                 "USER_POOL_ID": auth.user_pool.user_pool_id,
                 "MCP_ALLOWED_HOSTS": f"{api.api.api_id}.execute-api.{stack.region}.{stack.url_suffix}",
-                **jobs.submit_environment,
             },
         ).function
-        # The tools act on tasks and notes (large note bodies live in the bucket under notes/) and read files.
-        tasks.table.grant_read_write_data(self.function)
-        acknowledge_index_access(self.function, tasks.table)
-        notes.table.grant_read_write_data(self.function)
-        acknowledge_index_access(self.function, notes.table)
-        files.table.grant_read_data(self.function)
-        acknowledge_index_access(self.function, files.table)
-        notes.grant_bodies(self.function)
-        storage.search_table.grant_read_data(self.function)
-        jobs.grant_submit(self.function)  # queue_research_task, queue_content_generation, job status and result
+        self.builtin_tools.grant(self.function)
         api.route("/mcp", [apigwv2.HttpMethod.POST, apigwv2.HttpMethod.GET, apigwv2.HttpMethod.DELETE],
                   self.function)
         for path in METADATA_PATHS:

@@ -123,11 +123,12 @@ class NotesContext(Construct):
         self.functions = {**self.api_functions, "NotesStream": self.stream_function}
 
 
-    def grant_bodies(self, function: lambda_.IFunction) -> None:
-        """Read, write and delete note bodies kept in the bucket (the API, and the MCP note tools)."""
-        function.add_to_role_policy(iam.PolicyStatement(
+    def grant_bodies(self, function: lambda_.IFunction | iam.IRole) -> None:
+        """Read, write and delete note bodies kept in the bucket (the API, and the builtin note tools)."""
+        principal = function.grant_principal
+        principal.add_to_principal_policy(iam.PolicyStatement(
             actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources=[self._bodies]))
-        function.add_to_role_policy(self._list_bodies)
+        principal.add_to_principal_policy(self._list_bodies)
         _acknowledge_bodies(function, self._bucket)
 
 

@@ -13,9 +13,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from crewhouse.chat.logic import ChatService, find_session, owner_of, registry_caller
+from crewhouse.chat.logic import ChatService, Crews, find_session, owner_of, registry_caller
 from crewhouse.chat.logic import create_session as new_session
-from crewhouse.chat.models import ChatMessage, MessageIn, Session, SessionCreate, ToolCall, TurnResult, TurnTimings
+from crewhouse.chat.models import (
+    AgentUse,
+    ChatMessage,
+    MessageIn,
+    Session,
+    SessionCreate,
+    ToolCall,
+    TurnResult,
+    TurnTimings,
+)
 from crewhouse.chat.settings import ChatSettings
 from crewhouse.chat.store import DynamoChatStore
 from crewhouse.core.aws import aws_client
@@ -40,6 +49,13 @@ def chat_store() -> DynamoChatStore:
 Store = Annotated[DynamoChatStore, Depends(chat_store)]
 
 
+def crews() -> Crews:
+    """The crews context's conversation, for sessions bound to a crew (loaded with the first such request)."""
+    from crewhouse.crews.wiring import crew_conversation
+
+    return crew_conversation(timeout_seconds=load_settings(ChatSettings).turn_timeout_seconds)
+
+
 def chat_service(identity: CurrentIdentity, store: Store) -> ChatService:
     settings = load_settings(ChatSettings)
     from crewhouse.llm.factory import provider_chain
@@ -49,7 +65,8 @@ def chat_service(identity: CurrentIdentity, store: Store) -> ChatService:
     llm = tenant_provider(identity.tenant_id, settings) or provider_chain(settings)
     return ChatService(store, llm, registry_caller(identity, load_settings),
                        max_tool_calls=settings.max_tool_calls_per_turn,
-                       timeout_seconds=settings.turn_timeout_seconds, token_budget=settings.history_token_budget)
+                       timeout_seconds=settings.turn_timeout_seconds, token_budget=settings.history_token_budget,
+                       crews=crews)
 
 
 Service = Annotated[ChatService, Depends(chat_service)]
@@ -64,9 +81,10 @@ async def turn_started() -> float:  # async: nothing to wait for, so no hop to t
 Started = Annotated[float, Depends(turn_started)]
 
 
-@router.post("/chat/sessions", status_code=201, response_model=Session, summary="Start a conversation")
+@router.post("/chat/sessions", status_code=201, response_model=Session,
+             summary="Start a conversation (with the assistant, or with one of the tenant's crews)")
 def create_session(body: SessionCreate, identity: CurrentIdentity, store: Store) -> Session:
-    return Session.model_validate(new_session(store, identity, body.title, datetime.now(UTC)))
+    return Session.model_validate(new_session(store, identity, body.title, datetime.now(UTC), body.crew_id, crews))
 
 
 @router.get("/chat/sessions", response_model=Page[Session], summary="Your conversations, newest first")
@@ -105,12 +123,14 @@ def send_message(session_id: str, body: MessageIn, started: Started, identity: C
     outcome = service.send(identity, session_id, body.text)
     timings = TurnTimings(total_ms=(time.perf_counter() - started) * 1000, model_ms=outcome.model_ms)
     calls = [ToolCall.model_validate(c) for c in outcome.tool_calls]
+    agents = [AgentUse.model_validate(a) for a in outcome.agents or []]
     last = outcome.stored[-1]
-    reply = ChatMessage(id="latest", role="assistant", text=last["text"], tool_calls=calls,
+    reply = ChatMessage(id="latest", role="assistant", text=last["text"], tool_calls=calls, agents=agents,
                         created_at=service.clock())
     logger.info("chat turn", extra={"total_ms": timings.total_ms, "model_ms": timings.model_ms,
                                     "tool_calls": len(calls), "provider": outcome.provider})
-    return TurnResult(reply=reply, tool_calls=calls, provider=outcome.provider, usage=outcome.usage, timings=timings)
+    return TurnResult(reply=reply, tool_calls=calls, crew_id=outcome.crew_id, agents=agents, provider=outcome.provider,
+                      usage=outcome.usage, timings=timings)
 
 
 app = create_app("Crewhouse chat", [router])

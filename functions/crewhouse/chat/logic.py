@@ -6,6 +6,10 @@ tool registry and goes back as a
 ``toolResult`` (errors with status ``error``), until the model answers in text, 8 tool calls were made,
 or the turn's time is up. Only one turn per session runs at a time.
 
+A session bound to a crew (``crew_id``) sends each message to that crew instead (the crews context's
+``CrewConversation``: its manager agent in a hierarchical crew, its tasks in order in a sequential one), with the
+conversation so far as context; the reply names the agents that worked and every tool call each made.
+
 The history comes with the session: taking the turn lock returns the context the previous turn stored
 (:func:`next_context`), so a turn reads no messages. Its own DynamoDB work is three requests: the lock, the
 turn's messages in one batch, and the commit (see ``store.py``); the rest is the tools' work.
@@ -24,6 +28,7 @@ from crewhouse.core.errors import NotFound
 from crewhouse.core.identity import Identity
 
 if TYPE_CHECKING:  # the provider layer and the tool registry load with the first turn, not with the module
+    from crewhouse.crews.logic import CrewReply
     from crewhouse.llm.provider import LLMProvider
     from crewhouse.tools.registry import ToolOutcome
 
@@ -40,7 +45,8 @@ HISTORY_MESSAGES = 40
 
 
 class ChatStore(Protocol):
-    def create_session(self, owner: str, session_id: str, title: str, now: str) -> dict[str, Any]: ...
+    def create_session(self, owner: str, session_id: str, title: str, now: str, crew_id: str | None = None
+                       ) -> dict[str, Any]: ...
 
     def get_session(self, owner: str, session_id: str) -> dict[str, Any] | None: ...
 
@@ -60,6 +66,17 @@ class ChatStore(Protocol):
 ToolCaller = Callable[[str, dict[str, Any]], "ToolOutcome"]
 
 
+class Crews(Protocol):
+    """The crews context's ``CrewConversation``: a crew of the caller's tenant (404 otherwise) and its reply."""
+
+    def crew(self, identity: Identity, crew_id: str) -> dict[str, Any]: ...
+
+    def reply(self, identity: Identity, crew_id: str, text: str, transcript: str = "") -> CrewReply: ...
+
+
+TRANSCRIPT_CHARS = 6000  # of the conversation so far, sent to a crew as context
+
+
 @dataclass
 class TurnOutcome:
     reply_text: str
@@ -68,6 +85,8 @@ class TurnOutcome:
     usage: dict[str, int]
     stored: list[dict[str, Any]]
     model_ms: float = 0.0  # time spent waiting for the provider: what our own code adds is the rest
+    agents: list[dict[str, Any]] | None = None  # a crew session's members that worked on the reply
+    crew_id: str | None = None
 
 
 def owner_of(identity: Identity) -> str:
@@ -134,27 +153,46 @@ def find_session(store: ChatStore, identity: Identity, session_id: str) -> dict[
     return found
 
 
-def create_session(store: ChatStore, identity: Identity, title: str | None, now: datetime) -> dict[str, Any]:
-    """A new, empty conversation (one write; no provider or tool is needed for it)."""
+def create_session(store: ChatStore, identity: Identity, title: str | None, now: datetime,
+                   crew_id: str | None = None, crews: Callable[[], Crews] | None = None) -> dict[str, Any]:
+    """A new, empty conversation (one write; no provider or tool is needed for it). A crew session checks that the
+    crew is the tenant's first (a missing or foreign crew is 404)."""
     from ulid import ULID
 
-    return store.create_session(owner_of(identity), str(ULID()), title or "New chat", now.isoformat())
+    if crew_id:
+        if crews is None:
+            raise NotFound(f"No crew {crew_id}.")
+        found = crews().crew(identity, crew_id)
+        title = title or f"Chat with {found['name']}"
+    return store.create_session(owner_of(identity), str(ULID()), title or "New chat", now.isoformat(), crew_id)
+
+
+def transcript(history: list[Message], limit: int = TRANSCRIPT_CHARS) -> str:
+    """The conversation's text turns, newest kept within ``limit`` characters (tool rounds left out)."""
+    lines = []
+    for message in history:
+        said = "".join(block.get("text", "") for block in message.get("content", []))
+        if said:
+            lines.append(f"{'User' if message['role'] == 'user' else 'Crew'}: {said}")
+    return "\n".join(lines)[-limit:]
 
 
 class ChatService:
     def __init__(self, store: ChatStore, provider: LLMProvider, run_tool: ToolCaller, *,
                  max_tool_calls: int = 8, timeout_seconds: float = 25.0, token_budget: int = 6000,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 crews: Callable[[], Crews] | None = None) -> None:
         self.store = store
         self.provider = provider
         self.run_tool = run_tool
+        self.crews = crews
         self.max_tool_calls = max_tool_calls
         self.timeout_seconds = timeout_seconds
         self.token_budget = token_budget
         self.clock = clock
 
-    def create_session(self, identity: Identity, title: str | None) -> dict[str, Any]:
-        return create_session(self.store, identity, title, self.clock())
+    def create_session(self, identity: Identity, title: str | None, crew_id: str | None = None) -> dict[str, Any]:
+        return create_session(self.store, identity, title, self.clock(), crew_id, self.crews)
 
     def send(self, identity: Identity, session_id: str, text: str) -> TurnOutcome:
         owner = owner_of(identity)
@@ -167,7 +205,8 @@ class ChatService:
             if history is None:  # a session stored without it: read the newest messages instead
                 history = self.store.recent_converse(owner, session_id, HISTORY_MESSAGES, count) if count else []
             context = trim_history(history, self.token_budget)
-            outcome = self._turn(context, text)
+            crew_id = session.get("crew_id")
+            outcome = self._crew_turn(identity, str(crew_id), context, text) if crew_id else self._turn(context, text)
         except BaseException:
             self.store.release_turn(owner, session_id)
             raise
@@ -193,6 +232,21 @@ class ChatService:
             stored.append({"role": message["role"], "text": said, "converse": message})
         stored.append({"role": "assistant", "text": loop.text, "converse": final, "tool_calls": loop.tool_calls})
         return TurnOutcome(loop.text, loop.tool_calls, loop.provider, loop.usage, stored, loop.model_ms)
+
+    def _crew_turn(self, identity: Identity, crew_id: str, context: list[Message], text: str) -> TurnOutcome:
+        from crewhouse.llm.provider import text_message
+
+        if self.crews is None:
+            raise NotFound(f"No crew {crew_id}.")
+        started = time.perf_counter()
+        answer = self.crews().reply(identity, crew_id, text, transcript(context))
+        model_ms = (time.perf_counter() - started) * 1000  # the agents' work, tools included
+        stored: list[dict[str, Any]] = [
+            {"role": "user", "text": text, "converse": text_message("user", text)},
+            {"role": "assistant", "text": answer.text, "converse": text_message("assistant", answer.text or "…"),
+             "tool_calls": answer.tool_calls, "agents": answer.agents}]
+        return TurnOutcome(answer.text, answer.tool_calls, answer.provider, answer.usage, stored, model_ms,
+                           answer.agents, crew_id)
 
 
 def registry_caller(identity: Identity, settings_for: Callable[[type], Any]) -> ToolCaller:

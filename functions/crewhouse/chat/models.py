@@ -10,6 +10,8 @@ class SessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = Field(default=None, max_length=200)
+    crew_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+                                description="Bind the session to one of the tenant's crews: each message goes to it")
 
 
 class Session(BaseModel):
@@ -18,6 +20,7 @@ class Session(BaseModel):
     created_at: datetime
     updated_at: datetime
     message_count: int = 0
+    crew_id: str | None = None
 
 
 class MessageIn(BaseModel):
@@ -30,7 +33,16 @@ class ToolCall(BaseModel):
     name: str
     input: dict[str, Any]
     ok: bool
-    result: dict[str, Any]
+    result: dict[str, Any] | str = Field(description="The tool's result (shortened to text for a crew's agents)")
+    agent_id: str | None = Field(default=None, description="The crew member that made the call (crew sessions)")
+
+
+class AgentUse(BaseModel):
+    """A crew member that worked on the reply, and the tools it used."""
+
+    agent_id: str
+    name: str
+    tools_used: list[str]
 
 
 # ``default_factory`` is a Python function, never the builtin ``list``: pydantic inspects the factory's
@@ -41,6 +53,7 @@ class ChatMessage(BaseModel):
     role: Literal["user", "assistant"]
     text: str
     tool_calls: list[ToolCall] = Field(default_factory=lambda: [])
+    agents: list[AgentUse] = Field(default_factory=lambda: [])
     created_at: datetime
 
 
@@ -56,6 +69,8 @@ class TurnTimings(BaseModel):
 class TurnResult(BaseModel):
     reply: ChatMessage
     tool_calls: list[ToolCall]
+    crew_id: str | None = None
+    agents: list[AgentUse] = Field(default_factory=lambda: [], description="A crew session's members that worked")
     provider: str
     usage: dict[str, int]
     timings: TurnTimings

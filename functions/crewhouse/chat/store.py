@@ -35,7 +35,8 @@ def messages_pk(owner: str, session_id: str) -> str:
 
 def _session(item: dict[str, Any]) -> dict[str, Any]:
     return {"id": str(item["SK"]).removeprefix("CHAT#"), "title": item["title"], "created_at": item["created_at"],
-            "updated_at": item["updated_at"], "message_count": int(item.get("message_count", 0))}
+            "updated_at": item["updated_at"], "message_count": int(item.get("message_count", 0)),
+            "crew_id": item.get("crew_id")}
 
 
 CONTEXT_MAX_BYTES = 200_000  # compressed; DynamoDB items hold 400 KB (a 6,000-token context takes a few KB)
@@ -59,12 +60,13 @@ def message_sk(seq: int) -> str:
 
 
 # Session reads name their attributes: nothing else on the item (the turn lock) is sent back.
-_SESSION_ATTRIBUTES = ("SK", "title", "created_at", "updated_at", "message_count")
+_SESSION_ATTRIBUTES = ("SK", "title", "created_at", "updated_at", "message_count", "crew_id")
 
 
 def _message(item: dict[str, Any]) -> dict[str, Any]:
     return {"id": str(item["SK"]).removeprefix("MSG#"), "role": item["role"], "text": item["text"],
-            "tool_calls": json.loads(item.get("tool_calls", "[]")), "converse": json.loads(item["converse"]),
+            "tool_calls": json.loads(item.get("tool_calls", "[]")), "agents": json.loads(item.get("agents", "[]")),
+            "converse": json.loads(item["converse"]),
             "created_at": item["created_at"]}
 
 
@@ -72,9 +74,10 @@ class DynamoChatStore:
     def __init__(self, table: t.Table) -> None:
         self._table = table
 
-    def create_session(self, owner: str, session_id: str, title: str, now: str) -> dict[str, Any]:
+    def create_session(self, owner: str, session_id: str, title: str, now: str, crew_id: str | None = None
+                       ) -> dict[str, Any]:
         item = {"PK": owner, "SK": session_sk(session_id), "title": title, "created_at": now, "updated_at": now,
-                "message_count": 0}
+                "message_count": 0, **({"crew_id": crew_id} if crew_id else {})}
         self._table.put_new(item)
         return _session(item)
 
@@ -117,7 +120,8 @@ class DynamoChatStore:
         """
         written = [{"PK": messages_pk(owner, session_id), "SK": message_sk(first_seq + i), "role": m["role"],
                     "text": m["text"], "created_at": now, "converse": json.dumps(m["converse"]),
-                    "tool_calls": json.dumps(m.get("tool_calls", []))} for i, m in enumerate(messages)]
+                    "tool_calls": json.dumps(m.get("tool_calls", [])),
+                    **({"agents": json.dumps(m["agents"])} if m.get("agents") else {})} for i, m in enumerate(messages)]
         self._table.put_many(written)
         names: dict[str, str] = {"#c": "context"}
         values: dict[str, Any] = {":n": first_seq + len(messages), ":now": now}

@@ -341,6 +341,58 @@ def error_reason(error: Item | None) -> str:
     return f"{kind}: {message}"[:ERROR_CHARS] if message else str(kind)
 
 
+def delegation(runtime: AgentRuntime, identity: Identity, members: list[str], versions: Item, budget: int,
+               crew_task: str, delegations: list[Item]) -> ExtraTools:
+    """A manager's ``delegate`` tool: a member runs the work it names (within ``budget`` delegations); each
+    delegation is appended to ``delegations``."""
+
+    def delegate(name: str, arguments: dict[str, Any]) -> Outcome:
+        agent_id, work = str(arguments.get("agent_id") or ""), str(arguments.get("task") or "").strip()
+        if agent_id not in members:
+            return Outcome(False, {"error": "not-a-member", "detail": f"{agent_id or '(none)'} is not a member; "
+                                                                      f"members: {', '.join(members)}."})
+        if not work:
+            return Outcome(False, {"error": "no-task", "detail": "Say what the member should do."})
+        if len(delegations) >= budget:
+            return Outcome(False, {"error": "limit", "detail": "The crew's delegation limit is reached; answer "
+                                                               "with what you have."})
+        done = runtime.run(identity, agent_id, work, {"Crew task": crew_task}, version=versions.get(agent_id))
+        delegations.append({"agent_id": agent_id, "task": work[:500], "text": done.text[:2000],
+                            "tools_used": done.tools_used, "usage": done.usage, "tool_calls": done.tool_calls})
+        return Outcome(True, {"agent_id": agent_id, "output": done.text})
+
+    return ExtraTools([DELEGATE_SPEC], delegate)
+
+
+def managed(runtime: AgentRuntime, identity: Identity, crew: Item, work: str, context: Item, versions: Item,
+            budget: int, delegations: list[Item], suggested: str | None = None) -> AgentRun:
+    """The manager handles ``work``, delegating to members through its ``delegate`` tool."""
+    members = [m for m in crew["members"] if m != crew["manager_agent_id"]]
+    if suggested:
+        context["Suggested member"] = suggested
+    context["Crew members (delegate to them by id)"] = "\n".join(f"- {member}" for member in members)
+    manager = str(crew["manager_agent_id"])
+    return runtime.run(identity, manager, work, context, version=versions.get(manager),
+                       extra=delegation(runtime, identity, members, versions, budget, work, delegations))
+
+
+def perform_task(runtime: AgentRuntime, identity: Identity, crew: Item, task: Item, inputs: Item,
+                 outputs: dict[str, Item], versions: Item, budget: int, delegations: list[Item],
+                 extra_context: Item | None = None) -> AgentRun:
+    """One crew task: its description and expected output with ``inputs`` filled in, the outputs of the tasks it
+    names as context; its agent runs it, or the manager (delegating) in a hierarchical crew."""
+    description = interpolate(str(task["description"]), inputs)
+    context: Item = {"Expected output": interpolate(str(task["expected_output"]), inputs), **(extra_context or {})}
+    for ref in task.get("context") or []:
+        if ref in outputs:
+            context[f"Output of task {ref}"] = outputs[ref]["text"]
+    if crew["process"] == "hierarchical":
+        return managed(runtime, identity, crew, description, context, versions, budget, delegations,
+                       suggested=str(task["agent_id"]) if task.get("agent_id") else None)
+    agent_id = str(task["agent_id"])
+    return runtime.run(identity, agent_id, description, context, version=versions.get(agent_id))
+
+
 @dataclass
 class StepResult:
     done: bool
@@ -378,20 +430,13 @@ class CrewSteps:
         identity = Identity(run["tenant_id"], str(run["started_by"]), str(run.get("started_role") or "member"),
                             frozenset())
         outputs = {o["task_id"]: o for o in run.get("outputs") or []}
-        description = interpolate(str(task["description"]), dict(run.get("inputs") or {}))
-        context: Item = {"Expected output": interpolate(str(task["expected_output"]), dict(run.get("inputs") or {}))}
-        for ref in task.get("context") or []:
-            if ref in outputs:
-                context[f"Output of task {ref}"] = outputs[ref]["text"]
-        versions = dict(run.get("agent_versions") or {})
         delegations: list[Item] = []
-        if crew["process"] == "hierarchical":
-            result = self._managed(identity, run, task, description, context, versions, delegations)
-        else:
-            agent_id = str(task["agent_id"])
-            result = self.runtime.run(identity, agent_id, description, context, version=versions.get(agent_id))
+        budget = int(crew.get("max_steps") or 10) - int(run.get("delegations") or 0)
+        result = perform_task(self.runtime, identity, crew, task, dict(run.get("inputs") or {}), outputs,
+                              dict(run.get("agent_versions") or {}), budget, delegations)
         output = {"task_id": task["id"], "agent_id": result.agent_id, "agent_version": result.version,
-                  "text": result.text[:OUTPUT_CHARS], "tools_used": result.tools_used, "delegations": delegations,
+                  "text": result.text[:OUTPUT_CHARS], "tools_used": result.tools_used,
+                  "delegations": [{k: v for k, v in d.items() if k != "tool_calls"} for d in delegations],
                   "usage": result.usage}
         agents_used = list(dict.fromkeys([*run.get("agents_used", []), result.agent_id,
                                           *(d["agent_id"] for d in delegations)]))
@@ -414,38 +459,6 @@ class CrewSteps:
             return StepResult(again["status"] == "succeeded", int(again["next_step"]))
         return StepResult(done, step + 1)
 
-    def _managed(self, identity: Identity, run: Item, task: Item, description: str, context: Item,
-                 versions: Item, delegations: list[Item]) -> AgentRun:
-        """The manager handles the task, delegating to members through its ``delegate`` tool (within the run's
-        ``max_steps`` delegations in all)."""
-        crew = run["crew"]
-        members = [m for m in crew["members"] if m != crew["manager_agent_id"]]
-        budget = int(crew.get("max_steps") or 10) - int(run.get("delegations") or 0)
-        roster = [f"- {member}" for member in members]
-        if task.get("agent_id"):
-            context["Suggested member"] = str(task["agent_id"])
-        context["Crew members (delegate to them by id)"] = "\n".join(roster)
-
-        def delegate(name: str, arguments: dict[str, Any]) -> Outcome:
-            agent_id, work = str(arguments.get("agent_id") or ""), str(arguments.get("task") or "").strip()
-            if agent_id not in members:
-                return Outcome(False, {"error": "not-a-member", "detail": f"{agent_id or '(none)'} is not a member; "
-                                                                          f"members: {', '.join(members)}."})
-            if not work:
-                return Outcome(False, {"error": "no-task", "detail": "Say what the member should do."})
-            if len(delegations) >= budget:
-                return Outcome(False, {"error": "limit", "detail": "The crew's delegation limit is reached; answer "
-                                                                   "with what you have."})
-            done = self.runtime.run(identity, agent_id, work, {"Crew task": description},
-                                    version=versions.get(agent_id))
-            delegations.append({"agent_id": agent_id, "task": work[:500], "text": done.text[:2000],
-                                "tools_used": done.tools_used, "usage": done.usage})
-            return Outcome(True, {"agent_id": agent_id, "output": done.text})
-
-        manager = str(crew["manager_agent_id"])
-        return self.runtime.run(identity, manager, description, context, version=versions.get(manager),
-                                extra=ExtraTools([DELEGATE_SPEC], delegate))
-
     def fail(self, ids: Item, error: Item | None) -> Item:
         """Mark the run failed with the task it was on and the reason (unless it already ended)."""
         run = self.store.run(str(ids["tenant_id"]), str(ids["crew_id"]), str(ids["run_id"]))
@@ -458,3 +471,81 @@ class CrewSteps:
                    "finished_at": _now(self.clock)}
         self.store.update_run(run["tenant_id"], run["crew_id"], run["id"], changes)
         return {"status": "failed", "failed_task": failed_task}
+
+
+# --- chat with a crew ----------------------------------------------------------------------------------------
+
+@dataclass
+class CrewReply:
+    text: str
+    agents: list[Item]  # in the order they worked: {"agent_id", "name", "tools_used"}
+    tool_calls: list[Item]  # {"agent_id", "name", "input", "ok", "result"}
+    usage: dict[str, int]
+    provider: str
+    finished: bool = True
+
+
+class CrewConversation:
+    """A chat session bound to a crew: each message goes to the crew. A hierarchical crew's manager agent answers
+    it, delegating to members; a sequential crew runs its tasks in order (``{message}`` in a task's description is
+    the message; the last task's output is the reply). The conversation so far comes along as context.
+
+    Synchronous within the chat's turn: no task starts after ``timeout_seconds`` (the reply then says so)."""
+
+    def __init__(self, store: DynamoCrews, runtime: AgentRuntime, *, timeout_seconds: float = 25.0,
+                 clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self.store = store
+        self.runtime = runtime
+        self.timeout_seconds = timeout_seconds
+        self.clock = clock or time.monotonic
+
+    def crew(self, identity: Identity, crew_id: str) -> Item:
+        found = self.store.crew(identity.tenant_id, crew_id)
+        if found is None:
+            raise NotFound(f"No crew {crew_id}.")
+        return found
+
+    def reply(self, identity: Identity, crew_id: str, text: str, transcript: str = "") -> CrewReply:
+        crew = self.crew(identity, crew_id)
+        named = list(dict.fromkeys([*crew["members"], *([crew["manager_agent_id"]] if crew.get("manager_agent_id")
+                                                          else [])]))
+        heads = self.store.agents(identity.tenant_id, named)
+        missing = [agent_id for agent_id in named if agent_id not in heads]
+        if missing:
+            raise Conflict(f"The crew's agents {', '.join(missing)} no longer exist; update the crew.",
+                           slug="crew-agents-missing")
+        deadline = self.clock() + self.timeout_seconds
+        context: Item = {"Conversation so far": transcript} if transcript else {}
+        budget = int(crew.get("max_steps") or 10)
+        runs: list[AgentRun] = []
+        delegations: list[Item] = []
+        finished = True
+        if crew["process"] == "hierarchical":
+            runs.append(managed(self.runtime, identity, crew, text, dict(context), {}, budget, delegations))
+        else:
+            outputs: dict[str, Item] = {}
+            for task in crew["tasks"]:
+                if runs and self.clock() > deadline:
+                    finished = False
+                    break
+                done = perform_task(self.runtime, identity, crew, task, {"message": text}, outputs, {}, budget,
+                                    delegations, extra_context={"Message": text, **context})
+                outputs[str(task["id"])] = {"text": done.text}
+                runs.append(done)
+        worked = [(r.agent_id, r.tools_used, r.tool_calls, r.usage) for r in runs] + [
+            (d["agent_id"], d["tools_used"], d.get("tool_calls") or [], d["usage"]) for d in delegations]
+        agents: dict[str, Item] = {}
+        calls: list[Item] = []
+        usage: dict[str, int] = dict(EMPTY_USAGE)
+        for agent_id, tools_used, tool_calls, used in worked:
+            entry = agents.setdefault(agent_id, {"agent_id": agent_id, "name": heads[agent_id]["name"],
+                                                 "tools_used": []})
+            entry["tools_used"] = list(dict.fromkeys([*entry["tools_used"], *tools_used]))
+            calls.extend({"agent_id": agent_id, **call} for call in tool_calls)
+            usage = _merge_usage(usage, used)
+        reply = runs[-1].text if runs else ""
+        if not finished:
+            reply = f"{reply}\n\n(The crew ran out of time after {len(runs)} of {len(crew['tasks'])} tasks.)"
+        return CrewReply(reply, list(agents.values()), calls, usage, runs[-1].provider if runs else "", finished)

@@ -68,7 +68,7 @@ class AgentRun:
     usage: dict[str, int]
     agent_id: str
     version: int
-    tool_calls: list[Item] = field(default_factory=list)  # {"name", "ok", "result"} (the result shortened)
+    tool_calls: list[Item] = field(default_factory=list)  # {"name", "input", "ok", "result"} (result shortened)
     provider: str = ""
     finished: bool = True
 
@@ -141,12 +141,14 @@ class AgentRuntime:
         loop: LoopResult = run_tool_loop(
             provider, [*_memory_messages(turns), text_message("user", prompt)], system=system_prompt(agent),
             tool_config=config, call_tool=call, max_tool_calls=int(agent.get("max_iterations") or 8),
-            timeout_seconds=self.timeout_seconds)
+            timeout_seconds=self.timeout_seconds,
+            temperature=float(agent["temperature"]) if agent.get("temperature") is not None else None)
         if agent.get("memory"):
             turns = [*turns, {"task": task[:MEMORY_CHARS], "answer": loop.text[:MEMORY_CHARS],
                               "at": self.clock().isoformat()}][-MEMORY_TURNS:]
             self.store.remember(tenant_id, agent_id, turns)
-        calls = [{"name": c["name"], "ok": bool(c["ok"]), "result": short_result(c["result"])} for c in loop.tool_calls]
+        calls = [{"name": c["name"], "input": c.get("input") or {}, "ok": bool(c["ok"]),
+                  "result": short_result(c["result"])} for c in loop.tool_calls]
         return AgentRun(loop.text, loop.tools_used, loop.usage, agent_id, int(agent["version"]), calls, loop.provider,
                         loop.finished)
 

@@ -6,6 +6,7 @@ Other contexts (the bus's hosted inbox, flows' crew nodes, the chat) import only
     agent_runner(settings=None) -> AgentRuntime
         .run(identity, agent_id, task: str, context: dict | None = None) -> AgentRun(text, tools_used, usage,
                                                                                       agent_id, version, …)
+    crew_conversation(timeout_seconds) -> CrewConversation   # a chat session bound to a crew: .reply(...)
     start_run(identity, crew_id, inputs: dict) -> dict        # the run as GET /crews/{id}/runs/{run_id} shows it
     run_result(identity, crew_id, run_id) -> dict             # the same, later (status, outputs, result, error)
     crew_service(settings=None) / agent_service(settings=None) / crew_steps(settings=None)
@@ -24,7 +25,7 @@ from crewhouse.core.aws import aws_client
 from crewhouse.core.identity import Identity
 from crewhouse.core.settings import load_settings
 from crewhouse.core.table import Table
-from crewhouse.crews.logic import CrewService, CrewSteps, HostedAgentService
+from crewhouse.crews.logic import CrewConversation, CrewService, CrewSteps, HostedAgentService
 from crewhouse.crews.runtime import AgentRuntime, AgentTools, BuiltinTools, RegistryTools
 from crewhouse.crews.settings import CrewsSettings
 from crewhouse.crews.store import DynamoCrews
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
     from crewhouse.llm.provider import LLMProvider
     from crewhouse.llm.tool_loop import ToolCallback
 
-__all__ = ["agent_runner", "agent_service", "crew_service", "crew_steps", "run_result", "start_run"]
+__all__ = ["agent_runner", "agent_service", "crew_conversation", "crew_service", "crew_steps", "run_result",
+           "start_run"]
 
 
 def _settings(settings: CrewsSettings | None) -> CrewsSettings:
@@ -158,6 +160,12 @@ def crew_service(settings: CrewsSettings | None = None) -> CrewService:
 def crew_steps(settings: CrewsSettings | None = None) -> CrewSteps:
     settings = _settings(settings)
     return CrewSteps(store_for(settings), agent_runner(settings, timeout_seconds=240.0))
+
+
+def crew_conversation(settings: CrewsSettings | None = None, *, timeout_seconds: float = 25.0) -> CrewConversation:
+    settings = _settings(settings)
+    return CrewConversation(store_for(settings), agent_runner(settings, timeout_seconds=timeout_seconds),
+                            timeout_seconds=timeout_seconds)
 
 
 def start_run(identity: Identity, crew_id: str, inputs: dict[str, Any],

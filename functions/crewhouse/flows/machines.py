@@ -19,14 +19,26 @@ class Published:
     alias_arn: str
 
 
+def observability_options(log_group_arn: str | None) -> dict[str, Any]:
+    """X-Ray tracing, and failures logged with their data to the flows' log group: the console's execution
+    history already shows every step of a Standard execution, so the log keeps what an operator searches for."""
+    options: dict[str, Any] = {"tracingConfiguration": {"enabled": True}}
+    if log_group_arn:
+        options["loggingConfiguration"] = {
+            "level": "ERROR", "includeExecutionData": True,
+            "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": f"{log_group_arn.removesuffix(':*')}:*"}}]}
+    return options
+
+
 def _code(exc: Exception) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
 class StepFunctions:
-    def __init__(self, client: Any, *, role_arn: str) -> None:
+    def __init__(self, client: Any, *, role_arn: str, log_group_arn: str | None = None) -> None:
         self.client = client
         self.role_arn = role_arn
+        self.options = observability_options(log_group_arn)
 
     def publish(self, name: str, definition: dict[str, Any], *, description: str,
                 existing: Published | None) -> Published:
@@ -36,7 +48,7 @@ class StepFunctions:
         if existing is None:
             created = self.client.create_state_machine(
                 name=name, definition=text, roleArn=self.role_arn, type="STANDARD", publish=True,
-                versionDescription=description[:256] or "saved")
+                versionDescription=description[:256] or "saved", **self.options)
             version_arn = created["stateMachineVersionArn"]
             alias = self.client.create_state_machine_alias(
                 name=ALIAS, description="The version new executions run",
@@ -44,7 +56,7 @@ class StepFunctions:
             return Published(created["stateMachineArn"], version_arn, alias["stateMachineAliasArn"])
         updated = self.client.update_state_machine(
             stateMachineArn=existing.state_machine_arn, definition=text, roleArn=self.role_arn, publish=True,
-            versionDescription=description[:256] or "saved")
+            versionDescription=description[:256] or "saved", **self.options)
         version_arn = updated["stateMachineVersionArn"]
         self.client.update_state_machine_alias(
             stateMachineAliasArn=existing.alias_arn,

@@ -152,7 +152,8 @@ class NodeRunner:
         provider = self.provider(task.context.tenant_id, config, node.id)
         try:
             result = provider.converse(messages=[text_message("user", prompt)],
-                                       system=[{"text": config.system}] if config.system else None)
+                                       system=[{"text": config.system}] if config.system else None,
+                                       temperature=config.temperature)
         except ProviderUnavailable as exc:
             raise Retryable(f"no model provider answered: {exc}") from exc
         except ProviderError as exc:

@@ -16,6 +16,8 @@ class FlowsSettings(LlmSettings):
     node_runner_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:crewhouse-flow-node-runner"
     # A crew run as a child execution (states:startExecution.sync:2); unset: crews run on the node runner.
     crew_state_machine_arn: str | None = None
+    # The log group every flow state machine logs its failures to (with the execution data); unset: no logging.
+    flow_log_group_arn: str | None = None
     # How long a long-poll of an execution's events may wait, at most (seconds).
     events_max_wait_seconds: int = 20
     # The AWS console whose Step Functions page an execution links to.

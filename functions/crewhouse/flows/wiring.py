@@ -22,7 +22,8 @@ def service_for(settings: FlowsSettings | None = None) -> FlowService:
     settings = settings or flows_settings()
     return FlowService(
         store=FlowStore(Table(aws_client("dynamodb", settings), settings.flows_table)),
-        machines=StepFunctions(aws_client("stepfunctions", settings), role_arn=settings.flow_role_arn),
+        machines=StepFunctions(aws_client("stepfunctions", settings), role_arn=settings.flow_role_arn,
+                               log_group_arn=settings.flow_log_group_arn),
         config=FlowsConfig(region=settings.aws_region, name_prefix=settings.flow_name_prefix,
                            node_runner_arn=settings.node_runner_arn,
                            crew_state_machine_arn=settings.crew_state_machine_arn,

@@ -18,11 +18,14 @@ class BedrockProvider:
     name: str = "bedrock"
 
     def converse(self, *, messages: list[Message], system: list[dict[str, Any]] | None = None,
-                 tool_config: dict[str, Any] | None = None, max_tokens: int = 1024) -> ConverseResult:
+                 tool_config: dict[str, Any] | None = None, max_tokens: int = 1024,
+                 temperature: float | None = None) -> ConverseResult:
         from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 
-        request: dict[str, Any] = {"modelId": self.model_id, "messages": messages,
-                                   "inferenceConfig": {"maxTokens": max_tokens}}
+        inference: dict[str, Any] = {"maxTokens": max_tokens}
+        if temperature is not None:
+            inference["temperature"] = temperature
+        request: dict[str, Any] = {"modelId": self.model_id, "messages": messages, "inferenceConfig": inference}
         if system:
             request["system"] = system
         if tool_config:

@@ -128,7 +128,8 @@ class OfflineProvider:
         return (today + timedelta(days=1 if which == "tomorrow" else 0)).isoformat()
 
     def converse(self, *, messages: list[Message], system: list[dict[str, Any]] | None = None,
-                 tool_config: dict[str, Any] | None = None, max_tokens: int = 1024) -> ConverseResult:
+                 tool_config: dict[str, Any] | None = None, max_tokens: int = 1024,
+                 temperature: float | None = None) -> ConverseResult:
         if system and "[crewhouse-job:" in str(system[0].get("text", ""))[:64]:  # an agent job's tagged request
             from crewhouse.llm.offline_jobs import answer_job
 
@@ -136,6 +137,9 @@ class OfflineProvider:
             if answered is not None:
                 return answered
         text, results = _last_user_text(messages)
+        # A hosted agent's turn is its task, then its context as "## " sections (crewhouse.crews.runtime.task_prompt):
+        # the offline assistant acts on the task.
+        text = text.split("\n\n## ", 1)[0]
         step = len(results)
         reply = self._next(parse_intent(text), text, results, messages, step)
         usage = {"inputTokens": sum(len(str(m["content"])) // 4 for m in messages), "outputTokens": 0}

@@ -70,11 +70,14 @@ class OpenAICompatibleProvider:
     name: str = "openai-compatible"
 
     def converse(self, *, messages: list[Message], system: list[dict[str, Any]] | None = None,
-                 tool_config: dict[str, Any] | None = None, max_tokens: int = 1024) -> ConverseResult:
+                 tool_config: dict[str, Any] | None = None, max_tokens: int = 1024,
+                 temperature: float | None = None) -> ConverseResult:
         import httpx
 
         payload: dict[str, Any] = {"model": self.model, "messages": to_openai_messages(messages, system),
                                    "max_tokens": max_tokens}
+        if temperature is not None:
+            payload["temperature"] = temperature
         tools = to_openai_tools(tool_config)
         if tools:
             payload["tools"] = tools

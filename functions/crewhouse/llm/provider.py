@@ -41,7 +41,8 @@ class LLMProvider(Protocol):
     name: str
 
     def converse(self, *, messages: list[Message], system: list[dict[str, Any]] | None = None,
-                 tool_config: dict[str, Any] | None = None, max_tokens: int = 1024) -> ConverseResult: ...
+                 tool_config: dict[str, Any] | None = None, max_tokens: int = 1024,
+                 temperature: float | None = None) -> ConverseResult: ...
 
 
 def text_message(role: str, text: str) -> Message:
@@ -62,12 +63,13 @@ class FailoverProvider:
     usage: dict[str, int] = field(default_factory=lambda: {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0})
 
     def converse(self, *, messages: list[Message], system: list[dict[str, Any]] | None = None,
-                 tool_config: dict[str, Any] | None = None, max_tokens: int = 1024) -> ConverseResult:
+                 tool_config: dict[str, Any] | None = None, max_tokens: int = 1024,
+                 temperature: float | None = None) -> ConverseResult:
         failures: list[str] = []
         for provider in self.providers:
             try:
                 result = provider.converse(messages=messages, system=system, tool_config=tool_config,
-                                           max_tokens=max_tokens)
+                                           max_tokens=max_tokens, temperature=temperature)
             except ProviderUnavailable as exc:
                 failures.append(f"{provider.name}: {exc}")
                 continue

@@ -73,8 +73,10 @@ def short_result(content: Any, limit: int = SHORT_RESULT_CHARS) -> str:
 
 def run_tool_loop(provider: LLMProvider, messages: list[Message], *, system: str | list[dict[str, Any]],
                   tool_config: dict[str, Any] | None, call_tool: ToolCallback, max_tool_calls: int = 8,
-                  timeout_seconds: float = 25.0, max_tokens: int = 1024) -> LoopResult:
-    """Run the loop from ``messages`` (ending with the user's turn); ``system`` is a prompt or Converse blocks."""
+                  timeout_seconds: float = 25.0, max_tokens: int = 1024, temperature: float | None = None
+                  ) -> LoopResult:
+    """Run the loop from ``messages`` (ending with the user's turn); ``system`` is a prompt or Converse blocks;
+    ``temperature`` None leaves the model's default."""
     system_blocks = [{"text": system}] if isinstance(system, str) else system
     config = tool_config if tool_config and tool_config.get("tools") else None
     added: list[Message] = []
@@ -87,7 +89,7 @@ def run_tool_loop(provider: LLMProvider, messages: list[Message], *, system: str
     for _ in range(max_tool_calls + 2):  # tool rounds, plus the answer after the limit
         asked = time.perf_counter()
         result = provider.converse(messages=messages + added, system=system_blocks, tool_config=config,
-                                   max_tokens=max_tokens)
+                                   max_tokens=max_tokens, temperature=temperature)
         model_ms += (time.perf_counter() - asked) * 1000
         rounds += 1
         provider_name = result.provider or provider_name

@@ -207,9 +207,10 @@ class MeteredProvider:
         self.name = self.name or f"{self.inner.name}:{self.provider_id}"
 
     def converse(self, *, messages: list[Message], system: list[dict[str, Any]] | None = None,
-                 tool_config: dict[str, Any] | None = None, max_tokens: int = 1024) -> ConverseResult:
+                 tool_config: dict[str, Any] | None = None, max_tokens: int = 1024,
+                 temperature: float | None = None) -> ConverseResult:
         result = self.inner.converse(messages=messages, system=system, tool_config=tool_config,
-                                     max_tokens=max_tokens)
+                                     max_tokens=max_tokens, temperature=temperature)
         moment = self.clock()
         expires = int((moment + timedelta(days=USAGE_RETENTION_DAYS)).timestamp())
         try:

@@ -23,9 +23,10 @@ from tests.support.mock import mocked_aws
 TABLE, PLATFORM = "flows", "platform"
 RUNNER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:crewhouse-flow-node-runner"
 ROLE_ARN = "arn:aws:iam::123456789012:role/crewhouse-flow-role"
+LOG_GROUP_ARN = "arn:aws:logs:us-east-1:123456789012:log-group:crewhouse-flows"
 ENV = {"FLOWS_TABLE": TABLE, "PLATFORM_TABLE": PLATFORM, "AWS_REGION": "us-east-1", "CURSOR_SIGNING_KEY": "c" * 32,
        "NODE_RUNNER_ARN": RUNNER_ARN, "FLOW_ROLE_ARN": ROLE_ARN, "CREWHOUSE_LOCAL": "true", "LLM_PROVIDERS": "offline",
-       "EVENT_BUS_NAME": "crewhouse"}
+       "EVENT_BUS_NAME": "crewhouse", "FLOW_LOG_GROUP_ARN": LOG_GROUP_ARN}
 
 
 def keyed_table(dynamodb: Any, name: str, indexes: int) -> None:
@@ -97,7 +98,13 @@ def test_save_publishes_a_version_behind_the_live_alias(aws: dict[str, Any], peo
     assert body["latest_version"] == 2 and headers["etag"] == '"2"'
     alias = sfn.describe_state_machine_alias(stateMachineAliasArn=flow["alias_arn"])
     assert alias["routingConfiguration"][0]["stateMachineVersionArn"] == f"{flow['state_machine_arn']}:2"
-    assert "poem" in sfn.describe_state_machine(stateMachineArn=flow["state_machine_arn"])["definition"]
+    described = sfn.describe_state_machine(stateMachineArn=flow["state_machine_arn"])
+    assert "poem" in described["definition"]
+    # Saved and updated alike: failures logged with their data to the flows' log group, traced to X-Ray.
+    assert described["loggingConfiguration"] == {
+        "level": "ERROR", "includeExecutionData": True,
+        "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": f"{LOG_GROUP_ARN}:*"}}]}
+    assert described["tracingConfiguration"] == {"enabled": True}
 
     status, page, _ = call("alice", "GET", f"/flows/{flow['id']}/versions")
     assert [v["number"] for v in page["items"]] == [2, 1] and all(v["definition"] is None for v in page["items"])
@@ -262,3 +269,24 @@ def test_a_refused_callback_reopens_the_approval(aws: dict[str, Any], people: No
     status, problem, _ = call("alice", "POST", f"/executions/{execution['id']}/approvals/review/approve", {})
     assert status == 409 and problem["type"].endswith("approval-not-waiting")
     assert call("alice", "GET", f"/executions/{execution['id']}/approvals")[1][0]["status"] == "pending"
+
+
+def test_the_llm_nodes_temperature_reaches_the_model(aws: dict[str, Any], people: None,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from crewhouse.llm.offline import OfflineProvider
+
+    asked: list[float | None] = []
+
+    class Recording(OfflineProvider):
+        def converse(self, **kwargs: Any) -> Any:
+            asked.append(kwargs.get("temperature"))
+            return super().converse(**kwargs)
+
+    monkeypatch.setattr(runner.NodeRunner, "provider", lambda self, tenant_id, config, node_id: Recording())
+    flow = create()
+    execution = call("alice", "POST", f"/flows/{flow['id']}/executions", {"input": {"topic": "otters"}})[1]
+    context = {"tenant_id": "t1", "flow_id": flow["id"], "flow_version": 1, "run_id": execution["id"]}
+    for config in ({"prompt": "Write", "temperature": 0.9}, {"prompt": "Write"}):
+        run_node({"context": context, "node": {"id": "draft", "kind": "llm", "config": config},
+                  "inputs": {"prompt": "Write about otters"}})
+    assert asked == [0.9, None]

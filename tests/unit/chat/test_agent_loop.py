@@ -21,9 +21,10 @@ class MemoryStore:
         self.locked: set[str] = set()
         self.history_reads = 0
 
-    def create_session(self, owner: str, session_id: str, title: str, now: str) -> dict[str, Any]:
+    def create_session(self, owner: str, session_id: str, title: str, now: str, crew_id: str | None = None
+                       ) -> dict[str, Any]:
         self.sessions[session_id] = {"id": session_id, "title": title, "created_at": now, "updated_at": now,
-                                     "message_count": 0}
+                                     "message_count": 0, "crew_id": crew_id}
         return self.sessions[session_id]
 
     def get_session(self, owner: str, session_id: str) -> dict[str, Any] | None:

@@ -39,10 +39,11 @@ class ScriptedProvider:
         self.calls: list[dict[str, Any]] = []
 
     def converse(self, *, messages: list[dict[str, Any]], system: list[dict[str, Any]] | None = None,
-                 tool_config: dict[str, Any] | None = None, max_tokens: int = 1024) -> ConverseResult:
+                 tool_config: dict[str, Any] | None = None, max_tokens: int = 1024,
+                 temperature: float | None = None) -> ConverseResult:
         prompt = str((system or [{}])[0].get("text", ""))
         agent = prompt.removeprefix("You are ").split(".", 1)[0]
-        self.calls.append({"agent": agent, "messages": list(messages), "tools": [
+        self.calls.append({"agent": agent, "messages": list(messages), "temperature": temperature, "tools": [
             spec["toolSpec"]["name"] for spec in (tool_config or {}).get("tools", [])]})
         queue = self.scripts.get(agent) or []
         return queue.pop(0) if queue else said(f"{agent} done")

@@ -160,3 +160,12 @@ def test_the_manager_delegates_to_members_within_the_step_limit() -> None:
     assert [r["status"] for r in manager_results] == ["success", "error", "success", "error"]
     assert manager_results[3]["content"][0]["json"]["error"] == "limit"
     assert "delegate" in world.provider.calls[0]["tools"] and world.provider.calls[1]["tools"] == ["search"]
+
+
+def test_an_agents_temperature_reaches_the_model() -> None:
+    world = World()
+    warm = world.agent("Ann", temperature=0.7)
+    world.runtime.run(ALICE, warm, "write a poem")
+    cold = world.agent("Bo", temperature=0)
+    world.runtime.run(ALICE, cold, "add 2 and 2")
+    assert [call["temperature"] for call in world.provider.calls] == [0.7, 0.0]

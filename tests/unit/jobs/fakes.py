@@ -57,7 +57,8 @@ class RecordingLLM:
     name: str = "offline"
 
     def converse(self, *, messages: list[dict[str, Any]], system: list[dict[str, Any]] | None = None,
-                 tool_config: dict[str, Any] | None = None, max_tokens: int = 1024) -> ConverseResult:
+                 tool_config: dict[str, Any] | None = None, max_tokens: int = 1024,
+                 temperature: float | None = None) -> ConverseResult:
         self.requests.append({"messages": messages, "system": system, "max_tokens": max_tokens})
         return OfflineProvider().converse(messages=messages, system=system, max_tokens=max_tokens)
 
