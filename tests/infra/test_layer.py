@@ -265,7 +265,9 @@ def test_capability_handlers_get_their_layers(handler: str, layers: tuple[str, .
 
 # The MCP server, and the functions that run registry tools, whose ``mcp`` kind calls a remote MCP server with the
 # SDK's client (crewhouse.tool_registry.mcp_tool): agents (bus, crews), the flow node runner, the registry's dry run.
-MCP_LAYER_HANDLERS = {"crewhouse.mcp.api.handler", "crewhouse.tool_registry.api.handler",
+# Every function that may run a registered tool of the `mcp` kind (through the tool registry's runtime), the chat's
+# crew sessions included.
+MCP_LAYER_HANDLERS = {"crewhouse.mcp.api.handler", "crewhouse.tool_registry.api.handler", "crewhouse.chat.api.handler",
                       "crewhouse.bus.a2a_api.handler", "crewhouse.bus.hosted.handler",
                       "crewhouse.crews.agents_api.handler", "crewhouse.crews.api.handler",
                       "crewhouse.crews.workers.step_handler", "crewhouse.flows.runner.handler"}

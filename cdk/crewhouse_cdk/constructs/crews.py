@@ -16,7 +16,6 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from crewhouse.tool_registry.settings import SECRET_PREFIX as TOOL_SECRET_PREFIX
 from crewhouse_cdk.constructs.api_functions import serve_api_modules
 from crewhouse_cdk.constructs.bus import BusContext
 from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
@@ -24,6 +23,7 @@ from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.llm import grant_converse, llm_environment
 from crewhouse_cdk.constructs.storage import Storage, tenant_table
 from crewhouse_cdk.constructs.tool_registry import ToolRegistry
+from crewhouse_cdk.grants import grantee_here
 from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access, logical_id, nag_arn
 from crewhouse_cdk.paths import STATEMACHINES_DIR
 
@@ -65,8 +65,8 @@ class CrewsContext(Construct):
             grant_converse(function)
             tool_registry.grant_runtime(function)
         # Functions of the parent that run hosted agents in-process: the bus's hosted inbox, the chat's crew sessions.
-        for name, host in {"HostedInbox": bus.hosted_function, **(agent_hosts or {})}.items():
-            self._grant_agent_runs(name, host, tool_registry)
+        for host in (bus.hosted_function, *(agent_hosts or {}).values()):
+            self._grant_agent_runs(host, tool_registry)
 
         log_group = logs.LogGroup(self, "ExecutionLogs", retention=logs.RetentionDays.ONE_MONTH,
                                   removal_policy=cdk.RemovalPolicy.DESTROY)
@@ -98,24 +98,10 @@ class CrewsContext(Construct):
         self.functions: dict[str, lambda_.IFunction] = {**self.api_functions, "CrewStep": self.step_function}
         self.dead_letter_queues: dict[str, sqs.IQueue] = {}  # Step Functions retries and catches: no queue
 
-    def _grant_agent_runs(self, name: str, hosted: lambda_.Function, tool_registry: ToolRegistry) -> None:
+    def _grant_agent_runs(self, hosted: lambda_.Function, tool_registry: ToolRegistry) -> None:
         """A function of the parent that runs hosted agents (``crewhouse.crews.wiring``): the agents' definitions,
-        crews and memory, and the tool registry's runtime. Its grants are a policy of this stack on that function's
-        role (it already has Converse), so the parent's template names no resource of this one but in the
-        function's environment."""
-        for variable, value in {"CREWS_TABLE": self.table.table_name,
-                            "TOOL_REGISTRY_TABLE": tool_registry.table.table_name,
-                            "SANDBOX_FUNCTION": tool_registry.sandbox.function_name}.items():
-            hosted.add_environment(variable, value)
-        assert hosted.role is not None
-        policy = iam.Policy(self, f"{name}RunsAgents", roles=[hosted.role], statements=[
-            iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchGetItem"],
-                                resources=[self.table.table_arn]),
-            iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"],
-                                resources=[tool_registry.table.table_arn]),
-            iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[tool_registry.secrets_arn]),
-            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[tool_registry.sandbox.function_arn]),
-        ])
-        acknowledge(policy, "AwsSolutions-IAM5[Resource::"
-                    f"{nag_arn(self, 'secretsmanager', f'secret:{TOOL_SECRET_PREFIX}/*')}]",
-                    "One secret per tool, named per tenant and tool at run time under the registry's prefix only.")
+        crews and memory, and the tool registry's runtime (it already has Converse). Its grants are a policy of this
+        stack on that function's role (``grantee_here``)."""
+        hosted.add_environment("CREWS_TABLE", self.table.table_name)
+        self.table.grant(grantee_here(self, hosted), "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchGetItem")
+        tool_registry.grant_runtime(hosted)

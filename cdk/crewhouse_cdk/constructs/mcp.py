@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigwv2
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -17,6 +16,7 @@ from crewhouse_cdk.constructs.jobs import JobsContext
 from crewhouse_cdk.constructs.notes import NotesContext
 from crewhouse_cdk.constructs.storage import Storage
 from crewhouse_cdk.constructs.tasks import TasksContext
+from crewhouse_cdk.grants import grantee_here
 from crewhouse_cdk.nag import acknowledge, acknowledge_index_access
 
 METADATA_PATHS = ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp")
@@ -49,11 +49,7 @@ class BuiltinTools(Construct):
         search, and submit and read jobs."""
         for name, value in self.environment.items():
             function.add_environment(name, value)
-        grantee: lambda_.Function | iam.IRole = function
-        if cdk.Stack.of(function) is not cdk.Stack.of(self):
-            assert function.role is not None
-            grantee = iam.Role.from_role_name(self, f"Role{function.node.addr[:12]}", function.role.role_name,
-                                              mutable=True)
+        grantee = grantee_here(self, function)
         self.tasks.table.grant_read_write_data(grantee)
         acknowledge_index_access(grantee, self.tasks.table)
         self.notes.table.grant_read_write_data(grantee)

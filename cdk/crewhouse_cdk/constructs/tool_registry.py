@@ -11,13 +11,14 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from crewhouse.tool_registry.settings import SECRET_PREFIX
 from crewhouse_cdk.constructs.api_functions import serve_api_modules
 from crewhouse_cdk.constructs.function import CODE_EXCLUDES, LOG_RETENTION, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import Storage, tenant_table
+from crewhouse_cdk.grants import grantee_here
 from crewhouse_cdk.nag import (
     BASIC_EXECUTION_ROLE,
     acknowledge,
@@ -66,21 +67,21 @@ class ToolRegistry(Construct):
         for name, value in {"TOOL_REGISTRY_TABLE": self.table.table_name,
                             "SANDBOX_FUNCTION": self.sandbox.function_name}.items():
             function.add_environment(name, value)
-        # Named grants without wildcards: the function may live in another stack, where cdk-nag names this table
-        # and the sandbox by a cross-stack reference that no acknowledgment made here would match.
-        function.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:BatchGetItem"],
-                                                        resources=[self.table.table_arn]))
-        function.add_to_role_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"],
-                                                        resources=[self.secrets_arn]))
-        self._acknowledge_secrets(function)
-        self._grant_sandbox(function)
+        grantee = grantee_here(self, function)  # a function of the parent stack: a policy of this one on its role
+        principal = grantee.grant_principal
+        principal.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:BatchGetItem"],
+                                                              resources=[self.table.table_arn]))
+        principal.add_to_principal_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"],
+                                                              resources=[self.secrets_arn]))
+        self._acknowledge_secrets(grantee)
+        self._grant_sandbox(grantee)
 
-    def _grant_sandbox(self, function: lambda_.Function) -> None:
+    def _grant_sandbox(self, function: lambda_.Function | iam.IRole) -> None:
         """Invoke the sandbox's unqualified function only (no versions: it publishes none)."""
-        function.add_to_role_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],
-                                                        resources=[self.sandbox.function_arn]))
+        function.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+            actions=["lambda:InvokeFunction"], resources=[self.sandbox.function_arn]))
 
-    def _acknowledge_secrets(self, function: Construct) -> None:
+    def _acknowledge_secrets(self, function: IConstruct) -> None:
         acknowledge(function, "AwsSolutions-IAM5[Resource::"
                     f"{nag_arn(self, 'secretsmanager', f'secret:{SECRET_PREFIX}/*')}]",
                     "One secret per tool, named per tenant and tool at run time under the registry's prefix only.")
