@@ -16,7 +16,8 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONPYCACHEPREFIX := $(CURDIR)/build/pycache
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: cost cost-check dev test test-tiers lint types unit component integration infra e2e bench bench-small bench-small-counted \
+.PHONY: cost cost-check dev test test-tiers lint types unit component integration integration-http integration-flows infra \
+	e2e bench bench-small \
 	unit-infra local-assembly synth layer lock deploy deploy-check openapi clean system-deps
 
 $(BIN)/python:
@@ -43,17 +44,18 @@ dev: $(LOCAL_STAMP) system-deps
 	$(BIN)/crewhouse local
 
 ## The whole test suite (what CI runs): ruff, then mypy and the test tiers side by side in separate processes
-## (moto's state is process-wide), benchmarks at their small size. Each tier's output appears when it ends.
+## (moto's state is process-wide). Each tier's output appears when it ends. Benchmarks run in `make bench`.
 PYTEST := $(BIN)/pytest
-TEST_JOBS ?= 4
+TEST_JOBS ?= 5
 test: $(DEV_STAMP) system-deps
 	$(BIN)/ruff check .
 	@echo "mypy and the test tiers run in parallel ($(TEST_JOBS) at a time); each prints its output when it ends"
 	$(MAKE) --no-print-directory -j$(TEST_JOBS) --keep-going --output-sync=target COMPONENT_WORKERS=0 test-tiers
 
-# Tests that assert on measured time (the `timing` marker: cold-start import ratios, which busy sibling processes
-# skew from 1.2x to 1.5x) run in `make bench` only; `make test` keeps the exact, counted guards.
-test-tiers: types integration component unit-infra bench-small-counted
+# The integration tier runs as two processes, each with its own embedded cloud (a cloud per process: moto's state
+# is process-wide): the request-heavy matrix and fuzzing, and the rest. Benchmarks (workloads, timed ratios) run in
+# `make bench`, which CI runs next; `make test` keeps the cold start's exact guards (unit-infra).
+test-tiers: types integration-http integration-flows component unit-infra
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
@@ -75,26 +77,33 @@ COMPONENT_WORKERS ?= 2
 component: $(DEV_STAMP) system-deps local-assembly
 	$(PYTEST) -n $(COMPONENT_WORKERS) --dist loadfile tests/component
 
-# One embedded cloud per process: a second worker would deploy a second cloud, so one process.
+# One embedded cloud per process: `integration` is the whole tier in one; `make test` runs its two halves side by side.
+INTEGRATION_HTTP := tests/integration/test_openapi_fuzz.py tests/integration/test_tenancy.py \
+	tests/integration/test_bad_input.py
 integration: $(DEV_STAMP) system-deps local-assembly
 	$(PYTEST) tests/integration
 
-unit-infra: $(DEV_STAMP) system-deps node_modules/.package-lock.json
+integration-http: $(DEV_STAMP) system-deps local-assembly
+	$(PYTEST) $(INTEGRATION_HTTP)
+
+integration-flows: $(DEV_STAMP) system-deps local-assembly
+	$(PYTEST) tests/integration $(addprefix --ignore=,$(INTEGRATION_HTTP))
+
+# Then the cold start's exact guards (no heavy package at import, a module budget per handler; their timed ratios
+# run in `make bench`) and the exact AWS request budget of every metered operation (tests/cost, its own cloud).
+unit-infra: $(DEV_STAMP) system-deps node_modules/.package-lock.json local-assembly
 	$(PYTEST) tests/unit tests/infra tests/e2e sdk/python/tests
+	$(PYTEST) tests/bench/test_cold_start.py --bench-size=small -m "not timing"
+	$(PYTEST) tests/cost
 
 ## The benchmarks at full size (minutes), then the exact request budgets per operation (tests/cost); `bench-small`
-## is the quick run `make test` includes.
+## is a quick run of the same benchmarks.
 bench: $(DEV_STAMP) system-deps local-assembly
 	$(PYTEST) tests/bench --bench-size=full
 	$(PYTEST) tests/cost
 
 bench-small: $(DEV_STAMP) system-deps local-assembly
 	$(PYTEST) tests/bench --bench-size=small
-
-# The bus's load benchmark starts a cloud of its own and 10 agent threads: it runs in `make bench` (full size,
-# the same assertions) and not here, where the tiers already share two cores (make test went over 6 minutes).
-bench-small-counted: $(DEV_STAMP) system-deps local-assembly
-	$(PYTEST) tests/bench --bench-size=small -m "not timing" --ignore=tests/bench/test_bus_messaging.py
 
 ## What each operation costs in AWS (requests, capacity, transitions, dollars); rewrites docs/cost.md's table.
 cost: $(DEV_STAMP) system-deps local-assembly

@@ -33,6 +33,7 @@ CONTEXT_APIS: tuple[str, ...] = (
     "crewhouse.flows.flows_api",
     "crewhouse.flows.executions_api",
     "crewhouse.notifications.api",
+    "crewhouse.notifications.webhooks_api",
 )
 
 

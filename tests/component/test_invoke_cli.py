@@ -104,6 +104,8 @@ SAMPLE_EVENTS: dict[str, tuple[str, ...]] = {
     "crewhouse.notifications.api.handler": ("notifications-list.json",),
     "crewhouse.notifications.workers.on_domain_event": ("notifications-job-succeeded.json",),
     "crewhouse.notifications.workers.on_schedule": ("notifications-schedule-due.json",),
+    "crewhouse.notifications.webhooks_api.handler": ("notifications-webhook-dead-letters.json",),
+    "crewhouse.notifications.workers.deliver_webhooks": ("notifications-webhook-delivery.json",),
     "crewhouse.realtime.handlers.connect": ("realtime-connect.json",),
     "crewhouse.realtime.handlers.disconnect": ("realtime-disconnect.json",),
     "crewhouse.realtime.handlers.default": ("realtime-subscribe.json",),

@@ -1,6 +1,7 @@
 """The notifications context in the synthesized template (nested stack ``Notifications``): its table with the
 unread index, one EventBridge rule a source to the consumer with a dead-letter queue, the schedule group and the
-role Scheduler invokes with, the SES configuration set, and each function's grants."""
+role Scheduler invokes with, the SES configuration set, the webhook channel (queue, DLQ, worker, key), and each
+function's grants."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ ROOT = "Notifications/Notifications"
 PATHS = {"table": f"{ROOT}/NotificationsTable", "api_fn": f"{ROOT}/NotificationsApi/Function",
          "consumer_fn": f"{ROOT}/EventConsumer/Function", "schedule_fn": f"{ROOT}/ScheduleDue/Function",
          "jobs_rule": f"{ROOT}/JobsEventsRule", "tasks_rule": f"{ROOT}/TasksEventsRule",
-         "dlq": f"{ROOT}/EventsDlq", "role": f"{ROOT}/SchedulerRole"}
+         "dlq": f"{ROOT}/EventsDlq", "role": f"{ROOT}/SchedulerRole",
+         "webhooks_fn": f"{ROOT}/WebhooksApi/Function", "worker_fn": f"{ROOT}/WebhookWorker/Function",
+         "webhook_queue": f"{ROOT}/WebhookDeliveries", "webhook_dlq": f"{ROOT}/WebhookDeliveriesDlq",
+         "webhook_key": f"{ROOT}/WebhookSecretsKey"}
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +72,57 @@ def test_each_function_may_send_mail_and_schedule_only_in_its_own_group(template
         assert ("iam:PassRole", f"${{{ids['role']}.Arn}}") in grants
     workers = rendered_grants(template_json, ids["consumer_fn"])
     assert not {a for a, r in workers if a.startswith("dynamodb:") and ("index" in r or a == "dynamodb:Scan")}
+
+
+def test_the_webhook_queue_is_encrypted_tls_only_with_a_dead_letter_queue_and_feeds_the_worker(
+        template_json: dict[str, Any], ids: dict[str, str]) -> None:
+    queue = props(template_json, ids["webhook_queue"])
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [ids["webhook_dlq"], "Arn"]},
+                                      "maxReceiveCount": 5}
+    assert queue["VisibilityTimeout"] == 360
+    assert props(template_json, ids["webhook_dlq"])["SqsManagedSseEnabled"] is True
+    policies = [r["Properties"] for r in resources(template_json, "AWS::SQS::QueuePolicy").values()]
+    for queue_id in (ids["webhook_queue"], ids["webhook_dlq"]):
+        (policy,) = [p for p in policies if {"Ref": queue_id} in p["Queues"]]
+        (deny,) = policy["PolicyDocument"]["Statement"]
+        assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    (mapping,) = [r["Properties"] for r in resources(template_json, "AWS::Lambda::EventSourceMapping").values()
+                  if r["Properties"].get("EventSourceArn") == {"Fn::GetAtt": [ids["webhook_queue"], "Arn"]}]
+    assert mapping["FunctionName"] == {"Ref": ids["worker_fn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and mapping["BatchSize"] == 4
+    key = props(template_json, ids["webhook_key"])
+    assert key["EnableKeyRotation"] is True
+    assert props(template_json, ids["table"])["TimeToLiveSpecification"] == {"AttributeName": "expires_epoch",
+                                                                          "Enabled": True}
+
+
+def test_only_the_webhooks_api_and_worker_use_the_key_and_only_with_the_encryption_context(
+        template_json: dict[str, Any], ids: dict[str, str]) -> None:
+    key = f"${{{ids['webhook_key']}.Arn}}"
+    uses = {name: {a for a, r in rendered_grants(template_json, ids[name]) if a.startswith("kms:")}
+            for name in ("api_fn", "consumer_fn", "schedule_fn", "webhooks_fn", "worker_fn")}
+    assert uses == {"api_fn": set(), "consumer_fn": set(), "schedule_fn": set(),
+                    "webhooks_fn": {"kms:Encrypt", "kms:Decrypt"}, "worker_fn": {"kms:Decrypt"}}
+    for name in ("webhooks_fn", "worker_fn"):
+        assert {r for a, r in rendered_grants(template_json, ids[name]) if a.startswith("kms:")} == {key}
+    statements = [s for r in resources(template_json, "AWS::IAM::Policy").values()
+                  for s in r["Properties"]["PolicyDocument"]["Statement"]
+                  if any(str(a).startswith("kms:") for a in ([s["Action"]] if isinstance(s["Action"], str)
+                                                            else s["Action"]))
+                  and s.get("Resource") == {"Fn::GetAtt": [ids["webhook_key"], "Arn"]}]
+    assert len(statements) == 2
+    for statement in statements:
+        assert statement["Condition"] == {"Null": {f"kms:EncryptionContext:{k}": "false"
+                                                   for k in ("tenant_id", "user_id", "webhook_id")}}
+
+
+def test_whoever_delivers_a_notification_may_queue_webhook_deliveries_and_the_worker_needs_no_more(
+        template_json: dict[str, Any], ids: dict[str, str]) -> None:
+    queue = f"${{{ids['webhook_queue']}.Arn}}"
+    for name in ("api_fn", "consumer_fn", "schedule_fn", "webhooks_fn", "worker_fn"):
+        assert ("sqs:SendMessage", queue) in rendered_grants(template_json, ids[name]), name
+    worker = rendered_grants(template_json, ids["worker_fn"])
+    assert {a for a, _ in worker if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:PutItem",
+                                                                   "dynamodb:UpdateItem"}
+    assert not {a for a, _ in worker if a.startswith(("ses:", "scheduler:", "iam:"))}

@@ -340,11 +340,14 @@ MATRIX_FLOW = {"nodes": [
               {"source": "draft", "source_port": "text", "target": "end", "target_port": "text"}]}
 
 
+MATRIX_WEBHOOK_URL = "http://127.0.0.1:9/matrix"  # the discard port: nothing listens
+
+
 def crews_and_notifications(created: Callable[..., dict[str, Any]], ids: dict[str, str], owner_id: str,
                             ) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, dict[str, str]]]:
-    """The world's tools, providers, hosted agent, crew, flow and execution (issue 15) and a notification and
-    template (issue 16); adds their ids to ``ids`` and returns the bodies naming them, and the hosted agent's id
-    for ``/hosted-agents`` paths."""
+    """The world's tools, providers, hosted agent, crew, flow and execution (issue 15) and a notification,
+    template, webhook and webhook delivery (issue 16); adds their ids to ``ids`` and returns the bodies naming
+    them, and the hosted agent's id for ``/hosted-agents`` paths."""
     tool = created("/tools", {"name": "matrix_tool", "kind": "code",
                               "config": {"source": "def run(input):\n    return {}\n"}})
     provider = created("/llm-providers", {"name": "matrix", "kind": "offline"})
@@ -358,9 +361,14 @@ def crews_and_notifications(created: Callable[..., dict[str, Any]], ids: dict[st
     execution = created(f"/flows/{flow['id']}/executions", {"input": {"topic": "otters"}})
     sent = created("/notifications", {"recipient_id": owner_id, "category": "system", "title": "Matrix"})
     created("/notification-templates", {"key": "job_failed", "locale": "fr", "subject": "S", "body": "B"})
+    # A webhook to a closed loopback port (local mode allows loopback): its test ping fails at once, which gives the
+    # matrix a failed delivery that redrive accepts.
+    webhook = created("/notifications/webhooks", {"url": MATRIX_WEBHOOK_URL, "categories": ["mention"]})
+    ping = created(f"/notifications/webhooks/{webhook['id']}/test", {}, 200)
     ids.update(tool_id=tool["id"], provider_id=provider["id"], crew_id=crew["id"], run_id=run["id"],
                flow_id=flow["id"], number="1", version="1", execution_id=execution["id"], node_id="draft",
-               key="job_failed", locale="fr", notification_id=sent["notifications"][0]["id"])
+               key="job_failed", locale="fr", notification_id=sent["notifications"][0]["id"],
+               webhook_id=webhook["id"], delivery_id=ping["id"])
     bodies: dict[tuple[str, str], dict[str, Any]] = {
         ("POST", "/tools"): {"name": "matrix_tool_2", "kind": "code",
                              "config": {"source": "def run(input):\n    return {}\n"}},
@@ -382,6 +390,8 @@ def crews_and_notifications(created: Callable[..., dict[str, Any]], ids: dict[st
         ("POST", "/notification-templates"): {"key": "job_failed", "locale": "de", "subject": "S", "body": "B"},
         ("PUT", "/notification-templates/{key}/{locale}"): {"subject": "S2", "body": "B2"},
         ("POST", "/notification-templates/preview"): {"key": "mention"},
+        ("POST", "/notifications/webhooks"): {"url": MATRIX_WEBHOOK_URL, "categories": ["task"]},
+        ("PATCH", "/notifications/webhooks/{webhook_id}"): {"description": "matrix"},
     }
     return bodies, {"/hosted-agents": {"agent_id": hosted["id"]}}
 

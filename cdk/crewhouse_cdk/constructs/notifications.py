@@ -2,10 +2,17 @@
 events, the function one-time EventBridge Scheduler schedules invoke (sends at a time, recurrences, e-mail after
 quiet hours), and the SES configuration set notification e-mail goes out with.
 
+The webhook channel: the delivery queue (SQS-encrypted, TLS only, its own DLQ for messages whose handling fails 5
+times), the worker that consumes it (partial batch failures), and the customer-managed KMS key (rotation on) the
+signing secrets are encrypted with (:mod:`crewhouse.notifications.webhooks` says why this and not the providers'
+envelope or Secrets Manager).
+
 Each function's role is what it calls: the API reads and writes its table (derived from its router), reads
 members and profiles (GetItem on the platform table, granted by the HTTP API), sends e-mail from the configured
-sender and creates schedules in its own group; the consumer and the schedule function do the same without the
-API's idempotency and cursor grants.
+sender, creates schedules in its own group and queues webhook deliveries; the consumer and the schedule function
+do the same without the API's idempotency and cursor grants. The webhooks API and the worker alone use the key:
+``kms:Encrypt`` (the API, at registration) and ``kms:Decrypt`` (both, to sign), only with the tenant, user and
+webhook in the encryption context.
 """
 
 from __future__ import annotations
@@ -15,9 +22,12 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_ses as ses
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from crewhouse_cdk.constructs.api_functions import serve_api_modules
@@ -35,7 +45,13 @@ DEFAULT_SENDER = "no-reply@crewhouse.local"  # the invitation sender's default: 
 API_FUNCTIONS: dict[str, tuple[str, str]] = {
     "NotificationsApi": ("crewhouse.notifications.api",
                          "Notifications API: inbox, sending, templates, preferences"),
+    "WebhooksApi": ("crewhouse.notifications.webhooks_api",
+                    "Notification webhooks API: register, list, change, test, deliveries, redrive"),
 }
+WEBHOOK_MAX_RECEIVES = 5  # a message whose handling fails (not a failed POST: that is retried by a new message)
+WEBHOOK_WORKER_SECONDS = 60  # a batch of 4 deliveries of at most 10 s each, with room
+# KMS answers only for the context a secret was encrypted under; these keys must be in every request.
+WEBHOOK_CONTEXT_KEYS = ("tenant_id", "user_id", "webhook_id")
 # The bus's events that become notifications (crewhouse.notifications.logic.event_content reads each): one rule
 # a source.
 EVENT_SOURCES: dict[str, tuple[str, ...]] = {
@@ -48,7 +64,7 @@ class NotificationsContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, shared: Shared) -> None:
         super().__init__(scope, construct_id)
         storage, layers = shared.storage, shared.layers
-        self.table = tenant_table(self, "NotificationsTable")
+        self.table = tenant_table(self, "NotificationsTable", ttl_attribute="expires_epoch")  # webhook deliveries
         self.table.add_global_secondary_index(  # unread notifications (sparse)
             index_name="GSI1",
             partition_key=dynamodb.Attribute(name="GSI1PK", type=dynamodb.AttributeType.STRING),
@@ -61,9 +77,21 @@ class NotificationsContext(Construct):
         self.scheduler_role = iam.Role(
             self, "SchedulerRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
             description="Lets EventBridge Scheduler invoke the notifications' schedule function")
+        # --- the webhook channel: its queue with a DLQ, and the key of the signing secrets -----------------------
+        self.webhook_dead_letters = dead_letter_queue(self, "WebhookDeliveriesDlq",
+                                                      of="the webhook delivery queue")
+        self.webhook_queue = sqs.Queue(
+            self, "WebhookDeliveries", enforce_ssl=True, encryption=sqs.QueueEncryption.SQS_MANAGED,
+            visibility_timeout=cdk.Duration.seconds(6 * WEBHOOK_WORKER_SECONDS),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.webhook_dead_letters,
+                                                  max_receive_count=WEBHOOK_MAX_RECEIVES))
+        self.webhook_key = kms.Key(self, "WebhookSecretsKey", enable_key_rotation=True,
+                                   description="Encrypts the signing secrets of users' notification webhooks",
+                                   removal_policy=cdk.RemovalPolicy.RETAIN)
         common = {"NOTIFICATIONS_TABLE": self.table.table_name, "NOTIFICATION_SENDER": sender,
                   "SES_CONFIGURATION_SET": CONFIGURATION_SET, "DELIVERY_SCHEDULE_GROUP": SCHEDULE_GROUP,
-                  "DELIVERY_ROLE_ARN": self.scheduler_role.role_arn, "EVENT_BUS_NAME": EVENT_BUS_NAME}
+                  "DELIVERY_ROLE_ARN": self.scheduler_role.role_arn, "EVENT_BUS_NAME": EVENT_BUS_NAME,
+                  "WEBHOOK_QUEUE_URL": self.webhook_queue.queue_url}
 
         self.schedule_function = CrewhouseFunction(
             self, "ScheduleDue", handler="crewhouse.notifications.workers.on_schedule", layers=layers,
@@ -81,14 +109,34 @@ class NotificationsContext(Construct):
         self.api_functions = serve_api_modules(self, API_FUNCTIONS, api=shared.api, storage=storage, layers=layers,
                                                environment=common, table=self.table)
         self.api_function = self.api_functions["NotificationsApi"]
+        self.webhooks_api_function = self.api_functions["WebhooksApi"]
+        self.webhooks_api_function.add_environment("WEBHOOK_KEY_ID", self.webhook_key.key_arn)
+        self._grant_key(self.webhooks_api_function, "kms:Encrypt", "kms:Decrypt")  # register; sign a test ping
+        self.webhook_queue.grant_send_messages(self.webhooks_api_function)  # redrive
+
+        self.webhook_worker = CrewhouseFunction(
+            self, "WebhookWorker", handler="crewhouse.notifications.workers.deliver_webhooks", layers=layers,
+            description="Notification webhooks: one signed POST per queued delivery, retried with backoff, then "
+                        "dead-lettered",
+            environment={**common, "WEBHOOK_KEY_ID": self.webhook_key.key_arn},
+            timeout=cdk.Duration.seconds(WEBHOOK_WORKER_SECONDS)).function
+        self.webhook_worker.add_to_role_policy(iam.PolicyStatement(  # deliveries, webhooks, notifications' history
+            actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], resources=[self.table.table_arn]))
+        self._grant_key(self.webhook_worker, "kms:Decrypt")
+        self.webhook_queue.grant_send_messages(self.webhook_worker)  # the next attempt, delayed
+        self.webhook_worker.add_event_source(sources.SqsEventSource(
+            self.webhook_queue, batch_size=4, report_batch_item_failures=True))
 
         for function in (self.schedule_function, self.consumer_function):
             function.add_environment("PLATFORM_TABLE", storage.platform_table.table_name)
             function.add_to_role_policy(iam.PolicyStatement(  # members' addresses and profiles
                 actions=["dynamodb:GetItem"], resources=[storage.platform_table.table_arn]))
-            function.add_to_role_policy(iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            function.add_to_role_policy(iam.PolicyStatement(  # Query: the recipient's webhooks
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                         "dynamodb:Query"],
                 resources=[self.table.table_arn]))
+        for function in (self.api_function, self.schedule_function, self.consumer_function):
+            self.webhook_queue.grant_send_messages(function)  # a notification's webhook deliveries
         for function in (self.api_function, self.schedule_function, self.consumer_function):
             self._grant_sending(function, sender)
 
@@ -106,10 +154,16 @@ class NotificationsContext(Construct):
 
         self.functions: dict[str, lambda_.IFunction] = {
             **self.api_functions, "NotificationsEventConsumer": self.consumer_function,
-            "NotificationsScheduleDue": self.schedule_function}
-        self.dead_letter_queues = {"NotificationsEventsDlq": self.dead_letters}
+            "NotificationsScheduleDue": self.schedule_function, "NotificationsWebhookWorker": self.webhook_worker}
+        self.dead_letter_queues = {"NotificationsEventsDlq": self.dead_letters,
+                                   "NotificationsWebhookDeliveriesDlq": self.webhook_dead_letters}
         shared.functions.update(self.functions)
         shared.dead_letter_queues.update(self.dead_letter_queues)
+
+    def _grant_key(self, function: lambda_.Function, *actions: str) -> None:
+        function.add_to_role_policy(iam.PolicyStatement(
+            actions=list(actions), resources=[self.webhook_key.key_arn],
+            conditions={"Null": {f"kms:EncryptionContext:{key}": "false" for key in WEBHOOK_CONTEXT_KEYS}}))
 
     def _grant_sending(self, function: lambda_.Function, sender: str) -> None:
         stack = cdk.Stack.of(self)

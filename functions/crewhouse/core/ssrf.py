@@ -4,8 +4,9 @@ A Lambda in a VPC, or one with an IAM role, must never be made to fetch ``169.25
 a private service, or loopback. :func:`check_url` refuses such URLs after DNS resolution (every address a name
 resolves to must be public); :func:`fetch` connects only to an address that passed the check (the resolution is
 done once, in the connection itself, so a name that re-resolves to a private address between check and connect,
-DNS rebinding, gains nothing), checks every redirect the same way, and caps size and time. Plain ``http`` and
-loopback are allowed only with ``allow_loopback`` (the embedded cloud's local web, in local mode).
+DNS rebinding, gains nothing), checks every redirect the same way, and caps size and time; :func:`post` does the
+same for a POST (webhook deliveries), sharing the request loop with :func:`fetch`. Plain ``http`` and loopback
+are allowed only with ``allow_loopback`` (the embedded cloud's local web, in local mode).
 """
 
 from __future__ import annotations
@@ -137,12 +138,36 @@ def _guarded_backend(allow_loopback: bool) -> Any:
 def fetch(url: str, *, max_bytes: int = 2_000_000, timeout: float = 10.0, max_redirects: int = 5,
           allow_loopback: bool = False, headers: Mapping[str, str] | None = None) -> FetchedPage:
     """GET ``url`` within the guard: at most ``max_bytes`` of body, ``timeout`` seconds for all hops together."""
+    sent = {"user-agent": USER_AGENT, "accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5",
+            **{k.lower(): v for k, v in (headers or {}).items()}}
+    page = _exchange("GET", url, None, sent, max_bytes=max_bytes, timeout=timeout, max_redirects=max_redirects,
+                     allow_loopback=allow_loopback)
+    if not 200 <= page.status < 300:
+        raise FetchFailed(f"the site answered HTTP {page.status}")
+    return page
+
+
+def post(url: str, body: bytes, *, headers: Mapping[str, str] | None = None, max_bytes: int = 4096,
+         timeout: float = 10.0, max_redirects: int = 3, allow_loopback: bool = False) -> FetchedPage:
+    """POST ``body`` to ``url`` within the guard (a webhook delivery), whatever status the receiver answers.
+
+    Only 307 and 308 are followed (they keep the method and the body), each hop checked as :func:`fetch` checks
+    it; any other redirect is the answer. :class:`UnsafeUrl` for a refused address, :class:`FetchFailed` for a
+    network error or a time out; the answer's first ``max_bytes`` are kept."""
+    sent = {"user-agent": USER_AGENT, **{k.lower(): v for k, v in (headers or {}).items()},
+            "content-length": str(len(body))}
+    return _exchange("POST", url, body, sent, max_bytes=max_bytes, timeout=timeout, max_redirects=max_redirects,
+                     allow_loopback=allow_loopback)
+
+
+def _exchange(method: str, url: str, body: bytes | None, headers: Mapping[str, str], *, max_bytes: int,
+              timeout: float, max_redirects: int, allow_loopback: bool) -> FetchedPage:
+    """One request and its redirects, every hop checked and connected to the checked address only."""
     import httpcore
     import httpx
 
     deadline = time.monotonic() + timeout
-    sent = {"user-agent": USER_AGENT, "accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5",
-            **{k.lower(): v for k, v in (headers or {}).items()}}
+    follow = REDIRECTS if method == "GET" else (307, 308)
     with httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(), max_connections=2,
                                  network_backend=_guarded_backend(allow_loopback)) as pool:
         for _ in range(max_redirects + 1):
@@ -152,20 +177,19 @@ def fetch(url: str, *, max_bytes: int = 2_000_000, timeout: float = 10.0, max_re
                 raise FetchFailed("timed out")
             limits = {"connect": left, "read": left, "write": left, "pool": left}
             try:
-                with pool.stream("GET", url, headers=list(sent.items()), extensions={"timeout": limits}) as response:
+                with pool.stream(method, url, headers=list(headers.items()), content=body,
+                                 extensions={"timeout": limits}) as response:
                     location = _header(response.headers, b"location")
-                    if response.status in REDIRECTS and location:
+                    if response.status in follow and location:
                         url = urljoin(url, location)
                         continue
-                    body, truncated = _read(response, max_bytes, deadline)
+                    answer, truncated = _read(response, max_bytes, deadline)
             except httpcore.TimeoutException as error:
                 raise FetchFailed("timed out") from error
             except (httpcore.NetworkError, httpcore.ProtocolError) as error:
                 raise FetchFailed(f"the site could not be reached ({type(error).__name__})") from error
-            if not 200 <= response.status < 300:
-                raise FetchFailed(f"the site answered HTTP {response.status}")
             media_type = (_header(response.headers, b"content-type") or "").split(";", 1)[0].strip().lower()
-            return FetchedPage(url=url, status=response.status, content_type=media_type, body=body,
+            return FetchedPage(url=url, status=response.status, content_type=media_type, body=answer,
                                truncated=truncated)
     raise UnsafeUrl("too many redirects")
 

@@ -1,4 +1,5 @@
-"""The service's ports on AWS: SES v2, EventBridge Scheduler, and the platform table's members and profiles.
+"""The service's ports on AWS: SES v2, EventBridge Scheduler, the platform table's members and profiles, and the
+webhook channel's KMS key, SQS queue and guarded HTTP client.
 
 The SES and Scheduler clients are made on first use: reading the inbox needs neither. Members and profiles
 are read with the key shapes :mod:`crewhouse.core.tenancy` publishes (the platform context has no
@@ -7,14 +8,17 @@ wiring of its own yet); this context only reads them.
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from crewhouse.core.table import Table
 from crewhouse.core.tenancy import ACTIVE, member_sk, profile_key, tenant_pk
 from crewhouse.notifications.logic import Recipient
+from crewhouse.notifications.webhooks import Answer
 
 
 class PlatformDirectory:
@@ -60,3 +64,82 @@ class SchedulerSchedules:
             ScheduleExpressionTimezone="UTC", FlexibleTimeWindow={"Mode": "OFF"}, ActionAfterCompletion="DELETE",
             Target={"Arn": self._target, "RoleArn": self._role, "Input": json.dumps(dict(payload)),
                     "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600}})
+
+
+class KmsSecretBox:
+    """Webhook secrets encrypted with KMS ``Encrypt`` under the notifications' key and an encryption context.
+
+    Opened secrets are kept in this container for :attr:`KEEP_SECONDS` (bounded), keyed by their ciphertext and
+    context: a webhook receiving many notifications costs one ``Decrypt`` per container and interval, not one per
+    delivery."""
+
+    KEEP_SECONDS = 300.0
+    KEEP_AT_MOST = 256
+    _opened: ClassVar[dict[tuple[str, tuple[tuple[str, str], ...]], tuple[str, float]]] = {}
+
+    def __init__(self, kms: Callable[[], Any], key_id: str | None) -> None:
+        self._kms, self._key_id = kms, key_id
+
+    def seal(self, secret: str, context: dict[str, str]) -> str:
+        if not self._key_id:
+            raise RuntimeError("WEBHOOK_KEY_ID is not configured")
+        answer = self._kms().encrypt(KeyId=self._key_id, Plaintext=secret.encode(), EncryptionContext=context)
+        return base64.b64encode(bytes(answer["CiphertextBlob"])).decode()
+
+    def open(self, sealed: str, context: dict[str, str]) -> str:
+        cache_key = (sealed, tuple(sorted(context.items())))
+        kept = self._opened.get(cache_key)
+        if kept is not None and kept[1] > time.monotonic():
+            return kept[0]
+        request: dict[str, Any] = {"CiphertextBlob": base64.b64decode(sealed), "EncryptionContext": context}
+        if self._key_id:
+            request["KeyId"] = self._key_id  # only this key may open it
+        secret = bytes(self._kms().decrypt(**request)["Plaintext"]).decode()
+        if len(self._opened) >= self.KEEP_AT_MOST:
+            self._opened.clear()
+        self._opened[cache_key] = (secret, time.monotonic() + self.KEEP_SECONDS)
+        return secret
+
+
+class SqsDeliveryQueue:
+    def __init__(self, sqs: Callable[[], Any], queue_url: str | None) -> None:
+        self._sqs, self._url = sqs, queue_url
+
+    def send(self, message: Mapping[str, Any], delay_seconds: int) -> None:
+        if not self._url:
+            raise RuntimeError("WEBHOOK_QUEUE_URL is not configured")
+        self._sqs().send_message(QueueUrl=self._url, MessageBody=json.dumps(dict(message)),
+                                 DelaySeconds=max(0, min(900, delay_seconds)))
+
+
+class GuardedReceivers:
+    """Webhook receivers reached through the SSRF guard only (:mod:`crewhouse.core.ssrf`)."""
+
+    def __init__(self, *, allow_loopback: bool, timeout: float) -> None:
+        self._allow_loopback, self._timeout = allow_loopback, timeout
+
+    def check(self, url: str) -> str | None:
+        from crewhouse.core.ssrf import UnsafeUrl, check_url
+
+        try:
+            check_url(url, allow_loopback=self._allow_loopback)
+        except UnsafeUrl as exc:
+            return exc.reason
+        return None
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
+        from crewhouse.core.ssrf import FetchFailed, UnsafeUrl, post
+
+        started = time.monotonic()
+        try:
+            page = post(url, body, headers=headers, timeout=self._timeout, allow_loopback=self._allow_loopback)
+        except UnsafeUrl as exc:
+            return Answer(None, f"refused: {exc.reason}", _ms(started))
+        except FetchFailed as exc:
+            return Answer(None, exc.reason, _ms(started))
+        error = None if 200 <= page.status < 300 else f"the receiver answered HTTP {page.status}"
+        return Answer(page.status, error, _ms(started))
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -32,6 +32,7 @@ from crewhouse.notifications.models import (
     TemplateCreate,
 )
 from crewhouse.notifications.quiet_hours import quiet_until
+from crewhouse.notifications.webhooks import WebhookService
 
 Item = dict[str, Any]
 Resume = dict[str, Any]
@@ -92,6 +93,7 @@ class NotificationService:
     mailer: Mailer
     schedules: Schedules
     app_url: str = "https://app.crewhouse.local"
+    webhooks: WebhookService | None = None  # the webhook channel (None: not configured in this function)
 
     # --- the inbox -----------------------------------------------------------------------------------------
 
@@ -185,10 +187,18 @@ class NotificationService:
         elif deferred_until is not None:
             deliveries["email"] = _history("deferred", now, detail=f"quiet hours until {_iso(deferred_until)}",
                                            attempted=False)
+        planned: dict[str, str] = {}  # webhook id -> delivery id (looked up only when the channel is on)
+        if self.webhooks is not None and prefs.allows("webhook", content.category):
+            planned = self.webhooks.planned(tenant_id, recipient.user_id, content.category)
+            for hook_id, delivery_id in planned.items():  # quiet hours are for people: a webhook gets it now
+                deliveries[f"webhook:{hook_id}"] = _history("queued", now, detail=f"delivery {delivery_id}",
+                                                            attempted=False)
         notification = Notification(id=notification_id, category=content.category, priority=content.priority,
                                     title=subject[:200], body=body, link=content.link, template=content.template,
                                     created_at=now, sender_id=sender_id, deliveries=deliveries)
         self.store.add(tenant_id, recipient.user_id, _dump(notification), listed=in_app)
+        if planned and self.webhooks is not None:
+            self.webhooks.enqueue(tenant_id, recipient.user_id, planned, notification, now)
         if email_wanted and recipient.email:
             if deferred_until is not None:
                 self.schedules.at(_schedule_name("d", notification_id, 0), deferred_until,

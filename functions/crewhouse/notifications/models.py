@@ -11,10 +11,14 @@ from crewhouse.core.timezones import TimezoneName
 
 Category = Literal["task", "job", "flow", "agent", "mention", "system"]
 Priority = Literal["low", "normal", "urgent"]
-Channel = Literal["in_app", "email"]
+Channel = Literal["in_app", "email", "webhook"]
 CATEGORIES: tuple[Category, ...] = ("task", "job", "flow", "agent", "mention", "system")
-CHANNELS: tuple[Channel, ...] = ("in_app", "email")
-DeliveryStatus = Literal["delivered", "sent", "deferred", "skipped", "failed"]
+CHANNELS: tuple[Channel, ...] = ("in_app", "email", "webhook")
+# Channels on unless the preferences turn them off. The webhook channel is off until the user registers a webhook
+# (which turns it on unless their preferences name it): a notification then looks up no webhooks for a user who has
+# none.
+DEFAULT_ON: tuple[Channel, ...] = ("in_app", "email")
+DeliveryStatus = Literal["delivered", "sent", "queued", "deferred", "skipped", "failed"]
 Locale = Annotated[str, Field(min_length=2, max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 TemplateKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 Link = Annotated[str, Field(max_length=2048, pattern=r"^(/|https://)")]
@@ -172,15 +176,88 @@ class QuietHours(BaseModel):
 class Preferences(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    channels: dict[Channel, bool] = Field(default_factory=lambda: {c: True for c in CHANNELS},
-                                          description="Opt in (true) or out per channel")
+    channels: dict[Channel, bool] = Field(default_factory=lambda: {c: True for c in DEFAULT_ON},
+                                          description="Opt in (true) or out per channel; `webhook` is off until "
+                                                      "the user registers a webhook")
     categories: dict[Category, dict[Channel, bool]] = Field(
         default_factory=dict, description="Per category, per channel; a channel not named follows `channels`")
     quiet_hours: QuietHours | None = None
 
     def allows(self, channel: str, category: str) -> bool:
         per_category: dict[str, bool] = dict(self.categories.get(category, {}))  # type: ignore[call-overload]
-        return bool(self.channels.get(channel, True)) and per_category.get(channel, True)  # type: ignore[call-overload]
+        default = channel in DEFAULT_ON
+        return bool(self.channels.get(channel, default)) and per_category.get(channel, True)  # type: ignore[call-overload]
+
+
+# --- webhooks -------------------------------------------------------------------------------------------------
+
+WebhookDeliveryStatus = Literal["queued", "retrying", "delivered", "dead", "failed"]
+WebhookEvent = Literal["notification.created", "ping"]
+
+
+class WebhookCreate(BaseModel):
+    """A URL and categories are checked by the service (every problem named at once), not by the schema."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str, Field(min_length=1, max_length=2048, description="An https URL of a public host")]
+    description: Annotated[str, Field(max_length=500)] = ""
+    categories: list[Annotated[str, Field(max_length=32)]] | None = Field(
+        default=None, max_length=len(CATEGORIES),
+        description=f"Categories this webhook receives ({', '.join(CATEGORIES)}); every category when absent")
+    enabled: bool = True
+
+
+class WebhookPatch(BaseModel):
+    """Only the fields given change; `categories: null` means every category."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    description: Annotated[str, Field(max_length=500)] | None = None
+    categories: list[Annotated[str, Field(max_length=32)]] | None = Field(default=None, max_length=len(CATEGORIES))
+    enabled: bool | None = None
+
+
+class Webhook(BaseModel):
+    id: str
+    url: str
+    description: str = ""
+    categories: list[Category] | None = None
+    enabled: bool = True
+    secret_hint: str = Field(description="The first characters of the signing secret (it is shown only once)")
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookCreated(Webhook):
+    secret: str = Field(description="The signing secret: shown in this answer only, never again")
+
+
+class WebhookAttempt(BaseModel):
+    at: datetime
+    attempt: int
+    status_code: int | None = Field(default=None, description="The receiver's HTTP status; none when unreached")
+    error: str | None = None
+    duration_ms: int = 0
+
+
+class WebhookDelivery(BaseModel):
+    id: str
+    webhook_id: str
+    event: WebhookEvent
+    notification_id: str | None = None
+    status: WebhookDeliveryStatus = Field(
+        description="queued, retrying (a later attempt is due), delivered (2xx), dead (every attempt failed: "
+                    "redrive it), failed (a test ping that failed)")
+    attempts: int = 0
+    status_code: int | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    history: list[WebhookAttempt] = Field(default_factory=list, description="The latest attempts, oldest first")
 
 
 Sent.model_rebuild()

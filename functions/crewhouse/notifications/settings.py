@@ -17,3 +17,18 @@ class NotificationsSettings(CoreSettings):
     delivery_role_arn: str | None = None
     # Where a notification's link points in e-mail (the web app); a relative link is joined to it.
     app_url: str = "https://app.crewhouse.local"
+    # The webhook channel: the delivery queue, the KMS key the signing secrets are encrypted with, and the retry
+    # schedule (attempts; the first retry's delay, doubling, with jitter). Unset, the base is 30 s, and 0.5 s in
+    # local mode (the embedded cloud), where plain http to loopback is allowed too.
+    webhook_queue_url: str | None = None
+    webhook_key_id: str | None = None
+    webhook_max_attempts: int = 5
+    webhook_retry_base_seconds: float | None = None
+    webhook_timeout_seconds: float = 10.0
+    crewhouse_local: bool = False
+
+    @property
+    def retry_base_seconds(self) -> float:
+        if self.webhook_retry_base_seconds is not None:
+            return self.webhook_retry_base_seconds
+        return 0.5 if self.crewhouse_local else 30.0

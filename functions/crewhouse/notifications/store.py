@@ -6,7 +6,9 @@
   "mark all read" read only unread items); marking read removes them;
 * preferences: ``<owner>`` / ``PREFS``;
 * a tenant's templates: ``T#<tenant>#TPL`` / ``TPL#<key>#<locale>``;
-* a pending (scheduled or recurring) send: ``T#<tenant>#PENDING`` / ``P#<ulid>``.
+* a pending (scheduled or recurring) send: ``T#<tenant>#PENDING`` / ``P#<ulid>``;
+* a webhook: ``<owner>`` / ``W#<ulid>``; its deliveries: ``<owner>`` / ``D#<webhook>#<ulid>`` (newest first is a
+  backward Query; ``expires_epoch``, the table's TTL, removes them after 30 days).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from crewhouse.core.table import Table, starting_with, whole
 Item = dict[str, Any]
 INTERNAL = ("PK", "SK", "GSI1PK", "GSI1SK")
 LISTED, UNLISTED = "N#", "X#"
+WEBHOOK, DELIVERY = "W#", "D#"
 
 
 def _clean(item: Item | None) -> Item | None:
@@ -129,3 +132,44 @@ class DynamoNotificationStore:
 
     def delete_pending(self, tenant_id: str, pending_id: str) -> None:
         self._table.delete_if_present(self._pending_key(tenant_id, pending_id))
+
+    # --- webhooks and their deliveries ----------------------------------------------------------------------
+
+    def webhooks(self, tenant_id: str, user_id: str) -> list[Item]:
+        items = self._table.query_all(starting_with(owner_pk(tenant_id, user_id), WEBHOOK), consistent=True)
+        return [i for i in map(_clean, items) if i]
+
+    def webhook(self, tenant_id: str, user_id: str, webhook_id: str) -> Item | None:
+        return _clean(self._table.get((owner_pk(tenant_id, user_id), WEBHOOK + webhook_id)))
+
+    def add_webhook(self, tenant_id: str, user_id: str, item: Item) -> None:
+        self._table.put_new({**item, "PK": owner_pk(tenant_id, user_id), "SK": WEBHOOK + item["id"]})
+
+    def replace_webhook(self, tenant_id: str, user_id: str, item: Item, expected_version: int) -> None:
+        self._table.replace({**item, "PK": owner_pk(tenant_id, user_id), "SK": WEBHOOK + item["id"]},
+                            expected_version)
+
+    def delete_webhook(self, tenant_id: str, user_id: str, webhook_id: str, expected_version: int) -> None:
+        self._table.delete((owner_pk(tenant_id, user_id), WEBHOOK + webhook_id), expected_version=expected_version)
+
+    @staticmethod
+    def _delivery_key(tenant_id: str, user_id: str, webhook_id: str, delivery_id: str) -> tuple[str, str]:
+        return owner_pk(tenant_id, user_id), f"{DELIVERY}{webhook_id}#{delivery_id}"
+
+    def add_delivery(self, tenant_id: str, user_id: str, item: Item) -> None:
+        pk, sk = self._delivery_key(tenant_id, user_id, item["webhook_id"], item["id"])
+        self._table.put_new({**item, "PK": pk, "SK": sk})
+
+    def delivery(self, tenant_id: str, user_id: str, webhook_id: str, delivery_id: str) -> Item | None:
+        return _clean(self._table.get(self._delivery_key(tenant_id, user_id, webhook_id, delivery_id)))
+
+    def put_delivery(self, tenant_id: str, user_id: str, item: Item) -> None:
+        pk, sk = self._delivery_key(tenant_id, user_id, item["webhook_id"], item["id"])
+        self._table.put({**item, "PK": pk, "SK": sk})
+
+    def deliveries(self, tenant_id: str, user_id: str, webhook_id: str, *, limit: int, start: dict[str, Any] | None,
+                   status: str | None) -> tuple[list[Item], dict[str, Any] | None]:
+        where = starting_with(owner_pk(tenant_id, user_id), f"{DELIVERY}{webhook_id}#")
+        items, resume = self._table.query(where, limit=limit, start=start, forward=False,
+                                          filters={"status": status} if status else None)
+        return [i for i in map(_clean, items) if i], resume

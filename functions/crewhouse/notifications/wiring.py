@@ -5,10 +5,31 @@ from __future__ import annotations
 from crewhouse.core.aws import aws_client
 from crewhouse.core.settings import load_settings
 from crewhouse.core.table import Table
-from crewhouse.notifications.adapters import PlatformDirectory, SchedulerSchedules, SesMailer
+from crewhouse.notifications.adapters import (
+    GuardedReceivers,
+    KmsSecretBox,
+    PlatformDirectory,
+    SchedulerSchedules,
+    SesMailer,
+    SqsDeliveryQueue,
+)
 from crewhouse.notifications.logic import NotificationService
 from crewhouse.notifications.settings import NotificationsSettings
 from crewhouse.notifications.store import DynamoNotificationStore
+from crewhouse.notifications.webhooks import WebhookService
+
+
+def webhooks_for(settings: NotificationsSettings | None = None, table: Table | None = None) -> WebhookService:
+    """The webhook channel; KMS and SQS clients are made on first use."""
+    settings = settings or load_settings(NotificationsSettings)
+    table = table or Table(aws_client("dynamodb", settings), settings.notifications_table)
+    return WebhookService(
+        store=DynamoNotificationStore(table), box=KmsSecretBox(lambda: aws_client("kms", settings),
+                                                                settings.webhook_key_id),
+        queue=SqsDeliveryQueue(lambda: aws_client("sqs", settings), settings.webhook_queue_url),
+        receivers=GuardedReceivers(allow_loopback=settings.crewhouse_local, timeout=settings.webhook_timeout_seconds),
+        retry_base_seconds=settings.retry_base_seconds, max_attempts=settings.webhook_max_attempts,
+        app_url=settings.app_url)
 
 
 def service_for(settings: NotificationsSettings | None = None) -> NotificationService:
@@ -21,4 +42,5 @@ def service_for(settings: NotificationsSettings | None = None) -> NotificationSe
                          settings.ses_configuration_set),
         schedules=SchedulerSchedules(lambda: aws_client("scheduler", settings), settings.delivery_schedule_group,
                                      settings.delivery_target_arn, settings.delivery_role_arn),
-        app_url=settings.app_url)
+        app_url=settings.app_url,
+        webhooks=webhooks_for(settings, table) if settings.webhook_queue_url else None)

@@ -4,6 +4,10 @@
   ``job.failed``, ``task.reminder.due``): a notification for the job's or task's owner, per their preferences.
 - ``on_schedule``: the target of the one-time EventBridge Scheduler schedules: a send at its time (and the next
   one of a recurrence), or an e-mail deferred by quiet hours.
+- ``deliver_webhooks``: the webhook delivery queue's consumer (SQS, Powertools ``BatchProcessor``, partial batch
+  failures): one signed POST a message; a failed attempt queues the next with backoff and jitter, the last one
+  dead-letters the delivery (:mod:`crewhouse.notifications.webhooks`). A message whose handling itself fails (a
+  DynamoDB or KMS error) comes back after the visibility timeout, and after 5 receives goes to the queue's DLQ.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 from crewhouse.core.observability import logger
 from crewhouse.core.settings import load_settings
 from crewhouse.notifications.settings import NotificationsSettings
-from crewhouse.notifications.wiring import service_for
+from crewhouse.notifications.wiring import service_for, webhooks_for
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -35,3 +39,24 @@ def on_schedule(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = service_for(settings).on_schedule(event, datetime.now(UTC))
     logger.info("schedule fired", extra={"kind": event.get("kind"), **result})
     return result
+
+
+@logger.inject_lambda_context(clear_state=True)
+def deliver_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    import json
+
+    # Only this handler of the module needs the batch utility: the other two do not pay for its import.
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    service = webhooks_for()
+    processor = BatchProcessor(event_type=EventType.SQS)
+
+    def handle(record: SQSRecord) -> None:
+        message = json.loads(record.body)
+        outcome = service.attempt(message, datetime.now(UTC))
+        logger.info("webhook delivery", extra={"delivery_id": message.get("delivery_id"),
+                                                "webhook_id": message.get("webhook_id"),
+                                                "attempt": message.get("attempt"), "outcome": outcome})
+
+    return dict(process_partial_response(event=event, record_handler=handle, processor=processor, context=context))
