@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONPYCACHEPREFIX := $(CURDIR)/build/pycache
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: cost cost-check dev test test-tiers lint types unit component integration integration-http integration-flows infra \
+.PHONY: cost cost-check dev test test-tiers lint types unit component integration fuzz infra \
 	e2e bench bench-small \
 	unit-infra local-assembly synth layer lock deploy deploy-check openapi clean system-deps
 
@@ -46,16 +46,16 @@ dev: $(LOCAL_STAMP) system-deps
 ## The whole test suite (what CI runs): ruff, then mypy and the test tiers side by side in separate processes
 ## (moto's state is process-wide). Each tier's output appears when it ends. Benchmarks run in `make bench`.
 PYTEST := $(BIN)/pytest
-TEST_JOBS ?= 5
+TEST_JOBS ?= 4
 test: $(DEV_STAMP) system-deps
 	$(BIN)/ruff check .
 	@echo "mypy and the test tiers run in parallel ($(TEST_JOBS) at a time); each prints its output when it ends"
 	$(MAKE) --no-print-directory -j$(TEST_JOBS) --keep-going --output-sync=target COMPONENT_WORKERS=0 test-tiers
 
-# The integration tier runs as two processes, each with its own embedded cloud (a cloud per process: moto's state
-# is process-wide): the request-heavy matrix and fuzzing, and the rest. Benchmarks (workloads, timed ratios) run in
-# `make bench`, which CI runs next; `make test` keeps the cold start's exact guards (unit-infra).
-test-tiers: types integration-http integration-flows component unit-infra
+# Schemathesis over the whole API (`make fuzz`, ~1,300 requests) and the benchmarks (workloads, timed ratios;
+# `make bench`) run after `make test` in CI; `make test` keeps the cold start's exact guards and the request budgets
+# (unit-infra).
+test-tiers: types integration component unit-infra
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
@@ -77,17 +77,14 @@ COMPONENT_WORKERS ?= 2
 component: $(DEV_STAMP) system-deps local-assembly
 	$(PYTEST) -n $(COMPONENT_WORKERS) --dist loadfile tests/component
 
-# One embedded cloud per process: `integration` is the whole tier in one; `make test` runs its two halves side by side.
-INTEGRATION_HTTP := tests/integration/test_openapi_fuzz.py tests/integration/test_tenancy.py \
-	tests/integration/test_bad_input.py
+# One embedded cloud per process, so one process. The schemathesis sweep of the whole API is `make fuzz`.
+FUZZ := tests/integration/test_openapi_fuzz.py
 integration: $(DEV_STAMP) system-deps local-assembly
-	$(PYTEST) tests/integration
+	$(PYTEST) tests/integration --ignore=$(FUZZ)
 
-integration-http: $(DEV_STAMP) system-deps local-assembly
-	$(PYTEST) $(INTEGRATION_HTTP)
-
-integration-flows: $(DEV_STAMP) system-deps local-assembly
-	$(PYTEST) tests/integration $(addprefix --ignore=,$(INTEGRATION_HTTP))
+## Schemathesis over the merged OpenAPI document against the embedded cloud: no 5xx, responses match the schema.
+fuzz: $(DEV_STAMP) system-deps local-assembly
+	$(PYTEST) $(FUZZ)
 
 # Then the cold start's exact guards (no heavy package at import, a module budget per handler; their timed ratios
 # run in `make bench`) and the exact AWS request budget of every metered operation (tests/cost, its own cloud).
