@@ -7,6 +7,7 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import Construct
 
+from crewhouse_cdk.constructs.alerting import Alerting
 from crewhouse_cdk.constructs.auth import MOBILE_CALLBACK_URL, Auth
 from crewhouse_cdk.constructs.bus import BusContext
 from crewhouse_cdk.constructs.chat import ChatContext
@@ -15,7 +16,7 @@ from crewhouse_cdk.constructs.function import DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.jobs import JobsContext
 from crewhouse_cdk.constructs.mcp import McpContext
-from crewhouse_cdk.constructs.monitoring import Monitoring
+from crewhouse_cdk.constructs.monitoring import Monitoring, NotifyOnAlarm
 from crewhouse_cdk.constructs.notes import NotesContext
 from crewhouse_cdk.constructs.platform import PlatformApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage
@@ -49,6 +50,8 @@ class CrewhouseStack(cdk.Stack):
         # The chat, the agent jobs and hosted agents run on a tenant's own model providers when it has any.
         for function in (chat.function, jobs.runner_function, bus.hosted_function):
             self.crews.providers.grant_tenant_providers(function)
+        # Realtime: who may follow an execution; notifications: an approval's starter, by key.
+        shared.tables["flows"] = self.crews.flows.table
         self.notifications = NotificationsStack(self, "Notifications", shared=shared)
 
         functions = {"Platform": platform.handler.function, "Authorizer": api.authorizer_function.function,
@@ -61,6 +64,9 @@ class CrewhouseStack(cdk.Stack):
                                        "NotesStreamDlq": notes.stream_dlq,
                                        "JobDeadLetters": jobs.dead_letters, **bus.dead_letter_queues},
                    expected_errors={"Authorizer": api.refused_credentials})
+        # Every alarm of the app, the nested stacks' too, notifies the alarms topic (docs/runbooks.md).
+        self.alerting = Alerting(self, "Alerting", layers=layers)
+        cdk.Aspects.of(self).add(NotifyOnAlarm(self.alerting.topic))
 
         # What a client needs to talk to this deployment: the mobile app and a web console sign in through the
         # hosted UI (or SRP) with the mobile client, machines get tokens from the token endpoint.

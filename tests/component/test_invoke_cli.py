@@ -70,7 +70,7 @@ SAMPLE_EVENTS: dict[str, tuple[str, ...]] = {
     "crewhouse.notes.api.capture.handler": ("notes-clip.json",),
     "crewhouse.notes.api.tags.handler": ("notes-tags.json",),
     "crewhouse.notes.workers.on_table_changes": ("notes-stream.json",),
-    "crewhouse.files.api.reads.handler": ("files-quota.json",),
+    "crewhouse.files.api.reads.handler": ("files-quota.json", "files-retention-preview.json"),
     "crewhouse.files.api.uploads.handler": ("files-create.json",),
     "crewhouse.files.api.parts.handler": ("files-parts.json",),
     "crewhouse.files.api.manage.handler": ("files-quota-policy.json",),
@@ -78,6 +78,7 @@ SAMPLE_EVENTS: dict[str, tuple[str, ...]] = {
     "crewhouse.files.workers.on_scan_result": ("files-scan-result.json",),
     "crewhouse.files.workers.on_target_deleted": ("files-task-deleted.json",),
     "crewhouse.files.workers.on_table_changes": ("files-stream.json",),
+    "crewhouse.files.workers.retention_sweep": ("files-retention-sweep.json",),
     "crewhouse.chat.api.handler": ("chat-create-session.json",),
     "crewhouse.mcp.api.handler": ("mcp-tools-list.json",),
     "crewhouse.jobs.api.handler": ("jobs-list.json",),
@@ -106,6 +107,9 @@ SAMPLE_EVENTS: dict[str, tuple[str, ...]] = {
     "crewhouse.notifications.workers.on_schedule": ("notifications-schedule-due.json",),
     "crewhouse.notifications.webhooks_api.handler": ("notifications-webhook-dead-letters.json",),
     "crewhouse.notifications.workers.deliver_webhooks": ("notifications-webhook-delivery.json",),
+    "crewhouse.notifications.workers.on_email_event": ("notifications-ses-delivered.json",
+                                                       "notifications-ses-bounced.json",
+                                                       "notifications-ses-complaint.json"),
     "crewhouse.realtime.handlers.connect": ("realtime-connect.json",),
     "crewhouse.realtime.handlers.disconnect": ("realtime-disconnect.json",),
     "crewhouse.realtime.handlers.default": ("realtime-subscribe.json",),
@@ -219,6 +223,8 @@ def matches_pattern(pattern: Any, value: Any) -> bool:
     as a CloudFormation reference (a bucket name, ...) is only known once deployed: it matches any string."""
     if isinstance(pattern, dict):
         return isinstance(value, dict) and all(k in value and matches_pattern(p, value[k]) for k, p in pattern.items())
+    if isinstance(value, list):  # an array in the event matches when any of its elements does (SES's mail.tags)
+        return any(matches_pattern(pattern, element) for element in value)
     for alternative in pattern:
         if isinstance(alternative, dict) and "prefix" in alternative:
             if isinstance(value, str) and value.startswith(alternative["prefix"]):

@@ -24,6 +24,9 @@ PATHS = {
     "scan_fn": "Files/ScanResult/Function",
     "deleted_fn": "Files/TargetDeleted/Function",
     "stream_fn": "Files/FilesStream/Function",
+    "sweep_fn": "Files/RetentionSweep/Function",
+    "sweep_schedule": "Files/RetentionSweepSchedule",
+    "sweep_scheduler_role": "Files/RetentionSchedulerRole",
     "plan": "Files/MalwareProtectionPlan",
     "guardduty_role": "Files/MalwareProtectionRole",
     "created_rule": "Files/ObjectCreatedRule",
@@ -167,8 +170,10 @@ def test_api_roles_are_least_privilege(template_json: dict[str, Any], ids: dict[
         # A task's or note's attachments list: only the function that attaches and detaches may change it.
         targets = {a for a, r in granted if r in (tasks, notes)}
         assert targets == ({"dynamodb:GetItem", "dynamodb:UpdateItem"} if name == "manage_fn" else set()), name
-        writes = {a for a, r in granted if r == files and a in ("dynamodb:PutItem", "dynamodb:UpdateItem")}
-        assert bool(writes) == (name != "read_fn"), name
+        writes = {a for a, r in granted if r == files and a in ("dynamodb:PutItem", "dynamodb:UpdateItem",
+                                                                 "dynamodb:DeleteItem")}
+        # Reads only record that a file was opened (retention): UpdateItem, no PutItem or DeleteItem.
+        assert writes == {"dynamodb:UpdateItem"} if name == "read_fn" else writes, name
 
 
 def test_workers_touch_only_their_prefixes(template_json: dict[str, Any], ids: dict[str, str]) -> None:
@@ -189,3 +194,41 @@ def test_workers_touch_only_their_prefixes(template_json: dict[str, Any], ids: d
     assert not [g for g in stream if g[0].startswith("s3:")]
     search = f"${{{ids['search_table']}.Arn}}"
     assert {r for a, r in stream if a in ("dynamodb:PutItem", "dynamodb:BatchWriteItem")} == {search}
+
+
+def test_the_last_opened_index_projects_only_what_retention_reads(template_json: dict[str, Any],
+                                                                  ids: dict[str, str]) -> None:
+    indexes = {i["IndexName"]: i for i in props(template_json, ids["table"])["GlobalSecondaryIndexes"]}
+    opened = indexes["GSI2"]
+    assert [k["AttributeName"] for k in opened["KeySchema"]] == ["GSI2PK", "GSI2SK"]
+    assert opened["Projection"]["ProjectionType"] == "INCLUDE"  # no OCR text copied into the index
+    assert set(opened["Projection"]["NonKeyAttributes"]) == {"id", "filename", "size", "status", "last_opened_at",
+                                                             "warned_for"}
+
+
+def test_the_retention_sweep_runs_daily_with_least_privilege(template_json: dict[str, Any],
+                                                             ids: dict[str, str]) -> None:
+    schedule = props(template_json, ids["sweep_schedule"])
+    assert schedule["ScheduleExpression"] == "cron(0 3 * * ? *)"
+    assert schedule["ScheduleExpressionTimezone"] == "UTC"
+    assert render(schedule["Target"]["Arn"]) == render({"Fn::GetAtt": [ids["sweep_fn"], "Arn"]})
+    assert render(schedule["Target"]["RoleArn"]) == render({"Fn::GetAtt": [ids["sweep_scheduler_role"], "Arn"]})
+    invoker = {(a, render(r)) for a, r in grants(role_statements(template_json, ids["sweep_scheduler_role"]))}
+    assert {a for a, _ in invoker} == {"lambda:InvokeFunction"}
+    env = props(template_json, ids["sweep_fn"])["Environment"]["Variables"]
+    assert env["RETENTION_SWEEP_HOUR"] == "3"
+    assert props(template_json, ids["sweep_fn"])["Timeout"] == 900
+
+    bucket, files = f"${{{ids['bucket']}.Arn}}", f"${{{ids['table']}.Arn}}"
+    tasks, notes = f"${{{ids['tasks_table']}.Arn}}", f"${{{ids['notes_table']}.Arn}}"
+    granted = rendered_grants(template_json, ids["sweep_fn"])
+    assert {g for g in granted if g[0].startswith("s3:")} == {
+        ("s3:DeleteObject", f"{bucket}/uploads/*"), ("s3:AbortMultipartUpload", f"{bucket}/uploads/*"),
+        ("s3:DeleteObject", f"{bucket}/thumbnails/*")}
+    assert {g for g in granted if g[0].startswith("dynamodb:")} == {
+        ("dynamodb:Query", f"{files}/index/GSI1"), ("dynamodb:Query", f"{files}/index/GSI2"),
+        ("dynamodb:GetItem", files), ("dynamodb:UpdateItem", files), ("dynamodb:DeleteItem", files),
+        ("dynamodb:GetItem", tasks), ("dynamodb:UpdateItem", tasks),
+        ("dynamodb:GetItem", notes), ("dynamodb:UpdateItem", notes)}
+    assert {a for a, _ in granted if a.startswith("events:")} == {"events:PutEvents"}
+    assert not [g for g in granted if g[1] == "*"]  # no Scan, no PutItem, nothing account-wide

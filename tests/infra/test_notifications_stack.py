@@ -5,12 +5,13 @@ function's grants."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
 
-from crewhouse_cdk.constructs.notifications import CONFIGURATION_SET, SCHEDULE_GROUP
+from crewhouse_cdk.constructs.notifications import CONFIGURATION_SET, EMAIL_EVENT_TYPES, SCHEDULE_GROUP
 from tests.infra.conftest import Synthesized
 from tests.infra.test_files_stack import rendered_grants
 from tests.infra.test_stack import props, resources
@@ -19,6 +20,8 @@ ROOT = "Notifications/Notifications"
 PATHS = {"table": f"{ROOT}/NotificationsTable", "api_fn": f"{ROOT}/NotificationsApi/Function",
          "consumer_fn": f"{ROOT}/EventConsumer/Function", "schedule_fn": f"{ROOT}/ScheduleDue/Function",
          "jobs_rule": f"{ROOT}/JobsEventsRule", "tasks_rule": f"{ROOT}/TasksEventsRule",
+         "flows_rule": f"{ROOT}/FlowsEventsRule", "bus_rule": f"{ROOT}/BusEventsRule",
+         "files_rule": f"{ROOT}/FilesEventsRule",
          "dlq": f"{ROOT}/EventsDlq", "role": f"{ROOT}/SchedulerRole",
          "webhooks_fn": f"{ROOT}/WebhooksApi/Function", "worker_fn": f"{ROOT}/WebhookWorker/Function",
          "webhook_queue": f"{ROOT}/WebhookDeliveries", "webhook_dlq": f"{ROOT}/WebhookDeliveriesDlq",
@@ -45,7 +48,10 @@ def test_the_table_has_the_sparse_unread_index(template_json: dict[str, Any], id
 def test_one_rule_a_source_targets_the_consumer_with_a_dead_letter_queue(template_json: dict[str, Any],
                                                                          ids: dict[str, str]) -> None:
     for rule, source, types in (("jobs_rule", "crewhouse.jobs", ["job.succeeded", "job.failed"]),
-                                ("tasks_rule", "crewhouse.tasks", ["task.reminder.due"])):
+                                ("tasks_rule", "crewhouse.tasks", ["task.reminder.due"]),
+                                ("flows_rule", "crewhouse.flows", ["flow.approval_requested"]),
+                                ("bus_rule", "crewhouse.bus", ["agent.offline"]),
+                                ("files_rule", "crewhouse.files", ["file.retention.warning"])):
         rule_props = props(template_json, ids[rule])
         assert rule_props["EventPattern"] == {"source": [source], "detail-type": types}
         (target,) = rule_props["Targets"]
@@ -126,3 +132,40 @@ def test_whoever_delivers_a_notification_may_queue_webhook_deliveries_and_the_wo
     assert {a for a, _ in worker if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:PutItem",
                                                                    "dynamodb:UpdateItem"}
     assert not {a for a, _ in worker if a.startswith(("ses:", "scheduler:", "iam:"))}
+
+
+def test_the_consumer_reads_an_agents_registrant_and_an_executions_starter_by_key_only(
+        synth_ok: Synthesized, template_json: dict[str, Any], ids: dict[str, str]) -> None:
+    tables = {name: synth_ok.logical_id(path) for name, path in (("bus", "Bus/BusTable"),
+                                                                   ("flows", "Crews/Flows/FlowsTable"))}
+    grants = rendered_grants(template_json, ids["consumer_fn"])
+    for table in tables.values():
+        assert {a for a, r in grants if r.startswith(f"${{{table}.")} == {"dynamodb:GetItem"}, table
+    environment = props(template_json, ids["consumer_fn"])["Environment"]["Variables"]
+    assert environment["BUS_TABLE"] == {"Ref": tables["bus"]}
+    assert environment["FLOWS_TABLE"] == {"Ref": tables["flows"]}
+    for name in ("api_fn", "schedule_fn"):
+        assert "BUS_TABLE" not in props(template_json, ids[name])["Environment"]["Variables"]
+
+
+def test_ses_publishes_deliveries_bounces_and_complaints_to_the_default_bus_for_the_email_events_function(
+        synth_ok: Synthesized, template_json: dict[str, Any]) -> None:
+    (destination,) = [r["Properties"] for r in
+                      resources(template_json, "AWS::SES::ConfigurationSetEventDestination").values()]
+    assert destination["ConfigurationSetName"] == {"Ref": synth_ok.logical_id(f"{ROOT}/EmailConfigurationSet")}
+    event_destination = destination["EventDestination"]
+    assert sorted(event_destination["MatchingEventTypes"]) == ["bounce", "complaint", "delivery"]
+    assert event_destination["Enabled"] is True
+    assert "event-bus/default" in json.dumps(event_destination["EventBridgeDestination"]["EventBusArn"])
+    rule = props(template_json, synth_ok.logical_id(f"{ROOT}/EmailEventsRule"))
+    assert rule.get("EventBusName", "default") == "default"
+    assert rule["EventPattern"] == {"source": ["aws.ses"], "detail-type": list(EMAIL_EVENT_TYPES),
+                                    "detail": {"mail": {"tags": {"ses:configuration-set": [CONFIGURATION_SET]}}}}
+    function = synth_ok.logical_id(f"{ROOT}/EmailEvents/Function")
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [function, "Arn"]}
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [synth_ok.logical_id(f"{ROOT}/EventsDlq"), "Arn"]}
+    table = synth_ok.logical_id(f"{ROOT}/NotificationsTable")
+    assert rendered_grants(template_json, function) == {("dynamodb:GetItem", f"${{{table}.Arn}}"),
+                                                        ("dynamodb:UpdateItem", f"${{{table}.Arn}}")}
+    assert props(template_json, function)["Handler"] == "crewhouse.notifications.workers.on_email_event"

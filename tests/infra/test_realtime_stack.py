@@ -22,7 +22,12 @@ PATHS = {"table": f"{ROOT}/RealtimeTable", "api": f"{ROOT}/Api", "stage": f"{ROO
          "connect": f"{ROOT}/Connect/Function", "disconnect": f"{ROOT}/Disconnect/Function",
          "messages": f"{ROOT}/Messages/Function", "fan_out": f"{ROOT}/FanOut/Function",
          "platform": "Storage/PlatformTable", "jobs": "Jobs/JobsTable", "chat": "Chat/ChatTable",
-         "bus": "Bus/BusTable", "event_bus": "Storage/EventBus"}
+         "bus": "Bus/BusTable", "flows": "Crews/Flows/FlowsTable", "event_bus": "Storage/EventBus",
+         # the producers of the events the fan-out takes
+         "chat_fn": "Chat/Chat/Function", "bus_messages_fn": "Bus/BusMessages/Function",
+         "flow_runner_fn": "Crews/Flows/FlowNodeRunner/Function",
+         "flow_executions_fn": "Crews/Flows/FlowExecutionsApi/Function",
+         "job_runner_fn": "Jobs/JobRunner/Function"}
 
 
 @pytest.fixture(scope="module")
@@ -77,14 +82,16 @@ def test_each_function_has_exactly_its_grants(template_json: dict[str, Any], ids
     (authorizer,) = [k for k, r in resources(template_json, "AWS::Lambda::Function").items()
                      if r["Properties"].get("Handler") == "crewhouse.platform.authorizer.handler"]
     removes = {("dynamodb:Query", table), ("dynamodb:BatchWriteItem", table)}
+    memberships = ("dynamodb:GetItem", f"${{{ids['platform']}.Arn}}")  # at connect, and re-checked later
     expected = {
-        "connect": {("lambda:InvokeFunction", f"${{{authorizer}.Arn}}"),
-                    ("dynamodb:GetItem", f"${{{ids['platform']}.Arn}}"), ("dynamodb:PutItem", table)},
+        "connect": {("lambda:InvokeFunction", f"${{{authorizer}.Arn}}"), memberships, ("dynamodb:PutItem", table)},
         "disconnect": removes,
-        "messages": removes | {("dynamodb:GetItem", table), ("execute-api:ManageConnections", connections)} |
-        {("dynamodb:GetItem", f"${{{ids[t]}.Arn}}") for t in ("jobs", "chat", "bus")},
-        "fan_out": removes | {("dynamodb:UpdateItem", table), ("dynamodb:PutItem", table),
-                              ("execute-api:ManageConnections", connections)},
+        "messages": removes | {("dynamodb:GetItem", table), ("execute-api:ManageConnections", connections),
+                               memberships} |
+        {("dynamodb:GetItem", f"${{{ids[t]}.Arn}}") for t in ("jobs", "chat", "bus", "flows")},
+        "fan_out": removes | {("dynamodb:GetItem", table), ("dynamodb:UpdateItem", table),
+                              ("dynamodb:PutItem", table), ("execute-api:ManageConnections", connections),
+                              memberships},
     }
     for function, grants in expected.items():
         assert rendered_grants(template_json, ids[function]) == grants, function
@@ -100,8 +107,10 @@ def test_only_the_posting_functions_may_manage_connections(template_json: dict[s
 def test_the_rule_sends_job_and_agent_events_to_the_fan_out_with_a_dead_letter_queue(
         template_json: dict[str, Any], ids: dict[str, str]) -> None:
     rule = props(template_json, ids["rule"])
-    assert rule["EventPattern"] == {"source": ["crewhouse.jobs", "crewhouse.bus"],
-                                    "detail-type": ["job.progress", "job.succeeded", "job.failed", "agent.offline"]}
+    assert rule["EventPattern"] == {
+        "source": ["crewhouse.jobs", "crewhouse.bus", "crewhouse.chat", "crewhouse.flows"],
+        "detail-type": ["job.progress", "job.succeeded", "job.failed", "agent.offline", "bus.message",
+                        "chat.tool_call", "chat.reply", "flow.execution_event"]}
     assert rule["EventBusName"] == {"Ref": ids["event_bus"]}
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [ids["fan_out"], "Arn"]}
@@ -113,3 +122,22 @@ def test_the_rule_sends_job_and_agent_events_to_the_fan_out_with_a_dead_letter_q
     statements = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
     assert [s["Principal"] for s in statements] == [{"Service": "events.amazonaws.com"}]
     assert statements[0]["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [ids["rule"], "Arn"]}
+
+
+def test_every_producer_of_the_fan_outs_events_may_put_them_on_the_bus(template_json: dict[str, Any],
+                                                                      ids: dict[str, str]) -> None:
+    """The chat (chat.tool_call, chat.reply), the bus's messaging API (bus.message), the flows node runner and the
+    executions API (flow.execution_event) and the job runner (job.progress): events:PutEvents on the crewhouse bus
+    only, whichever stack the function is in."""
+    bus = f"${{{ids['event_bus']}.Arn}}"
+    for producer in ("chat_fn", "bus_messages_fn", "flow_runner_fn", "flow_executions_fn", "job_runner_fn"):
+        puts = {(a, r) for a, r in rendered_grants(template_json, ids[producer]) if a.startswith("events:")}
+        assert puts == {("events:PutEvents", bus)}, producer
+
+
+def test_the_fan_out_and_the_messages_function_know_the_tables_they_read(template_json: dict[str, Any],
+                                                                         ids: dict[str, str]) -> None:
+    env = {name: props(template_json, ids[name])["Environment"]["Variables"] for name in ("messages", "fan_out")}
+    for name in ("messages", "fan_out"):
+        assert env[name]["PLATFORM_TABLE"] == {"Ref": ids["platform"]}, name
+    assert env["messages"]["FLOWS_TABLE"] == {"Ref": ids["flows"]}

@@ -6,55 +6,27 @@ receiver that answers 500 ends in the dead-letter list after five attempts, and 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
+from crewhouse.local.endpoint import local_client
 from crewhouse.local.seed import SignedInUser
 from crewhouse.notifications.webhooks import verify
 from tests.integration.conftest import bearer
 from tests.support.waiting import eventually
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], str, float]] = []
-        self.failing = False
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()
-                receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body, time.monotonic()))
-                self.send_response(500 if receiver.failing else 204)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/crewhouse"
-
-    def of(self, event: str) -> list[tuple[dict[str, str], str, float]]:
-        return [r for r in self.received if r[0].get("crewhouse-event") == event]
+from tests.support.webhook_receiver import WebhookReceiver, serving
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    found = Receiver()
-    threading.Thread(target=found.server.serve_forever, daemon=True).start()
-    try:
+def receiver() -> Iterator[WebhookReceiver]:
+    with serving("/crewhouse") as found:
         yield found
-    finally:
-        found.server.shutdown()
-        found.server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +43,7 @@ def send(api: httpx.Client, owner: SignedInUser, title: str) -> dict[str, Any]:
 
 
 def test_a_signed_delivery_then_retries_dead_letter_and_redrive(api: httpx.Client, owner: SignedInUser,
-                                                                 receiver: Receiver,
+                                                                 receiver: WebhookReceiver,
                                                                  new_user: Callable[[], SignedInUser]) -> None:
     me = bearer(owner.id_token)
     refused = api.post("/notifications/webhooks", headers=me,
@@ -92,7 +64,8 @@ def test_a_signed_delivery_then_retries_dead_letter_and_redrive(api: httpx.Clien
     notification = send(api, owner, "Webhook hello")
     assert notification["deliveries"][f"webhook:{hook['id']}"]["status"] == "queued"
     eventually(lambda: receiver.of("notification.created"), timeout=30)
-    headers, body, _ = receiver.of("notification.created")[0]
+    first = receiver.of("notification.created")[0]
+    headers, body = first.headers, first.body
     assert verify(secret, headers["crewhouse-signature"], body, now=int(time.time()))
     assert not verify(secret[:-1] + ("A" if secret[-1] != "A" else "B"), headers["crewhouse-signature"], body,
                       now=int(time.time()))
@@ -107,7 +80,7 @@ def test_a_signed_delivery_then_retries_dead_letter_and_redrive(api: httpx.Clien
     assert eventually(lambda: history()["status"] == "delivered", timeout=15)
 
     # A failing receiver: five attempts with growing delays, then the dead-letter list.
-    receiver.failing = True
+    receiver.status = 500
     started = len(receiver.received)
     failing = send(api, owner, "Webhook failing")
     deliveries = f"/notifications/webhooks/{hook['id']}/deliveries"
@@ -117,9 +90,9 @@ def test_a_signed_delivery_then_retries_dead_letter_and_redrive(api: httpx.Clien
 
     (letter,) = eventually(dead, timeout=60)
     attempts = receiver.received[started:]
-    assert len(attempts) == 5 and {json.loads(b)["id"] for _, b, _ in attempts} == {letter["id"]}
-    assert [h["crewhouse-attempt"] for h, _, _ in attempts] == ["1", "2", "3", "4", "5"]
-    gaps = [later - earlier for (_, _, earlier), (_, _, later) in pairwise(attempts)]
+    assert len(attempts) == 5 and {json.loads(a.body)["id"] for a in attempts} == {letter["id"]}
+    assert [a.headers["crewhouse-attempt"] for a in attempts] == ["1", "2", "3", "4", "5"]
+    gaps = [later.at - earlier.at for earlier, later in pairwise(attempts)]
     assert gaps[-1] >= 1.0  # the fourth retry waits 1-2 s (base 0.5 s locally, doubling)
     assert (letter["attempts"], letter["status_code"]) == (5, 500)
     assert [a["status_code"] for a in letter["history"]] == [500] * 5
@@ -128,7 +101,7 @@ def test_a_signed_delivery_then_retries_dead_letter_and_redrive(api: httpx.Clien
     assert "dead-lettered" in failed["deliveries"][f"webhook:{hook['id']}"]["history"][-1]["detail"]
 
     # The receiver recovers; a redrive delivers the dead letter with the same id.
-    receiver.failing = False
+    receiver.status = 204
     redrive = api.post(f"{deliveries}/{letter['id']}/redrive", headers=me)
     assert redrive.status_code == 202, redrive.text
 
@@ -137,7 +110,7 @@ def test_a_signed_delivery_then_retries_dead_letter_and_redrive(api: httpx.Clien
         return any(d["id"] == letter["id"] and d["status"] == "delivered" for d in items)
 
     assert eventually(delivered, timeout=30)
-    headers, body, _ = receiver.received[-1]
+    headers, body = receiver.received[-1].headers, receiver.received[-1].body
     assert json.loads(body)["id"] == letter["id"] and verify(secret, headers["crewhouse-signature"], body,
                                                              now=int(time.time()))
     assert dead() == []
@@ -149,3 +122,41 @@ def test_a_signed_delivery_then_retries_dead_letter_and_redrive(api: httpx.Clien
     assert api.delete(f"/notifications/webhooks/{hook['id']}", headers={**me, "If-Match": '"99"'}).status_code == 412
     assert api.delete(f"/notifications/webhooks/{hook['id']}", headers={**me, "If-Match": etag}).status_code == 204
     assert api.get(deliveries, headers=me).status_code == 404
+
+
+def test_the_bus_events_without_a_named_person_reach_the_agents_registrant_and_the_files_owner(
+        api: httpx.Client, owner: SignedInUser) -> None:
+    """Each through its own rule on the ``crewhouse`` bus to the consumer, whose role may read the bus registry by
+    key (the agent's registrant): the template's own IAM, enforced by the embedded cloud."""
+    me = bearer(owner.id_token)
+    tenant = str(jwt.decode(owner.id_token, options={"verify_signature": False})["tenant_id"])
+    registered = api.post("/agents", headers=me, json={"name": "Night scout", "capabilities": [], "role": "agent-full"})
+    assert registered.status_code == 201, registered.text
+    agent_id = registered.json()["id"]
+    answer = local_client("events").put_events(Entries=[
+        {"Source": "crewhouse.bus", "DetailType": "agent.offline", "EventBusName": "crewhouse",
+         "Detail": json.dumps({"tenant_id": tenant, "agent_id": agent_id, "name": "Night scout",
+                               "last_heartbeat_at": "2026-12-01T03:00:00.000Z"})},
+        {"Source": "crewhouse.files", "DetailType": "file.retention.warning", "EventBusName": "crewhouse",
+         "Detail": json.dumps({"tenant_id": tenant, "user_id": owner.user_id, "delete_after": "2026-12-08",
+                               "files": [{"file_id": "f1", "filename": "old.pdf", "size": 2048,
+                                          "last_opened_at": "2026-05-01T00:00:00Z", "delete_after": "2026-12-08"}],
+                               "more": 0})}])
+    assert answer["FailedEntryCount"] == 0
+
+    def templates() -> set[str]:
+        return {i["template"] for i in api.get("/notifications", headers=me).json()["items"]}
+
+    assert eventually(lambda: {"agent_offline", "file_retention_warning"} <= templates(), timeout=30)
+    items = {i["template"]: i for i in api.get("/notifications", headers=me).json()["items"]}
+    assert items["agent_offline"]["title"] == "Agent Night scout is offline"
+    assert items["file_retention_warning"]["title"] == "1 of your files will be deleted from 2026-12-08"
+    assert items["agent_offline"]["deliveries"]["email"]["status"] == "sent"
+
+    # What would have been sent, on the local gateway only (no token: it is the developer's machine).
+    outbox = api.get("/_local/outbox", params={"to": owner.email})
+    assert outbox.status_code == 200, outbox.text
+    subjects = [m["subject"] for m in outbox.json()["mail"]]
+    assert "Agent Night scout is offline" in subjects and "1 of your files will be deleted from 2026-12-08" in subjects
+    assert all(m["to"] == [owner.email] for m in outbox.json()["mail"])
+    assert "Agent Night scout is offline" in api.get("/_local/outbox", headers={"Accept": "text/html"}).text

@@ -168,7 +168,8 @@ def test_the_last_admin_stays(api: httpx.Client, new_user: Callable[[], SignedIn
 # --- the matrix: every route, every kind of caller ------------------------------------------------------------
 
 # Routes only a tenant admin may use (members and observers get 403).
-ADMIN_ONLY = {("PUT", "/files/quota/policy"), ("GET", "/jobs/dead-letters"), ("POST", "/jobs/{job_id}/redrive"),
+ADMIN_ONLY = {("PUT", "/files/quota/policy"), ("PUT", "/files/retention"), ("GET", "/jobs/dead-letters"),
+              ("POST", "/jobs/{job_id}/redrive"),
               ("GET", "/tenant/invitations"), ("POST", "/tenant/invitations"),
               ("DELETE", "/tenant/invitations/{invitation_id}"), ("PATCH", "/tenant/members/{user_id}"),
               ("DELETE", "/tenant/members/{user_id}"), ("PUT", "/research/web-search"),
@@ -183,7 +184,8 @@ PRINCIPAL_ROUTES = {("GET", "/me/tenants"), ("POST", "/me/tenant"), ("POST", "/m
 ANY_ROLE_WRITES = {("POST", "/tenant/leave"), ("POST", "/mcp"), ("PATCH", "/me"),  # /me: their own profile
                    ("POST", "/me/tokens"),  # an observer's token can do no more than the observer
                    ("POST", "/notifications/read-all"), ("POST", "/notifications/{notification_id}/read"),
-                   ("PUT", "/me/notification-preferences")}  # their own inbox and preferences
+                   ("PUT", "/me/notification-preferences"),  # their own inbox and preferences
+                   ("DELETE", "/me/notification-preferences/email-suppression")}  # their own address (404: none)
 # Account-wide routes that need a Cognito sign-in: a personal token gets 403 there, whatever its grant.
 SIGN_IN_ONLY = {("POST", "/me/tenant"), ("POST", "/me/sign-out"), ("POST", "/invitations/accept"),
                 ("POST", "/me/tokens"), ("GET", "/me/tokens"), ("DELETE", "/me/tokens/{token_id}")}
@@ -193,12 +195,13 @@ TENANT_WIDE_IDS = ("{user_id}", "{invitation_id}")
 # Crews, flows, tools and model providers (issue 15) and notification templates are the tenant's: every member
 # reads them, admins and members write them (templates: admins only, above).
 TENANT_WIDE_PATHS = ("/tools", "/llm-providers", "/hosted-agents", "/crews", "/flows", "/executions",
-                     "/notification-templates")
+                     "/notification-templates", "/files/retention")  # retention: read by all, set by admins
 # Run last, in this order: they end the caller's membership or session, which changes every later cell.
 ENDING = [("POST", "/tenant/leave"), ("POST", "/me/sign-out")]
 # Valid bodies where an invalid one (422) would hide the role check the cell is about.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/files/quota/policy"): {"user_limit_bytes": 10**9},
+    ("PUT", "/files/retention"): {"enabled": False, "days": 365},
     ("POST", "/tenant/invitations"): {"email": "matrix@example.com", "role": "member"},
     ("PATCH", "/tenant/members/{user_id}"): {"role": "member"},
     ("POST", "/tags/{tag}/rename"): {"to": "matrix-renamed"},

@@ -111,6 +111,7 @@ class BusContext(Construct):
                 acknowledge(function, f"AwsSolutions-IAM5[Action::{action}]",
                             "CDK's read-write grant on the bus's own bucket only.")
         storage.event_bus.grant_put_events_to(registry)
+        storage.event_bus.grant_put_events_to(self.api_functions["BusMessages"])  # bus.message, for live updates
         a2a = self.api_functions["BusA2A"]
         for name, value in llm_environment(self).items():
             a2a.add_environment(name, value)

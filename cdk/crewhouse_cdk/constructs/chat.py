@@ -41,6 +41,7 @@ class ChatContext(Construct):
         acknowledge_index_access(self.function, tasks.table)
         storage.search_table.grant_read_data(self.function)
         storage.cursor_secret.grant_read(self.function)
+        storage.event_bus.grant_put_events_to(self.function)  # chat.tool_call and chat.reply, for live updates
         # Converse needs InvokeModel on the inference profile and on the models it routes to (any region).
         self.function.add_to_role_policy(iam.PolicyStatement(
             actions=["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],

@@ -19,6 +19,7 @@ from aws_cdk import aws_guardduty as guardduty
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from crewhouse_cdk.constructs.api_functions import serve_api_modules
@@ -27,7 +28,13 @@ from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
 from crewhouse_cdk.constructs.streams import consume_stream, dead_letter_queue
 from crewhouse_cdk.constructs.tasks import TasksContext
-from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, logical_id, nag_arn
+from crewhouse_cdk.nag import (
+    acknowledge,
+    acknowledge_function_versions,
+    acknowledge_index_access,
+    logical_id,
+    nag_arn,
+)
 
 UPLOADS, THUMBNAILS, QUARANTINE = "uploads/", "thumbnails/", "quarantine/"
 SCAN_RESULT = "GuardDuty Malware Protection Object Scan Result"
@@ -37,12 +44,16 @@ GUARDDUTY_RULE_PREFIX = "DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3"
 # Construct id -> (handler module, description): one function per module of crewhouse.files.api, its routes
 # and grants derived from the module's router (crewhouse_cdk.routes).
 API_FUNCTIONS: dict[str, tuple[str, str]] = {
-    "FilesRead": ("crewhouse.files.api.reads", "Files API: list, one file, quota, download and thumbnail"),
+    "FilesRead": ("crewhouse.files.api.reads",
+                  "Files API: list, one file, quota, download and thumbnail, retention policy and preview"),
     "FilesUpload": ("crewhouse.files.api.uploads",
                     "Files API: presigned uploads (POST and multipart), complete, abort"),
     "FilesParts": ("crewhouse.files.api.parts", "Files API: the parts of a multipart upload"),
-    "FilesManage": ("crewhouse.files.api.manage", "Files API: delete, attachments, quota policy"),
+    "FilesManage": ("crewhouse.files.api.manage", "Files API: delete, attachments, quota and retention policies"),
 }
+RETENTION_SWEEP_HOUR = 3  # UTC; the preview names the next sweep from the same value (RETENTION_SWEEP_HOUR)
+# What the retention sweep and preview read of a file in the last-opened index (GSI2); keys come with it.
+OPENED_INDEX_ATTRIBUTES = ["id", "filename", "size", "status", "last_opened_at", "warned_for"]
 
 
 class FilesContext(Construct):
@@ -56,6 +67,13 @@ class FilesContext(Construct):
             index_name="GSI1",
             partition_key=dynamodb.Attribute(name="GSI1PK", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="GSI1SK", type=dynamodb.AttributeType.STRING),
+        )
+        # Files by tenant and the UTC day they were last opened: the retention sweep's Query (never a Scan).
+        self.table.add_global_secondary_index(
+            index_name="GSI2",
+            partition_key=dynamodb.Attribute(name="GSI2PK", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="GSI2SK", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.INCLUDE, non_key_attributes=OPENED_INDEX_ATTRIBUTES,
         )
         # S3 -> EventBridge natively. (``event_bridge_enabled=True`` would deploy CDK's notifications custom
         # resource, a Lambda that calls PutBucketNotification; the bucket property needs none.)
@@ -79,6 +97,7 @@ class FilesContext(Construct):
             "EVENT_BUS_NAME": EVENT_BUS_NAME,
             "MALWARE_SCAN_REQUIRED": "true",
             "OCR_PROVIDER": "textract",
+            "RETENTION_SWEEP_HOUR": str(RETENTION_SWEEP_HOUR),
         }
         if notes_table is not None:
             common["NOTES_TABLE"] = notes_table.table_name
@@ -93,6 +112,9 @@ class FilesContext(Construct):
                                                environment=common, table=self.table)
         targets_tables = [tasks.table, *([notes_table] if notes_table is not None else [])]
         reads, uploads, parts, manage = (self.api_functions[name] for name in API_FUNCTIONS)
+        # Reading a file, its download link or thumbnail records that it was opened (retention): one attribute set.
+        reads.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:UpdateItem"],
+                                                     resources=[self.table.table_arn]))
         # Presigned URLs carry the signing function's own permissions: uploads may only land in uploads/.
         reads.add_to_role_policy(iam.PolicyStatement(
             actions=["s3:GetObject"], resources=[objects(UPLOADS), objects(THUMBNAILS)]))  # download, thumbnail
@@ -172,6 +194,8 @@ class FilesContext(Construct):
             acknowledge_index_access(worker, self.table)
         acknowledge(self.object_created_function, "AwsSolutions-IAM5[Resource::*]",
                     "Textract text detection supports no resource-level permissions; X-Ray neither.")
+
+        self._retention_sweep(storage, bucket, targets_tables, common, layers)
 
         consume_stream(self.stream_function, self.table, self.dlq)
         storage.search_table.grant_read_write_data(self.stream_function)
@@ -256,7 +280,50 @@ class FilesContext(Construct):
 
         self.functions = {**self.api_functions, "FilesObjectCreated": self.object_created_function,
                           "FilesScanResult": self.scan_function, "FilesTargetDeleted": self.target_deleted_function,
-                          "FilesStream": self.stream_function}
+                          "FilesStream": self.stream_function, "FilesRetentionSweep": self.retention_function}
+
+    def _retention_sweep(self, storage: Storage, bucket: s3.IBucket, targets_tables: list[dynamodb.ITable],
+                         environment: dict[str, str], layers: DependencyLayers) -> None:
+        """The daily retention sweep: an EventBridge Scheduler cron invoking a worker that deletes due files
+        through the delete path of ``DELETE /files/{id}`` and puts ``file.retention.warning`` on the bus."""
+        self.retention_function = CrewhouseFunction(
+            self, "RetentionSweep", handler="crewhouse.files.workers.retention_sweep", layers=layers,
+            description="Deletes files not opened for the tenant's retention period; warns owners a week before",
+            environment=environment, timeout=cdk.Duration.minutes(15),
+        ).function
+        sweep = self.retention_function
+        table = self.table.table_arn
+        sweep.add_to_role_policy(iam.PolicyStatement(  # the enabled policies (GSI1), the files by day (GSI2)
+            actions=["dynamodb:Query"], resources=[f"{table}/index/GSI1", f"{table}/index/GSI2"]))
+        # GetItem: one tenant's policy, a file changed meanwhile; UpdateItem: the claim, warned_for, a link;
+        # DeleteItem (in a transaction with the quota's UpdateItem): the file.
+        sweep.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resources=[table]))
+        sweep.add_to_role_policy(iam.PolicyStatement(  # a task's or note's attachments list, as DELETE does
+            actions=["dynamodb:GetItem", "dynamodb:UpdateItem"], resources=[t.table_arn for t in targets_tables]))
+        sweep.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:DeleteObject", "s3:AbortMultipartUpload"], resources=[bucket.arn_for_objects(f"{UPLOADS}*")]))
+        sweep.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:DeleteObject"], resources=[bucket.arn_for_objects(f"{THUMBNAILS}*")]))
+        storage.event_bus.grant_put_events_to(sweep)
+        self._acknowledge_objects(sweep, bucket, (UPLOADS, THUMBNAILS),
+                                  "Files left unopened past the tenant's retention period are deleted; only "
+                                  "uploads/ and thumbnails/ objects.")
+        role = iam.Role(self, "RetentionSchedulerRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+                        description="Lets EventBridge Scheduler run the files retention sweep")
+        sweep.grant_invoke(role)
+        acknowledge_function_versions(role, sweep)
+        # A cron, not a rate: it runs at a known hour (the preview names it); the embedded cloud does not fire
+        # crons, so tests invoke the worker themselves.
+        self.retention_schedule = scheduler.CfnSchedule(
+            self, "RetentionSweepSchedule", schedule_expression=f"cron(0 {RETENTION_SWEEP_HOUR} * * ? *)",
+            schedule_expression_timezone="UTC",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=sweep.function_arn, role_arn=role.role_arn, input="{}",
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=2,
+                                                                       maximum_event_age_in_seconds=3600)),
+            description="Daily: deletes files not opened for the tenant's retention period, warns a week before")
 
     @staticmethod
     def _acknowledge_objects(grantee: Construct, bucket: s3.IBucket, prefixes: tuple[str, ...], reason: str) -> None:

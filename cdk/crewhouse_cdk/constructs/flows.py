@@ -80,7 +80,8 @@ class FlowsContext(Construct):
             resources=[self.table.table_arn]))
         self.runner_function.add_to_role_policy(iam.PolicyStatement(  # the starter's membership, at every node
             actions=["dynamodb:GetItem"], resources=[storage.platform_table.table_arn]))
-        storage.event_bus.grant_put_events_to(self.runner_function)  # flow.approval_requested
+        # flow.approval_requested; flow.execution_event (its node events and the execution's end, live updates)
+        storage.event_bus.grant_put_events_to(self.runner_function)
         grant_converse(self.runner_function)
         if tool_registry is not None:  # tool nodes run through the registry's ToolRunner
             tool_registry.grant_runtime(self.runner_function)
@@ -135,6 +136,7 @@ class FlowsContext(Construct):
             actions=EXECUTIONS_API_MACHINE_ACTIONS, resources=[flow_machines, f"{flow_machines}:*"]))
         self.executions_api.add_to_role_policy(iam.PolicyStatement(
             actions=EXECUTIONS_API_EXECUTION_ACTIONS, resources=[flow_executions]))
+        storage.event_bus.grant_put_events_to(self.executions_api)  # approval_decided, for live updates
         self.executions_api.add_to_role_policy(iam.PolicyStatement(  # approve and reject
             actions=["states:SendTaskSuccess", "states:SendTaskFailure"], resources=["*"]))
         acknowledge(self.executions_api, "AwsSolutions-IAM5[Resource::*]",

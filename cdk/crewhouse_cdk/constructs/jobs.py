@@ -19,6 +19,7 @@ from crewhouse_cdk.constructs.files import FilesContext
 from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.llm import grant_converse, llm_environment
+from crewhouse_cdk.constructs.monitoring import runbook
 from crewhouse_cdk.constructs.notes import NotesContext
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
 from crewhouse_cdk.grants import grant_pass_role_to_scheduler
@@ -211,7 +212,7 @@ class JobsContext(Construct):
         self.failed_executions_alarm = self.state_machine.metric_failed(
             period=cdk.Duration.minutes(5), statistic="Sum").create_alarm(
             self, "FailedExecutions", threshold=1, evaluation_periods=1,
-            alarm_description="Agent job executions failed",
+            alarm_description=runbook("Agent job executions failed", "job-executions-failed"),
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
         self.functions = {"JobsApi": self.api_function, "JobDispatcher": self.dispatcher_function,
                           "JobStep": self.step_function, "JobRunner": self.runner_function,

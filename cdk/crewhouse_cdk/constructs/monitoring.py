@@ -1,17 +1,41 @@
-"""Alarms (API 5xx, Lambda errors per function and throttles per group of functions) and one dashboard."""
+"""Alarms (API 5xx, Lambda errors per function and throttles per group of functions) and one dashboard; every
+alarm names its runbook (docs/runbooks.md) and notifies the alarms topic (:class:`NotifyOnAlarm`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 FIVE_MINUTES = cdk.Duration.minutes(5)
+RUNBOOKS = "docs/runbooks.md"
+
+
+def runbook(description: str, anchor: str) -> str:
+    """An alarm's description: what fired, then the runbook section to read (an anchor of docs/runbooks.md)."""
+    return f"{description}. Runbook: {RUNBOOKS}#{anchor}"
+
+
+@jsii.implements(cdk.IAspect)
+class NotifyOnAlarm:
+    """Every alarm in the scope it is added to (nested stacks included) notifies ``topic`` when it fires and when
+    it recovers: an alarm made anywhere later reaches a person without each construct remembering to."""
+
+    def __init__(self, topic: sns.ITopic) -> None:
+        self.action = cloudwatch_actions.SnsAction(topic)
+
+    def visit(self, node: IConstruct) -> None:
+        if isinstance(node, cloudwatch.Alarm):
+            node.add_alarm_action(self.action)
+            node.add_ok_action(self.action)
 # Throttles alarm by groups of functions (one metric-math sum each, at most 10 metrics an alarm allows): an alarm
 # per function cost one CloudFormation resource each, and the stack is near CloudFormation's 500. Errors keep an
 # alarm per function (a fault names its function); a throttle is an account concurrency matter, named in the
@@ -32,7 +56,8 @@ class Monitoring(Construct):
         latency = api.metric_latency(period=FIVE_MINUTES, statistic="p95")
         self.alarms: list[cloudwatch.Alarm] = [
             server_errors.create_alarm(
-                self, "Api5xx", threshold=5, evaluation_periods=1, alarm_description="API answered 5xx",
+                self, "Api5xx", threshold=5, evaluation_periods=1,
+                alarm_description=runbook("API answered 5xx", "api-5xx"),
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
         ]
@@ -67,7 +92,8 @@ def function_alarms(scope: Construct, functions: Mapping[str, lambda_.IFunction]
                                                period=FIVE_MINUTES)
         alarms.append(errors.create_alarm(
             scope, f"{name}Errors", threshold=1, evaluation_periods=1,
-            alarm_description=f"{name} Lambda errors", treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=runbook(f"{name} Lambda errors", "lambda-errors"),
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         ))
         widgets.append(cloudwatch.GraphWidget(
             title=f"{name} Lambda", left=[function.metric_invocations(period=FIVE_MINUTES), errors, throttles],
@@ -83,7 +109,7 @@ def function_alarms(scope: Construct, functions: Mapping[str, lambda_.IFunction]
                                           period=FIVE_MINUTES)
         alarms.append(total.create_alarm(
             scope, f"LambdaThrottles{group}", threshold=1, evaluation_periods=1,
-            alarm_description=f"Lambda throttles in {', '.join(members)}",
+            alarm_description=runbook(f"Lambda throttles in {', '.join(members)}", "lambda-throttles"),
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         ))
     return alarms, widgets
@@ -98,7 +124,7 @@ def dead_letter_alarms(scope: Construct, queues: Mapping[str, sqs.IQueue],
         depth = queue.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES, statistic="Maximum")
         alarms.append(depth.create_alarm(
             scope, f"{name}Depth", threshold=1, evaluation_periods=1,
-            alarm_description=f"Messages in the {name} dead-letter queue",
+            alarm_description=runbook(f"Messages in the {name} dead-letter queue", "dead-letters"),
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         ))
         widgets.append(cloudwatch.GraphWidget(title=f"{name} dead letters", left=[depth]))

@@ -1,6 +1,7 @@
 """Notifications (issue 16): the notifications table, the API function, the consumer of the bus's job and task
 events, the function one-time EventBridge Scheduler schedules invoke (sends at a time, recurrences, e-mail after
-quiet hours), and the SES configuration set notification e-mail goes out with.
+quiet hours), and the SES configuration set notification e-mail goes out with, whose deliveries, bounces and
+complaints SES publishes to the default event bus, where a rule hands them to the e-mail events function.
 
 The webhook channel: the delivery queue (SQS-encrypted, TLS only, its own DLQ for messages whose handling fails 5
 times), the worker that consumes it (partial batch failures), and the customer-managed KMS key (rotation on) the
@@ -40,6 +41,8 @@ from crewhouse_cdk.nested import Shared
 
 SCHEDULE_GROUP = "crewhouse-notifications"
 CONFIGURATION_SET = "crewhouse-notifications"
+EMAIL_EVENT_DESTINATION = "crewhouse-notifications-events"
+EMAIL_EVENT_TYPES = ("Email Delivered", "Email Bounced", "Email Complaint Received")
 SENDER_CONTEXT = "crewhouse:notificationSender"
 DEFAULT_SENDER = "no-reply@crewhouse.local"  # the invitation sender's default: one identity to verify in SES
 API_FUNCTIONS: dict[str, tuple[str, str]] = {
@@ -57,6 +60,9 @@ WEBHOOK_CONTEXT_KEYS = ("tenant_id", "user_id", "webhook_id")
 EVENT_SOURCES: dict[str, tuple[str, ...]] = {
     "crewhouse.jobs": ("job.succeeded", "job.failed"),
     "crewhouse.tasks": ("task.reminder.due",),
+    "crewhouse.flows": ("flow.approval_requested",),
+    "crewhouse.bus": ("agent.offline",),
+    "crewhouse.files": ("file.retention.warning",),
 }
 
 
@@ -73,6 +79,13 @@ class NotificationsContext(Construct):
         self.configuration_set = ses.ConfigurationSet(
             self, "EmailConfigurationSet", configuration_set_name=CONFIGURATION_SET,
             reputation_metrics=True, sending_enabled=True)
+        # SES publishes the set's deliveries, bounces and complaints to the account's default bus (the only bus
+        # an SES EventBridge destination may name); a rule there hands them to the e-mail events function.
+        default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
+        self.configuration_set.add_event_destination(
+            "EmailEvents", configuration_set_event_destination_name=EMAIL_EVENT_DESTINATION,
+            destination=ses.EventDestination.event_bus(default_bus),
+            events=[ses.EmailSendingEvent.DELIVERY, ses.EmailSendingEvent.BOUNCE, ses.EmailSendingEvent.COMPLAINT])
         self.schedule_group = scheduler.CfnScheduleGroup(self, "ScheduleGroup", name=SCHEDULE_GROUP)
         self.scheduler_role = iam.Role(
             self, "SchedulerRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
@@ -103,8 +116,17 @@ class NotificationsContext(Construct):
 
         self.consumer_function = CrewhouseFunction(
             self, "EventConsumer", handler="crewhouse.notifications.workers.on_domain_event", layers=layers,
-            description="Notifications from the bus's job and task events, for their owners",
+            description="Notifications from the bus's job, task, flow approval, agent and file retention events",
             environment=dict(common), timeout=cdk.Duration.seconds(30)).function
+        # The recipients events do not name, read by key: an offline agent's registrant (the bus registry) and a
+        # flow execution's starter (the flows table, when the flows context is deployed).
+        owner_tables: dict[str, dynamodb.ITable] = {"BUS_TABLE": shared.bus.table}
+        if "flows" in shared.tables:
+            owner_tables["FLOWS_TABLE"] = shared.tables["flows"]
+        for variable, table in owner_tables.items():
+            self.consumer_function.add_environment(variable, table.table_name)
+            self.consumer_function.add_to_role_policy(iam.PolicyStatement(
+                actions=["dynamodb:GetItem"], resources=[table.table_arn]))
 
         self.api_functions = serve_api_modules(self, API_FUNCTIONS, api=shared.api, storage=storage, layers=layers,
                                                environment=common, table=self.table)
@@ -152,9 +174,28 @@ class NotificationsContext(Construct):
             rule.add_target(targets.LambdaFunction(self.consumer_function, dead_letter_queue=self.dead_letters,
                                                    retry_attempts=4, max_event_age=cdk.Duration.hours(2)))
 
+        # --- SES's events of the configuration set: on the notification's e-mail history ------------------------
+        self.email_events_function = CrewhouseFunction(
+            self, "EmailEvents", handler="crewhouse.notifications.workers.on_email_event", layers=layers,
+            description="Notifications: SES deliveries, bounces and complaints on each e-mail's history; a hard "
+                        "bounce suppresses the address",
+            environment={"NOTIFICATIONS_TABLE": self.table.table_name}, timeout=cdk.Duration.seconds(30)).function
+        self.email_events_function.add_to_role_policy(iam.PolicyStatement(  # the notification; its history, PREFS
+            actions=["dynamodb:GetItem", "dynamodb:UpdateItem"], resources=[self.table.table_arn]))
+        self.email_events_rule = events.Rule(
+            self, "EmailEventsRule", event_bus=default_bus,
+            description="SES events of the notifications' configuration set: recorded on each e-mail's history",
+            event_pattern=events.EventPattern(
+                source=["aws.ses"], detail_type=list(EMAIL_EVENT_TYPES),
+                detail={"mail": {"tags": {"ses:configuration-set": [CONFIGURATION_SET]}}}))
+        self.email_events_rule.add_target(targets.LambdaFunction(
+            self.email_events_function, dead_letter_queue=self.dead_letters, retry_attempts=4,
+            max_event_age=cdk.Duration.hours(2)))
+
         self.functions: dict[str, lambda_.IFunction] = {
             **self.api_functions, "NotificationsEventConsumer": self.consumer_function,
-            "NotificationsScheduleDue": self.schedule_function, "NotificationsWebhookWorker": self.webhook_worker}
+            "NotificationsScheduleDue": self.schedule_function, "NotificationsWebhookWorker": self.webhook_worker,
+            "NotificationsEmailEvents": self.email_events_function}
         self.dead_letter_queues = {"NotificationsEventsDlq": self.dead_letters,
                                    "NotificationsWebhookDeliveriesDlq": self.webhook_dead_letters}
         shared.functions.update(self.functions)

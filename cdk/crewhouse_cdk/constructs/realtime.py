@@ -21,7 +21,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from crewhouse.realtime.logic import AGENT_EVENTS, JOB_EVENTS
+from crewhouse.realtime.logic import AGENT_EVENTS, BUS_MESSAGE_EVENTS, CHAT_EVENTS, FLOW_EVENTS, JOB_EVENTS
 from crewhouse_cdk.constructs.function import CrewhouseFunction
 from crewhouse_cdk.constructs.http_api import AccessLogSettings
 from crewhouse_cdk.constructs.storage import tenant_table
@@ -37,16 +37,17 @@ ACCESS_LOG_FORMAT = apigw.AccessLogFormat.custom(
     '"routeKey":"$context.routeKey","status":"$context.status","connectionId":"$context.connectionId",'
     '"requestTime":"$context.requestTime","integrationError":"$context.integrationErrorMessage"}')
 # The bus's events that reach WebSocket clients (crewhouse.realtime.logic.deliveries_for reads each).
-EVENT_SOURCES = {"crewhouse.jobs": JOB_EVENTS, "crewhouse.bus": AGENT_EVENTS}
+EVENT_SOURCES = {"crewhouse.jobs": JOB_EVENTS, "crewhouse.bus": (*AGENT_EVENTS, *BUS_MESSAGE_EVENTS),
+                 "crewhouse.chat": CHAT_EVENTS, "crewhouse.flows": FLOW_EVENTS}
 
 
 class RealtimeContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, shared: Shared) -> None:
         super().__init__(scope, construct_id)
         storage, layers = shared.storage, shared.layers
-        jobs_table, chat_table = shared.tables["jobs"], shared.tables["chat"]
+        jobs_table, chat_table, flows_table = shared.tables["jobs"], shared.tables["chat"], shared.tables["flows"]
         self.table = tenant_table(self, "RealtimeTable", ttl_attribute="expires_epoch")
-        common = {"REALTIME_TABLE": self.table.table_name}
+        common = {"REALTIME_TABLE": self.table.table_name, "PLATFORM_TABLE": storage.platform_table.table_name}
 
         def function(name: str, handler: str, description: str) -> lambda_.Function:
             return CrewhouseFunction(self, name, handler=f"crewhouse.realtime.handlers.{handler}", layers=layers,
@@ -59,8 +60,8 @@ class RealtimeContext(Construct):
                                                                         "connection and its subscriptions")
         self.default_function = function("Messages", "default", "WebSocket messages: subscribe (with replay), "
                                                                 "unsubscribe, ping")
-        self.fan_out_function = function("FanOut", "fan_out", "Posts the bus's job and agent events to the "
-                                                              "WebSocket connections subscribed to them")
+        self.fan_out_function = function("FanOut", "fan_out", "Posts the bus's job, chat, flow and agent events to "
+                                                              "the WebSocket connections subscribed to them")
 
         self.api = apigwv2.WebSocketApi(
             self, "Api", api_name="crewhouse-live", description="Crewhouse live updates (WebSocket)",
@@ -86,7 +87,6 @@ class RealtimeContext(Construct):
         table_arn = self.table.table_arn
         connect = self.connect_function
         connect.add_environment("AUTHORIZER_FUNCTION", shared.api.authorizer_function.function.function_name)
-        connect.add_environment("PLATFORM_TABLE", storage.platform_table.table_name)
         connect.add_to_role_policy(iam.PolicyStatement(
             actions=["lambda:InvokeFunction"], resources=[shared.api.authorizer_function.function.function_arn]))
         connect.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"],
@@ -98,13 +98,16 @@ class RealtimeContext(Construct):
         messages.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem", *removes],
                                                         resources=[table_arn]))
         for name, table in (("JOBS_TABLE", jobs_table), ("CHAT_TABLE", chat_table),
-                            ("BUS_TABLE", shared.bus.table)):
+                            ("BUS_TABLE", shared.bus.table), ("FLOWS_TABLE", flows_table)):
             messages.add_environment(name, table.table_name)
             messages.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"],
                                                             resources=[table.table_arn]))
         fan_out = self.fan_out_function
-        fan_out.add_to_role_policy(iam.PolicyStatement(
-            actions=["dynamodb:UpdateItem", "dynamodb:PutItem", *removes], resources=[table_arn]))
+        fan_out.add_to_role_policy(iam.PolicyStatement(  # GetItem: a subscription filed without its holder
+            actions=["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", *removes], resources=[table_arn]))
+        for checker in (messages, fan_out):  # the membership re-check (crewhouse.realtime.logic.MembershipCheck)
+            checker.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"],
+                                                           resources=[storage.platform_table.table_arn]))
         for poster in (messages, fan_out):
             poster.add_environment("REALTIME_CALLBACK_URL", self.callback_url)
             self.stage.grant_management_api_access(poster)
@@ -117,7 +120,8 @@ class RealtimeContext(Construct):
         self.dead_letters = dead_letter_queue(self, "FanOutDlq", of="the live updates' fan-out rule")
         self.rule = events.Rule(
             self, "FanOutRule", event_bus=storage.event_bus,
-            description="Job progress and state changes, agent status: to subscribed WebSocket clients",
+            description="Job progress and state, chat turns, flow execution events, agent status and bus messages: "
+                        "to subscribed WebSocket clients",
             event_pattern=events.EventPattern(source=list(EVENT_SOURCES),
                                               detail_type=[t for types in EVENT_SOURCES.values() for t in types]))
         # A live update is worth little late: two retries within a minute, then the dead-letter queue.

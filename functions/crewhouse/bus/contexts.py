@@ -372,7 +372,7 @@ class PayloadStore(Protocol):
 
 
 class EventPublisher(Protocol):
-    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None: ...
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> object: ...
 
 
 

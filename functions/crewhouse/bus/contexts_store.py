@@ -21,8 +21,8 @@ from typing import Any
 from crewhouse.bus.contexts import EXPIRY_TAG
 from crewhouse.core import table as t
 from crewhouse.core.errors import Conflict, PreconditionFailed
+from crewhouse.core.events import Announcer
 from crewhouse.core.keys import tenant_prefix
-from crewhouse.core.observability import logger
 
 Record = dict[str, Any]
 HEAD = "HEAD"
@@ -201,23 +201,4 @@ class PayloadBucket:
             self._s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
 
-class BusEvents:
-    """Announces changes on the ``crewhouse`` event bus; a failed announcement never undoes the change."""
-
-    def __init__(self, events: Any, bus_name: str, source: str) -> None:
-        self._events = events
-        self._bus_name = bus_name
-        self._source = source
-
-    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
-        import json
-
-        entry = {"Source": self._source, "DetailType": detail_type, "Detail": json.dumps(detail),
-                 "EventBusName": self._bus_name}
-        try:
-            answer = self._events.put_events(Entries=[entry])
-        except Exception:
-            logger.exception("bus event not sent", extra={"detail_type": detail_type})
-            return
-        if answer.get("FailedEntryCount"):
-            logger.warning("bus event refused", extra={"detail_type": detail_type, "entries": answer.get("Entries")})
+BusEvents = Announcer  # announces changes; a failed announcement never undoes the change

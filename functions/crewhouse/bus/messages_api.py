@@ -12,11 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from crewhouse.bus.access import BusCaller
 from crewhouse.bus.audit import AuditTrail
+from crewhouse.bus.contexts import EVENT_SOURCE
 from crewhouse.bus.dependencies import Agents, Audit, BusTableDep, Caller, Settings
 from crewhouse.bus.messages_store import DynamoMessages
 from crewhouse.bus.messaging import MAX_REPLY_WAIT_SECONDS, Messaging
 from crewhouse.core.aws import aws_client
 from crewhouse.core.errors import Problem
+from crewhouse.core.events import Announcer
 from crewhouse.core.http import IdempotencyKey, create_app, lambda_handler
 from crewhouse.core.idempotency import run_idempotent
 
@@ -110,7 +112,9 @@ def messaging(settings: Settings, table: BusTableDep, agents: Agents) -> Messagi
     from crewhouse.bus.mailboxes import Mailboxes
 
     mailboxes = Mailboxes(aws_client("sqs", settings), aws_client("sns", settings), settings)
-    return Messaging(agents, DynamoMessages(table), mailboxes, hosted_inbox_url=settings.hosted_inbox_url)
+    return Messaging(agents, DynamoMessages(table), mailboxes, hosted_inbox_url=settings.hosted_inbox_url,
+                     announcer=Announcer(lambda: aws_client("events", settings), settings.event_bus_name,
+                                         EVENT_SOURCE))
 
 
 Service = Annotated[Messaging, Depends(messaging)]

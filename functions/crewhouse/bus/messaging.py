@@ -169,14 +169,37 @@ def build_envelope(kind: str, sender: str, *, payload: Any, sent_at: str, messag
     return envelope
 
 
+class Announcing(Protocol):
+    """Puts an event on the ``crewhouse`` bus (``crewhouse.core.events.Announcer``); never raises."""
+
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> Any: ...
+
+
+MESSAGE_EVENT = "bus.message"  # a message put in one agent's inbox, for live updates (topic agent:<id>)
+EVENT_PAYLOAD_BYTES = 16 * 1024  # a larger payload is left out of the event: the agent receives it from its inbox
+
+
+def message_event(tenant_id: str, agent_id: str, envelope: Mapping[str, Any]) -> Item:
+    """The ``bus.message`` detail: the addressee's tenant and id (the fan-out's owner scope) and the envelope, its
+    payload only when small (an EventBridge event holds 256 KiB, a message as much)."""
+    message = {k: v for k, v in envelope.items() if k != "payload"}
+    size = len(serialize({"payload": envelope.get("payload")}).encode())
+    if size <= EVENT_PAYLOAD_BYTES:
+        message["payload"] = envelope.get("payload")
+    else:
+        message["payload_omitted"] = True
+    return {"tenant_id": tenant_id, "agent_id": agent_id, "message": message}
+
+
 # --- the service ----------------------------------------------------------------------------------------------
 
 class Messaging:
     def __init__(self, agents: AgentDirectory, store: MessageStore, mailboxes: Transport, *,
                  hosted_inbox_url: str | None, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 new_id: Callable[[], str] = ids.new_id) -> None:
+                 new_id: Callable[[], str] = ids.new_id, announcer: Announcing | None = None) -> None:
         self.agents = agents
+        self.announcer = announcer
         self.store = store
         self.mailboxes = mailboxes
         self.hosted_inbox_url = hosted_inbox_url
@@ -219,6 +242,8 @@ class Messaging:
         if record["kind"] == "hosted":
             envelope = {**envelope, "tenant_id": caller.tenant_id}
         self.mailboxes.send(self.delivery_url(record), envelope)
+        if self.announcer is not None:  # after the send: an event is never about a message that is not there
+            self.announcer.publish(MESSAGE_EVENT, message_event(caller.tenant_id, str(record["agent_id"]), envelope))
 
     def _envelope(self, caller: BusCaller, kind: str, payload: Any, **fields: Any) -> Item:
         return build_envelope(kind, sender_of(caller), payload=payload, sent_at=iso(self.clock()),

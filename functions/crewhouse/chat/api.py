@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from crewhouse.chat.logic import ChatService, Crews, find_session, owner_of, registry_caller
+from crewhouse.chat.logic import EVENT_SOURCE, ChatService, Crews, find_session, owner_of, registry_caller
 from crewhouse.chat.logic import create_session as new_session
 from crewhouse.chat.models import (
     AgentUse,
@@ -29,6 +29,7 @@ from crewhouse.chat.settings import ChatSettings
 from crewhouse.chat.store import DynamoChatStore
 from crewhouse.core.aws import aws_client
 from crewhouse.core.cursors import cursor_key, decode_cursor, encode_cursor
+from crewhouse.core.events import Announcer
 from crewhouse.core.http import PageParams, create_app, current_identity, lambda_handler
 from crewhouse.core.identity import Identity
 from crewhouse.core.observability import logger
@@ -66,7 +67,8 @@ def chat_service(identity: CurrentIdentity, store: Store) -> ChatService:
     return ChatService(store, llm, registry_caller(identity, load_settings),
                        max_tool_calls=settings.max_tool_calls_per_turn,
                        timeout_seconds=settings.turn_timeout_seconds, token_budget=settings.history_token_budget,
-                       crews=crews)
+                       crews=crews, announcer=Announcer(lambda: aws_client("events", settings),
+                                                        settings.event_bus_name, EVENT_SOURCE))
 
 
 Service = Annotated[ChatService, Depends(chat_service)]

@@ -13,6 +13,11 @@ conversation so far as context; the reply names the agents that worked and every
 The history comes with the session: taking the turn lock returns the context the previous turn stored
 (:func:`next_context`), so a turn reads no messages. Its own DynamoDB work is three requests: the lock, the
 turn's messages in one batch, and the commit (see ``store.py``); the rest is the tools' work.
+
+Live updates (crewhouse.realtime, topic ``chat:<session id>`` of the session's owner): each tool call is put on the
+``crewhouse`` bus as ``chat.tool_call`` when it returns, and the reply as ``chat.reply`` once the turn is stored: one
+``PutEvents`` per tool call and one per turn. A lost announcement is only a missed live update (the messages are
+stored), so it never fails the turn.
 """
 
 from __future__ import annotations
@@ -74,7 +79,30 @@ class Crews(Protocol):
     def reply(self, identity: Identity, crew_id: str, text: str, transcript: str = "") -> CrewReply: ...
 
 
+class Announcing(Protocol):
+    """Puts an event on the ``crewhouse`` bus (``crewhouse.core.events.Announcer``); never raises."""
+
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> Any: ...
+
+
 TRANSCRIPT_CHARS = 6000  # of the conversation so far, sent to a crew as context
+EVENT_SOURCE = "crewhouse.chat"
+TOOL_CALL_EVENT = "chat.tool_call"  # each tool call of a turn, as it returns
+REPLY_EVENT = "chat.reply"  # the turn's reply, once it is stored
+REPLY_EVENT_CHARS = 16_000  # of the reply's text in the event (the whole reply is in the session's messages)
+RESULT_EVENT_CHARS = 8_000  # a tool's result in its event, as JSON; a larger one goes as a one-line summary
+
+
+def event_result(content: Any) -> dict[str, Any]:
+    """A tool's result for its ``chat.tool_call`` event: whole when small, else summed up (``result_truncated``);
+    the whole result is in the session's messages."""
+    import json
+
+    from crewhouse.llm.tool_loop import short_result  # with the first turn, as the loop itself
+
+    if len(json.dumps(content, default=str)) <= RESULT_EVENT_CHARS:
+        return {"result": content}
+    return {"result": short_result(content), "result_truncated": True}
 
 
 @dataclass
@@ -181,8 +209,9 @@ class ChatService:
     def __init__(self, store: ChatStore, provider: LLMProvider, run_tool: ToolCaller, *,
                  max_tool_calls: int = 8, timeout_seconds: float = 25.0, token_budget: int = 6000,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 crews: Callable[[], Crews] | None = None) -> None:
+                 crews: Callable[[], Crews] | None = None, announcer: Announcing | None = None) -> None:
         self.store = store
+        self.announcer = announcer
         self.provider = provider
         self.run_tool = run_tool
         self.crews = crews
@@ -206,7 +235,9 @@ class ChatService:
                 history = self.store.recent_converse(owner, session_id, HISTORY_MESSAGES, count) if count else []
             context = trim_history(history, self.token_budget)
             crew_id = session.get("crew_id")
-            outcome = self._crew_turn(identity, str(crew_id), context, text) if crew_id else self._turn(context, text)
+            about = {"tenant_id": identity.tenant_id, "user_id": identity.user_id, "session_id": session_id}
+            outcome = self._crew_turn(identity, str(crew_id), context, text) if crew_id else self._turn(
+                context, text, self._announcing(about))
         except BaseException:
             self.store.release_turn(owner, session_id)
             raise
@@ -214,15 +245,38 @@ class ChatService:
         after = next_context(context, [m["converse"] for m in outcome.stored], self.token_budget)
         self.store.finish_turn(owner, session_id, outcome.stored, count, self.clock().isoformat(), title,
                                session.get("lock"), after)
+        if self.announcer is not None:
+            self.announcer.publish(REPLY_EVENT, {**about, "reply": {
+                "text": outcome.reply_text[:REPLY_EVENT_CHARS], "provider": outcome.provider, "usage": outcome.usage,
+                "tool_calls": [{"name": c["name"], "ok": c["ok"]} for c in outcome.tool_calls],
+                "crew_id": outcome.crew_id}})
         return outcome
 
-    def _turn(self, context: list[Message], text: str) -> TurnOutcome:
+    def _announcing(self, about: dict[str, Any]) -> ToolCaller:
+        """The tool caller, announcing each call (``chat.tool_call``) as it returns: live updates of a turn that
+        is still running (crewhouse.realtime). One PutEvents per tool call; the loop's contract is unchanged."""
+        announcer = self.announcer
+        if announcer is None:
+            return self.run_tool
+        calls = 0
+
+        def call(name: str, arguments: dict[str, Any]) -> ToolOutcome:
+            nonlocal calls
+            outcome = self.run_tool(name, arguments)
+            calls += 1
+            announcer.publish(TOOL_CALL_EVENT, {**about, "index": calls, "tool_call": {
+                "name": name, "input": arguments, "ok": outcome.ok, **event_result(outcome.content)}})
+            return outcome
+
+        return call
+
+    def _turn(self, context: list[Message], text: str, call_tool: ToolCaller | None = None) -> TurnOutcome:
         from crewhouse.llm.provider import text_message
         from crewhouse.llm.tool_loop import run_tool_loop
 
         user = text_message("user", text)
         loop = run_tool_loop(self.provider, [*context, user], system=SYSTEM_PROMPT, tool_config=tool_config(),
-                             call_tool=self.run_tool, max_tool_calls=self.max_tool_calls,
+                             call_tool=call_tool or self.run_tool, max_tool_calls=self.max_tool_calls,
                              timeout_seconds=self.timeout_seconds)
         stored: list[dict[str, Any]] = [{"role": "user", "text": text, "converse": user}]
         *rounds, final = loop.messages

@@ -5,7 +5,11 @@ Table:
 - link:         PK as above, SK ``LINK#<kind>#<target id>#<file id>`` (a file attached to a task or note)
 - quota:        PK as above, SK ``QUOTA`` (``used``, ``reserved`` and ``total`` = used + reserved, in bytes)
 - tenant quota: PK ``T#<tenant>``, SK ``QUOTA_POLICY`` (``user_limit_bytes``: the per-user limit of the tenant)
+- retention:    PK ``T#<tenant>``, SK ``RETENTION_POLICY`` (``enabled``, ``days``, ``version``); while enabled
+                also GSI1PK ``RETENTION#ENABLED``, GSI1SK ``<tenant>`` (the sweep's list of tenants)
 - GSI1 (by status): GSI1PK ``<PK>#S#<status>``, GSI1SK ``<created_at>#<id>``
+- GSI2 (by last opened, sparse: files with ``last_opened_at``): GSI2PK ``T#<tenant>#OPENED``,
+  GSI2SK ``<YYYY-MM-DD, UTC>#<user>#<id>``; projects only what the retention sweep and preview read
 
 Bucket (only the prefixes below are written; the object-created rule and the malware scan watch ``uploads/``):
 - ``uploads/<tenant>/<user>/<file id>``     the uploaded bytes
@@ -46,6 +50,18 @@ def link_sk(kind: str, target_id: str, file_id: str) -> str:
 
 QUOTA_SK = "QUOTA"
 QUOTA_POLICY_SK = "QUOTA_POLICY"
+RETENTION_POLICY_SK = "RETENTION_POLICY"
+RETENTION_ENABLED = "RETENTION#ENABLED"
+
+
+def opened_pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}#OPENED"
+
+
+def opened_sk(day: str, user_id: str, file_id: str) -> str:
+    """``day``: the UTC day (``YYYY-MM-DD``) the file was last opened. A bare day sorts before every key of that
+    day, so ``< day`` is "opened before that day"."""
+    return f"{day}#{user_id}#{file_id}"
 
 
 def status_pk(owner: str, status: str) -> str:

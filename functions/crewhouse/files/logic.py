@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from crewhouse.core.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationProblem
 from crewhouse.core.identity import Identity
-from crewhouse.files import keys
+from crewhouse.files import keys, retention
 from crewhouse.files.models.file import Attachment, File, MultipartInfo, Ocr, Scan
 from crewhouse.files.settings import FilesSettings
 
@@ -63,6 +63,23 @@ class FileStore(Protocol):
     def detach(self, owner: str, file_id: str, kind: str, target_id: str, now: str) -> None: ...
 
     def drop_link(self, owner: str, file_id: str, kind: str, target_id: str) -> None: ...
+
+    def retention_policy(self, tenant_id: str) -> Item | None: ...
+
+    def put_retention_policy(self, tenant_id: str, fields: Mapping[str, Any], *, expected_version: int) -> None: ...
+
+    def retention_tenants(self, tenant_id: str | None = None) -> Iterator[Item]: ...
+
+    def opened_before(self, tenant_id: str, day: str, *, owner: str | None = None, limit: int,
+                      start: dict[str, Any] | None = None) -> tuple[list[Item], dict[str, Any] | None]: ...
+
+    def opened_before_all(self, tenant_id: str, day: str, *, owner: str | None = None) -> Iterator[Item]: ...
+
+    def opened_between_all(self, tenant_id: str, low: str, high: str) -> Iterator[Item]: ...
+
+    def claim_for_retention(self, owner: str, file_id: str, last_opened_at: str, day: str) -> Item | None: ...
+
+    def mark_warned(self, owner: str, file_id: str, last_opened_at: str, delete_after: str) -> bool: ...
 
 
 class ObjectStore(Protocol):
@@ -152,6 +169,23 @@ class FileService:
     def get(self, identity: Identity, file_id: str) -> File:
         return to_file(self._load(identity, file_id))
 
+    def read(self, identity: Identity, file_id: str) -> File:
+        """``GET /files/{id}``: the file with its OCR text, which opens it (retention)."""
+        return to_file(self.opened(self._load(identity, file_id)))
+
+    def opened(self, item: Item) -> Item:
+        """Record that the owner opened the file (see crewhouse.files.retention): one conditional UpdateItem on
+        the first open of a UTC day, none after. A file the retention sweep is deleting is gone (404)."""
+        if item.get("retention_claim"):
+            raise NotFound(f"No file {item['id']}.")
+        now = self.clock()
+        if item.get("last_opened_at") and retention.utc_day(str(item["last_opened_at"])) == now.astimezone(UTC).date():
+            return item
+        opened = {"last_opened_at": now.isoformat(), "warned_for": None}
+        if not self.store.change(item["PK"], item["id"], set_fields=opened, expect={"retention_claim": None}):
+            raise NotFound(f"No file {item['id']}.")  # deleted, or claimed by the sweep, meanwhile
+        return {**item, **opened}
+
     def exists(self, identity: Identity, file_id: str) -> bool:
         return self.store.get(keys.owner_pk(identity.tenant_id, identity.user_id), file_id) is not None
 
@@ -219,6 +253,7 @@ class FileService:
             "quota_state": "reserved", "object_key": keys.object_key(identity.tenant_id, identity.user_id, file_id),
             "scan_status": "pending" if self.settings.malware_scan_required else "not_required",
             "ocr_status": "pending", "created_at": now.isoformat(), "updated_at": now.isoformat(),
+            "last_opened_at": now.isoformat(),  # an upload opens the file (retention)
         }
         if multipart:
             item["part_size"], item["parts"] = part_layout(body.size, self.settings.multipart_part_bytes)
@@ -340,6 +375,7 @@ class FileService:
         item = self._load(identity, file_id)
         if item["status"] != "available":
             raise NotFound(f"File {file_id} is not available for download ({item['status']}).")
+        item = self.opened(item)
         return self.objects.presigned_get(item["object_key"], self.settings.download_url_seconds,
                                           filename=item["filename"], content_type=item["content_type"])
 
@@ -347,13 +383,19 @@ class FileService:
         item = self._load(identity, file_id)
         if item["status"] != "available" or not item.get("thumbnail_key"):
             raise NotFound(f"File {file_id} has no thumbnail.")
+        item = self.opened(item)
         return self.objects.presigned_get(item["thumbnail_key"], self.settings.download_url_seconds,
                                           content_type="image/png")
 
     # --- deleting -----------------------------------------------------------------------------------
 
     def delete(self, identity: Identity, file_id: str) -> None:
-        item = self._load(identity, file_id)
+        self.remove(self._load(identity, file_id))
+
+    def remove(self, item: Item) -> None:
+        """Delete a file as ``DELETE /files/{id}`` does (and the retention sweep): abort an open multipart
+        upload, detach it from its tasks and notes, delete its bytes and thumbnail, then the item (quota once)."""
+        file_id = item["id"]
         if item.get("upload_id") and item.get("upload_state") in ("opening", "open"):
             self.objects.abort_multipart(item["object_key"], item["upload_id"])
         now = self.clock().isoformat()
@@ -480,7 +522,7 @@ class FileService:
         readable = (detected or declared) in inspection.OCR_TYPES
         ready = item.get("scan_status") in ("clean", "not_required")
         if not self.store.change(owner, file_id, set_fields={
-                **facts, "status": "available" if ready else "pending", "quota_state": "used",
+                **facts, "status": "available" if ready else "pending", "quota_state": "used", "last_opened_at": now,
                 "ocr_status": "pending" if readable else "not_applicable"},
                 expect={"status": "pending", "quota_state": "reserved"}, quota={"reserved": -size, "used": size}):
             return "duplicate"

@@ -25,3 +25,5 @@ class FilesSettings(CoreSettings):
     ocr_provider: str = "tesseract"  # textract | tesseract | none
     ocr_max_bytes: int = 10 * MIB
     thumbnail_pixels: int = 256
+    # The hour (UTC) of the daily retention sweep; the CDK schedule's cron uses the same value.
+    retention_sweep_hour: int = 3

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from crewhouse.core import table as t
-from crewhouse.core.errors import Conflict, PayloadTooLarge
+from crewhouse.core.errors import Conflict, PayloadTooLarge, PreconditionFailed
 from crewhouse.files import keys
+from crewhouse.files.retention import utc_day
 
 Item = dict[str, Any]
 Page = tuple[list[Item], dict[str, Any] | None]
-BY_STATUS = "GSI1"
+BY_STATUS = "GSI1"  # also lists the tenants whose retention policy is enabled
+BY_OPENED = "GSI2"
+OPENED_PAGE = 1000  # index items are small (the GSI projects a few attributes): ~1 MB a Query
 MAX_ATTACHMENTS = 100  # the tasks model accepts at most 100 attachments
 _REVISION = {":zero": 0, ":one": 1}  # a target's version moves on with its attachments
 
@@ -87,7 +90,7 @@ class DynamoFileStore:
             raise PayloadTooLarge(f"The file ({size} bytes) exceeds your storage quota of {limit} bytes.",
                                   slug="quota-exceeded")
         stored = {**item, "GSI1PK": keys.status_pk(item["PK"], item["status"]),
-                  "GSI1SK": f"{item['created_at']}#{item['id']}"}
+                  "GSI1SK": f"{item['created_at']}#{item['id']}", **_opened_keys(item["PK"], item)}
         try:
             self._table.transact([
                 t.new(stored),
@@ -121,6 +124,8 @@ class DynamoFileStore:
             fields = dict(set_fields or {})
             if "status" in fields:
                 fields["GSI1PK"] = keys.status_pk(owner, fields["status"])  # GSI1SK (created_at#id) stays
+            if fields.get("last_opened_at"):
+                fields.update(_opened_keys(owner, {"id": file_id, "last_opened_at": fields["last_opened_at"]}))
             sets, removes = [], []
             for i, (field, value) in enumerate(fields.items()):
                 names[f"#s{i}"] = field
@@ -180,6 +185,77 @@ class DynamoFileStore:
     def put_user_limit(self, tenant_id: str, limit: int, updated_by: str, now: str) -> None:
         self._table.put({"PK": keys.tenant_pk(tenant_id), "SK": keys.QUOTA_POLICY_SK, "user_limit_bytes": limit,
                          "updated_by": updated_by, "updated_at": now})
+
+    # --- retention ------------------------------------------------------------------------------------
+
+    def retention_policy(self, tenant_id: str) -> Item | None:
+        return self._table.get((keys.tenant_pk(tenant_id), keys.RETENTION_POLICY_SK))
+
+    def put_retention_policy(self, tenant_id: str, fields: Mapping[str, Any], *, expected_version: int) -> None:
+        """Write the policy if it is still at ``expected_version`` (0: none yet); PreconditionFailed otherwise.
+        While enabled, the item is listed in GSI1 under ``RETENTION#ENABLED`` for the sweep."""
+        item = {**fields, "PK": keys.tenant_pk(tenant_id), "SK": keys.RETENTION_POLICY_SK, "tenant_id": tenant_id}
+        if fields.get("enabled"):
+            item.update(GSI1PK=keys.RETENTION_ENABLED, GSI1SK=tenant_id)
+        stale = "The retention policy changed meanwhile; fetch it again and retry."
+        if expected_version:
+            self._table.replace(item, expected_version, stale=stale)
+            return
+        try:
+            self._table.put_new(item)
+        except Conflict as exc:
+            raise PreconditionFailed(stale) from exc
+
+    def retention_tenants(self, tenant_id: str | None = None) -> Iterator[Item]:
+        """The enabled policies (GSI1, one Query per 1 MB), or only ``tenant_id``'s when it is enabled."""
+        if tenant_id is not None:
+            found = self.retention_policy(tenant_id)
+            if found and found.get("enabled"):
+                yield found
+            return
+        start: dict[str, Any] | None = None
+        while True:
+            items, start = self._table.query(t.whole(keys.RETENTION_ENABLED, BY_STATUS), limit=OPENED_PAGE,
+                                             start=start)
+            yield from items
+            if not start:
+                return
+
+    def opened_before(self, tenant_id: str, day: str, *, owner: str | None = None, limit: int,
+                      start: dict[str, Any] | None = None) -> Page:
+        """The tenant's files last opened before ``day`` (``YYYY-MM-DD``), longest unopened first; ``owner``
+        keeps one user's (a filter: the Query reads the tenant's range)."""
+        return self._table.query(t.beyond(keys.opened_pk(tenant_id), day, forward=False, index=BY_OPENED),
+                                 limit=limit, start=start, filters={"PK": owner} if owner else None)
+
+    def opened_before_all(self, tenant_id: str, day: str, *, owner: str | None = None) -> Iterator[Item]:
+        start: dict[str, Any] | None = None
+        while True:
+            items, start = self.opened_before(tenant_id, day, owner=owner, limit=OPENED_PAGE, start=start)
+            yield from items
+            if not start:
+                return
+
+    def opened_between_all(self, tenant_id: str, low: str, high: str) -> Iterator[Item]:
+        """The tenant's files last opened on ``low`` .. the day before ``high`` (``YYYY-MM-DD``)."""
+        start: dict[str, Any] | None = None
+        while True:
+            items, start = self._table.query(t.between(keys.opened_pk(tenant_id), low, high, BY_OPENED),
+                                             limit=OPENED_PAGE, start=start)
+            yield from items
+            if not start:
+                return
+
+    def claim_for_retention(self, owner: str, file_id: str, last_opened_at: str, day: str) -> Item | None:
+        """Mark a due file as being deleted, if nobody opened it since the sweep read ``last_opened_at``; the
+        claimed item (one UpdateItem, ALL_NEW), or None."""
+        return self._table.update((owner, keys.file_sk(file_id)), "SET retention_claim = :day",
+                                  condition="attribute_exists(PK) AND last_opened_at = :seen",
+                                  values={":day": day, ":seen": last_opened_at}, return_new=True)
+
+    def mark_warned(self, owner: str, file_id: str, last_opened_at: str, delete_after: str) -> bool:
+        return self.change(owner, file_id, set_fields={"warned_for": delete_after},
+                           expect={"last_opened_at": last_opened_at, "retention_claim": None})
 
     # --- attachments ----------------------------------------------------------------------------------
 
@@ -257,6 +333,15 @@ class DynamoFileStore:
         return [t.change((owner, keys.file_sk(file_id)), "DELETE links :link", condition=condition,
                          values={":link": {f"{kind}:{target_id}"}}),
                 t.removal((owner, keys.link_sk(kind, target_id, file_id)))]
+
+
+def _opened_keys(owner: str, item: Mapping[str, Any]) -> Item:
+    """GSI2's keys for a file opened at ``item["last_opened_at"]`` (none without it)."""
+    if not item.get("last_opened_at"):
+        return {}
+    tenant_id, user_id = keys.owner_parts(owner)
+    day = utc_day(str(item["last_opened_at"])).isoformat()
+    return {"GSI2PK": keys.opened_pk(tenant_id), "GSI2SK": keys.opened_sk(day, user_id, str(item["id"]))}
 
 
 class S3Objects:

@@ -15,6 +15,7 @@ from crewhouse.files.settings import FilesSettings
 
 if TYPE_CHECKING:
     from crewhouse.files.logic import FileService
+    from crewhouse.files.retention import Retention
 
 
 def service_for(settings: FilesSettings | None = None, *, new_id: Callable[[], str] | None = None) -> FileService:
@@ -31,3 +32,12 @@ def service_for(settings: FilesSettings | None = None, *, new_id: Callable[[], s
     if new_id is None:
         return FileService(store, objects, settings)
     return FileService(store, objects, settings, new_id=new_id)
+
+
+def retention_for(settings: FilesSettings | None = None, *, with_events: bool = False) -> Retention:
+    """The retention policy, preview and sweep; ``with_events``: an EventBridge client (the sweep's warnings)."""
+    from crewhouse.files.retention import Retention
+
+    settings = settings or load_settings(FilesSettings)
+    events = aws_client("events", settings) if with_events else None
+    return Retention(service_for(settings), events, settings.event_bus_name, sweep_hour=settings.retention_sweep_hour)

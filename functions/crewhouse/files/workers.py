@@ -7,6 +7,7 @@
   that are then attached to nothing.
 - ``on_table_changes``: the files table's stream: keeps the shared search index (kind ``file``: file name
   and OCR text) in step with the files.
+- ``retention_sweep``: EventBridge Scheduler, daily: the tenants' file-retention policies (below).
 """
 
 from __future__ import annotations
@@ -108,3 +109,46 @@ def on_table_changes(event: dict[str, Any], context: Any, *, index: Any = None) 
             index.replace_document(current["PK"], "file", current["id"], before, after, SEARCH_WEIGHTS)
 
     return dict(process_partial_response(event=event, record_handler=handle, processor=processor, context=context))
+
+
+@logger.inject_lambda_context(clear_state=True)
+def retention_sweep(event: dict[str, Any], context: Any, *, retention: Any = None) -> dict[str, Any]:
+    """Delete the files each tenant's retention policy says are due, and warn owners a week before
+    (``file.retention.warning`` on the crewhouse bus, one event per user per sweep). The schedule's input is
+    ``{}`` (every enabled tenant); ``{"tenant_id": …}`` sweeps one tenant (by hand, or in tests).
+
+    AWS requests a sweep makes (page sizes: ``crewhouse.files.store``):
+
+    - once: 1 Query of GSI1 per 1 MB of enabled policies (thousands of tenants);
+    - per tenant: 1 Query of GSI2 per 100 due files (at least 1) and 1 per ~1 MB of files in the warning
+      window (at least 1): 2 Queries for a tenant with nothing to do;
+    - per deleted file: 1 UpdateItem (the claim, conditional on ``last_opened_at``, returns the item), 1 S3
+      DeleteObject (+1 for a thumbnail, +1 AbortMultipartUpload for an unfinished multipart upload), 1
+      TransactWriteItems (the item and the owner's quota counters); per task or note it is attached to, 1
+      GetItem of that task or note and 1 TransactWriteItems (the link and the target's list);
+      so 3 requests for a plain file, 4 for an image with a thumbnail;
+    - per user warned: 1/10 PutEvents (10 entries a request); per file warned: 1 conditional UpdateItem
+      (``warned_for``), once per file per warning window.
+
+    Deleting is safe to interrupt and to repeat (see ``Retention.sweep``); it stops a minute before the
+    function's timeout (between pages of 100 files), and the next day's sweep takes up what is still due.
+    """
+    from crewhouse.files.wiring import retention_for
+
+    settings = load_settings(FilesSettings)
+    retention = retention or retention_for(settings, with_events=True)
+    tenant_id = event.get("tenant_id") if isinstance(event, dict) else None
+
+    def remaining() -> float:
+        return float(context.get_remaining_time_in_millis()) / 1000 if context is not None else 1e9
+
+    margin = min(60.0, remaining() / 4)  # a minute of a 15-minute function: the last page's deletes finish
+
+    def time_left() -> float:
+        return remaining() - margin
+
+    report = retention.sweep(tenant_id=str(tenant_id) if tenant_id else None, time_left=time_left)
+    result = {"tenants": report.tenants, "deleted": report.deleted, "skipped": report.skipped,
+              "warned_users": report.warned_users, "warned_files": report.warned_files, "complete": report.complete}
+    logger.info("retention sweep", extra={**result, "deleted": len(report.deleted), "skipped": len(report.skipped)})
+    return result

@@ -19,7 +19,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -89,6 +89,23 @@ class MachinesPort(Protocol):
     def history(self, execution_arn: str) -> list[dict[str, Any]]: ...
     def succeed_task(self, token: str, output: dict[str, Any]) -> None: ...
     def fail_task(self, token: str, error: str, cause: str) -> None: ...
+
+
+class Announcing(Protocol):
+    """Puts events on the ``crewhouse`` bus in one request (``crewhouse.core.events.Announcer``); never raises."""
+
+    def announce_many(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> Any: ...
+
+
+EVENT_SOURCE = "crewhouse.flows"
+EXECUTION_EVENT = "flow.execution_event"  # a runner event of an execution, for live updates (crewhouse.realtime)
+
+
+def execution_event(tenant_id: str, flow_id: str, run_id: str, item: Item) -> tuple[str, Item]:
+    """The bus event of a stored runner event: the execution's tenant and ids (the fan-out's owner scope, topic
+    ``execution:<run id>``) and the event as the events API shows it."""
+    return EXECUTION_EVENT, {"tenant_id": tenant_id, "flow_id": flow_id, "execution_id": run_id,
+                             "event": {k: item.get(k) for k in ("at", "type", "node_id", "detail")}}
 
 
 @dataclass(frozen=True)
@@ -217,6 +234,13 @@ class FlowService:
     clock: Callable[[], datetime] = _now
     sleep: Callable[[float], None] = time.sleep
     ids: Callable[[], str] = field(default=lambda: new_id())
+    # Runner events are stored (the events API reads them) and announced on the bus (live updates). No table
+    # stream: a stream would add a poller and a function invocation per batch to make the same PutEvents.
+    announcer: Announcing | None = None
+
+    def announce(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        if self.announcer is not None and events:
+            self.announcer.announce_many(events)
 
     # --- flows -----------------------------------------------------------------------------------------------
 
@@ -432,7 +456,7 @@ class FlowService:
         return [Approval.model_validate(item) for item in self.store.approvals(identity.tenant_id, run_id)]
 
     def decide(self, identity: Identity, run_id: str, node_id: str, approved: bool, comment: str) -> Approval:
-        self._run(identity, run_id)
+        run = self._run(identity, run_id)
         pending = self.store.approval(identity.tenant_id, run_id, node_id)
         if pending is None:
             raise NotFound("This execution has no approval for that node.")
@@ -456,8 +480,9 @@ class FlowService:
                 raise
             raise Conflict("The execution no longer waits for this approval (stopped or timed out).",
                            slug="approval-not-waiting") from exc
-        self.store.add_event(identity.tenant_id, run_id, runner_event(
-            self.clock(), "approval_decided", node_id, {"approved": approved, "by": identity.user_id}))
+        item = runner_event(self.clock(), "approval_decided", node_id, {"approved": approved, "by": identity.user_id})
+        self.store.add_event(identity.tenant_id, run_id, item)
+        self.announce([execution_event(identity.tenant_id, str(run["flow_id"]), run_id, item)])
         return Approval.model_validate(decided)
 
     def record_end(self, context: RunContext, outcome: str, output: Any = None,
@@ -472,9 +497,10 @@ class FlowService:
             node, name, cause = failure_of((error or {}).get("Error"), (error or {}).get("Cause"))
             fields.update({k: v for k, v in (("failed_node", node), ("error", name), ("cause", cause)) if v})
         self.store.finish_run(context.tenant_id, context.run_id, fields)
-        self.store.add_event(context.tenant_id, context.run_id, runner_event(
-            self.clock(), f"flow_{fields['status']}", fields.get("failed_node"),
-            {k: fields[k] for k in ("error", "cause") if k in fields}))
+        item = runner_event(self.clock(), f"flow_{fields['status']}", fields.get("failed_node"),
+                            {k: fields[k] for k in ("error", "cause") if k in fields})
+        self.store.add_event(context.tenant_id, context.run_id, item)
+        self.announce([execution_event(context.tenant_id, context.flow_id, context.run_id, item)])
         return output
 
     # --- events ------------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from crewhouse.flows.graph import (
     data_ports,
     node_config,
 )
-from crewhouse.flows.logic import FlowService, approval_item, runner_event
+from crewhouse.flows.logic import FlowService, approval_item, execution_event, runner_event
 from crewhouse.flows.settings import FlowsSettings
 from crewhouse.flows.wiring import flows_settings, service_for
 
@@ -78,10 +78,20 @@ class NodeRunner:
     def __init__(self, service: FlowService, settings: FlowsSettings) -> None:
         self.service = service
         self.settings = settings
+        self._unannounced: list[tuple[str, dict[str, Any]]] = []
 
-    def event(self, context: RunContext, event_type: str, node_id: str | None, **detail: Any) -> None:
-        self.service.store.add_event(context.tenant_id, context.run_id,
-                                     runner_event(_now(), event_type, node_id, detail))
+    def event(self, context: RunContext, event_type: str, node_id: str | None, *, later: bool = False,
+              **detail: Any) -> None:
+        """Store the event (the events API reads it) and announce it on the bus (live updates, topic
+        ``execution:<run id>``). An event that comes right before the node's end (``later``: tokens used, an agent's
+        tools) waits for the next announcement, so a node costs one ``PutEvents`` as it starts and one as it ends;
+        an event that comes before work that takes time (node_started, tool_called, crew_started) goes at once."""
+        item = runner_event(_now(), event_type, node_id, detail)
+        self.service.store.add_event(context.tenant_id, context.run_id, item)
+        self._unannounced.append(execution_event(context.tenant_id, context.flow_id, context.run_id, item))
+        if not later:
+            events, self._unannounced = self._unannounced, []
+            self.service.announce(events)
 
     def acting_for(self, context: RunContext) -> Identity:
         """The starter (the run item's ``started_by``, which never changes) with their membership's role, read
@@ -159,7 +169,7 @@ class NodeRunner:
         except ProviderError as exc:
             raise NodeFailed(f"the model refused the request: {exc}") from exc
         usage = {k: int(v) for k, v in (result.usage or {}).items()}
-        self.event(task.context, "llm_tokens_used", node.id, provider=result.provider, **usage)
+        self.event(task.context, "llm_tokens_used", node.id, later=True, provider=result.provider, **usage)
         return {"text": result.text, "usage": usage}
 
     def provider(self, tenant_id: str, config: LlmConfig, node_id: str) -> Any:
@@ -203,9 +213,10 @@ class NodeRunner:
         run = crews.agent_runner().run(identity, config.agent_id, str(task.inputs.get("task") or ""),
                                        context if isinstance(context, dict) else
                                        ({"context": context} if context is not None else None))
-        self.event(task.context, "llm_tokens_used", task.node.id, provider=run.provider, **dict(run.usage))
-        for tool in run.tools_used:
-            self.event(task.context, "tool_called", task.node.id, tool=tool)
+        self.event(task.context, "llm_tokens_used", task.node.id, later=True, provider=run.provider,
+                   **dict(run.usage))
+        for tool in run.tools_used:  # after the agent ran: announced with the node's end
+            self.event(task.context, "tool_called", task.node.id, later=True, tool=tool)
         return {"text": run.text, "usage": dict(run.usage)}
 
     def crew(self, identity: Identity, config: CrewConfig, task: NodeTask) -> dict[str, Any]:
@@ -235,7 +246,7 @@ class NodeRunner:
         assert isinstance(config, HumanApprovalConfig)
         if not task.task_token:
             raise NodeFailed("a human approval needs a task token (.waitForTaskToken)")
-        self.acting_for(task.context)
+        starter = self.acting_for(task.context)
         now = _now()
         item = approval_item(node.id, render(config.prompt, task.inputs.get("details")),
                              task.inputs.get("details"), task.task_token, now, config.timeout_seconds)
@@ -249,6 +260,8 @@ class NodeRunner:
             "EventBusName": self.settings.event_bus_name,
             "Detail": json.dumps({"tenant_id": task.context.tenant_id, "flow_id": task.context.flow_id,
                                   "execution_id": task.context.run_id, "node_id": node.id,
+                                  # who to ask: the notifications consumer needs no read of the run for it
+                                  "started_by": starter.user_id,
                                   "prompt": item["prompt"], "expires_at": item["expires_at"]})}])
         return {}
 

@@ -4,9 +4,10 @@ builds the service from the flows settings (read from the calling function's env
 from __future__ import annotations
 
 from crewhouse.core.aws import aws_client
+from crewhouse.core.events import Announcer
 from crewhouse.core.settings import load_settings
 from crewhouse.core.table import Table
-from crewhouse.flows.logic import FlowsConfig, FlowService
+from crewhouse.flows.logic import EVENT_SOURCE, FlowsConfig, FlowService
 from crewhouse.flows.machines import StepFunctions
 from crewhouse.flows.settings import FlowsSettings
 from crewhouse.flows.store import FlowStore
@@ -28,4 +29,5 @@ def service_for(settings: FlowsSettings | None = None) -> FlowService:
                            node_runner_arn=settings.node_runner_arn,
                            crew_state_machine_arn=settings.crew_state_machine_arn,
                            # moto 5.2.5 starts no execution on a version or alias ARN (see logic's docstring).
-                           start_on_state_machine=settings.crewhouse_local))
+                           start_on_state_machine=settings.crewhouse_local),
+        announcer=Announcer(lambda: aws_client("events", settings), settings.event_bus_name, EVENT_SOURCE))

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from crewhouse.core.events import Announcer
 from crewhouse.core.observability import logger
 from crewhouse.jobs.logic import JobCancelled, JobRef, JobService
 from crewhouse.jobs.registry import get_type
@@ -105,15 +106,11 @@ def run_attempt(service: JobService, settings: JobsSettings, ref: JobRef, attemp
 def progress_announcer(events: Any, event_bus: str, ref: JobRef) -> Callable[[int, str], None]:
     """Puts ``job.progress`` on the bus after each progress write (live updates, crewhouse.realtime); a lost
     announcement is only a missed live update: the job's record has the progress."""
+    announcer = Announcer(events, event_bus, "crewhouse.jobs")
 
     def announce(percent: int, message: str) -> None:
-        try:
-            events.put_events(Entries=[{
-                "Source": "crewhouse.jobs", "DetailType": "job.progress", "EventBusName": event_bus,
-                "Detail": json.dumps({"job": ref.as_dict(), "progress": max(0, min(100, int(percent))),
-                                      "message": message[:200]})}])
-        except Exception:  # never fail a job for its live update
-            logger.warning("job.progress not announced", extra={"job_id": ref.job_id})
+        announcer.publish("job.progress", {"job": ref.as_dict(), "progress": max(0, min(100, int(percent))),
+                                           "message": message[:200]})
 
     return announce
 

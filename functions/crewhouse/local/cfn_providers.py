@@ -2,7 +2,8 @@
 
 Covers: moto's CloudFormation skips ``AWS::Cognito::*``, ``AWS::ApiGatewayV2::*``,
 ``AWS::SecretsManager::Secret``, ``AWS::S3::BucketPolicy``, ``AWS::CloudWatch::Alarm``,
-``AWS::SQS::QueuePolicy``, ``AWS::Scheduler::*`` and ``AWS::GuardDuty::MalwareProtectionPlan`` (it logs
+``AWS::SQS::QueuePolicy``, ``AWS::SNS::Subscription``, ``AWS::SNS::TopicPolicy``, ``AWS::Scheduler::*``,
+``AWS::SES::ConfigurationSet`` (and its event destinations) and ``AWS::GuardDuty::MalwareProtectionPlan`` (it logs
 "No Moto CloudFormation support" and creates nothing, so every ``Ref`` to them breaks). moto builds its type
 registry from the direct subclasses of ``CloudFormationModel``; each provider below is one, so moto's own
 template engine orders, resolves (``Ref``/``Fn::GetAtt``) and creates them like any other resource.
@@ -150,6 +151,10 @@ SPECS: tuple[ProviderSpec, ...] = (
         prepare=lambda name, props: {"AlarmName": props.get("AlarmName") or name, **props},
         name_property="AlarmName",
     ),
+    ProviderSpec(  # the alarms topic's e-mail subscription (moto keeps it pending confirmation, as SNS does)
+        "AWS::SNS::Subscription", "sns", "subscribe",
+        physical_id=lambda p, r: r["SubscriptionArn"],
+    ),
     ProviderSpec(
         "AWS::Scheduler::ScheduleGroup", "scheduler", "create_schedule_group",
         physical_id=lambda p, r: p["Name"], attributes=lambda p, r: {"Arn": r["ScheduleGroupArn"]},
@@ -168,6 +173,17 @@ SPECS: tuple[ProviderSpec, ...] = (
         prepare=lambda name, props: {"ConfigurationSetName": props.get("Name") or name},
         name_property="Name",
     ),
+    ProviderSpec(  # recorded in moto's SES (its v1 API: no EventBridge member there, and moto publishes no events;
+        # the notifications' consumer of SES events is tested with sample events)
+        "AWS::SES::ConfigurationSetEventDestination", "ses", "create_configuration_set_event_destination",
+        physical_id=lambda p, r: p["EventDestination"]["Name"],
+        prepare=lambda name, props: {
+            "ConfigurationSetName": props.get("ConfigurationSetName"),
+            "EventDestination": {"Name": (props.get("EventDestination") or {}).get("Name") or name,
+                                 "Enabled": bool((props.get("EventDestination") or {}).get("Enabled", True)),
+                                 "MatchingEventTypes": list((props.get("EventDestination") or {}).get(
+                                     "MatchingEventTypes") or [])}},
+    ),
 )
 
 
@@ -176,6 +192,14 @@ def _set_queue_policies(props: Props) -> str:
     for queue_url in props.get("Queues", []):
         sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
     return ",".join(props.get("Queues", []))
+
+
+def _set_topic_policies(props: Props) -> str:
+    sns = local_client("sns")
+    for topic_arn in props.get("Topics", []):
+        sns.set_topic_attributes(TopicArn=topic_arn, AttributeName="Policy",
+                                 AttributeValue=json.dumps(props["PolicyDocument"]))
+    return ",".join(props.get("Topics", []))
 
 
 class _ProvidedResource:
@@ -217,13 +241,16 @@ def _make_provider(spec: ProviderSpec) -> type:
     return type(name, (_ProvidedResource, CloudFormationModel), namespace)
 
 
-def _queue_policy_provider() -> type:
+def _policy_provider(resource_type: str, set_policies: Callable[[Props], str]) -> type:
+    """A resource policy of several queues or topics (no ``Ref`` attribute worth having: their names joined)."""
+
     def create(cls: type, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
                region_name: str, **kwargs: Any) -> _ProvidedResource:
-        return cls(_set_queue_policies(cloudformation_json.get("Properties") or {}), {})
+        return cls(set_policies(cloudformation_json.get("Properties") or {}), {})
 
-    return type("LocalSQSQueuePolicy", (_ProvidedResource, CloudFormationModel), {
-        "cloudformation_type": staticmethod(lambda: "AWS::SQS::QueuePolicy"),
+    name = "Local" + resource_type.replace("AWS::", "").replace("::", "")
+    return type(name, (_ProvidedResource, CloudFormationModel), {
+        "cloudformation_type": staticmethod(lambda: resource_type),
         "cloudformation_name_type": staticmethod(lambda: ""),
         "has_cfn_attr": classmethod(lambda cls, attr: False),
         "create_from_cloudformation_json": classmethod(create),
@@ -272,7 +299,8 @@ def install() -> list[str]:
     _create_state_machines_through_the_api()
     if not _PROVIDERS:
         _PROVIDERS.extend(_make_provider(spec) for spec in SPECS)
-        _PROVIDERS.append(_queue_policy_provider())
+        _PROVIDERS.append(_policy_provider("AWS::SQS::QueuePolicy", _set_queue_policies))
+        _PROVIDERS.append(_policy_provider("AWS::SNS::TopicPolicy", _set_topic_policies))
         _PROVIDERS.append(_malware_protection_plan_provider())
         parsing.get_model_map.cache_clear()
         parsing.get_name_type_map.cache_clear()

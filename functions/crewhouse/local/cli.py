@@ -57,6 +57,7 @@ Crewhouse is running locally (ready in {ready_in:.1f} s).
   User pool       {cloud.stack.outputs['UserPoolId']}
   Mobile client   {cloud.stack.outputs['MobileClientId']}
   Token endpoint  {cloud.api_url}/oauth2/token   (client credentials of MachineClient)
+  Outbox          {cloud.api_url}/_local/outbox   (e-mail and push that would have been sent; local only)
   Local data      {args.state_dir}   {state}
                   kept across restarts; --fresh starts anew, --empty without sample data
 

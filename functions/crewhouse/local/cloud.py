@@ -29,6 +29,7 @@ from crewhouse.local import (
     guardduty,
     iam,
     lambda_runtime,
+    outbox,
     persistence,
     s3_gaps,
     scheduler,
@@ -168,7 +169,7 @@ class EmbeddedCloud:
             self._scheduler.start()
         app = build_gateway_app(route_table(self.stack, self.aws_endpoint), lambda_invoker(self.aws_endpoint,
                                                                                             self.config.region),
-                                extra_routes=[*_docs_routes(), cognito_oauth.token_route()],
+                                extra_routes=[*_docs_routes(), cognito_oauth.token_route(), outbox.outbox_route()],
                                 api_id=self.api_id)
         self._gateway = GatewayServer(app, host=self.config.host, port=self.config.api_port).start()
         if self._state is not None:

@@ -35,17 +35,49 @@ class PlatformDirectory:
                          timezone=profile.get("timezone") or None, locale=profile.get("locale") or None)
 
 
+class ContextOwners:
+    """The recipients of bus events whose detail does not name them, read by key (one GetItem) through the owning
+    context's public surface, and only in a function configured for it (its ``BUS_TABLE``, ``FLOWS_TABLE``):
+    an agent's registrant in the bus registry, a flow execution's starter in the flows table."""
+
+    def __init__(self, *, agents: bool, executions: bool) -> None:
+        self._agents, self._executions = agents, executions
+
+    def agent_owner(self, tenant_id: str, agent_id: str) -> str | None:
+        if not self._agents:
+            return None
+        # Imported here: only agent.offline events need the bus context (the API functions never do).
+        from crewhouse.bus.wiring import hosted_registry
+
+        record = hosted_registry().store.get(tenant_id, agent_id) or {}
+        creator = str(record.get("created_by") or "")
+        if creator.startswith("agent:"):  # registered by another agent: no person to tell
+            return None
+        return creator.removeprefix("user:") or None
+
+    def execution_starter(self, tenant_id: str, execution_id: str) -> str | None:
+        if not self._executions:
+            return None
+        # Imported here: only approvals whose event lacks ``started_by`` need the flows context.
+        from crewhouse.flows.wiring import service_for as flows_service
+
+        run = flows_service().store.run(tenant_id, execution_id) or {}
+        return str(run.get("started_by") or "") or None
+
+
 class SesMailer:
     def __init__(self, sesv2: Callable[[], Any], sender: str, configuration_set: str | None) -> None:
         self._ses, self._sender, self._configuration_set = sesv2, sender, configuration_set
 
-    def send(self, to: str, subject: str, text: str) -> str:
+    def send(self, to: str, subject: str, text: str, tags: Mapping[str, str] | None = None) -> str:
         request: dict[str, Any] = {
             "FromEmailAddress": self._sender, "Destination": {"ToAddresses": [to]},
             "Content": {"Simple": {"Subject": {"Data": subject, "Charset": "UTF-8"},
                                    "Body": {"Text": {"Data": text, "Charset": "UTF-8"}}}}}
         if self._configuration_set:
             request["ConfigurationSetName"] = self._configuration_set
+        if tags:  # they come back on the configuration set's events (mail.tags)
+            request["EmailTags"] = [{"Name": k, "Value": v} for k, v in tags.items()]
         return str(self._ses().send_email(**request)["MessageId"])
 
 

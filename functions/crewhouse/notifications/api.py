@@ -30,6 +30,7 @@ from crewhouse.notifications.models import (
     Notification,
     NotificationSend,
     Preferences,
+    PreferencesView,
     Preview,
     ReadAll,
     Rendered,
@@ -175,15 +176,24 @@ def delete_template(key: TemplateKeyPath, locale: LocalePath, identity: Writer, 
 
 # --- preferences --------------------------------------------------------------------------------------------------
 
-@router.get("/me/notification-preferences", response_model=Preferences, summary="The caller's preferences")
-def get_preferences(identity: Member, service: Service) -> Preferences:
+@router.get("/me/notification-preferences", response_model=PreferencesView,
+            summary="The caller's preferences (and whether their address is suppressed after a hard bounce)")
+def get_preferences(identity: Member, service: Service) -> PreferencesView:
     return service.preferences(identity)
 
 
-@router.put("/me/notification-preferences", response_model=Preferences,
-            summary="Replace the caller's preferences: channels, categories, quiet hours")
-def put_preferences(body: Preferences, identity: Member, service: Service) -> Preferences:
-    return service.set_preferences(identity, body)
+@router.put("/me/notification-preferences", response_model=PreferencesView,
+            summary="Replace the caller's preferences: channels, categories, quiet hours (`email_suppressed` is "
+                    "read-only: a GET's answer may be sent back as it is)")
+def put_preferences(body: PreferencesView, identity: Member, service: Service) -> PreferencesView:
+    return service.set_preferences(identity, Preferences.model_validate(body.model_dump(exclude={"email_suppressed"})))
+
+
+@router.delete("/me/notification-preferences/email-suppression", status_code=204,
+               summary="E-mail the caller's address again after a hard bounce suppressed it (404 when it is not)")
+def lift_email_suppression(identity: Member, service: Service) -> Response:
+    service.lift_suppression(identity)
+    return Response(status_code=204)
 
 
 app = create_app("Crewhouse notifications", [router])

@@ -20,9 +20,11 @@ from crewhouse.notifications.models import (
     BatchSend,
     Content,
     DeliveryHistory,
+    EmailSuppression,
     Notification,
     NotificationSend,
     Preferences,
+    PreferencesView,
     Preview,
     Rendered,
     ScheduledSend,
@@ -59,6 +61,7 @@ class NotificationStore(Protocol):
     def delete_template(self, tenant_id: str, key: str, locale: str) -> None: ...
     def preferences(self, tenant_id: str, user_id: str) -> Item | None: ...
     def put_preferences(self, tenant_id: str, user_id: str, item: Item) -> None: ...
+    def suppress_email(self, tenant_id: str, user_id: str, suppression: Item | None) -> None: ...
     def add_pending(self, tenant_id: str, item: Item) -> None: ...
     def pending(self, tenant_id: str, pending_id: str) -> Item | None: ...
     def update_pending(self, tenant_id: str, item: Item) -> None: ...
@@ -79,11 +82,34 @@ class Directory(Protocol):
 
 
 class Mailer(Protocol):
-    def send(self, to: str, subject: str, text: str) -> str: ...
+    def send(self, to: str, subject: str, text: str, tags: Mapping[str, str] | None = None) -> str:
+        """Send; the provider's message id. ``tags`` come back on the provider's delivery events."""
 
 
 class Schedules(Protocol):
     def at(self, name: str, when: datetime, payload: Mapping[str, Any]) -> None: ...
+
+
+class Owners(Protocol):
+    """Who a bus event is for when its detail does not name them: read by key in the owning context."""
+
+    def agent_owner(self, tenant_id: str, agent_id: str) -> str | None:
+        """The user who registered the agent (None: unknown, or registered by another agent)."""
+
+    def execution_starter(self, tenant_id: str, execution_id: str) -> str | None:
+        """The user who started the flow execution (None: unknown)."""
+
+
+@dataclass(frozen=True)
+class EventNotice:
+    """A bus event as a notification: whose (``user_id``, or the owner of ``owner_of`` to look up), what, and
+    a ``deadline`` past which quiet hours may not defer the e-mail (a flow approval that would expire unseen)."""
+
+    tenant_id: str
+    user_id: str | None
+    content: Content
+    owner_of: tuple[str, str] | None = None  # ("agent", id) or ("execution", id)
+    deadline: datetime | None = None
 
 
 @dataclass
@@ -94,6 +120,7 @@ class NotificationService:
     schedules: Schedules
     app_url: str = "https://app.crewhouse.local"
     webhooks: WebhookService | None = None  # the webhook channel (None: not configured in this function)
+    owners: Owners | None = None  # the recipients of events that do not name them (agent.offline, approvals)
 
     # --- the inbox -----------------------------------------------------------------------------------------
 
@@ -166,13 +193,13 @@ class NotificationService:
         return sent
 
     def deliver(self, tenant_id: str, recipient: Recipient, content: Content, now: datetime, *,
-                sender_id: str | None = None) -> Notification:
+                sender_id: str | None = None, deadline: datetime | None = None) -> Notification:
         """Store the notification (in-app unless opted out) and send or defer its e-mail, per preferences."""
         subject, body = content.title or "", content.body
         if content.template:
             subject, body, _ = self._render(tenant_id, content.template, recipient.locale, content.data,
                                             content.category)
-        prefs = self._preferences(tenant_id, recipient.user_id)
+        prefs, suppressed = self._preferences_item(tenant_id, recipient.user_id)
         notification_id = str(ULID())
         deliveries: dict[str, DeliveryHistory] = {}
         in_app = prefs.allows("in_app", content.category)
@@ -180,10 +207,14 @@ class NotificationService:
                                         error=None if in_app else "opted out")
         email_wanted = prefs.allows("email", content.category)
         deferred_until = self._quiet_until(prefs, recipient, content, now) if email_wanted else None
+        if deferred_until is not None and deadline is not None and deferred_until >= deadline:
+            deferred_until = None  # after the quiet hours it would be too late: it goes now
         if not email_wanted:
             deliveries["email"] = _history("skipped", now, error="opted out")
         elif not recipient.email:
             deliveries["email"] = _history("skipped", now, error="no e-mail address")
+        elif _suppressed(suppressed, recipient.email):
+            deliveries["email"] = _history("skipped", now, error=_suppressed(suppressed, recipient.email))
         elif deferred_until is not None:
             deliveries["email"] = _history("deferred", now, detail=f"quiet hours until {_iso(deferred_until)}",
                                            attempted=False)
@@ -199,13 +230,13 @@ class NotificationService:
         self.store.add(tenant_id, recipient.user_id, _dump(notification), listed=in_app)
         if planned and self.webhooks is not None:
             self.webhooks.enqueue(tenant_id, recipient.user_id, planned, notification, now)
-        if email_wanted and recipient.email:
-            if deferred_until is not None:
-                self.schedules.at(_schedule_name("d", notification_id, 0), deferred_until,
-                                  {"kind": "deliver", "tenant_id": tenant_id, "user_id": recipient.user_id,
-                                   "notification_id": notification_id, "channel": "email"})
-            else:
-                notification = self._email(tenant_id, recipient, notification, now)
+        email = deliveries.get("email")  # none yet: it goes now
+        if email is not None and email.status == "deferred" and deferred_until is not None:
+            self.schedules.at(_schedule_name("d", notification_id, 0), deferred_until,
+                              {"kind": "deliver", "tenant_id": tenant_id, "user_id": recipient.user_id,
+                               "notification_id": notification_id, "channel": "email"})
+        elif email is None and recipient.email:
+            notification = self._email(tenant_id, recipient, notification, now)
         return notification
 
     def _quiet_until(self, prefs: Preferences, recipient: Recipient, content: Content,
@@ -221,7 +252,8 @@ class NotificationService:
         link = _absolute(self.app_url, notification.link)
         text = notification.body + (f"\n\n{link}" if link else "")
         try:
-            message_id = self.mailer.send(recipient.email or "", notification.title, text)
+            message_id = self.mailer.send(recipient.email or "", notification.title, text,
+                                          tags=email_tags(tenant_id, recipient.user_id, notification.id))
             history = _history("sent", now, detail=message_id, previous=previous)
         except Exception as exc:  # recorded on the notification; the caller decides whether to retry
             history = _history("failed", now, error=str(exc).splitlines()[0][:300] or type(exc).__name__,
@@ -244,6 +276,13 @@ class NotificationService:
             notification = Notification.model_validate(item)
             if notification.deliveries.get("email") and notification.deliveries["email"].status == "sent":
                 return {"delivered": False}  # a repeated schedule run
+            reason = _suppressed(self._preferences_item(tenant_id, user_id)[1], recipient.email)
+            if reason:  # the address bounced hard while the e-mail waited
+                history = _history("skipped", now, error=reason, previous=notification.deliveries.get("email"),
+                                   attempted=False)
+                self.store.record_delivery(tenant_id, user_id, notification_id, "email",
+                                           history.model_dump(mode="json"))
+                return {"delivered": False}
             notification = self._email(tenant_id, recipient, notification, now)
             return {"delivered": notification.deliveries["email"].status == "sent"}
         if kind == "send":
@@ -274,14 +313,20 @@ class NotificationService:
 
     def on_event(self, event: Mapping[str, Any], now: datetime) -> Notification | None:
         """A domain event of the ``crewhouse`` bus as a notification for its owner (None when it has none)."""
-        found = event_content(event)
-        if found is None:
+        notice = event_content(event)
+        if notice is None:
             return None
-        tenant_id, user_id, content = found
-        recipient = self.directory.member(tenant_id, user_id)
-        if recipient is None:
+        user_id = notice.user_id
+        if user_id is None and notice.owner_of is not None and self.owners is not None:
+            kind, ident = notice.owner_of
+            user_id = (self.owners.agent_owner(notice.tenant_id, ident) if kind == "agent"
+                       else self.owners.execution_starter(notice.tenant_id, ident))
+        if not user_id:
             return None
-        return self.deliver(tenant_id, recipient, content, now)
+        recipient = self.directory.member(notice.tenant_id, user_id)
+        if recipient is None:  # not (or no longer) a member of the event's tenant
+            return None
+        return self.deliver(notice.tenant_id, recipient, notice.content, now, deadline=notice.deadline)
 
     # --- templates -----------------------------------------------------------------------------------------
 
@@ -362,16 +407,72 @@ class NotificationService:
 
     # --- preferences ---------------------------------------------------------------------------------------
 
+    def _preferences_item(self, tenant_id: str, user_id: str) -> tuple[Preferences, EmailSuppression | None]:
+        """The member's preferences and the suppression of their address (a hard bounce set it), one GetItem."""
+        item = dict(self.store.preferences(tenant_id, user_id) or {})
+        suppressed = item.pop(SUPPRESSION, None)
+        return (Preferences.model_validate(item) if item else Preferences(),
+                EmailSuppression.model_validate(suppressed) if suppressed else None)
+
     def _preferences(self, tenant_id: str, user_id: str) -> Preferences:
-        item = self.store.preferences(tenant_id, user_id)
-        return Preferences.model_validate(item) if item else Preferences()
+        return self._preferences_item(tenant_id, user_id)[0]
 
-    def preferences(self, identity: Identity) -> Preferences:
-        return self._preferences(identity.tenant_id, identity.user_id)
+    def preferences(self, identity: Identity) -> PreferencesView:
+        prefs, suppressed = self._preferences_item(identity.tenant_id, identity.user_id)
+        return PreferencesView(**prefs.model_dump(), email_suppressed=suppressed)
 
-    def set_preferences(self, identity: Identity, preferences: Preferences) -> Preferences:
-        self.store.put_preferences(identity.tenant_id, identity.user_id, preferences.model_dump(mode="json"))
-        return preferences
+    def set_preferences(self, identity: Identity, preferences: Preferences) -> PreferencesView:
+        _, suppressed = self._preferences_item(identity.tenant_id, identity.user_id)  # not the member's to change
+        item = preferences.model_dump(mode="json")
+        if suppressed is not None:
+            item[SUPPRESSION] = suppressed.model_dump(mode="json")
+        self.store.put_preferences(identity.tenant_id, identity.user_id, item)
+        return PreferencesView(**preferences.model_dump(), email_suppressed=suppressed)
+
+    def lift_suppression(self, identity: Identity) -> None:
+        """The member says their mailbox works again: e-mail goes to the address once more."""
+        _, suppressed = self._preferences_item(identity.tenant_id, identity.user_id)
+        if suppressed is None:
+            raise NotFound("Your e-mail address is not suppressed.")
+        self.store.suppress_email(identity.tenant_id, identity.user_id, None)
+
+    # --- SES delivery events ---------------------------------------------------------------------------------
+
+    def on_email_event(self, event: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+        """An SES event of the configuration set (delivered, bounced, complained) on the notification's e-mail
+        history, found by the tags it was sent with and checked against the message id stored when it was sent.
+        A hard (``Permanent``) bounce suppresses the address: later e-mail to it is skipped, saying why."""
+        detail = event.get("detail") or {}
+        if not isinstance(detail, Mapping):
+            return {"recorded": False, "reason": "no detail"}
+        kind = str(detail.get("eventType") or detail.get("notificationType") or "")
+        status = EMAIL_EVENT_STATUS.get(kind)
+        mail = detail.get("mail") or {}
+        ref = email_reference(mail.get("tags") or {}) if isinstance(mail, Mapping) else None
+        message_id = str(mail.get("messageId") or "") if isinstance(mail, Mapping) else ""
+        if status is None or ref is None or not message_id:
+            return {"recorded": False, "reason": "not a notification's e-mail event"}
+        tenant_id, user_id, notification_id = ref
+        item = self.store.get(tenant_id, user_id, notification_id)
+        if item is None:
+            return {"recorded": False, "reason": "no such notification"}
+        previous = Notification.model_validate(item).deliveries.get("email")
+        if previous is None or not any(h.detail == message_id for h in previous.history):
+            return {"recorded": False, "reason": "the message id is not this notification's"}
+        if any(h.status == status and h.detail == message_id for h in previous.history):
+            return {"recorded": False, "reason": "already recorded"}  # EventBridge delivers at least once
+        facts = detail.get(kind[:1].lower() + kind[1:]) or {}
+        facts = facts if isinstance(facts, Mapping) else {}
+        at = _parsed(facts.get("timestamp")) or now
+        error, suppress = _email_event_error(kind, facts)
+        history = _history(status, at, error=error, detail=message_id, previous=previous, attempted=False)
+        self.store.record_delivery(tenant_id, user_id, notification_id, "email", history.model_dump(mode="json"))
+        result: dict[str, Any] = {"recorded": True, "status": status, "notification_id": notification_id}
+        if suppress:
+            suppression = EmailSuppression(address=suppress, at=at, reason=error, notification_id=notification_id)
+            self.store.suppress_email(tenant_id, user_id, suppression.model_dump(mode="json"))
+            result["suppressed"] = suppress
+        return result
 
 
 # --- rules ---------------------------------------------------------------------------------------------------
@@ -394,15 +495,15 @@ def require_template_admin(identity: Identity) -> Identity:
     raise Forbidden("Only a tenant admin may manage notification templates.", slug="admin-only")
 
 
-def event_content(event: Mapping[str, Any]) -> tuple[str, str, Content] | None:
-    """(tenant, owner, content) of a bus event this context notifies about, else None."""
+def event_content(event: Mapping[str, Any]) -> EventNotice | None:
+    """The notification a bus event of this context's rules stands for (None for any other or a malformed one)."""
     detail_type = str(event.get("detail-type") or "")
     detail = event.get("detail") or {}
     if not isinstance(detail, Mapping):
         return None
     if detail_type in ("job.succeeded", "job.failed"):
         job = detail.get("job") or {}
-        if not all(job.get(k) for k in ("tenant_id", "user_id", "job_id")):
+        if not isinstance(job, Mapping) or not all(job.get(k) for k in ("tenant_id", "user_id", "job_id")):
             return None
         job_data = {"id": job["job_id"], "type": detail.get("type")}
         if detail_type == "job.succeeded":
@@ -415,15 +516,165 @@ def event_content(event: Mapping[str, Any]) -> tuple[str, str, Content] | None:
             data = {"job": job_data, "error": {"message": str(message)[:300] if message else None}}
             content = Content(category="job", priority="urgent", template="job_failed", data=data,
                               link=f"/jobs/{job['job_id']}")
-        return str(job["tenant_id"]), str(job["user_id"]), content
+        return EventNotice(str(job["tenant_id"]), str(job["user_id"]), content)
     if detail_type == "task.reminder.due":
         if not all(detail.get(k) for k in ("tenant_id", "user_id", "task_id")):
             return None
         data = {"task": {"id": detail["task_id"], "title": detail.get("title") or "A task", "due": detail.get("due")}}
-        return str(detail["tenant_id"]), str(detail["user_id"]), Content(
+        return EventNotice(str(detail["tenant_id"]), str(detail["user_id"]), Content(
             category="task", priority="normal", template="task_reminder", data=data,
-            link=f"/tasks/{detail['task_id']}")
+            link=f"/tasks/{detail['task_id']}"))
+    if detail_type == "flow.approval_requested":
+        return _approval_notice(detail)
+    if detail_type == "agent.offline":
+        if not all(detail.get(k) for k in ("tenant_id", "agent_id")):
+            return None
+        agent = {"id": detail["agent_id"], "name": detail.get("name") or None,
+                 "last_heartbeat_at": detail.get("last_heartbeat_at") or None}
+        # Normal, not urgent: the sweep announces each transition once, and nothing is lost by reading it after
+        # the quiet hours (the agent's messages wait in its inbox); an owner who wants it at night says so.
+        return EventNotice(str(detail["tenant_id"]), None, Content(
+            category="agent", priority="normal", template="agent_offline", data={"agent": agent},
+            link=f"/agents/{detail['agent_id']}"), owner_of=("agent", str(detail["agent_id"])))
+    if detail_type == "file.retention.warning":
+        return _retention_notice(detail)
     return None
+
+
+def _approval_notice(detail: Mapping[str, Any]) -> EventNotice | None:
+    """``flow.approval_requested`` (crewhouse.flows.runner): for the execution's starter, named by the detail's
+    ``started_by`` when the producer gives it, else looked up by the execution's key. Normal priority, but quiet
+    hours never hold it past ``expires_at``: an approval that would expire unseen is sent at once."""
+    if not all(detail.get(k) for k in ("tenant_id", "flow_id", "execution_id")):
+        return None
+    expires_at = _parsed(detail.get("expires_at"))
+    data = {"flow": {"id": detail["flow_id"], "name": detail.get("flow_name") or None},
+            "execution": {"id": detail["execution_id"]}, "node_id": detail.get("node_id"),
+            "prompt": str(detail.get("prompt") or "")[:2000] or None,
+            "expires_at": _iso(expires_at) if expires_at else None}
+    starter = detail.get("started_by") or detail.get("user_id")
+    return EventNotice(str(detail["tenant_id"]), str(starter) if starter else None, Content(
+        category="flow", priority="normal", template="flow_approval_needed", data=data,
+        link=f"/flows/{detail['flow_id']}/executions/{detail['execution_id']}"),
+        owner_of=None if starter else ("execution", str(detail["execution_id"])), deadline=expires_at)
+
+
+MAX_FILES_SHOWN = 50
+
+
+def _retention_notice(detail: Mapping[str, Any]) -> EventNotice | None:
+    """``file.retention.warning`` (crewhouse.files.retention): the owner's files that the sweep deletes from
+    ``delete_after`` unless opened. Low priority (a week's notice: quiet hours and a digest suit it)."""
+    files = detail.get("files")
+    if not all(detail.get(k) for k in ("tenant_id", "user_id", "delete_after")) or not isinstance(files, list):
+        return None
+    shown = []
+    for entry in files[:MAX_FILES_SHOWN]:
+        if not isinstance(entry, Mapping) or not entry.get("file_id"):
+            continue
+        shown.append({"id": str(entry["file_id"]), "filename": str(entry.get("filename") or entry["file_id"]),
+                      "size": _size_text(entry.get("size")), "last_opened_at": entry.get("last_opened_at"),
+                      "delete_after": entry.get("delete_after") or detail["delete_after"]})
+    more = detail.get("more")
+    more = (more if isinstance(more, int) and more > 0 else 0) + max(0, len(files) - MAX_FILES_SHOWN)
+    if not shown:
+        return None
+    data = {"files": shown, "more": more, "count": len(shown) + more, "delete_after": detail["delete_after"]}
+    return EventNotice(str(detail["tenant_id"]), str(detail["user_id"]), Content(
+        category="file", priority="low", template="file_retention_warning", data=data, link="/files"))
+
+
+def _size_text(size: Any) -> str:
+    if not isinstance(size, int | float) or size < 0:
+        return "size unknown"
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"  # pragma: no cover
+
+
+def _parsed(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = _parse(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --- e-mail tags and SES events --------------------------------------------------------------------------------
+
+SUPPRESSION = "email_suppressed"
+EMAIL_EVENT_STATUS = {"Delivery": "delivered", "Bounce": "bounced", "Complaint": "complained"}
+TAG_TENANT, TAG_USER, TAG_NOTIFICATION = "crewhouse-tenant", "crewhouse-user", "crewhouse-notification"
+_TAG_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def _tag_value(value: str) -> str:
+    """SES tag values allow letters, digits, ``_`` and ``-`` only: anything else is sent base32-encoded."""
+    if value and len(value) <= 256 and set(value) <= _TAG_SAFE:
+        return value
+    import base64
+
+    return "b32_" + base64.b32encode(value.encode()).decode().rstrip("=")
+
+
+def _from_tag(value: str) -> str:
+    if not value.startswith("b32_"):
+        return value
+    import base64
+
+    encoded = value[4:]
+    return base64.b32decode(encoded + "=" * (-len(encoded) % 8)).decode()
+
+
+def email_tags(tenant_id: str, user_id: str, notification_id: str) -> dict[str, str]:
+    """The tags a notification's e-mail is sent with: SES puts them on its delivery events (``mail.tags``), so
+    the consumer finds the notification by key, with no index and no lookup item written per e-mail."""
+    return {TAG_TENANT: _tag_value(tenant_id), TAG_USER: _tag_value(user_id),
+            TAG_NOTIFICATION: _tag_value(notification_id)}
+
+
+def email_reference(tags: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(tenant, user, notification) from an SES event's ``mail.tags`` (each a list of values), else None."""
+    found = []
+    for name in (TAG_TENANT, TAG_USER, TAG_NOTIFICATION):
+        values = tags.get(name)
+        value = values[0] if isinstance(values, list) and values else values
+        if not isinstance(value, str) or not value:
+            return None
+        try:
+            found.append(_from_tag(value))
+        except ValueError:
+            return None
+    return found[0], found[1], found[2]
+
+
+def _email_event_error(kind: str, facts: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(what the history says, the address to suppress: a hard bounce's recipient) of an SES event."""
+    if kind == "Bounce":
+        recipients = [r for r in facts.get("bouncedRecipients") or [] if isinstance(r, Mapping)]
+        first = recipients[0] if recipients else {}
+        diagnostic = str(first.get("diagnosticCode") or first.get("status") or "")[:200]
+        bounce_type = str(facts.get("bounceType") or "Undetermined")
+        error = f"{bounce_type} bounce ({facts.get('bounceSubType') or 'General'})" + (
+            f": {diagnostic}" if diagnostic else "")
+        hard = bounce_type == "Permanent" and first.get("emailAddress")
+        return error, str(first["emailAddress"]) if hard else None
+    if kind == "Complaint":
+        feedback = facts.get("complaintFeedbackType")
+        return "the recipient marked it as spam" + (f" ({feedback})" if feedback else ""), None
+    return None, None
+
+
+def _suppressed(suppression: EmailSuppression | None, address: str | None) -> str | None:
+    """Why e-mail to ``address`` is skipped (its hard bounce), or None."""
+    if suppression is None or not address or suppression.address.strip().lower() != address.strip().lower():
+        return None
+    return f"address suppressed after a hard bounce on {_iso(suppression.at)}"
 
 
 def _mapping(value: Any) -> dict[str, Any]:

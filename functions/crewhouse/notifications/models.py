@@ -9,16 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from crewhouse.core.timezones import TimezoneName
 
-Category = Literal["task", "job", "flow", "agent", "mention", "system"]
+Category = Literal["task", "job", "flow", "agent", "file", "mention", "system"]
 Priority = Literal["low", "normal", "urgent"]
 Channel = Literal["in_app", "email", "webhook"]
-CATEGORIES: tuple[Category, ...] = ("task", "job", "flow", "agent", "mention", "system")
+CATEGORIES: tuple[Category, ...] = ("task", "job", "flow", "agent", "file", "mention", "system")
 CHANNELS: tuple[Channel, ...] = ("in_app", "email", "webhook")
 # Channels on unless the preferences turn them off. The webhook channel is off until the user registers a webhook
 # (which turns it on unless their preferences name it): a notification then looks up no webhooks for a user who has
 # none.
 DEFAULT_ON: tuple[Channel, ...] = ("in_app", "email")
-DeliveryStatus = Literal["delivered", "sent", "queued", "deferred", "skipped", "failed"]
+DeliveryStatus = Literal["delivered", "sent", "queued", "deferred", "skipped", "failed", "bounced", "complained"]
 Locale = Annotated[str, Field(min_length=2, max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 TemplateKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 Link = Annotated[str, Field(max_length=2048, pattern=r"^(/|https://)")]
@@ -187,6 +187,22 @@ class Preferences(BaseModel):
         per_category: dict[str, bool] = dict(self.categories.get(category, {}))  # type: ignore[call-overload]
         default = channel in DEFAULT_ON
         return bool(self.channels.get(channel, default)) and per_category.get(channel, True)  # type: ignore[call-overload]
+
+
+class EmailSuppression(BaseModel):
+    """Set by a hard bounce of the address: no more e-mail goes to it (each skip says so in the delivery history)
+    until the member's address changes or they lift it."""
+
+    address: str
+    at: datetime
+    reason: str | None = None
+    notification_id: str | None = None
+
+
+class PreferencesView(Preferences):
+    email_suppressed: EmailSuppression | None = Field(
+        default=None, description="Set when the member's address bounced hard; read-only (DELETE "
+                                  "/me/notification-preferences/email-suppression lifts it)")
 
 
 # --- webhooks -------------------------------------------------------------------------------------------------

@@ -26,6 +26,10 @@ class NotificationsSettings(CoreSettings):
     webhook_retry_base_seconds: float | None = None
     webhook_timeout_seconds: float = 10.0
     crewhouse_local: bool = False
+    # Set in the event consumer only: the recipients of agent.offline (the bus registry) and of flow approvals
+    # whose event does not name the starter (the flows table) are read by key there.
+    bus_table: str | None = None
+    flows_table: str | None = None
 
     @property
     def retry_base_seconds(self) -> float:

@@ -4,7 +4,7 @@
   backward Query); one not shown in the inbox (in-app opted out) keeps its delivery history at ``X#<ulid>``;
 * unread ones also carry ``GSI1PK = <owner>``, ``GSI1SK = N#<ulid>`` (a sparse index: the unread count and
   "mark all read" read only unread items); marking read removes them;
-* preferences: ``<owner>`` / ``PREFS``;
+* preferences: ``<owner>`` / ``PREFS`` (with ``email_suppressed`` after a hard bounce);
 * a tenant's templates: ``T#<tenant>#TPL`` / ``TPL#<key>#<locale>``;
 * a pending (scheduled or recurring) send: ``T#<tenant>#PENDING`` / ``P#<ulid>``;
 * a webhook: ``<owner>`` / ``W#<ulid>``; its deliveries: ``<owner>`` / ``D#<webhook>#<ulid>`` (newest first is a
@@ -112,6 +112,14 @@ class DynamoNotificationStore:
 
     def put_preferences(self, tenant_id: str, user_id: str, item: Item) -> None:
         self._table.put({**item, "PK": owner_pk(tenant_id, user_id), "SK": "PREFS"})
+
+    def suppress_email(self, tenant_id: str, user_id: str, suppression: Item | None) -> None:
+        """Set (or, with None, lift) the e-mail suppression on the preferences item (made when there is none)."""
+        key = (owner_pk(tenant_id, user_id), "PREFS")
+        if suppression is None:
+            self._table.update(key, "REMOVE email_suppressed")
+        else:
+            self._table.update(key, "SET email_suppressed = :s", values={":s": suppression})
 
     # --- pending sends --------------------------------------------------------------------------------------
 

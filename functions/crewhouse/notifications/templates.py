@@ -48,6 +48,19 @@ PREDEFINED: dict[str, dict[str, tuple[str, str]]] = {
                "No heartbeat from {{ agent.name | default: agent.id }} since "
                "{{ agent.last_heartbeat_at | default: 'a while' }}."),
     },
+    "file_retention_warning": {
+        "en": ("{{ count }} of your files will be deleted from {{ delete_after }}",
+               "{% if count == 1 %}This file has{% else %}These files have{% endif %} not been opened for a long "
+               "time and will be deleted unless opened before the date shown:\n"
+               "{% for file in files %}- {{ file.filename }} ({{ file.size }}; last opened "
+               "{{ file.last_opened_at | default: 'never' }}; deleted from {{ file.delete_after }})\n{% endfor %}"
+               "{% if more > 0 %}… and {{ more }} more.\n{% endif %}Open a file to keep it."),
+        "de": ("{{ count }} deiner Dateien werden ab {{ delete_after }} gelöscht",
+               "Diese Dateien wurden lange nicht geöffnet und werden gelöscht, wenn sie nicht vorher geöffnet "
+               "werden:\n{% for file in files %}- {{ file.filename }} ({{ file.size }}; gelöscht ab "
+               "{{ file.delete_after }})\n{% endfor %}{% if more > 0 %}… und {{ more }} weitere.\n{% endif %}"
+               "Öffne eine Datei, um sie zu behalten."),
+    },
     "mention": {
         "en": ("{{ author | default: 'Someone' }} mentioned you",
                "{{ author | default: 'Someone' }} mentioned you{% if where %} in {{ where }}{% endif %}: "

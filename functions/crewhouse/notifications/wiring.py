@@ -6,6 +6,7 @@ from crewhouse.core.aws import aws_client
 from crewhouse.core.settings import load_settings
 from crewhouse.core.table import Table
 from crewhouse.notifications.adapters import (
+    ContextOwners,
     GuardedReceivers,
     KmsSecretBox,
     PlatformDirectory,
@@ -43,4 +44,5 @@ def service_for(settings: NotificationsSettings | None = None) -> NotificationSe
         schedules=SchedulerSchedules(lambda: aws_client("scheduler", settings), settings.delivery_schedule_group,
                                      settings.delivery_target_arn, settings.delivery_role_arn),
         app_url=settings.app_url,
-        webhooks=webhooks_for(settings, table) if settings.webhook_queue_url else None)
+        webhooks=webhooks_for(settings, table) if settings.webhook_queue_url else None,
+        owners=ContextOwners(agents=bool(settings.bus_table), executions=bool(settings.flows_table)))

@@ -2,6 +2,8 @@
 
 - ``on_domain_event``: the target of the EventBridge rules on the ``crewhouse`` bus (``job.succeeded``,
   ``job.failed``, ``task.reminder.due``): a notification for the job's or task's owner, per their preferences.
+- ``on_email_event``: the target of the rule on the default bus for SES's events of the configuration set
+  (``Email Delivered``, ``Email Bounced``, ``Email Complaint Received``): each on the notification's e-mail history.
 - ``on_schedule``: the target of the one-time EventBridge Scheduler schedules: a send at its time (and the next
   one of a recurrence), or an e-mail deferred by quiet hours.
 - ``deliver_webhooks``: the webhook delivery queue's consumer (SQS, Powertools ``BatchProcessor``, partial batch
@@ -27,6 +29,15 @@ def on_domain_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.info("domain event", extra={"detail_type": event.get("detail-type"),
                                        "notification_id": notification.id if notification else None})
     return {"notification_id": notification.id if notification else None}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def on_email_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The target of the rule on the default bus for the configuration set's SES events (delivered, bounced,
+    complained): recorded on the notification's e-mail history; a hard bounce suppresses the address."""
+    result = service_for().on_email_event(event, datetime.now(UTC))
+    logger.info("email event", extra={"detail_type": event.get("detail-type"), **result})
+    return result
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -26,6 +26,15 @@ class ManagementApi:
             raise
         return True
 
+    def close(self, connection_id: str) -> None:
+        """``DeleteConnection``: API Gateway closes the WebSocket (and runs ``$disconnect``)."""
+        try:
+            self._client().delete_connection(ConnectionId=connection_id)
+        except Exception as exc:
+            code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
+            if code not in ("GoneException", "410"):
+                raise
+
 
 def management_client(callback_url: str, settings: Any) -> Any:
     """A client of ``execute-api`` for one stage (``https://<api>.execute-api.<region>.amazonaws.com/<stage>``),

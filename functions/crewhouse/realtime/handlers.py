@@ -18,12 +18,13 @@ from crewhouse.core.settings import load_settings
 from crewhouse.core.table import Table
 from crewhouse.core.tenancy import DynamoMembershipReader
 from crewhouse.realtime.adapters import ManagementApi, PlatformAuthorizer, management_client
-from crewhouse.realtime.logic import RealtimeService, deliveries_for
+from crewhouse.realtime.logic import MembershipCache, MembershipCheck, RealtimeService, deliveries_for
 from crewhouse.realtime.models import Caller
 from crewhouse.realtime.settings import RealtimeSettings
 from crewhouse.realtime.store import DynamoRealtimeStore, TableResources
 
 BEARER_PROTOCOL = "bearer"
+_memberships: MembershipCache = {}  # this container's membership reads (MembershipCheck), kept between invocations
 
 
 def service_for(settings: RealtimeSettings) -> RealtimeService:
@@ -32,8 +33,9 @@ def service_for(settings: RealtimeSettings) -> RealtimeService:
     return RealtimeService(
         DynamoRealtimeStore(Table(dynamodb, settings.realtime_table)),
         TableResources(dynamodb, jobs_table=settings.jobs_table, chat_table=settings.chat_table,
-                       bus_table=settings.bus_table),
-        sender, connection_seconds=settings.connection_seconds, replay_seconds=settings.replay_seconds)
+                       bus_table=settings.bus_table, flows_table=settings.flows_table),
+        sender, connection_seconds=settings.connection_seconds, replay_seconds=settings.replay_seconds,
+        members=MembershipCheck(DynamoMembershipReader(dynamodb, settings.platform_table), _memberships))
 
 
 def credential(event: dict[str, Any]) -> tuple[str, bool]:
@@ -112,11 +114,11 @@ def fan_out(event: dict[str, Any], context: Any, *, service: RealtimeService | N
     """An EventBridge rule's target: the event goes to every connection subscribed to its topic."""
     settings = load_settings(RealtimeSettings)
     service = service or service_for(settings)
-    delivered = gone = failed = 0
+    counts = {"delivered": 0, "gone": 0, "failed": 0, "dropped": 0}
     for delivery in deliveries_for(event):
-        sent, left, unsent = service.publish(delivery)
-        delivered, gone, failed = delivered + sent, gone + left, failed + unsent
-    if failed:
-        logger.warning("posts failed", extra={"detail_type": event.get("detail-type"), "failed": failed})
-    logger.info("fan-out", extra={"detail_type": event.get("detail-type"), "delivered": delivered, "gone": gone})
-    return {"delivered": delivered, "gone": gone, "failed": failed}
+        for name, count in zip(counts, service.publish(delivery), strict=True):
+            counts[name] += count
+    if counts["failed"]:
+        logger.warning("posts failed", extra={"detail_type": event.get("detail-type"), "failed": counts["failed"]})
+    logger.info("fan-out", extra={"detail_type": event.get("detail-type"), **counts})
+    return counts

@@ -9,23 +9,35 @@ execution, an agent). An event is delivered only to the scope its detail names (
 owner), so a connection of another tenant or user never shares a partition with it, even for the same id.
 Subscribing also checks that the caller can read the resource (404 as for a missing one), so that a client
 learns at once that a topic is not theirs.
+
+Membership is checked at ``$connect`` and again at every subscribe and fan-out (:class:`MembershipCheck`): a person
+removed from the tenant (or suspended) stops receiving its events within ``MEMBERSHIP_SECONDS`` (60 s, the cache of
+one warm container), and their connection is told so and closed. Agents' connections are about the agent, not a
+membership: the check does not apply to them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from crewhouse.realtime.models import USER_TOPICS, Caller, ClientMessage, Delivery, Topic
+from crewhouse.core.tenancy import MembershipReader
+from crewhouse.realtime.models import USER_TOPICS, Audience, Caller, ClientMessage, Delivery, Subscriber, Topic
 
 Message = dict[str, Any]
 Scope = tuple[str, str | None, str]  # (tenant, user or None for tenant-wide topics, topic name)
 MAX_DATA_BYTES = 32 * 1024  # PostToConnection takes 128 KB a frame; large results are fetched over the API
+MEMBERSHIP_SECONDS = 60.0  # a membership read is trusted this long per container (the API authorizer's staleness)
+MEMBERSHIP_CACHE_SIZE = 1000
+# What a truncated event keeps: the fields that say what it is about (fetch the rest over the API).
+IDENTIFYING = ("job", "tenant_id", "user_id", "agent_id", "session_id", "index", "flow_id", "execution_id")
 
 
 class RealtimeStore(Protocol):
@@ -35,11 +47,12 @@ class RealtimeStore(Protocol):
 
     def remove_connection(self, connection_id: str) -> None: ...
 
-    def subscribe(self, connection_id: str, scope: Scope, expires_epoch: int) -> None: ...
+    def subscribe(self, connection_id: str, scope: Scope, expires_epoch: int, caller: Caller | None = None,
+                  followed_until: int | None = None) -> None: ...
 
     def unsubscribe(self, connection_id: str, scope: Scope) -> None: ...
 
-    def subscribers(self, scope: Scope) -> list[str]: ...
+    def audience(self, scope: Scope) -> Audience: ...
 
     def append(self, scope: Scope, message: Message, expires_epoch: int) -> int: ...
 
@@ -58,6 +71,47 @@ class Sender(Protocol):
     def send(self, connection_id: str, message: Message) -> bool:
         """Post to the connection; False when it is gone (API Gateway's GoneException)."""
         ...
+
+    def close(self, connection_id: str) -> None:
+        """Close the connection (API Gateway's DeleteConnection); a gone one is no error."""
+        ...
+
+
+MembershipCache = dict[tuple[str, str], tuple[float, bool]]  # (tenant, user) -> (read at, still a member)
+
+
+@dataclass
+class MembershipCheck:
+    """Whether a person is still an active member of a tenant: one GetItem on the platform table's membership item
+    per (tenant, user) and ``seconds`` per warm container (``cache`` is the container's, kept between invocations,
+    like the flows runner's role cache).
+
+    DynamoDB reads this adds: at a fan-out, one GetItem per distinct subscriber (tenant, user) of the event's topic
+    not read in the last 60 s by that container, so none for a topic without subscribers and at most one a minute
+    for a user's own topic (job, chat, notifications) whatever the number of events; at a subscribe, the same
+    (usually cached: the fan-out and the message function are separate containers, one read each a minute)."""
+
+    reader: MembershipReader
+    cache: MembershipCache = field(default_factory=dict)
+    seconds: float = MEMBERSHIP_SECONDS
+    clock: Callable[[], float] = time.monotonic
+
+    def is_member(self, tenant_id: str, user_id: str) -> bool:
+        key = (tenant_id, user_id)
+        cached = self.cache.get(key)
+        if cached is not None and self.clock() - cached[0] <= self.seconds:
+            return cached[1]
+        grant = self.reader.grant(tenant_id, user_id)
+        member = grant is not None and grant.active
+        self.cache[key] = (self.clock(), member)
+        if len(self.cache) > MEMBERSHIP_CACHE_SIZE:
+            self.cache.pop(next(iter(self.cache)))
+        return member
+
+
+def no_longer_member(tenant_id: str) -> Message:
+    return {**error(403, "You are no longer a member of this workspace; this connection is closed."),
+            "tenant_id": tenant_id}
 
 
 def error(status: int, detail: str, topic: str | None = None) -> Message:
@@ -91,6 +145,7 @@ class RealtimeService:
     connection_seconds: int = 7800
     replay_seconds: int = 900
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    members: MembershipCheck | None = None  # None: membership is checked at $connect only
 
     def _epoch(self, seconds: int) -> int:
         return int(self.clock().timestamp()) + seconds
@@ -123,13 +178,17 @@ class RealtimeService:
         if message.action == "unsubscribe":
             self.store.unsubscribe(connection_id, scope_for(caller, topic))
             return [{"type": "unsubscribed", "topic": topic.name}]
+        if caller.agent_id is None and self.members is not None and \
+                not self.members.is_member(caller.tenant_id, caller.user_id):
+            return [error(403, "You are no longer a member of this workspace.", topic.name)]
         refused = may_subscribe(caller, topic, self.resources)
         if refused is not None:
             return [refused]
         scope = scope_for(caller, topic)
         # Subscribed before the log is read: an event appended meanwhile is sent live, replayed, or both
         # (clients drop ids they have seen), never neither.
-        self.store.subscribe(connection_id, scope, self._epoch(self.connection_seconds))
+        until = self._epoch(self.connection_seconds)
+        self.store.subscribe(connection_id, scope, until, caller, followed_until=until + self.replay_seconds)
         replay = [] if message.last_event_id is None else self.store.events_after(scope, message.last_event_id)
         latest = max([int(m["id"]) for m in replay], default=self.store.latest_id(scope))
         ack: Message = {"type": "subscribed", "topic": topic.name, "replayed": len(replay), "last_event_id": latest}
@@ -141,18 +200,31 @@ class RealtimeService:
 
     # --- fan-out ----------------------------------------------------------------------------------------------
 
-    def publish(self, delivery: Delivery) -> tuple[int, int, int]:
-        """Number the event in its topic, keep it for replay, post it to every subscribed connection.
-        Returns (delivered, gone, failed).
+    def publish(self, delivery: Delivery) -> tuple[int, int, int, int]:
+        """Number the event in its topic, keep it for replay, post it to every subscribed connection whose holder is
+        still a member of the tenant. Returns (delivered, gone, failed, dropped): a dropped connection's holder was
+        removed from the tenant; it is told so, closed and forgotten.
+
+        A topic nobody followed within the replay window (most jobs', chats' and agents' topics) costs the one Query
+        that says so: its events are neither numbered nor kept, as no client could come back for them. A client
+        that subscribes without a last event id gets events from then on, so it misses nothing it was promised.
 
         A post that fails otherwise than gone (throttled, 5xx) is counted, not raised: the event is in the replay
         log already, and a raise would have EventBridge retry the whole event, numbering it again for everyone."""
         scope: Scope = (delivery.tenant_id, delivery.user_id, delivery.topic.name)
+        audience = self.store.audience(scope)
+        if not audience.followed:
+            return 0, 0, 0, 0
         message: Message = {"type": "event", "topic": delivery.topic.name, "detail_type": delivery.detail_type,
                             "at": self.clock().isoformat(), "data": bounded(delivery.data)}
         message["id"] = self.store.append(scope, message, self._epoch(self.replay_seconds))
-        delivered = gone = failed = 0
-        for connection_id in self.store.subscribers(scope):
+        delivered = gone = failed = dropped = 0
+        for subscriber in audience.subscribers:
+            connection_id = subscriber.connection_id
+            if not self._still_member(delivery.tenant_id, subscriber):
+                dropped += 1
+                self._drop(delivery.tenant_id, connection_id)
+                continue
             try:
                 sent = self.sender.send(connection_id, message)
             except Exception:  # that client catches up with last_event_id when it reconnects
@@ -163,14 +235,34 @@ class RealtimeService:
             else:
                 gone += 1
                 self.store.remove_connection(connection_id)
-        return delivered, gone, failed
+        return delivered, gone, failed, dropped
+
+    def _still_member(self, tenant_id: str, subscriber: Subscriber) -> bool:
+        if self.members is None or subscriber.agent_id is not None:
+            return True
+        user_id = subscriber.user_id
+        if user_id is None:  # a subscription filed before they named their holder
+            caller = self.store.connection(subscriber.connection_id)
+            if caller is None:
+                return False
+            if caller.agent_id is not None:
+                return True
+            user_id = caller.user_id
+        return self.members.is_member(tenant_id, user_id)
+
+    def _drop(self, tenant_id: str, connection_id: str) -> None:
+        """Tell the client why, close the connection, forget it (its $disconnect would too, later)."""
+        with contextlib.suppress(Exception):  # forgotten anyway: no event of this tenant reaches it again
+            self.sender.send(connection_id, no_longer_member(tenant_id))
+            self.sender.close(connection_id)
+        self.store.remove_connection(connection_id)
 
 
 def bounded(data: dict[str, Any]) -> dict[str, Any]:
     """The event's data, or a stub naming what was left out when it is too large for a frame."""
     if len(json.dumps(data, default=str)) <= MAX_DATA_BYTES:
         return data
-    return {"truncated": True, **{k: v for k, v in data.items() if k in ("job", "tenant_id", "agent_id")}}
+    return {"truncated": True, **{k: v for k, v in data.items() if k in IDENTIFYING}}
 
 
 def _short(exc: Exception) -> str:
@@ -181,6 +273,9 @@ def _short(exc: Exception) -> str:
 
 JOB_EVENTS = ("job.progress", "job.succeeded", "job.failed")
 AGENT_EVENTS = ("agent.offline",)
+CHAT_EVENTS = ("chat.tool_call", "chat.reply")  # crewhouse.chat.logic: each tool call of a turn, its reply
+FLOW_EVENTS = ("flow.execution_event",)  # crewhouse.flows.logic.execution_event: the node runner's events
+BUS_MESSAGE_EVENTS = ("bus.message",)  # crewhouse.bus.messaging.message_event: a message put in an agent's inbox
 
 
 def deliveries_for(event: Mapping[str, Any]) -> list[Delivery]:
@@ -194,9 +289,24 @@ def deliveries_for(event: Mapping[str, Any]) -> list[Delivery]:
         job = detail.get("job") or {}
         if not all(job.get(k) for k in ("tenant_id", "user_id", "job_id")):
             return []
-        return [Delivery(str(job["tenant_id"]), str(job["user_id"]), Topic("job", str(job["job_id"])), detail_type,
-                         dict(detail))]
-    if detail_type in AGENT_EVENTS and detail.get("tenant_id") and detail.get("agent_id"):
-        return [Delivery(str(detail["tenant_id"]), None, Topic("agent", str(detail["agent_id"])), detail_type,
-                         dict(detail))]
+        return _delivery(job["tenant_id"], job["user_id"], "job", job["job_id"], detail_type, detail)
+    if detail_type in CHAT_EVENTS:  # a user's own session
+        if not detail.get("user_id"):
+            return []
+        return _delivery(detail.get("tenant_id"), detail["user_id"], "chat", detail.get("session_id"), detail_type,
+                         detail)
+    if detail_type in FLOW_EVENTS:  # a tenant's execution
+        return _delivery(detail.get("tenant_id"), None, "execution", detail.get("execution_id"), detail_type, detail)
+    if detail_type in AGENT_EVENTS or detail_type in BUS_MESSAGE_EVENTS:  # a tenant's agent
+        return _delivery(detail.get("tenant_id"), None, "agent", detail.get("agent_id"), detail_type, detail)
     return []
+
+
+def _delivery(tenant_id: Any, user_id: Any, kind: str, resource_id: Any, detail_type: str,
+              detail: Mapping[str, Any]) -> list[Delivery]:
+    """One delivery, or none when the detail names no tenant or no valid resource id."""
+    topic = Topic.parse(f"{kind}:{resource_id}") if tenant_id and resource_id else None
+    if topic is None:
+        return []
+    return [Delivery(str(tenant_id), str(user_id) if user_id is not None else None, topic, detail_type,
+                     dict(detail))]

@@ -85,3 +85,21 @@ class Delivery:
     topic: Topic
     detail_type: str
     data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """A connection subscribed to a topic, with the holder its subscription was filed for."""
+
+    connection_id: str
+    user_id: str | None = None  # None: filed before subscriptions named their holder (read from the connection)
+    agent_id: str | None = None  # an agent's connection (not a membership: the re-check does not apply)
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who an event of a topic reaches now, and whether anyone followed the topic within the replay window (a
+    client that reconnects with its last event id may still come back for its events)."""
+
+    subscribers: list[Subscriber]
+    followed: bool

@@ -16,6 +16,7 @@ class RealtimeSettings(CoreSettings):
     jobs_table: str | None = None
     chat_table: str | None = None
     bus_table: str | None = None
+    flows_table: str | None = None
     # API Gateway closes a WebSocket after 2 hours; a connection item outlives that a little.
     connection_seconds: int = 2 * 3600 + 600
     # Events are kept this long for clients that reconnect with their last event id (at least 5 minutes).

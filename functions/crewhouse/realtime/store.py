@@ -3,14 +3,16 @@
 - a connection: ``PK=CONN#<connection id>``, ``SK=CONN``: tenant, user, role (and agent) as ``$connect`` found
   them. Keyed by API Gateway's connection id, the only thing a ``$default`` or ``$disconnect`` event names;
 - its subscriptions, for ``$disconnect``: ``PK=CONN#<connection id>``, ``SK=SUB#<topic key>``;
-- a topic's subscribers: ``PK=<topic key>``, ``SK=CONN#<connection id>`` (the fan-out's one Query), where the
-  topic key starts with the owner: ``T#t#U#u#TOPIC#job:<id>`` for a user's own resources, ``T#t#TOPIC#agent:<id>``
-  for a tenant's;
+- a topic's subscribers: ``PK=<topic key>``, ``SK=CONN#<connection id>`` (the fan-out's one Query), with the
+  holder's ``user_id`` (and ``agent_id``) for the fan-out's membership re-check, where the topic key starts with the
+  owner: ``T#t#U#u#TOPIC#job:<id>`` for a user's own resources, ``T#t#TOPIC#agent:<id>`` for a tenant's; and
+  ``SK=FOLLOWED``, written with each subscription and kept the replay window past it: the same Query tells the
+  fan-out whether anyone could come back for the topic's events (none: nothing is numbered or kept);
 - a topic's counter and replay log: ``PK=<topic key>#LOG``, ``SK=SEQ`` (the last event id, kept 30 days so ids
   keep increasing) and ``SK=EV#<id, 12 digits>`` (each event, kept ``replay_seconds``).
 
-Subscribing to a resource reads it with its owning context's key rules (the jobs, chat and bus tables, GetItem
-by the caller's own owner or tenant key): a resource of another tenant or user is simply not found.
+Subscribing to a resource reads it with its owning context's key rules (the jobs, chat, flows and bus tables,
+GetItem by the caller's own owner or tenant key): a resource of another tenant or user is simply not found.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from typing import Any
 from crewhouse.core import table as t
 from crewhouse.core.keys import owner_pk, tenant_prefix
 from crewhouse.realtime.logic import Message, Scope
-from crewhouse.realtime.models import Caller, Topic
+from crewhouse.realtime.models import Audience, Caller, Subscriber, Topic
 
 CONNECTION_SK = "CONN"
+FOLLOWED_SK = "FOLLOWED"  # connection ids sort under "CONN#": never this
 COUNTER_SK = "SEQ"
 COUNTER_SECONDS = 30 * 24 * 3600
 _ID_DIGITS = 12
@@ -65,22 +68,30 @@ class DynamoRealtimeStore:
         if deletes:
             self._table.delete_many(deletes)
 
-    def subscribe(self, connection_id: str, scope: Scope, expires_epoch: int) -> None:
+    def subscribe(self, connection_id: str, scope: Scope, expires_epoch: int, caller: Caller | None = None,
+                  followed_until: int | None = None) -> None:
+        """The subscription both ways, and the topic's ``FOLLOWED`` mark until ``followed_until`` (one batch)."""
         key, pk = topic_key(scope), connection_pk(connection_id)
+        holder = {k: v for k, v in (caller.as_item() if caller else {}).items() if k in ("user_id", "agent_id")}
         self._table.put_many([
-            {"PK": key, "SK": pk, "connection_id": connection_id, "expires_epoch": expires_epoch},
+            {"PK": key, "SK": pk, "connection_id": connection_id, "expires_epoch": expires_epoch, **holder},
             {"PK": pk, "SK": f"SUB#{key}", "topic_key": key, "expires_epoch": expires_epoch},
+            *([{"PK": key, "SK": FOLLOWED_SK, "expires_epoch": followed_until}] if followed_until else []),
         ])
 
     def unsubscribe(self, connection_id: str, scope: Scope) -> None:
         key, pk = topic_key(scope), connection_pk(connection_id)
         self._table.delete_many([(key, pk), (pk, f"SUB#{key}")])
 
-    def subscribers(self, scope: Scope) -> list[str]:
+    def audience(self, scope: Scope) -> Audience:
         now = int(time.time())
-        items = self._table.query_all(t.whole(topic_key(scope)), projection=("connection_id", "expires_epoch"))
-        # DynamoDB deletes expired items within days, not at once: an expired subscription is no subscription.
-        return [str(i["connection_id"]) for i in items if int(i.get("expires_epoch") or 0) > now]
+        items = self._table.query_all(t.whole(topic_key(scope)),
+                                      projection=("SK", "connection_id", "expires_epoch", "user_id", "agent_id"))
+        # DynamoDB deletes expired items within days, not at once: an expired item is no subscription, no mark.
+        live = [i for i in items if int(i.get("expires_epoch") or 0) > now]
+        subscribers = [Subscriber(str(i["connection_id"]), i.get("user_id"), i.get("agent_id")) for i in live
+                       if i["SK"] != FOLLOWED_SK]
+        return Audience(subscribers, followed=bool(live))
 
     def append(self, scope: Scope, message: Message, expires_epoch: int) -> int:
         log = f"{topic_key(scope)}#LOG"
@@ -107,13 +118,13 @@ class DynamoRealtimeStore:
 
 class TableResources:
     """Reads the item a topic names in its owning context's table, by that context's key rules: a job and a
-    chat session under the caller's owner key, an agent under the caller's tenant. A flow execution has no
-    readable record yet (the flows context keeps none), so it is never found."""
+    chat session under the caller's owner key, a flow execution (its run item) and an agent under the caller's
+    tenant."""
 
     def __init__(self, dynamodb: Any, *, jobs_table: str | None, chat_table: str | None,
-                 bus_table: str | None) -> None:
+                 bus_table: str | None, flows_table: str | None = None) -> None:
         self._db = dynamodb
-        self._tables = {"job": jobs_table, "chat": chat_table, "agent": bus_table}
+        self._tables = {"job": jobs_table, "chat": chat_table, "agent": bus_table, "execution": flows_table}
 
     def can_read(self, caller: Caller, topic: Topic) -> bool:
         name = self._tables.get(topic.kind)
@@ -123,5 +134,6 @@ class TableResources:
         key = {"job": (owner, f"JOB#{topic.resource_id}"),  # crewhouse.jobs.keys
                "chat": (owner, f"CHAT#{topic.resource_id}"),  # crewhouse.chat.store
                "agent": (f"{tenant_prefix(caller.tenant_id)}AGENT#{topic.resource_id}", "AGENT"),  # bus.agents_store
+               "execution": (f"{tenant_prefix(caller.tenant_id)}RUN#{topic.resource_id}", "RUN"),  # flows.store
                }[topic.kind]
         return t.Table(self._db, name).get(key, projection=("PK",)) is not None

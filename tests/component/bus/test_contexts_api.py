@@ -18,6 +18,7 @@ import requests
 from crewhouse.bus.contexts_api import handler
 from crewhouse.bus.rate_limit import rate_attributes
 from tests.support.bus import AUDIT_TABLE, BUCKET, BUS_TABLE, PLATFORM, Call, as_agent, as_person
+from tests.support.event_inbox import event_inbox, sent_events
 from tests.support.mock import mocked_aws
 
 # Lower-case ULIDs, as the registry makes them.
@@ -56,7 +57,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         dynamodb = create_resources()
         for agent_id in (AGENT_A, AGENT_B, AGENT_C):
             seed_agent(dynamodb, agent_id)
-        yield {"dynamodb": dynamodb, "s3": boto3.client("s3", region_name="us-east-1"), "events": event_inbox()}
+        yield {"dynamodb": dynamodb, "s3": boto3.client("s3", region_name="us-east-1"),
+               "events": event_inbox("crewhouse.bus")}
 
 
 def seed_agent(dynamodb: Any, agent_id: str, tenant: str = "t1", role: str = "agent-full") -> None:
@@ -67,29 +69,6 @@ def seed_agent(dynamodb: Any, agent_id: str, tenant: str = "t1", role: str = "ag
               "name": agent_id[-4:], "kind": "external", "role": role, "capabilities": [], "status": "online",
               "version": 1, **rate_attributes(1000)}
     dynamodb.put_item(TableName=BUS_TABLE, Item=ItemCodec().dump(record))
-
-
-def event_inbox() -> str:
-    """A queue that receives every event the bus sends to the ``crewhouse`` event bus."""
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    url = sqs.create_queue(QueueName="bus-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events = boto3.client("events", region_name="us-east-1")
-    events.put_rule(Name="all-bus", EventBusName="crewhouse", EventPattern=json.dumps({"source": ["crewhouse.bus"]}))
-    events.put_targets(Rule="all-bus", EventBusName="crewhouse", Targets=[{"Id": "inbox", "Arn": arn}])
-    return str(url)
-
-
-def sent_events(url: str) -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    found: list[dict[str, Any]] = []
-    while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            return found
-        for message in messages:
-            found.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
 @pytest.fixture

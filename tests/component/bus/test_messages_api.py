@@ -369,3 +369,37 @@ def test_a_receipt_that_is_not_the_inboxes_is_reported_not_fatal(bus: Bus) -> No
     status, body, _ = bus.agent(alice)("POST", f"/agents/{alice}/messages/ack", {"receipts": ["made-up"]})
     assert status == 200 and body["acked"] == 0 and body["failed"][0]["receipt"] == "made-up"
     assert bus.agent(alice)("POST", f"/agents/{alice}/messages/ack", {"receipts": []})[0] == 422
+
+
+# --- live updates ---------------------------------------------------------------------------------------------
+
+def test_a_message_put_in_an_agents_inbox_is_announced_for_live_updates(bus: Bus) -> None:
+    """bus.message names the addressee's tenant and agent (the realtime fan-out's agent:<id> of that tenant) and
+    carries the envelope; a payload over 16 KiB is left out (the agent reads it from its inbox); an idempotent
+    repeat sends nothing and announces nothing; a broadcast announces nothing (no one inbox)."""
+    from crewhouse.realtime.logic import deliveries_for
+    from crewhouse.realtime.models import Topic
+    from tests.support.event_inbox import event_inbox, sent_events
+
+    boto3.client("events", region_name="us-east-1").create_event_bus(Name="crewhouse")
+    announced = event_inbox("crewhouse.bus")
+    alice, bob = bus.add_agent(), bus.add_agent()
+    as_alice = bus.agent(alice)
+    key = {"Idempotency-Key": "k-live"}
+    sent = as_alice("POST", "/messages", {"to": bob, "payload": {"n": 1}, "attributes": {"p": "hi"}}, headers=key)[1]
+    assert as_alice("POST", "/messages", {"to": bob, "payload": {"n": 1}, "attributes": {"p": "hi"}},
+                    headers=key)[1]["duplicate"] is True
+    as_alice("POST", "/messages", {"to": bob, "payload": "x" * (17 * 1024)})
+    assert as_alice("POST", "/messages/broadcast", {"payload": "all"})[0] == 202
+    events = sent_events(announced)
+    assert [e["detail-type"] for e in events] == ["bus.message", "bus.message"]
+    small, large = sorted((e["detail"] for e in events), key=lambda d: "payload" not in d["message"])
+    assert (small["tenant_id"], small["agent_id"]) == ("t1", bob)
+    message = small["message"]
+    assert (message["id"], message["kind"], message["from"], message["to"]) == (sent["id"], "direct",
+                                                                                 f"agent:{alice}", bob)
+    assert (message["payload"], message["attributes"]) == ({"n": 1}, {"p": "hi"})
+    assert large["message"]["payload_omitted"] is True and "payload" not in large["message"]
+    for event in events:
+        (delivery,) = deliveries_for(event)
+        assert (delivery.tenant_id, delivery.user_id, delivery.topic) == ("t1", None, Topic("agent", bob))

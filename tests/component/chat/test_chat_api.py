@@ -225,3 +225,34 @@ def test_a_context_too_large_for_the_item_is_dropped_and_the_messages_are_read(a
         assert stored is not None
         assert stored["context"] == (None if context[0] is big else context)  # a stale one never stays
         store.release_turn("T#t#U#u", "s1")
+
+
+def test_a_turn_announces_each_tool_call_then_its_reply_for_live_updates(call: Call) -> None:
+    """The handler's own wiring puts chat.tool_call (as the tool returns) and chat.reply (once the turn is stored)
+    on the crewhouse bus, each naming the session's owner; the realtime fan-out files them under chat:<session>
+    of that owner."""
+    from crewhouse.realtime.logic import deliveries_for
+    from crewhouse.realtime.models import Topic
+    from tests.support.event_inbox import event_inbox, sent_events
+
+    boto3.client("events", region_name="us-east-1").create_event_bus(Name="crewhouse")
+    inbox = event_inbox("crewhouse.chat")
+    _, session = call("POST", "/chat/sessions", {})
+    say(call, session["id"], "add buy oat milk priority A")
+    events = sent_events(inbox)
+    assert [e["detail-type"] for e in events] == ["chat.tool_call", "chat.reply"]
+    tool_call, reply = (e["detail"] for e in events)
+    owner = {"tenant_id": "t1", "user_id": "u1", "session_id": session["id"]}
+    assert {k: tool_call[k] for k in owner} == owner and tool_call["index"] == 1
+    assert (tool_call["tool_call"]["name"], tool_call["tool_call"]["ok"]) == ("create_task", True)
+    assert tool_call["tool_call"]["input"]["title"] == "buy oat milk"
+    assert tool_call["tool_call"]["result"]["title"] == "buy oat milk"  # small results come whole
+    assert {k: reply[k] for k in owner} == owner
+    assert reply["reply"]["text"].startswith("(offline assistant)")
+    assert reply["reply"]["tool_calls"] == [{"name": "create_task", "ok": True}]
+    for event in events:
+        (delivery,) = deliveries_for(event)
+        assert (delivery.tenant_id, delivery.user_id, delivery.topic) == ("t1", "u1", Topic("chat", session["id"]))
+    # A turn without tool calls announces its reply only.
+    say(call, session["id"], "hello")
+    assert [e["detail-type"] for e in sent_events(inbox)] == ["chat.reply"]

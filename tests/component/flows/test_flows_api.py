@@ -229,6 +229,9 @@ def test_human_approval_is_decided_once_by_a_writer(aws: dict[str, Any], people:
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     answered: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr(StepFunctions, "succeed_task", lambda self, token, output: answered.append((token, output)))
+    from tests.support.event_inbox import event_inbox, sent_events
+
+    inbox = event_inbox("crewhouse.flows")
     flow = create(approval_flow())
     execution = call("alice", "POST", f"/flows/{flow['id']}/executions",
                      {"input": {"topic": "otters", "items": ["a"]}})[1]
@@ -236,6 +239,9 @@ def test_human_approval_is_decided_once_by_a_writer(aws: dict[str, Any], people:
     assert run_node({"context": context, "node": {"id": "review", "kind": "human_approval",
                                                   "config": {"prompt": "Publish {text}?", "timeout_seconds": 600}},
                      "inputs": {"details": {"text": "the draft"}}, "task_token": "token-1"}) == {}
+    # The notifications consumer learns whom to ask from the event itself (no read of the run).
+    (asked,) = [e["detail"] for e in sent_events(inbox) if e["detail-type"] == "flow.approval_requested"]
+    assert (asked["started_by"], asked["node_id"], asked["prompt"]) == ("alice", "review", "Publish the draft?")
     status, pending, _ = call("olga", "GET", f"/executions/{execution['id']}/approvals")
     assert status == 200 and pending[0]["status"] == "pending" and pending[0]["prompt"] == "Publish the draft?"
     assert "task_token" not in pending[0]
@@ -290,3 +296,51 @@ def test_the_llm_nodes_temperature_reaches_the_model(aws: dict[str, Any], people
         run_node({"context": context, "node": {"id": "draft", "kind": "llm", "config": config},
                   "inputs": {"prompt": "Write about otters"}})
     assert asked == [0.9, None]
+
+
+def test_the_runners_events_and_the_executions_end_are_announced_for_live_updates(aws: dict[str, Any],
+                                                                                   people: None) -> None:
+    """Each stored runner event is put on the crewhouse bus as flow.execution_event (tenant, flow, execution and
+    the event), which the realtime fan-out files under the tenant's execution:<id>. An llm node costs two
+    PutEvents: node_started at once, then its tokens and node_finished together."""
+    from crewhouse.core.aws import aws_client
+    from crewhouse.flows.settings import FlowsSettings
+    from crewhouse.realtime.logic import deliveries_for
+    from crewhouse.realtime.models import Topic
+    from tests.support.event_inbox import event_inbox, sent_events
+
+    inbox = event_inbox("crewhouse.flows")
+    flow = create()
+    execution = call("alice", "POST", f"/flows/{flow['id']}/executions", {"input": {"topic": "otters"}})[1]
+    context = {"tenant_id": "t1", "flow_id": flow["id"], "flow_version": 1, "run_id": execution["id"]}
+    with function_environment(ENV):
+        events_client = aws_client("events", FlowsSettings())
+    puts: list[list[str]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        puts.append([entry["DetailType"] for entry in params["Entries"]])
+
+    events_client.meta.events.register("provide-client-params.events.PutEvents", record)
+    try:
+        run_node({"context": context, "node": {"id": "draft", "kind": "llm", "config": {"prompt": "Write"}},
+                  "inputs": {"prompt": "Write about {topic}", "context": {"topic": "otters"}}})
+        run_node({"finish": {"context": context, "outcome": "succeeded", "output": {"end": "end"}}})
+    finally:
+        events_client.meta.events.unregister("provide-client-params.events.PutEvents", record)
+    assert puts == [["flow.execution_event"], ["flow.execution_event"] * 2, ["flow.execution_event"]]
+    announced = sent_events(inbox)
+    assert {e["detail-type"] for e in announced} == {"flow.execution_event"}
+    by_type = {e["detail"]["event"]["type"]: e["detail"] for e in announced}
+    assert sorted(by_type) == ["flow_succeeded", "llm_tokens_used", "node_finished", "node_started"]
+    assert by_type["node_started"] == {
+        "tenant_id": "t1", "flow_id": flow["id"], "execution_id": execution["id"],
+        "event": {"at": by_type["node_started"]["event"]["at"], "type": "node_started", "node_id": "draft",
+                  "detail": {"kind": "llm"}}}
+    assert by_type["llm_tokens_used"]["event"]["detail"]["provider"] == "offline"
+    # The same events as the events API shows.
+    stored = call("olga", "GET", f"/executions/{execution['id']}/events")[1]["items"]
+    assert sorted(e["type"] for e in stored if e["source"] == "runner") == sorted(by_type)
+    for event in announced:
+        (delivery,) = deliveries_for(event)
+        assert (delivery.tenant_id, delivery.user_id, delivery.topic) == ("t1", None, Topic("execution",
+                                                                                             execution["id"]))

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -24,42 +22,13 @@ from tests.component.notifications.test_notifications_api import ENV as NOTIFICA
 from tests.component.notifications.test_notifications_api import keyed_table, member
 from tests.support.events import claims_for, http_event, lambda_context, response_json
 from tests.support.mock import mocked_aws
-
-
-class Receiver:
-    """A webhook receiver on loopback: answers the statuses queued in ``answers`` (200 when none)."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, dict[str, str], str]] = []
-        self.answers: list[int] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()
-                receiver.received.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                status = receiver.answers.pop(0) if receiver.answers else 200
-                self.send_response(status)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+from tests.support.webhook_receiver import WebhookReceiver, serving
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    found = Receiver()
-    threading.Thread(target=found.server.serve_forever, daemon=True).start()
-    try:
+def receiver() -> Iterator[WebhookReceiver]:
+    with serving() as found:
         yield found
-    finally:
-        found.server.shutdown()
-        found.server.server_close()
 
 
 ENV: dict[str, str] = {}
@@ -117,7 +86,7 @@ def drain(sqs: Any) -> list[dict[str, Any]]:
     raise AssertionError("the queue never emptied")
 
 
-def test_registration_answers_the_secret_once_and_keeps_it_encrypted(aws: Any, receiver: Receiver) -> None:
+def test_registration_answers_the_secret_once_and_keeps_it_encrypted(aws: Any, receiver: WebhookReceiver) -> None:
     status, created, headers = call("ann", "POST", "/notifications/webhooks",
                                     {"url": receiver.url, "description": "mine", "categories": ["job"]})
     assert status == 201, created
@@ -159,7 +128,7 @@ def test_a_refused_url_is_a_422_naming_every_problem(aws: Any, url: str, reason:
         assert reason in problem["detail"]
 
 
-def test_outside_local_mode_plain_http_and_loopback_are_refused(aws: Any, receiver: Receiver) -> None:
+def test_outside_local_mode_plain_http_and_loopback_are_refused(aws: Any, receiver: WebhookReceiver) -> None:
     ENV["CREWHOUSE_LOCAL"] = "false"
     for url in (receiver.url, "http://2130706433/hook", "https://2130706433/hook", "https://[::1]/"):
         status, problem, _ = call("ann", "POST", "/notifications/webhooks", {"url": url})
@@ -167,7 +136,7 @@ def test_outside_local_mode_plain_http_and_loopback_are_refused(aws: Any, receiv
         assert "loopback" in problem["detail"] or "plain http" in problem["detail"]
 
 
-def test_tenancy_observers_and_if_match(aws: Any, receiver: Receiver) -> None:
+def test_tenancy_observers_and_if_match(aws: Any, receiver: WebhookReceiver) -> None:
     _, created, _ = call("ann", "POST", "/notifications/webhooks", {"url": receiver.url})
     path = f"/notifications/webhooks/{created['id']}"
     for user, tenant in (("bob", "t1"), ("admin", "t1"), ("eve", "t2")):
@@ -190,7 +159,8 @@ def test_tenancy_observers_and_if_match(aws: Any, receiver: Receiver) -> None:
     assert call("ann", "GET", path)[0] == 404
 
 
-def test_a_notification_is_delivered_signed_and_failures_end_dead_then_redrive(aws: Any, receiver: Receiver) -> None:
+def test_a_notification_is_delivered_signed_and_failures_end_dead_then_redrive(aws: Any,
+                                                                              receiver: WebhookReceiver) -> None:
     _, hook, _ = call("ann", "POST", "/notifications/webhooks", {"url": receiver.url, "categories": ["system"]})
     status, sent, _ = call("admin", "POST", "/notifications", {"recipient_id": "ann", "category": "system",
                                                                 "title": "Hello", "body": "World"},
@@ -199,7 +169,8 @@ def test_a_notification_is_delivered_signed_and_failures_end_dead_then_redrive(a
     notification = sent["notifications"][0]
     assert notification["deliveries"][f"webhook:{hook['id']}"]["status"] == "queued"
     drain(aws)
-    ((path, headers, body),) = receiver.received
+    (only,) = receiver.received
+    path, headers, body = only.path, only.headers, only.body
     assert path == "/hook" and headers["crewhouse-event"] == "notification.created"
     assert verify(hook["secret"], headers["crewhouse-signature"], body, now=int(time.time()))
     payload = json.loads(body)
@@ -226,7 +197,7 @@ def test_a_notification_is_delivered_signed_and_failures_end_dead_then_redrive(a
     assert status == 202 and redriven["status"] == "queued"
     assert call("ann", "POST", f"/notifications/webhooks/{hook['id']}/deliveries/{letter['id']}/redrive")[0] == 409
     drain(aws)
-    assert json.loads(receiver.received[-1][2])["id"] == letter["id"]
+    assert json.loads(receiver.received[-1].body)["id"] == letter["id"]
     page = call("ann", "GET", f"/notifications/webhooks/{hook['id']}/deliveries", query="limit=1")[1]
     assert page["items"][0]["status"] == "delivered" and page["items"][0]["attempts"] == 6  # newest first
     older = call("ann", "GET", f"/notifications/webhooks/{hook['id']}/deliveries",
@@ -237,7 +208,7 @@ def test_a_notification_is_delivered_signed_and_failures_end_dead_then_redrive(a
 
 
 def test_a_category_the_webhook_does_not_take_and_an_opted_out_channel_send_nothing(aws: Any,
-                                                                                    receiver: Receiver) -> None:
+                                                                                    receiver: WebhookReceiver) -> None:
     call("ann", "POST", "/notifications/webhooks", {"url": receiver.url, "categories": ["job"]})
     call("admin", "POST", "/notifications", {"recipient_id": "ann", "category": "system", "title": "x"},
          api=notifications_handler)
@@ -250,13 +221,13 @@ def test_a_category_the_webhook_does_not_take_and_an_opted_out_channel_send_noth
     assert drain(aws) == [] and receiver.received == []
 
 
-def test_the_test_ping_reports_the_receivers_answer(aws: Any, receiver: Receiver) -> None:
+def test_the_test_ping_reports_the_receivers_answer(aws: Any, receiver: WebhookReceiver) -> None:
     _, hook, _ = call("ann", "POST", "/notifications/webhooks", {"url": receiver.url})
     receiver.answers = [410]
     status, ping, _ = call("ann", "POST", f"/notifications/webhooks/{hook['id']}/test")
     assert status == 200 and (ping["status"], ping["status_code"], ping["event"]) == ("failed", 410, "ping")
     status, ping, _ = call("ann", "POST", f"/notifications/webhooks/{hook['id']}/test")
     assert ping["status"] == "delivered"
-    _, headers, body = receiver.received[-1]
+    headers, body = receiver.received[-1].headers, receiver.received[-1].body
     assert verify(hook["secret"], headers["crewhouse-signature"], body, now=int(time.time()))
     assert drain(aws) == []  # a ping is not retried

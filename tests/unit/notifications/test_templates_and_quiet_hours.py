@@ -53,7 +53,7 @@ def test_locales_fall_back_to_the_language_then_english() -> None:
     assert templates.predefined("job_failed", "de-AT")[2] == "de"  # type: ignore[index]
     assert templates.predefined("mention", "fr")[2] == "en"  # type: ignore[index]
     assert set(templates.PREDEFINED) == {"task_reminder", "job_succeeded", "job_failed", "flow_approval_needed",
-                                         "agent_offline", "mention"}
+                                         "agent_offline", "file_retention_warning", "mention"}
 
 
 BERLIN = "Europe/Berlin"
@@ -102,10 +102,36 @@ def test_a_weekly_recurrence_keeps_its_local_hour_across_dst() -> None:
 def test_job_and_task_events_become_content_for_their_owner() -> None:
     job = {"tenant_id": "t1", "user_id": "u1", "job_id": "j1", "run": 1}
     found = event_content({"detail-type": "job.failed", "detail": {"job": job, "error": {"Cause": "boom"}}})
-    assert found is not None and found[:2] == ("t1", "u1")
-    assert found[2].priority == "urgent" and found[2].template == "job_failed" and found[2].link == "/jobs/j1"
+    assert found is not None and (found.tenant_id, found.user_id) == ("t1", "u1")
+    content = found.content
+    assert content.priority == "urgent" and content.template == "job_failed" and content.link == "/jobs/j1"
     reminder = event_content({"detail-type": "task.reminder.due", "detail": {
         "tenant_id": "t1", "user_id": "u2", "task_id": "k", "title": "Pay", "due": "2026-11-27"}})
-    assert reminder is not None and reminder[2].category == "task"
+    assert reminder is not None and reminder.content.category == "task"
     assert event_content({"detail-type": "job.progress", "detail": {"job": job}}) is None
     assert event_content({"detail-type": "job.succeeded", "detail": {"job": {"tenant_id": "t1"}}}) is None
+
+
+def test_approval_agent_and_retention_events_name_their_recipient_or_the_key_to_read_it_by() -> None:
+    approval = event_content({"detail-type": "flow.approval_requested", "detail": {
+        "tenant_id": "t1", "flow_id": "f", "execution_id": "r", "node_id": "n", "prompt": "Ship?",
+        "expires_at": "2026-12-01T10:00:00+01:00"}})
+    assert approval is not None and approval.user_id is None and approval.owner_of == ("execution", "r")
+    assert approval.deadline == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    assert approval.content.data["expires_at"] == "2026-12-01T09:00:00Z"
+    named = event_content({"detail-type": "flow.approval_requested", "detail": {
+        "tenant_id": "t1", "flow_id": "f", "execution_id": "r", "started_by": "u1", "expires_at": "soon"}})
+    assert named is not None and named.user_id == "u1" and named.owner_of is None and named.deadline is None
+    offline = event_content({"detail-type": "agent.offline", "detail": {"tenant_id": "t1", "agent_id": "a"}})
+    assert offline is not None and offline.owner_of == ("agent", "a") and offline.content.category == "agent"
+    files = [{"file_id": f"f{n}", "filename": f"{n}.txt", "size": n, "last_opened_at": None,
+              "delete_after": "2026-12-08"} for n in range(60)]
+    warning = event_content({"detail-type": "file.retention.warning", "detail": {
+        "tenant_id": "t1", "user_id": "u1", "delete_after": "2026-12-08", "files": files, "more": 5}})
+    assert warning is not None and warning.content.priority == "low"
+    assert len(warning.content.data["files"]) == 50 and warning.content.data["more"] == 15
+    assert warning.content.data["count"] == 65
+    for broken in ({"tenant_id": "t1", "user_id": "u1", "delete_after": "2026-12-08", "files": "x"},
+                   {"tenant_id": "t1", "user_id": "u1", "files": files}):
+        assert event_content({"detail-type": "file.retention.warning", "detail": broken}) is None
+    assert event_content({"detail-type": "agent.offline", "detail": {"agent_id": "a"}}) is None

@@ -229,7 +229,7 @@ class Directory:
 
 
 class NoMail:
-    def send(self, to: str, subject: str, text: str) -> str:
+    def send(self, to: str, subject: str, text: str, tags: Mapping[str, str] | None = None) -> str:
         raise AssertionError("no e-mail address")
 
 

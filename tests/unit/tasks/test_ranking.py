@@ -134,7 +134,12 @@ def test_initial_ranks_are_evenly_spaced(n: int) -> None:
     assert len(ranks) == n
     assert_strictly_increasing(ranks)
     if n:
-        length = max(map(len, ranks))
+        # The length the ranks are spread over: at least two free positions per gap (spacing headroom). Printed
+        # ranks drop trailing zero digits, so they may be shorter (n = 61 spreads 61 one-digit ranks over two).
+        length = 1
+        while BASE**length < 2 * (n + 1):
+            length += 1
+        assert max(map(len, ranks)) <= length
         unit = Fraction(1, BASE**length)
         points = [Fraction(0), *map(value, ranks), Fraction(1)]
         gaps = [b - a for a, b in pairwise(points)]

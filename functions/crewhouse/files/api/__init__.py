@@ -10,11 +10,12 @@ and path to its function (``cdk/crewhouse_cdk/constructs/files.py``); ``crewhous
 module       routes
 ===========  ======================================================================================
 ``reads``    ``GET /files``, ``GET /files/quota``, ``GET /files/{file_id}``,
-             ``GET /files/{file_id}/download``, ``GET /files/{file_id}/thumbnail``
+             ``GET /files/{file_id}/download``, ``GET /files/{file_id}/thumbnail``,
+             ``GET /files/retention``, ``GET /files/retention/preview``
 ``uploads``  ``POST /files``, ``POST /files/{file_id}/complete``, ``POST /files/{file_id}/abort``
 ``parts``    ``POST`` and ``GET /files/{file_id}/parts``
-``manage``   ``PUT /files/quota/policy``, ``DELETE /files/{file_id}``, ``POST /files/{file_id}/attachments``,
-             ``DELETE /files/{file_id}/attachments/{kind}/{target_id}``
+``manage``   ``PUT /files/quota/policy``, ``PUT /files/retention``, ``DELETE /files/{file_id}``,
+             ``POST /files/{file_id}/attachments``, ``DELETE /files/{file_id}/attachments/{kind}/{target_id}``
 ===========  ======================================================================================
 
 This package module holds what they share: the request dependencies and the redirect answer.
@@ -28,8 +29,9 @@ from crewhouse.core.http import current_identity
 from crewhouse.core.identity import Identity
 from crewhouse.core.settings import load_settings
 from crewhouse.files.logic import FileService
+from crewhouse.files.retention import Retention as RetentionService
 from crewhouse.files.settings import FilesSettings
-from crewhouse.files.wiring import service_for
+from crewhouse.files.wiring import retention_for, service_for
 
 CurrentIdentity = Annotated[Identity, Depends(current_identity)]
 FileId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
@@ -49,6 +51,13 @@ def file_service(settings: Settings) -> FileService:
 
 
 Service = Annotated[FileService, Depends(file_service)]
+
+
+def retention_service(settings: Settings) -> RetentionService:
+    return retention_for(settings)
+
+
+Retention = Annotated[RetentionService, Depends(retention_service)]
 
 
 

@@ -1,15 +1,17 @@
-"""Files function for managing files: delete, attach and detach, the tenant's quota policy."""
+"""Files function for managing files: delete, attach and detach, the tenant's quota and retention policies."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
 from crewhouse.core.errors import ValidationProblem
-from crewhouse.core.http import create_app, lambda_handler
-from crewhouse.files.api import CurrentIdentity, FileId, Service
+from crewhouse.core.etag import etag_for
+from crewhouse.core.http import IfMatch, create_app, lambda_handler
+from crewhouse.files.api import CurrentIdentity, FileId, Retention, Service
 from crewhouse.files.models.attachments import AttachRequest
 from crewhouse.files.models.file import File, TargetKind
 from crewhouse.files.models.quota import QuotaPolicy
+from crewhouse.files.models.retention import RetentionPolicy, RetentionPolicyUpdate
 
 router = APIRouter(tags=["files"])
 
@@ -18,6 +20,15 @@ router = APIRouter(tags=["files"])
             summary="Set the tenant's per-user storage limit (tenant admins)")
 def put_quota_policy(body: QuotaPolicy, identity: CurrentIdentity, service: Service) -> QuotaPolicy:
     return service.set_quota_policy(identity, body)
+
+
+@router.put("/files/retention", response_model=RetentionPolicy,
+            summary="Set the tenant's file-retention policy (tenant admins; If-Match: its ETag, 412 when stale)")
+def put_retention(body: RetentionPolicyUpdate, identity: CurrentIdentity, retention: Retention, response: Response,
+                  if_match: IfMatch = None) -> RetentionPolicy:
+    policy = retention.set_policy(identity, body.enabled, body.days, if_match)
+    response.headers["ETag"] = etag_for(policy.version)
+    return RetentionPolicy.of(policy)
 
 
 @router.delete("/files/{file_id}", status_code=204, summary="Delete a file (and its attachments)")

@@ -3,7 +3,7 @@
 pydantic builds a model's validator and serializer when its class is defined: 1-3 ms a model at a cold
 start. The models are therefore split by the routes that use them, and each HTTP function imports only its
 modules: ``file`` (``File`` and the types of its parts), ``uploads``, ``parts`` (of multipart uploads),
-``quota`` and ``attachments``.
+``quota``, ``attachments`` and ``retention``.
 
 ``from crewhouse.files.models import X`` still works for every model: this package imports the module that
 defines ``X`` when ``X`` is first asked for (PEP 562), so importing the package builds nothing.
@@ -34,6 +34,12 @@ if TYPE_CHECKING:
     from crewhouse.files.models.parts import UploadedParts as UploadedParts
     from crewhouse.files.models.quota import Quota as Quota
     from crewhouse.files.models.quota import QuotaPolicy as QuotaPolicy
+    from crewhouse.files.models.retention import RetentionCandidate as RetentionCandidate
+    from crewhouse.files.models.retention import RetentionPolicy as RetentionPolicy
+    from crewhouse.files.models.retention import RetentionPolicyUpdate as RetentionPolicyUpdate
+    from crewhouse.files.models.retention import RetentionPreview as RetentionPreview
+    from crewhouse.files.models.retention import RetentionPreviewTotals as RetentionPreviewTotals
+    from crewhouse.files.models.retention import RetentionTotals as RetentionTotals
     from crewhouse.files.models.uploads import CompletedPart as CompletedPart
     from crewhouse.files.models.uploads import CompleteRequest as CompleteRequest
     from crewhouse.files.models.uploads import ContentType as ContentType
@@ -50,6 +56,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "parts": ("Sha256Base64", "PartsRequest", "PartUrl", "PartUrls", "UploadedPart", "UploadedParts"),
     "quota": ("Quota", "QuotaPolicy"),
     "attachments": ("AttachRequest",),
+    "retention": ("RetentionPolicyUpdate", "RetentionPolicy", "RetentionTotals", "RetentionPreviewTotals",
+                  "RetentionCandidate", "RetentionPreview"),
 }
 __getattr__, __dir__, _lazy = lazy_exports(__name__, _MODULES, globals())
 __all__ = _lazy

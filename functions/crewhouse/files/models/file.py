@@ -56,3 +56,6 @@ class File(BaseModel):
     multipart: MultipartInfo | None = None
     created_at: datetime
     updated_at: datetime
+    last_opened_at: datetime | None = Field(
+        default=None, description="When the owner last uploaded, read, downloaded or viewed the thumbnail of the "
+                                  "file (written once a UTC day); the tenant's retention policy counts from it")
