@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from crewhouse.core.tenancy import MembershipReader
-from crewhouse.realtime.models import USER_TOPICS, Audience, Caller, ClientMessage, Delivery, Subscriber, Topic
+from crewhouse.realtime.models import USER_TOPICS, Caller, ClientMessage, Delivery, Subscriber, Topic
 
 Message = dict[str, Any]
 Scope = tuple[str, str | None, str]  # (tenant, user or None for tenant-wide topics, topic name)
@@ -47,12 +47,12 @@ class RealtimeStore(Protocol):
 
     def remove_connection(self, connection_id: str) -> None: ...
 
-    def subscribe(self, connection_id: str, scope: Scope, expires_epoch: int, caller: Caller | None = None,
-                  followed_until: int | None = None) -> None: ...
+    def subscribe(self, connection_id: str, scope: Scope, expires_epoch: int, caller: Caller | None = None
+                  ) -> None: ...
 
     def unsubscribe(self, connection_id: str, scope: Scope) -> None: ...
 
-    def audience(self, scope: Scope) -> Audience: ...
+    def subscribers(self, scope: Scope) -> list[Subscriber]: ...
 
     def append(self, scope: Scope, message: Message, expires_epoch: int) -> int: ...
 
@@ -187,8 +187,7 @@ class RealtimeService:
         scope = scope_for(caller, topic)
         # Subscribed before the log is read: an event appended meanwhile is sent live, replayed, or both
         # (clients drop ids they have seen), never neither.
-        until = self._epoch(self.connection_seconds)
-        self.store.subscribe(connection_id, scope, until, caller, followed_until=until + self.replay_seconds)
+        self.store.subscribe(connection_id, scope, self._epoch(self.connection_seconds), caller)
         replay = [] if message.last_event_id is None else self.store.events_after(scope, message.last_event_id)
         latest = max([int(m["id"]) for m in replay], default=self.store.latest_id(scope))
         ack: Message = {"type": "subscribed", "topic": topic.name, "replayed": len(replay), "last_event_id": latest}
@@ -205,21 +204,14 @@ class RealtimeService:
         still a member of the tenant. Returns (delivered, gone, failed, dropped): a dropped connection's holder was
         removed from the tenant; it is told so, closed and forgotten.
 
-        A topic nobody followed within the replay window (most jobs', chats' and agents' topics) costs the one Query
-        that says so: its events are neither numbered nor kept, as no client could come back for them. A client
-        that subscribes without a last event id gets events from then on, so it misses nothing it was promised.
-
         A post that fails otherwise than gone (throttled, 5xx) is counted, not raised: the event is in the replay
         log already, and a raise would have EventBridge retry the whole event, numbering it again for everyone."""
         scope: Scope = (delivery.tenant_id, delivery.user_id, delivery.topic.name)
-        audience = self.store.audience(scope)
-        if not audience.followed:
-            return 0, 0, 0, 0
         message: Message = {"type": "event", "topic": delivery.topic.name, "detail_type": delivery.detail_type,
                             "at": self.clock().isoformat(), "data": bounded(delivery.data)}
         message["id"] = self.store.append(scope, message, self._epoch(self.replay_seconds))
         delivered = gone = failed = dropped = 0
-        for subscriber in audience.subscribers:
+        for subscriber in self.store.subscribers(scope):
             connection_id = subscriber.connection_id
             if not self._still_member(delivery.tenant_id, subscriber):
                 dropped += 1

@@ -95,11 +95,3 @@ class Subscriber:
     user_id: str | None = None  # None: filed before subscriptions named their holder (read from the connection)
     agent_id: str | None = None  # an agent's connection (not a membership: the re-check does not apply)
 
-
-@dataclass(frozen=True)
-class Audience:
-    """Who an event of a topic reaches now, and whether anyone followed the topic within the replay window (a
-    client that reconnects with its last event id may still come back for its events)."""
-
-    subscribers: list[Subscriber]
-    followed: bool

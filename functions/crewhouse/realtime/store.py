@@ -5,9 +5,7 @@
 - its subscriptions, for ``$disconnect``: ``PK=CONN#<connection id>``, ``SK=SUB#<topic key>``;
 - a topic's subscribers: ``PK=<topic key>``, ``SK=CONN#<connection id>`` (the fan-out's one Query), with the
   holder's ``user_id`` (and ``agent_id``) for the fan-out's membership re-check, where the topic key starts with the
-  owner: ``T#t#U#u#TOPIC#job:<id>`` for a user's own resources, ``T#t#TOPIC#agent:<id>`` for a tenant's; and
-  ``SK=FOLLOWED``, written with each subscription and kept the replay window past it: the same Query tells the
-  fan-out whether anyone could come back for the topic's events (none: nothing is numbered or kept);
+  owner: ``T#t#U#u#TOPIC#job:<id>`` for a user's own resources, ``T#t#TOPIC#agent:<id>`` for a tenant's;
 - a topic's counter and replay log: ``PK=<topic key>#LOG``, ``SK=SEQ`` (the last event id, kept 30 days so ids
   keep increasing) and ``SK=EV#<id, 12 digits>`` (each event, kept ``replay_seconds``).
 
@@ -24,10 +22,9 @@ from typing import Any
 from crewhouse.core import table as t
 from crewhouse.core.keys import owner_pk, tenant_prefix
 from crewhouse.realtime.logic import Message, Scope
-from crewhouse.realtime.models import Audience, Caller, Subscriber, Topic
+from crewhouse.realtime.models import Caller, Subscriber, Topic
 
 CONNECTION_SK = "CONN"
-FOLLOWED_SK = "FOLLOWED"  # connection ids sort under "CONN#": never this
 COUNTER_SK = "SEQ"
 COUNTER_SECONDS = 30 * 24 * 3600
 _ID_DIGITS = 12
@@ -68,30 +65,25 @@ class DynamoRealtimeStore:
         if deletes:
             self._table.delete_many(deletes)
 
-    def subscribe(self, connection_id: str, scope: Scope, expires_epoch: int, caller: Caller | None = None,
-                  followed_until: int | None = None) -> None:
-        """The subscription both ways, and the topic's ``FOLLOWED`` mark until ``followed_until`` (one batch)."""
+    def subscribe(self, connection_id: str, scope: Scope, expires_epoch: int, caller: Caller | None = None) -> None:
         key, pk = topic_key(scope), connection_pk(connection_id)
         holder = {k: v for k, v in (caller.as_item() if caller else {}).items() if k in ("user_id", "agent_id")}
         self._table.put_many([
             {"PK": key, "SK": pk, "connection_id": connection_id, "expires_epoch": expires_epoch, **holder},
             {"PK": pk, "SK": f"SUB#{key}", "topic_key": key, "expires_epoch": expires_epoch},
-            *([{"PK": key, "SK": FOLLOWED_SK, "expires_epoch": followed_until}] if followed_until else []),
         ])
 
     def unsubscribe(self, connection_id: str, scope: Scope) -> None:
         key, pk = topic_key(scope), connection_pk(connection_id)
         self._table.delete_many([(key, pk), (pk, f"SUB#{key}")])
 
-    def audience(self, scope: Scope) -> Audience:
+    def subscribers(self, scope: Scope) -> list[Subscriber]:
         now = int(time.time())
         items = self._table.query_all(t.whole(topic_key(scope)),
-                                      projection=("SK", "connection_id", "expires_epoch", "user_id", "agent_id"))
-        # DynamoDB deletes expired items within days, not at once: an expired item is no subscription, no mark.
-        live = [i for i in items if int(i.get("expires_epoch") or 0) > now]
-        subscribers = [Subscriber(str(i["connection_id"]), i.get("user_id"), i.get("agent_id")) for i in live
-                       if i["SK"] != FOLLOWED_SK]
-        return Audience(subscribers, followed=bool(live))
+                                      projection=("connection_id", "expires_epoch", "user_id", "agent_id"))
+        # DynamoDB deletes expired items within days, not at once: an expired subscription is no subscription.
+        return [Subscriber(str(i["connection_id"]), i.get("user_id"), i.get("agent_id")) for i in items
+                if int(i.get("expires_epoch") or 0) > now]
 
     def append(self, scope: Scope, message: Message, expires_epoch: int) -> int:
         log = f"{topic_key(scope)}#LOG"

@@ -116,11 +116,6 @@ def _items(dynamodb: Any, pk: str) -> list[dict[str, Any]]:
                                ExpressionAttributeValues={":pk": {"S": pk}})["Items"])
 
 
-def _subscribed(dynamodb: Any, topic_pk: str) -> list[str]:
-    """The connections a topic's partition lists (its FOLLOWED mark aside)."""
-    return [i["SK"]["S"] for i in _items(dynamodb, topic_pk) if i["SK"]["S"] != "FOLLOWED"]
-
-
 def _connect(connection_id: str, token: str, **kwargs: Any) -> dict[str, Any]:
     return handlers.connect(_connect_event(connection_id, token=token, **kwargs), lambda_context(),
                             authorizer=FakeAuthorizer())
@@ -171,8 +166,8 @@ def test_subscribing_needs_a_resource_the_caller_can_read(dynamodb: Any) -> None
     assert (agent[0]["type"], agent[0]["status"]) == ("error", 403)  # an agent follows only its own inbox
     assert agent[1]["type"] == "subscribed" and agent[1]["topic"] == "agent:a1"
     # Only the accepted subscriptions were filed, each under its owner's key.
-    assert _subscribed(dynamodb, "T#t1#U#alice#TOPIC#job:j1") == ["CONN#alice-c"]
-    assert _subscribed(dynamodb, "T#t1#TOPIC#agent:a1") == ["CONN#agent-c"]
+    assert [i["SK"]["S"] for i in _items(dynamodb, "T#t1#U#alice#TOPIC#job:j1")] == ["CONN#alice-c"]
+    assert [i["SK"]["S"] for i in _items(dynamodb, "T#t1#TOPIC#agent:a1")] == ["CONN#agent-c"]
     assert _items(dynamodb, "T#t2#U#eve#TOPIC#job:j1") == []
 
 
@@ -222,7 +217,7 @@ def test_a_gone_exception_removes_the_connection_and_its_subscriptions(dynamodb:
         stubber.assert_no_pending_responses()
     assert answer == {"delivered": 1, "gone": 1, "failed": 0, "dropped": 0}
     # Subscribers are read in key order: alice-c got the GoneException, alice-d the event.
-    assert _subscribed(dynamodb, "T#t1#U#alice#TOPIC#job:j1") == ["CONN#alice-d"]
+    assert [i["SK"]["S"] for i in _items(dynamodb, "T#t1#U#alice#TOPIC#job:j1")] == ["CONN#alice-d"]
     assert _items(dynamodb, "CONN#alice-c") == []  # the connection and its subscription records
     assert len(_items(dynamodb, "CONN#alice-d")) == 2
 
@@ -244,7 +239,7 @@ def test_another_management_api_error_keeps_the_connection_and_the_event_for_rep
         answer = handlers.fan_out(_progress("t1", "alice", "j1", 70), lambda_context(),
                                   service=dataclasses.replace(service, sender=ManagementApi(lambda: client)))
     assert answer == {"delivered": 0, "gone": 0, "failed": 1, "dropped": 0}
-    assert _subscribed(dynamodb, "T#t1#U#alice#TOPIC#job:j1") == ["CONN#alice-c"]
+    assert [i["SK"]["S"] for i in _items(dynamodb, "T#t1#U#alice#TOPIC#job:j1")] == ["CONN#alice-c"]
     sender = FakeManagementApi()  # the client reconnects with its last event id: the event is replayed
     handlers.default(_message_event("alice-c", {"action": "subscribe", "topic": "job:j1", "last_event_id": 0}),
                      lambda_context(), service=_service(sender))
@@ -257,12 +252,11 @@ def test_disconnect_forgets_the_connection_and_its_subscriptions(dynamodb: Any) 
     service = _service(FakeManagementApi())
     handlers.default(_message_event("alice-c", {"action": "subscribe", "topic": "job:j1"}), lambda_context(),
                      service=service)
-    assert _subscribed(dynamodb, "T#t1#U#alice#TOPIC#job:j1") == ["CONN#alice-c"]
+    assert len(_items(dynamodb, "T#t1#U#alice#TOPIC#job:j1")) == 1
     event = {"requestContext": {"routeKey": "$disconnect", "eventType": "DISCONNECT", "connectionId": "alice-c"}}
     assert handlers.disconnect(event, lambda_context(), service=service) == {"statusCode": 200}
     assert _items(dynamodb, "CONN#alice-c") == []
-    # The topic keeps only its FOLLOWED mark: its events are kept for a reconnect within the replay window.
-    assert [i["SK"]["S"] for i in _items(dynamodb, "T#t1#U#alice#TOPIC#job:j1")] == ["FOLLOWED"]
+    assert _items(dynamodb, "T#t1#U#alice#TOPIC#job:j1") == []
 
 
 # --- the producers' events and the membership re-check ---------------------------------------------------------
@@ -312,4 +306,4 @@ def test_a_member_removed_from_the_tenant_is_dropped_at_the_next_fan_out(dynamod
         {"delivered": 1, "gone": 0, "failed": 0, "dropped": 1}
     assert sender.sent["alice-c"][-1]["status"] == 403 and sender.closed == ["alice-c"]
     assert _items(dynamodb, "CONN#alice-c") == []
-    assert _subscribed(dynamodb, "T#t1#TOPIC#agent:a1") == ["CONN#agent-c"]
+    assert [i["SK"]["S"] for i in _items(dynamodb, "T#t1#TOPIC#agent:a1")] == ["CONN#agent-c"]
