@@ -49,11 +49,12 @@ BUDGETS: dict[str, dict[str, int]] = {
     "chat turn, one tool call": {"dynamodb:BatchWriteItem": 3, "dynamodb:GetItem": 1, "dynamodb:PutItem": 3,
                                  "dynamodb:Query": 4, "dynamodb:UpdateItem": 4, "events:PutEvents": 3},
     # Since issue 16: 3 job.progress events for live updates, each fanned out (one counter UpdateItem, one replay
-    # PutItem, one subscribers Query), and job.succeeded's in-app notification and e-mail (GetItems: the owner's
-    # membership, profile and preferences). Since issue 17: no web-search key read (only research searches).
-    "summarize job, end to end": {"dynamodb:BatchWriteItem": 18, "dynamodb:GetItem": 9, "dynamodb:Query": 7,
-                                  "dynamodb:PutItem": 5, "dynamodb:TransactWriteItems": 6,
-                                  "dynamodb:UpdateItem": 12, "events:PutEvents": 5, "email:SendEmail": 1,
+    # PutItem, one subscribers Query), and job.succeeded's in-app notification (announced as notification.created,
+    # fanned out the same way) and e-mail (GetItems: the owner's membership, profile and preferences). Since issue
+    # 17: no web-search key read (only research searches).
+    "summarize job, end to end": {"dynamodb:BatchWriteItem": 18, "dynamodb:GetItem": 9, "dynamodb:Query": 8,
+                                  "dynamodb:PutItem": 6, "dynamodb:TransactWriteItems": 6,
+                                  "dynamodb:UpdateItem": 13, "events:PutEvents": 6, "email:SendEmail": 1,
                                   "lambda:Invoke": 4, "sqs:SendMessage": 1,
                                   "sqs:ReceiveMessage (poller)": 1, "sqs:DeleteMessageBatch (poller)": 1,
                                   "states:SendTaskSuccess": 1, "states:StartExecution": 1},

@@ -27,7 +27,10 @@ PATHS = {"table": f"{ROOT}/RealtimeTable", "api": f"{ROOT}/Api", "stage": f"{ROO
          "chat_fn": "Chat/Chat/Function", "bus_messages_fn": "Bus/BusMessages/Function",
          "flow_runner_fn": "Crews/Flows/FlowNodeRunner/Function",
          "flow_executions_fn": "Crews/Flows/FlowExecutionsApi/Function",
-         "job_runner_fn": "Jobs/JobRunner/Function"}
+         "job_runner_fn": "Jobs/JobRunner/Function",
+         "notifications_api_fn": "Notifications/Notifications/NotificationsApi/Function",
+         "notifications_schedule_fn": "Notifications/Notifications/ScheduleDue/Function",
+         "notifications_consumer_fn": "Notifications/Notifications/EventConsumer/Function"}
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +111,9 @@ def test_the_rule_sends_job_and_agent_events_to_the_fan_out_with_a_dead_letter_q
         template_json: dict[str, Any], ids: dict[str, str]) -> None:
     rule = props(template_json, ids["rule"])
     assert rule["EventPattern"] == {
-        "source": ["crewhouse.jobs", "crewhouse.bus", "crewhouse.chat", "crewhouse.flows"],
+        "source": ["crewhouse.jobs", "crewhouse.bus", "crewhouse.chat", "crewhouse.flows", "crewhouse.notifications"],
         "detail-type": ["job.progress", "job.succeeded", "job.failed", "agent.offline", "bus.message",
-                        "chat.tool_call", "chat.reply", "flow.execution_event"]}
+                        "chat.tool_call", "chat.reply", "flow.execution_event", "notification.created"]}
     assert rule["EventBusName"] == {"Ref": ids["event_bus"]}
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [ids["fan_out"], "Arn"]}
@@ -127,10 +130,11 @@ def test_the_rule_sends_job_and_agent_events_to_the_fan_out_with_a_dead_letter_q
 def test_every_producer_of_the_fan_outs_events_may_put_them_on_the_bus(template_json: dict[str, Any],
                                                                       ids: dict[str, str]) -> None:
     """The chat (chat.tool_call, chat.reply), the bus's messaging API (bus.message), the flows node runner and the
-    executions API (flow.execution_event) and the job runner (job.progress): events:PutEvents on the crewhouse bus
-    only, whichever stack the function is in."""
+    executions API (flow.execution_event), the job runner (job.progress) and the functions that deliver notifications
+    (notification.created): events:PutEvents on the crewhouse bus only, whichever stack the function is in."""
     bus = f"${{{ids['event_bus']}.Arn}}"
-    for producer in ("chat_fn", "bus_messages_fn", "flow_runner_fn", "flow_executions_fn", "job_runner_fn"):
+    for producer in ("chat_fn", "bus_messages_fn", "flow_runner_fn", "flow_executions_fn", "job_runner_fn",
+                     "notifications_api_fn", "notifications_schedule_fn", "notifications_consumer_fn"):
         puts = {(a, r) for a, r in rendered_grants(template_json, ids[producer]) if a.startswith("events:")}
         assert puts == {("events:PutEvents", bus)}, producer
 

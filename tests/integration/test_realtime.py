@@ -296,3 +296,20 @@ def test_a_member_removed_from_the_tenant_stops_receiving_and_is_disconnected(
         assert (told["type"], told["status"]) == ("error", 403), told
         with pytest.raises(ConnectionError):  # closed by the server (DeleteConnection)
             leaving.receive_json()
+
+
+def test_a_new_notification_reaches_the_recipients_notifications_topic(cloud: EmbeddedCloud, api: httpx.Client,
+                                                                       user: SignedInUser, new_user: Any) -> None:
+    me = api.get("/me", headers=bearer(user.id_token)).json()
+    stranger = new_user()
+    with _connect(cloud, user) as client, _connect(cloud, stranger) as other:
+        _subscribed(client, "notifications")
+        _subscribed(other, "notifications")  # their own inbox: nothing of this tenant's reaches it
+        sent = api.post("/notifications", json={"recipient_id": me["user_id"], "category": "system",
+                                                "title": "Live inbox"},
+                        headers={**bearer(user.id_token), "Idempotency-Key": uuid.uuid4().hex})
+        assert sent.status_code == 201, sent.text
+        (event,) = _until(client, lambda seen: bool(seen))
+        _received_nothing(other)
+    assert (event["topic"], event["detail_type"]) == ("notifications", "notification.created")
+    assert event["data"]["notification"]["id"] == sent.json()["notifications"][0]["id"]

@@ -131,6 +131,9 @@ class NotificationsContext(Construct):
         self.api_functions = serve_api_modules(self, API_FUNCTIONS, api=shared.api, storage=storage, layers=layers,
                                                environment=common, table=self.table)
         self.api_function = self.api_functions["NotificationsApi"]
+        # The functions that deliver notifications announce each new in-app one (its recipient's live topic).
+        for delivering in (self.api_function, self.schedule_function, self.consumer_function):
+            storage.event_bus.grant_put_events_to(delivering)
         self.webhooks_api_function = self.api_functions["WebhooksApi"]
         self.webhooks_api_function.add_environment("WEBHOOK_KEY_ID", self.webhook_key.key_arn)
         self._grant_key(self.webhooks_api_function, "kms:Encrypt", "kms:Decrypt")  # register; sign a test ping

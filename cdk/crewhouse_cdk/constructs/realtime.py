@@ -21,7 +21,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from crewhouse.realtime.logic import AGENT_EVENTS, BUS_MESSAGE_EVENTS, CHAT_EVENTS, FLOW_EVENTS, JOB_EVENTS
+from crewhouse.realtime.logic import (
+    AGENT_EVENTS,
+    BUS_MESSAGE_EVENTS,
+    CHAT_EVENTS,
+    FLOW_EVENTS,
+    JOB_EVENTS,
+    NOTIFICATION_EVENTS,
+)
 from crewhouse_cdk.constructs.function import CrewhouseFunction
 from crewhouse_cdk.constructs.http_api import AccessLogSettings
 from crewhouse_cdk.constructs.storage import tenant_table
@@ -38,7 +45,8 @@ ACCESS_LOG_FORMAT = apigw.AccessLogFormat.custom(
     '"requestTime":"$context.requestTime","integrationError":"$context.integrationErrorMessage"}')
 # The bus's events that reach WebSocket clients (crewhouse.realtime.logic.deliveries_for reads each).
 EVENT_SOURCES = {"crewhouse.jobs": JOB_EVENTS, "crewhouse.bus": (*AGENT_EVENTS, *BUS_MESSAGE_EVENTS),
-                 "crewhouse.chat": CHAT_EVENTS, "crewhouse.flows": FLOW_EVENTS}
+                 "crewhouse.chat": CHAT_EVENTS, "crewhouse.flows": FLOW_EVENTS,
+                 "crewhouse.notifications": NOTIFICATION_EVENTS}
 
 
 class RealtimeContext(Construct):

@@ -5,7 +5,7 @@ Pure: it talks to ports (the store, the directory of members and profiles, the m
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -121,6 +121,9 @@ class NotificationService:
     app_url: str = "https://app.crewhouse.local"
     webhooks: WebhookService | None = None  # the webhook channel (None: not configured in this function)
     owners: Owners | None = None  # the recipients of events that do not name them (agent.offline, approvals)
+    # Puts (detail type, detail) on the bus: a new in-app notification reaches the recipient's live `notifications`
+    # topic (crewhouse.core.events.Announcer.publish; a lost event is only a missed live update).
+    announce: Callable[[str, Mapping[str, Any]], bool] | None = None
 
     # --- the inbox -----------------------------------------------------------------------------------------
 
@@ -228,6 +231,12 @@ class NotificationService:
                                     title=subject[:200], body=body, link=content.link, template=content.template,
                                     created_at=now, sender_id=sender_id, deliveries=deliveries)
         self.store.add(tenant_id, recipient.user_id, _dump(notification), listed=in_app)
+        if in_app and self.announce is not None:
+            self.announce("notification.created", {
+                "tenant_id": tenant_id, "user_id": recipient.user_id,
+                "notification": {"id": notification.id, "category": notification.category,
+                                 "priority": notification.priority, "title": notification.title,
+                                 "link": notification.link, "created_at": _iso(now)}})
         if planned and self.webhooks is not None:
             self.webhooks.enqueue(tenant_id, recipient.user_id, planned, notification, now)
         email = deliveries.get("email")  # none yet: it goes now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crewhouse.core.aws import aws_client
+from crewhouse.core.events import Announcer
 from crewhouse.core.settings import load_settings
 from crewhouse.core.table import Table
 from crewhouse.notifications.adapters import (
@@ -45,4 +46,6 @@ def service_for(settings: NotificationsSettings | None = None) -> NotificationSe
                                      settings.delivery_target_arn, settings.delivery_role_arn),
         app_url=settings.app_url,
         webhooks=webhooks_for(settings, table) if settings.webhook_queue_url else None,
-        owners=ContextOwners(agents=bool(settings.bus_table), executions=bool(settings.flows_table)))
+        owners=ContextOwners(agents=bool(settings.bus_table), executions=bool(settings.flows_table)),
+        announce=Announcer(lambda: aws_client("events", settings), settings.event_bus_name,
+                           "crewhouse.notifications").publish)

@@ -267,6 +267,7 @@ JOB_EVENTS = ("job.progress", "job.succeeded", "job.failed")
 AGENT_EVENTS = ("agent.offline",)
 CHAT_EVENTS = ("chat.tool_call", "chat.reply")  # crewhouse.chat.logic: each tool call of a turn, its reply
 FLOW_EVENTS = ("flow.execution_event",)  # crewhouse.flows.logic.execution_event: the node runner's events
+NOTIFICATION_EVENTS = ("notification.created",)  # crewhouse.notifications.logic: a new in-app notification
 BUS_MESSAGE_EVENTS = ("bus.message",)  # crewhouse.bus.messaging.message_event: a message put in an agent's inbox
 
 
@@ -289,6 +290,11 @@ def deliveries_for(event: Mapping[str, Any]) -> list[Delivery]:
                          detail)
     if detail_type in FLOW_EVENTS:  # a tenant's execution
         return _delivery(detail.get("tenant_id"), None, "execution", detail.get("execution_id"), detail_type, detail)
+    if detail_type in NOTIFICATION_EVENTS:  # a user's own inbox: the one topic without a resource id
+        if not (detail.get("tenant_id") and detail.get("user_id")):
+            return []
+        return [Delivery(str(detail["tenant_id"]), str(detail["user_id"]), Topic("notifications"), detail_type,
+                         dict(detail))]
     if detail_type in AGENT_EVENTS or detail_type in BUS_MESSAGE_EVENTS:  # a tenant's agent
         return _delivery(detail.get("tenant_id"), None, "agent", detail.get("agent_id"), detail_type, detail)
     return []

@@ -213,3 +213,19 @@ def test_a_job_that_succeeds_notifies_its_owner(aws: Any) -> None:
     (item,) = call("ann", "GET", "/notifications")[1]["items"]
     assert item["title"] == "Your research job finished" and item["link"] == "/jobs/01JOB"
     assert sent_mail()[0].destinations["ToAddresses"] == ["ann@example.com"]
+
+
+def test_a_new_in_app_notification_is_announced_for_the_recipients_live_topic(aws: Any) -> None:
+    from tests.support.event_inbox import event_inbox, sent_events
+
+    boto3.client("events", region_name="us-east-1").create_event_bus(Name="crewhouse")
+    inbox = event_inbox("crewhouse.notifications")
+    status, sent = call("admin", "POST", "/notifications", {"recipient_id": "ann", "category": "system",
+                                                             "title": "Live", "link": "/tasks"})
+    assert status == 201, sent
+    (event,) = sent_events(inbox)
+    assert event["detail-type"] == "notification.created"
+    detail = event["detail"]
+    assert (detail["tenant_id"], detail["user_id"]) == ("t1", "ann")
+    assert detail["notification"]["id"] == sent["notifications"][0]["id"]
+    assert (detail["notification"]["title"], detail["notification"]["link"]) == ("Live", "/tasks")

@@ -189,6 +189,13 @@ def test_flow_execution_events_reach_the_tenants_execution_topic() -> None:
     assert deliveries_for({"detail-type": "flow.execution_event", "detail": {"execution_id": "x1"}}) == []
 
 
+def test_a_new_notification_reaches_its_recipients_notifications_topic() -> None:
+    detail = {"tenant_id": "t1", "user_id": "alice", "notification": {"id": "n1", "title": "Hi"}}
+    (delivery,) = deliveries_for({"detail-type": "notification.created", "detail": detail})
+    assert (delivery.tenant_id, delivery.user_id, delivery.topic) == ("t1", "alice", Topic("notifications"))
+    assert deliveries_for({"detail-type": "notification.created", "detail": {"tenant_id": "t1"}}) == []
+
+
 def test_bus_messages_reach_the_addressed_agents_topic() -> None:
     detail = {"tenant_id": "t1", "agent_id": "a1", "message": {"id": "m1", "payload": {"hi": 1}}}
     (delivery,) = deliveries_for({"detail-type": "bus.message", "detail": detail})
