@@ -34,7 +34,9 @@ EXECUTIONS = by_size(10, 100)
 STARTERS = 10  # concurrent HTTP clients starting executions
 ITEMS = ["cells", "inverters", "warranty"]
 # Ceilings with headroom over what was measured, so a regression in the requests an execution makes fails.
-MAX_REQUESTS_PER_EXECUTION = 60
+# Measured 40.1 before the node runner announced its events for live updates (issue 16: flow.execution_event), 65.6
+# after (17 PutEvents per execution of this 10-node flow; llm and agent nodes put their last two events in one call).
+MAX_REQUESTS_PER_EXECUTION = 70
 
 
 def test_concurrent_flow_executions(capsys: pytest.CaptureFixture[str]) -> None:
