@@ -4,7 +4,6 @@ meanwhile, safe to re-run)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -19,6 +18,7 @@ from crewhouse.files.settings import FilesSettings
 from crewhouse.files.store import DynamoFileStore
 from tests.component.files.conftest import BUCKET, Call, run_worker
 from tests.component.files.test_files_api import arrive, create
+from tests.support.event_inbox import event_inbox, sent_events
 from tests.support.events import lambda_context
 
 TODAY = datetime.now(UTC).date()
@@ -27,23 +27,11 @@ TODAY = datetime.now(UTC).date()
 @pytest.fixture
 def bus(aws: Any) -> Iterator[Any]:
     """The crewhouse bus, with every file.retention.warning copied to an SQS queue; yields a reader of them."""
-    events, sqs = boto3.client("events", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
-    events.create_event_bus(Name="crewhouse")
-    queue = sqs.create_queue(QueueName="warnings")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="warnings", EventBusName="crewhouse",
-                    EventPattern=json.dumps({"source": ["crewhouse.files"], "detail-type": ["file.retention.warning"]}))
-    events.put_targets(Rule="warnings", EventBusName="crewhouse", Targets=[{"Id": "q", "Arn": arn}])
+    boto3.client("events", region_name="us-east-1").create_event_bus(Name="crewhouse")
+    inbox = event_inbox("crewhouse.files")
 
     def received() -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        while True:
-            messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                return found
-            for message in messages:
-                found.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        return [e for e in sent_events(inbox) if e["detail-type"] == "file.retention.warning"]
 
     yield received
 
