@@ -79,11 +79,12 @@ class Synthesized:
         return node
 
     def logical_id(self, path: str) -> str:
-        """Logical ID of the CloudFormation resource at ``path`` (an L2's default child, or an L1 itself)."""
+        """Logical ID of the CloudFormation resource at ``path`` (an L2's default child, or an L1 itself), in the
+        stack that holds it (a nested stack's resources keep theirs when the embedded cloud folds them in)."""
         construct = self.construct(path)
         element = construct if isinstance(construct, cdk.CfnElement) else construct.node.default_child
         assert isinstance(element, cdk.CfnElement), f"{path} has no CloudFormation resource"
-        return cast(str, self.stack.resolve(element.logical_id))
+        return cast(str, cdk.Stack.of(element).resolve(element.logical_id))
 
 
 @pytest.fixture(scope="session")

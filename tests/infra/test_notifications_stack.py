@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
 
 from crewhouse_cdk.constructs.notifications import CONFIGURATION_SET, EMAIL_EVENT_TYPES, SCHEDULE_GROUP
@@ -30,13 +29,7 @@ PATHS = {"table": f"{ROOT}/NotificationsTable", "api_fn": f"{ROOT}/Notifications
 
 @pytest.fixture(scope="module")
 def ids(synth_ok: Synthesized) -> dict[str, str]:
-    found = {}
-    for name, path in PATHS.items():
-        construct = synth_ok.construct(path)
-        element = construct if isinstance(construct, cdk.CfnElement) else construct.node.default_child
-        assert isinstance(element, cdk.CfnElement), path
-        found[name] = str(cdk.Stack.of(element).resolve(element.logical_id))
-    return found
+    return {name: synth_ok.logical_id(path) for name, path in PATHS.items()}
 
 
 def test_the_table_has_the_sparse_unread_index(template_json: dict[str, Any], ids: dict[str, str]) -> None:

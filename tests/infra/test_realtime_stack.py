@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
 
 from crewhouse_cdk.constructs.realtime import STAGE_NAME, THROTTLE_BURST, THROTTLE_RATE
@@ -35,13 +34,7 @@ PATHS = {"table": f"{ROOT}/RealtimeTable", "api": f"{ROOT}/Api", "stage": f"{ROO
 
 @pytest.fixture(scope="module")
 def ids(synth_ok: Synthesized) -> dict[str, str]:
-    found = {}
-    for name, path in PATHS.items():
-        construct = synth_ok.construct(path)
-        element = construct if isinstance(construct, cdk.CfnElement) else construct.node.default_child
-        assert isinstance(element, cdk.CfnElement), path
-        found[name] = str(cdk.Stack.of(element).resolve(element.logical_id))
-    return found
+    return {name: synth_ok.logical_id(path) for name, path in PATHS.items()}
 
 
 def test_the_websocket_api_routes_to_its_three_functions(template_json: dict[str, Any], ids: dict[str, str]) -> None:
