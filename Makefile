@@ -18,7 +18,8 @@ export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: cost cost-check dev test test-tiers lint types unit component integration fuzz infra \
 	e2e bench bench-small \
-	unit-infra local-assembly synth layer lock deploy deploy-check openapi clean system-deps
+	unit-infra local-assembly synth layer lock deploy deploy-check openapi clean system-deps \
+	browser-deps console console-e2e
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +40,30 @@ system-deps:
 		|| (sudo -n apt-get update -qq && sudo -n apt-get install -y -qq tesseract-ocr >/dev/null) \
 		|| echo 'tesseract unavailable: OCR status will say so'
 
+## Debian's Chromium for the console's browser tests (Playwright drives it; browser downloads are not available).
+browser-deps:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| (sudo -n apt-get update -qq && sudo -n apt-get install -y -qq chromium >/dev/null)
+
+## The web console (console/): npm ci from its lock, then the API types from docs/openapi.json, tsc and vite build,
+## again only when its sources, its lock or the OpenAPI document changed.
+CONSOLE_STAMP := console/dist/.built
+CONSOLE_SOURCES := $(shell find console/src console/e2e -type f -not -name '*.gen.ts' 2>/dev/null) \
+	console/index.html console/vite.config.ts console/tsconfig.json console/package.json docs/openapi.json
+console: $(CONSOLE_STAMP)
+console/node_modules/.package-lock.json: console/package-lock.json
+	cd console && npm ci --no-audit --no-fund
+$(CONSOLE_STAMP): console/node_modules/.package-lock.json $(CONSOLE_SOURCES)
+	cd console && npm run build
+	touch $@
+
+## The console in a real Chromium against a fresh `crewhouse local` (sign-in, sign-up, tasks …; screenshots and
+## axe-core checks under build/console-e2e/).
+console-e2e: browser-deps console $(DEV_STAMP) local-assembly
+	cd console && npm run e2e
+
 ## Start Crewhouse locally on the embedded AWS cloud (API on :8000, AWS endpoint on :4566).
-dev: $(LOCAL_STAMP) system-deps
+dev: $(LOCAL_STAMP) system-deps console
 	$(BIN)/crewhouse local
 
 ## The whole test suite (what CI runs): ruff, then mypy and the test tiers side by side in separate processes
@@ -55,7 +78,7 @@ test: $(DEV_STAMP) system-deps
 # Schemathesis over the whole API (`make fuzz`, ~1,300 requests) and the benchmarks (workloads, timed ratios;
 # `make bench`) run after `make test` in CI; `make test` keeps the cold start's exact guards and the request budgets
 # (unit-infra).
-test-tiers: types integration component unit-infra
+test-tiers: types integration component unit-infra console-e2e
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
@@ -130,7 +153,7 @@ node_modules/.package-lock.json: package-lock.json
 
 ## Synthesize for a real deployment with the npm-pinned CDK CLI into cdk.out (builds the arm64 layers with
 ## pip --platform from requirements/layer.lock, cached in build/).
-synth: $(DEV_STAMP) node_modules/.package-lock.json
+synth: $(DEV_STAMP) node_modules/.package-lock.json console
 	PATH="$(CURDIR)/$(BIN):$$PATH" CREWHOUSE_LAYER=build npx cdk synth --quiet
 
 layer: $(DEV_STAMP)

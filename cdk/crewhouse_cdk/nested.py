@@ -23,6 +23,7 @@ from crewhouse_cdk.constructs.function import DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.monitoring import dead_letter_alarms, function_alarms
 from crewhouse_cdk.constructs.storage import Storage
+from crewhouse_cdk.stage import staged_name
 
 if TYPE_CHECKING:
     from crewhouse_cdk.constructs.mcp import BuiltinTools
@@ -63,7 +64,7 @@ class ContextStack(cdk.NestedStack):
         _, function_widgets = function_alarms(alarms, self.shared.functions)
         _, queue_widgets = dead_letter_alarms(alarms, self.shared.dead_letter_queues)
         if function_widgets or queue_widgets:  # a dashboard per nested stack, beside the parent's "Crewhouse"
-            cloudwatch.Dashboard(alarms, "Dashboard", dashboard_name=f"Crewhouse-{construct_id}",
+            cloudwatch.Dashboard(alarms, "Dashboard", dashboard_name=staged_name(self, f"Crewhouse-{construct_id}"),
                                  widgets=[[*function_widgets, *queue_widgets]])
 
     def _contexts(self) -> None:

@@ -51,7 +51,7 @@ from typing import Any
 import pytest
 
 from tests.bench.size import by_size
-from tests.support.synth import synthesized_template
+from tests.support.synth import app_functions
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = Path(__file__).resolve().parent
@@ -124,12 +124,7 @@ print("BENCH", imported, total, result.get("statusCode"))
 
 def template_handlers() -> list[str]:
     """Every distinct ``Handler`` of the synthesized template's Lambda functions."""
-    handlers = {
-        resource["Properties"]["Handler"]
-        for resource in synthesized_template()["Resources"].values()
-        if resource["Type"] == "AWS::Lambda::Function" and "Handler" in resource.get("Properties", {})
-    }
-    return sorted(handlers)
+    return sorted({properties["Handler"] for properties in app_functions().values()})
 
 
 def split_handler(handler: str) -> tuple[str, str]:

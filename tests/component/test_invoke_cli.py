@@ -42,7 +42,7 @@ import pytest
 from crewhouse.local.gateway import RouteTable
 from tests.support.members import StaticMemberships
 from tests.support.routing import deployed_route_table
-from tests.support.synth import synthesized_template
+from tests.support.synth import app_functions, synthesized_template
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -133,8 +133,7 @@ def deployed_routes() -> RouteTable:
 
 def functions() -> dict[str, str]:
     """Logical id -> Handler of every Lambda function in the template."""
-    return {logical_id: resource["Properties"]["Handler"] for logical_id, resource in template()["Resources"].items()
-            if resource["Type"] == "AWS::Lambda::Function" and "Handler" in resource.get("Properties", {})}
+    return {logical_id: properties["Handler"] for logical_id, properties in app_functions().items()}
 
 
 def logical_prefix(handler: str) -> str:

@@ -66,7 +66,7 @@ class Reading:
     emulator_invokes: int = 0  # lambda:Invoke calls made by the emulator (gateway, pollers, scheduler)
     api_requests: int = 0  # HTTP API requests (counted by the caller's client)
     executions: list[str] = field(default_factory=list)
-    calls: list[tuple[str, float, float]] = field(default_factory=list)  # (name, RCU, WCU) in order
+    calls: list[tuple[str, float, float]] = field(default_factory=list)  # ("… <- caller", RCU, WCU) in order
 
     @property
     def lambda_ms(self) -> float:
@@ -216,9 +216,12 @@ class Meter:
             began = time.perf_counter()
             outer = getattr(meter._local, "overhead", 0.0)
             meter._local.overhead = 0.0
+            caller = getattr(meter._local, "function", None)
+            meter._local.function = context.function_name  # names the calls in ``Reading.calls``
             try:
                 return original_invoke(handler_path, environment, event, context)
             finally:
+                meter._local.function = caller
                 # The meter's own bookkeeping on this thread (item reads, Query re-asks) is not the function's.
                 elapsed = (time.perf_counter() - began - meter._local.overhead) * 1000
                 meter._local.overhead = outer
@@ -322,7 +325,9 @@ class Meter:
                 reading = self.reading
                 reading.requests[name] += 1
                 table = params.get("TableName") or ",".join(params.get("RequestItems", {})) or ""
-                reading.calls.append((f"{name} {table}".rstrip(), reads, writes))
+                caller = getattr(self._local, "function", None) or (
+                    "Step Functions" if key == STATES_ACCESS_KEY else "unattributed")
+                reading.calls.append((f"{name} {table} <- {caller}", reads, writes))
                 reading.read_units += reads
                 reading.write_units += writes
                 if units:

@@ -35,27 +35,34 @@ SETTLE_TIMEOUT = 60.0
 # The functions' (and Step Functions integrations') AWS requests per operation, as measured when written.
 # Step Functions' service integrations count here too (its Lambda Invokes), and so do the receives and deletes
 # Lambda's SQS event source mapping makes, marked "(poller)". Measured 2026-12-04.
+# Since issue 21's per-user limits, each HTTP request adds one UpdateItem (its caller's bucket, in the rate-limit
+# table); a caller's 1st, 11th, 21st … request adds one more (the tenant's bucket), which none of these readings hits.
+# A bus agent's requests are charged to the agent's own bucket by the bus only.
 BUDGETS: dict[str, dict[str, int]] = {
     "create a task": {"dynamodb:BatchWriteItem": 2, "dynamodb:GetItem": 1, "dynamodb:PutItem": 1,
-                      "dynamodb:Query": 2, "events:PutEvents": 1},
+                      "dynamodb:Query": 2, "dynamodb:UpdateItem": 1, "events:PutEvents": 1},
     "move a task": {"dynamodb:BatchWriteItem": 1, "dynamodb:GetItem": 2, "dynamodb:PutItem": 1, "dynamodb:Query": 2,
-                    "events:PutEvents": 1},
-    "list a day": {"dynamodb:GetItem": 1, "dynamodb:Query": 3},
+                    "dynamodb:UpdateItem": 1, "events:PutEvents": 1},
+    "list a day": {"dynamodb:GetItem": 1, "dynamodb:Query": 3, "dynamodb:UpdateItem": 1},
     "create a note": {"dynamodb:BatchWriteItem": 10, "dynamodb:GetItem": 1, "dynamodb:TransactWriteItems": 1,
-                      "events:PutEvents": 1},
-    "get a note": {"dynamodb:GetItem": 2},
+                      "dynamodb:UpdateItem": 1, "events:PutEvents": 1},
+    "get a note": {"dynamodb:GetItem": 2, "dynamodb:UpdateItem": 1},
     # Since issue 16's chat producers: chat.tool_call and chat.reply (one PutEvents each), each fanned out (one
     # counter UpdateItem, one replay PutItem, one subscribers Query; no subscriber here, so no membership read).
     "chat turn, one tool call": {"dynamodb:BatchWriteItem": 3, "dynamodb:GetItem": 1, "dynamodb:PutItem": 3,
-                                 "dynamodb:Query": 4, "dynamodb:UpdateItem": 4, "events:PutEvents": 3},
+                                 "dynamodb:Query": 4, "dynamodb:UpdateItem": 5, "events:PutEvents": 3},
     # Since issue 16: 3 job.progress events for live updates, each fanned out (one counter UpdateItem, one replay
     # PutItem, one subscribers Query), and job.succeeded's in-app notification (announced as notification.created,
     # fanned out the same way) and e-mail (GetItems: the owner's membership, profile and preferences). Since issue
-    # 17: no web-search key read (only research searches).
-    "summarize job, end to end": {"dynamodb:BatchWriteItem": 18, "dynamodb:GetItem": 9, "dynamodb:Query": 8,
-                                  "dynamodb:PutItem": 6, "dynamodb:TransactWriteItems": 6,
-                                  "dynamodb:UpdateItem": 13, "events:PutEvents": 6, "email:SendEmail": 1,
-                                  "lambda:Invoke": 4, "sqs:SendMessage": 1,
+    # 17: no web-search key read (only research searches); the pipeline cut (docs/cost.md, "The agent-job
+    # pipeline"): no MarkRunning or MarkSucceeded step (2 Invokes), the agent step's start is the run's start (2
+    # UpdateItems to 1), progress written at most every 5 s (3 UpdateItems to none for this fast job), dispatch
+    # reads nothing (1 GetItem), a submission nobody waits before is admitted as it is made (1 Query and 1
+    # transaction), and success gives the slot back in the same transaction (1 UpdateItem).
+    "summarize job, end to end": {"dynamodb:BatchWriteItem": 18, "dynamodb:GetItem": 8, "dynamodb:Query": 7,
+                                  "dynamodb:PutItem": 6, "dynamodb:TransactWriteItems": 5,
+                                  "dynamodb:UpdateItem": 9, "events:PutEvents": 6, "email:SendEmail": 1,
+                                  "lambda:Invoke": 2, "sqs:SendMessage": 1,
                                   "sqs:ReceiveMessage (poller)": 1, "sqs:DeleteMessageBatch (poller)": 1,
                                   "states:SendTaskSuccess": 1, "states:StartExecution": 1},
     # Since issue 16's bus producer: bus.message (one PutEvents), fanned out (UpdateItem, PutItem, Query).

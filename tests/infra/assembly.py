@@ -47,8 +47,18 @@ class Assembly:
 
     def asset_dir(self, s3_key: str) -> Path:
         path = self.outdir / f"asset.{s3_key.removesuffix('.zip')}"
+        archive = path.with_name(f"{path.name}.zip")  # an asset CDK ships as a built zip (its AWS CLI layer)
+        if not path.is_dir() and archive.is_file():
+            path = path.with_name(f"{path.name}.unzipped")
+            if not path.is_dir():
+                with zipfile.ZipFile(archive) as zf:
+                    zf.extractall(path)
         assert path.is_dir(), f"no staged asset for {s3_key} in {self.outdir}"
         return path
+
+    def prebuilt(self, s3_key: str) -> bool:
+        """An asset CDK ships as a built zip (its AWS CLI layer), not one built from this repository."""
+        return (self.outdir / f"asset.{s3_key.removesuffix('.zip')}.zip").is_file()
 
     def code_dir(self, function: str) -> Path:
         return self.asset_dir(self.functions[function]["Properties"]["Code"]["S3Key"])

@@ -22,6 +22,7 @@ from constructs import IConstruct
 
 import crewhouse_cdk.app as crewhouse_app
 from crewhouse.local.nested_stacks import nested_template_files, stack_template
+from crewhouse.local.push import LOCAL_PUSH_CONTEXT
 
 STACK_NAME = crewhouse_app.STACK_NAME
 
@@ -97,7 +98,8 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesize
             mp.delenv(var, raising=False)
         mp.setattr(crewhouse_app, "AwsSolutionsChecks", RecordingAwsSolutionsChecks)
         started = time.perf_counter()
-        app = crewhouse_app.build_app(outdir, layer_mode="skip")
+        # With the embedded cloud's push applications: the push grants are checked (nag, cfn-lint) too.
+        app = crewhouse_app.build_app(outdir, layer_mode="skip", context=LOCAL_PUSH_CONTEXT)
         error: BaseException | None = None
         try:
             app.synth()

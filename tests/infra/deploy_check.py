@@ -151,7 +151,9 @@ def _distributions(path: Path) -> set[str]:
 def content_problems(assembly: Assembly) -> list[str]:
     local_only = local_only_distributions()
     dirs = {f"function {f}": assembly.code_dir(f) for f in assembly.functions}
-    dirs |= {f"layer {layer}": assembly.layer_dir(layer) for layer in assembly.layers}
+    # CDK's own prebuilt layers (the console deployment's AWS CLI) are not built from our locks.
+    dirs |= {f"layer {layer}": assembly.layer_dir(layer) for layer in assembly.layers
+             if not assembly.prebuilt(assembly.layers[layer]["Properties"]["Content"]["S3Key"])}
     problems = []
     for what, path in sorted(dirs.items()):
         if (path / LOCAL_ONLY_CODE).exists() or any(path.rglob(f"**/{LOCAL_ONLY_CODE}")):

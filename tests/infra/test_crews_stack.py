@@ -92,8 +92,10 @@ def test_every_function_that_runs_tools_runs_the_builtin_ones_with_the_mcp_serve
     the same tables, bucket prefix and queue as the MCP server's (a policy of the parent stack on the nested role)."""
     mcp = function_id(template_json, MCP)
     expected = props(template_json, mcp)["Environment"]["Variables"]
-    # Less the membership read every API function gets from the HTTP API (a crew step acts as the run's starter).
-    needed = {(a, r) for a, r in rendered_grants(template_json, mcp) if "StoragePlatformTable" not in r}
+    # Less what every API function gets from the HTTP API: the membership read (a crew step acts as the run's
+    # starter) and the caller's rate-limit bucket (charged per HTTP request, not per tool call).
+    needed = {(a, r) for a, r in rendered_grants(template_json, mcp)
+              if "StoragePlatformTable" not in r and "RateLimitTable" not in r}
     assert {a for a, _ in needed} >= {"dynamodb:PutItem", "dynamodb:Query", "s3:PutObject", "sqs:SendMessage"}
     for handler in TOOL_RUNNERS:
         runner = function_id(template_json, handler)

@@ -43,7 +43,8 @@ def test_the_synthesized_assembly_passes_the_static_checks(synth_ok: Synthesized
     assert deploy_check.content_problems(assembly) == []
     lines, problems = deploy_check.size_table(assembly, tmp_path)
     assert problems == []
-    assert any(line.startswith("largest function with its layers: McpMcpServerFunction") for line in lines)
+    # The app's layers are placeholders in this synth: CDK's AWS CLI layer (the console's deployment) is the largest.
+    assert any(line.startswith("largest function with its layers: CustomCDKBucketDeployment") for line in lines)
 
 
 @pytest.mark.parametrize(("handler", "files", "problem"), [

@@ -166,6 +166,10 @@ def test_api_roles_are_least_privilege(template_json: dict[str, Any], ids: dict[
         memberships = {(a, r) for a, r in granted if "PlatformTable" in r}
         assert {a for a, _ in memberships} == {"dynamodb:GetItem"}, name
         tables -= {r for _, r in memberships}
+        # Every API function charges its caller's rate-limit bucket: UpdateItem on that table, nothing more.
+        buckets = {(a, r) for a, r in granted if "RateLimitTable" in r}
+        assert {a for a, _ in buckets} == {"dynamodb:UpdateItem"}, name
+        tables -= {r for _, r in buckets}
         assert tables <= {files, f"{files}/index/*", tasks, notes} | {r for r in tables if "Idempotency" in r}, name
         # A task's or note's attachments list: only the function that attaches and detaches may change it.
         targets = {a for a, r in granted if r in (tasks, notes)}

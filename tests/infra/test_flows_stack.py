@@ -50,6 +50,10 @@ def test_the_apis_manage_only_flow_state_machines_and_pass_only_the_flow_role(
         ("states:SendTaskSuccess", "*"), ("states:SendTaskFailure", "*")}
     for function in ("api_fn", "executions_fn"):
         assert not any(a == "states:*" for a, _ in rendered_grants(template_json, ids[function]))
+    # Only the executions API redrives, and only the flows' executions.
+    redrives = {function: {r for a, r in rendered_grants(template_json, ids[function])
+                           if a == "states:RedriveExecution"} for function in ("api_fn", "executions_fn", "runner_fn")}
+    assert redrives == {"api_fn": set(), "executions_fn": {f"{PREFIX}:execution:crewhouse-flow-*"}, "runner_fn": set()}
     passes = {function: [s for s in role_statements(template_json, _role(template_json, ids[function]))
                          if "iam:PassRole" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
               for function in ("api_fn", "executions_fn", "runner_fn")}

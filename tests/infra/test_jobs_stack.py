@@ -56,8 +56,8 @@ def test_state_machine_logs_everything_to_cloudwatch_and_traces(template_json: d
 
 def test_state_machine_is_the_checked_in_definition(template_json: dict[str, Any], ids: dict[str, str]) -> None:
     states = definition(template_json, ids)["States"]
-    assert list(states) == ["MarkRunning", "RunAgent", "StoreResult", "MarkSucceeded", "EmitSucceeded",
-                            "MarkFailed", "EmitFailed", "JobFailed", "Cancelled"]
+    assert list(states) == ["RunAgent", "StoreResult", "EmitSucceeded", "MarkFailed", "EmitFailed", "JobFailed",
+                            "Cancelled"]
     agent = states["RunAgent"]
     assert agent["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
     assert agent["TimeoutSeconds"] > agent["HeartbeatSeconds"] > 0
@@ -65,11 +65,13 @@ def test_state_machine_is_the_checked_in_definition(template_json: dict[str, Any
     assert "Crewhouse.TransientError" in retry["ErrorEquals"] and "States.HeartbeatTimeout" in retry["ErrorEquals"]
     assert retry["BackoffRate"] > 1 and retry["JitterStrategy"] == "FULL"
     assert agent["Parameters"]["FunctionName"] == f"${{{ids['runner_fn']}.Arn}}"
-    for name in ("MarkRunning", "RunAgent", "StoreResult", "MarkSucceeded"):  # every failure is caught...
+    # The agent step starts the run itself: it is told which execution it runs in.
+    assert agent["Parameters"]["Payload"]["execution_arn.$"] == "$$.Execution.Id"
+    for name in ("RunAgent", "StoreResult"):  # every failure is caught...
         assert states[name]["Catch"][-1] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
                                              "Next": "MarkFailed"}, name
-    # ...and the two terminal bookkeeping steps give the admission slot back (job_step "succeed" / "fail").
-    assert states["MarkSucceeded"]["Parameters"]["Payload"]["action"] == "succeed"
+    # ...and the two terminal bookkeeping steps give the admission slot back (job_step "finish" / "fail").
+    assert states["StoreResult"]["Parameters"]["Payload"]["action"] == "finish"
     assert states["MarkFailed"]["Parameters"]["Payload"]["action"] == "fail"
     assert states["EmitSucceeded"]["Parameters"]["Entries"][0]["DetailType"] == "job.succeeded"
     assert states["EmitFailed"]["Parameters"]["Entries"][0]["DetailType"] == "job.failed"

@@ -13,7 +13,7 @@ import pytest
 from crewhouse_cdk.constructs.notifications import CONFIGURATION_SET, EMAIL_EVENT_TYPES, SCHEDULE_GROUP
 from tests.infra.conftest import Synthesized
 from tests.infra.test_files_stack import rendered_grants
-from tests.infra.test_stack import props, resources
+from tests.infra.test_stack import props, render, resources
 
 ROOT = "Notifications/Notifications"
 PATHS = {"table": f"{ROOT}/NotificationsTable", "api_fn": f"{ROOT}/NotificationsApi/Function",
@@ -71,6 +71,25 @@ def test_each_function_may_send_mail_and_schedule_only_in_its_own_group(template
         assert ("iam:PassRole", f"${{{ids['role']}.Arn}}") in grants
     workers = rendered_grants(template_json, ids["consumer_fn"])
     assert not {a for a, r in workers if a.startswith("dynamodb:") and ("index" in r or a == "dynamodb:Scan")}
+
+
+def test_push_publishes_and_registers_only_on_the_configured_platform_applications(template_json: dict[str, Any],
+                                                                                  ids: dict[str, str]) -> None:
+    """The embedded cloud synthesizes with its two local platform applications (crewhouse.local.push)."""
+    arn = "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:"
+    endpoints = {f"{arn}endpoint/GCM/crewhouse-local-fcm/*", f"{arn}endpoint/APNS/crewhouse-local-apns/*"}
+    applications = {f"{arn}app/GCM/crewhouse-local-fcm", f"{arn}app/APNS/crewhouse-local-apns"}
+    for name in ("api_fn", "consumer_fn", "schedule_fn"):
+        sns = {(a, r) for a, r in rendered_grants(template_json, ids[name]) if a.startswith("sns:")}
+        expected = {(a, r) for a in ("sns:Publish", "sns:DeleteEndpoint") for r in endpoints}
+        if name == "api_fn":  # device registration
+            expected |= {("sns:CreatePlatformEndpoint", r) for r in applications}
+        assert sns == expected, name
+        variables = props(template_json, ids[name])["Environment"]["Variables"]
+        assert {render(variables[v]) for v in ("PUSH_FCM_APPLICATION_ARN", "PUSH_APNS_APPLICATION_ARN")} == (
+            applications)
+    for name in ("webhooks_fn", "worker_fn"):
+        assert not {a for a, _ in rendered_grants(template_json, ids[name]) if a.startswith("sns:")}
 
 
 def test_the_webhook_queue_is_encrypted_tls_only_with_a_dead_letter_queue_and_feeds_the_worker(

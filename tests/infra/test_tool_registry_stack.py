@@ -99,7 +99,8 @@ def test_the_registry_grants_name_its_table_secrets_and_sandbox_only(template_js
     invokes = {r for a, r in grants if a == "lambda:InvokeFunction"}
     assert invokes == {f"${{{sandbox}.Arn}}"}, invokes
     tables = {r.split("}")[0] + "}" for a, r in grants if a.startswith("dynamodb:")}
-    assert all(any(name in t for name in ("ToolRegistryToolsTable", "IdempotencyTable", "PlatformTable"))
+    assert all(any(name in t for name in ("ToolRegistryToolsTable", "IdempotencyTable", "PlatformTable",
+                                               "RateLimitTable"))
                for t in tables), tables
     environment = props(template_json, registry)["Environment"]["Variables"]
     assert environment["SANDBOX_FUNCTION"] == {"Ref": sandbox}

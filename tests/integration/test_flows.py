@@ -17,8 +17,11 @@ import pytest
 from crewhouse.local.cloud import EmbeddedCloud
 from crewhouse.local.seed import SignedInUser
 from tests.integration.conftest import bearer
-from tests.support.flows import agents_flow, approval_flow, failing_flow
+from tests.support.flows import agents_flow, approval_flow, edge, failing_flow, node
+from tests.support.flows import end as end_node
+from tests.support.flows import start as start_node
 from tests.support.waiting import eventually
+from tests.support.webhook_receiver import serving
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +155,49 @@ def test_a_failing_node_is_recorded_with_its_error(api: httpx.Client, owner: Sig
     assert failed["output"] is None
     events = api.get(f"/executions/{run['id']}/events", headers=bearer(owner.id_token)).json()["items"]
     assert any(e["type"] == "node_failed" and e["node_id"] == "lookup" for e in events)
-    redrive = api.post(f"/executions/{run['id']}/redrive", headers=bearer(owner.id_token))
-    assert redrive.status_code == 501 and redrive.headers["content-type"] == "application/problem+json"
+
+
+def test_a_redrive_reruns_the_failed_node_and_not_the_one_before(api: httpx.Client, cloud: EmbeddedCloud,
+                                                                 owner: SignedInUser,
+                                                                 new_user: Callable[[], SignedInUser]) -> None:
+    with serving() as receiver:
+        receiver.answers = [200, 500]  # the first node's call succeeds, the second node's first call fails
+        tools = {name: api.post("/tools", headers=bearer(owner.id_token), json={
+            "name": f"redrive-{name}", "kind": "http",
+            "config": {"method": "POST", "url": f"{receiver.url}/{name}"}}) for name in ("fetch", "flaky")}
+        assert all(t.status_code == 201 for t in tools.values()), {k: t.text for k, t in tools.items()}
+        graph = {"nodes": [start_node(), node("fetch", "tool", tool_id=tools["fetch"].json()["id"]),
+                           node("flaky", "tool", tool_id=tools["flaky"].json()["id"], retry={"max_attempts": 0}),
+                           end_node("end", ("fetched", "any"), ("result", "any"))],
+                 "edges": [edge("start", "flow", "fetch", "flow"), edge("fetch", "flow", "flaky", "flow"),
+                           edge("fetch", "result", "end", "fetched"), edge("flaky", "result", "end", "result")]}
+        flow = create(api, owner, graph, "redriven")
+        run = start(api, owner, flow["id"], {})
+        failed = ended(api, owner, run["id"])
+        assert (failed["status"], failed["failed_node"], failed["redrive_count"]) == ("failed", "flaky", 0), failed
+        assert "HTTP 500" in (failed["cause"] or ""), failed
+
+        stranger = new_user()  # another workspace
+        assert api.post(f"/executions/{run['id']}/redrive", headers=bearer(stranger.id_token)).status_code == 404
+        redriven = api.post(f"/executions/{run['id']}/redrive", headers=bearer(owner.id_token))
+        assert redriven.status_code == 200, redriven.text
+        assert redriven.json()["status"] == "running" and redriven.json()["redrive_count"] == 1
+        assert redriven.json()["execution_arn"] == run["execution_arn"]  # the same execution continues
+        done = ended(api, owner, run["id"])
+        assert done["status"] == "succeeded" and done["failed_node"] is None, done
+        assert done["output"]["output"]["result"] is not None and done["redrive_count"] == 1, done
+        assert [r.path for r in receiver.received] == ["/hook/fetch", "/hook/flaky", "/hook/flaky"], \
+            "the node that had succeeded ran again"
+
+    again = api.post(f"/executions/{run['id']}/redrive", headers=bearer(owner.id_token))
+    assert again.status_code == 409 and again.json()["type"].endswith("execution-not-failed"), again.text
+    sfn = boto3.client("stepfunctions", endpoint_url=cloud.aws_endpoint, region_name=cloud.config.region,
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    assert sfn.describe_execution(executionArn=run["execution_arn"])["redriveCount"] == 1
+    events = api.get(f"/executions/{run['id']}/events", headers=bearer(owner.id_token)).json()["items"]
+    kinds = [(e["type"], e["node_id"]) for e in events]
+    assert ("flow_failed", "flaky") in kinds and ("flow_redriven", "flaky") in kinds
+    assert ("flow_succeeded", None) in kinds
 
 
 def test_cancel_stops_a_waiting_execution_and_delete_waits_for_it(api: httpx.Client, owner: SignedInUser,

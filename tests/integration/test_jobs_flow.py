@@ -142,7 +142,7 @@ def test_summarize_runs_to_a_result_note(api: httpx.Client, cloud: EmbeddedCloud
     assert execution and execution["status"] == "SUCCEEDED", execution
     timeline = api.get(f"/jobs/{job['id']}/events", headers=bearer(user.id_token)).json()["events"]
     entered = [e["state"] for e in timeline if e["type"] == "state_entered"]
-    assert entered == ["MarkRunning", "RunAgent", "StoreResult", "MarkSucceeded", "EmitSucceeded"]
+    assert entered == ["RunAgent", "StoreResult", "EmitSucceeded"]
     listed = api.get("/jobs", params={"status": "succeeded"}, headers=bearer(user.id_token)).json()["items"]
     assert job["id"] in [j["id"] for j in listed]
 

@@ -160,3 +160,31 @@ def test_the_bus_events_without_a_named_person_reach_the_agents_registrant_and_t
     assert "Agent Night scout is offline" in subjects and "1 of your files will be deleted from 2026-12-08" in subjects
     assert all(m["to"] == [owner.email] for m in outbox.json()["mail"])
     assert "Agent Night scout is offline" in api.get("/_local/outbox", headers={"Accept": "text/html"}).text
+
+
+def test_a_registered_device_gets_the_push_and_a_disabled_endpoint_is_removed(api: httpx.Client,
+                                                                              owner: SignedInUser) -> None:
+    """Through the template's routes and roles (CreatePlatformEndpoint, Publish, DeleteEndpoint on the local
+    platform applications the embedded cloud made at start); what was published shows in the local outbox."""
+    me = bearer(owner.id_token)
+    token = f"integration-{owner.user_id}"
+    registered = api.post("/notifications/devices", json={"platform": "apns", "token": token}, headers=me)
+    assert registered.status_code == 201, registered.text
+    device = registered.json()
+    again = api.post("/notifications/devices", json={"platform": "apns", "token": token}, headers=me)
+    assert (again.status_code, again.json()) == (200, device)
+    assert api.get("/notifications/devices", headers=me).json() == [device]
+
+    pushed = send(api, owner, "Pushed to the phone")
+    assert pushed["deliveries"][f"push:{device['id']}"]["status"] == "sent", pushed["deliveries"]
+    [captured] = api.get("/_local/outbox", params={"to": token}).json()["push"]
+    assert captured["platform"] == "APNS" and captured["application"] == "crewhouse-local-apns"
+    assert json.loads(captured["message"]["APNS"])["aps"]["alert"]["title"] == "Pushed to the phone"
+
+    # SNS disables an endpoint when the platform reports its token invalid: the next push removes the device.
+    local_client("sns").set_endpoint_attributes(EndpointArn=captured["endpoint_arn"],
+                                                Attributes={"Enabled": "false"})
+    failed = send(api, owner, "Nobody listens")["deliveries"][f"push:{device['id']}"]
+    assert failed["status"] == "failed" and "device removed" in failed["error"]
+    assert api.get("/notifications/devices", headers=me).json() == []
+    assert api.get("/_local/outbox", params={"to": token}).json()["push"] == []  # the endpoint is gone too

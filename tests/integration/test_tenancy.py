@@ -185,7 +185,9 @@ ANY_ROLE_WRITES = {("POST", "/tenant/leave"), ("POST", "/mcp"), ("PATCH", "/me")
                    ("POST", "/me/tokens"),  # an observer's token can do no more than the observer
                    ("POST", "/notifications/read-all"), ("POST", "/notifications/{notification_id}/read"),
                    ("PUT", "/me/notification-preferences"),  # their own inbox and preferences
-                   ("DELETE", "/me/notification-preferences/email-suppression")}  # their own address (404: none)
+                   ("DELETE", "/me/notification-preferences/email-suppression"),  # their own address (404: none)
+                   ("POST", "/notifications/devices"),  # their own push devices (409: a token another holds)
+                   ("DELETE", "/notifications/devices/{device_id}")}
 # Account-wide routes that need a Cognito sign-in: a personal token gets 403 there, whatever its grant.
 SIGN_IN_ONLY = {("POST", "/me/tenant"), ("POST", "/me/sign-out"), ("POST", "/invitations/accept"),
                 ("POST", "/me/tokens"), ("GET", "/me/tokens"), ("DELETE", "/me/tokens/{token_id}")}
@@ -344,6 +346,7 @@ MATRIX_FLOW = {"nodes": [
 
 
 MATRIX_WEBHOOK_URL = "http://127.0.0.1:9/matrix"  # the discard port: nothing listens
+MATRIX_DEVICE = {"platform": "fcm", "token": "matrix-device-token"}
 
 
 def crews_and_notifications(created: Callable[..., dict[str, Any]], ids: dict[str, str], owner_id: str,
@@ -368,6 +371,8 @@ def crews_and_notifications(created: Callable[..., dict[str, Any]], ids: dict[st
     # matrix a failed delivery that redrive accepts.
     webhook = created("/notifications/webhooks", {"url": MATRIX_WEBHOOK_URL, "categories": ["mention"]})
     ping = created(f"/notifications/webhooks/{webhook['id']}/test", {}, 200)
+    device = created("/notifications/devices", MATRIX_DEVICE)
+    ids.update(device_id=device["id"])
     ids.update(tool_id=tool["id"], provider_id=provider["id"], crew_id=crew["id"], run_id=run["id"],
                flow_id=flow["id"], number="1", version="1", execution_id=execution["id"], node_id="draft",
                key="job_failed", locale="fr", notification_id=sent["notifications"][0]["id"],
@@ -395,6 +400,7 @@ def crews_and_notifications(created: Callable[..., dict[str, Any]], ids: dict[st
         ("POST", "/notification-templates/preview"): {"key": "mention"},
         ("POST", "/notifications/webhooks"): {"url": MATRIX_WEBHOOK_URL, "categories": ["task"]},
         ("PATCH", "/notifications/webhooks/{webhook_id}"): {"description": "matrix"},
+        ("POST", "/notifications/devices"): MATRIX_DEVICE,
     }
     return bodies, {"/hosted-agents": {"agent_id": hosted["id"]}}
 

@@ -81,6 +81,14 @@ def record_event(event: Any, context: Any) -> dict[str, Any]:
     return {"recorded": True}
 
 
+def record_and_fail_first_call(event: Any, context: Any) -> dict[str, Any]:
+    """Records the event; the function's first call fails (a redrive's test: the second one succeeds)."""
+    _record_event(event, context)
+    if len(recorded_events(context.function_name)) == 1:
+        raise ValueError("the first call fails")
+    return {"recorded": True}
+
+
 def pre_sign_up_gate(event: Any, context: Any) -> Any:
     """Cognito PreSignUp: rejects e-mails of ``BLOCKED_DOMAIN``; auto-confirms when ``AUTO_CONFIRM=true``."""
     _record_event(event, context)

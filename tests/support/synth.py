@@ -34,3 +34,16 @@ def synthesized_template() -> dict[str, Any]:
         return dict(json.loads(folded.read_text()))
     finally:
         folded.unlink(missing_ok=True)
+
+
+# CDK's own function behind the console's BucketDeployment (crewhouse_cdk.constructs.console): it runs the AWS CLI
+# of CDK's layer (``index.handler``) and none of the app's code, so the checks of the app's handlers skip it.
+CDK_PROVIDED_FUNCTIONS = ("CustomCDKBucketDeployment",)
+
+
+def app_functions() -> dict[str, dict[str, Any]]:
+    """Logical id -> properties of every Lambda function that runs the app's own handler."""
+    return {logical_id: resource["Properties"]
+            for logical_id, resource in synthesized_template()["Resources"].items()
+            if resource["Type"] == "AWS::Lambda::Function" and "Handler" in resource.get("Properties", {})
+            and not logical_id.startswith(CDK_PROVIDED_FUNCTIONS)}

@@ -16,6 +16,7 @@ from constructs import Construct
 from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.storage import Storage
 from crewhouse_cdk.nag import acknowledge, acknowledge_index_access
+from crewhouse_cdk.stage import staged_name
 
 MOBILE_CALLBACK_URL = "crewhouse://auth/callback"
 # What an app client may write at sign-up and with UpdateUserAttributes: never a tenant.
@@ -91,9 +92,10 @@ class Auth(Construct):
             "Api", identifier="crewhouse",
             scopes=[cognito.ResourceServerScope(scope_name=n, scope_description=d) for n, d in API_SCOPES.items()],
         )
-        # Hosted UI prefixes are unique per region across every AWS account: a second Crewhouse stack in the
-        # same account and region needs its own (`cdk deploy -c crewhouse:cognitoDomainPrefix=...`).
-        domain_prefix = self.node.try_get_context("crewhouse:cognitoDomainPrefix") or f"crewhouse-{stack.account}"
+        # Hosted UI prefixes are unique per region across every AWS account: each stage gets its own; a second
+        # Crewhouse of the same stage, account and region needs `cdk deploy -c crewhouse:cognitoDomainPrefix=...`.
+        domain_prefix = staged_name(self, self.node.try_get_context("crewhouse:cognitoDomainPrefix")
+                                    or f"crewhouse-{stack.account}")
         self.domain = self.user_pool.add_domain(
             "Domain", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=domain_prefix)
         )

@@ -25,6 +25,7 @@ from crewhouse_cdk.constructs.llm import grant_converse, llm_environment
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
 from crewhouse_cdk.constructs.streams import dead_letter_queue
 from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access, logical_id, nag_arn
+from crewhouse_cdk.stage import staged_name
 
 RESOURCE_PREFIX = "crewhouse-bus"
 # The registry holds the public routes: the token exchange and Crewhouse's own A2A card.
@@ -51,6 +52,9 @@ class BusContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi,
                  layers: DependencyLayers) -> None:
         super().__init__(scope, construct_id)
+        # This stage's physical names (crewhouse_cdk.stage).
+        self.resource_prefix = staged_name(self, RESOURCE_PREFIX)
+        self.event_bus_name = staged_name(self, EVENT_BUS_NAME)
         stack = cdk.Stack.of(self)
         # GSI1: listings (agents, capabilities, contexts); GSI2: agents by status; GSI3: overdue heartbeats.
         self.table = tenant_table(self, "BusTable", ttl_attribute="expires_epoch")
@@ -79,8 +83,8 @@ class BusContext(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.hosted_dead_letters, max_receive_count=3))
         public_url = f"https://{api.api.api_id}.execute-api.{stack.region}.{stack.url_suffix}/"
         common = {"BUS_TABLE": self.table.table_name, "BUS_AUDIT_TABLE": self.audit_table.table_name,
-                  "BUS_BUCKET": self.bucket.bucket_name, "BUS_RESOURCE_PREFIX": RESOURCE_PREFIX,
-                  "HOSTED_INBOX_URL": self.hosted_inbox.queue_url, "EVENT_BUS_NAME": EVENT_BUS_NAME,
+                  "BUS_BUCKET": self.bucket.bucket_name, "BUS_RESOURCE_PREFIX": self.resource_prefix,
+                  "HOSTED_INBOX_URL": self.hosted_inbox.queue_url, "EVENT_BUS_NAME": self.event_bus_name,
                   "PUBLIC_API_URL": public_url}
 
         self.api_functions = serve_api_modules(
@@ -160,8 +164,8 @@ class BusContext(Construct):
 
     def _grant_messaging(self, function: lambda_.Function) -> None:
         stack = cdk.Stack.of(self)
-        queues = stack.format_arn(service="sqs", resource=f"{RESOURCE_PREFIX}-*")
-        topics = stack.format_arn(service="sns", resource=f"{RESOURCE_PREFIX}-*")
+        queues = stack.format_arn(service="sqs", resource=f"{self.resource_prefix}-*")
+        topics = stack.format_arn(service="sns", resource=f"{self.resource_prefix}-*")
         function.add_to_role_policy(iam.PolicyStatement(
             actions=["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueUrl", "sqs:GetQueueAttributes",
                      "sqs:SetQueueAttributes", "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
@@ -172,6 +176,6 @@ class BusContext(Construct):
                      "sns:Unsubscribe", "sns:Publish", "sns:SetSubscriptionAttributes", "sns:TagResource"],
             resources=[topics]))
         for service in ("sqs", "sns"):
-            acknowledge(function, f"AwsSolutions-IAM5[Resource::{nag_arn(self, service, f'{RESOURCE_PREFIX}-*')}]",
+            acknowledge(function, f"AwsSolutions-IAM5[Resource::{nag_arn(self, service, f'{self.resource_prefix}-*')}]",
                         "One inbox per agent and one topic per tenant topic, created at run time; the grant "
-                        f"covers the {RESOURCE_PREFIX}- prefix only.")
+                        f"covers the {self.resource_prefix}- prefix only.")

@@ -34,6 +34,7 @@ class ChatContext(Construct):
                 "CURSOR_SECRET_ARN": storage.cursor_secret.secret_arn,
                 "LLM_PROVIDERS": "bedrock",
                 "BEDROCK_MODEL_ID": model_id,
+                "EVENT_BUS_NAME": storage.event_bus_name,
             },
         ).function
         self.table.grant_read_write_data(self.function)

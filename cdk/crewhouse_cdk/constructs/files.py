@@ -35,6 +35,7 @@ from crewhouse_cdk.nag import (
     logical_id,
     nag_arn,
 )
+from crewhouse_cdk.stage import staged_name
 
 UPLOADS, THUMBNAILS, QUARANTINE = "uploads/", "thumbnails/", "quarantine/"
 SCAN_RESULT = "GuardDuty Malware Protection Object Scan Result"
@@ -60,6 +61,8 @@ class FilesContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi, tasks: TasksContext,
                  layers: DependencyLayers, notes_table: dynamodb.ITable | None = None) -> None:
         super().__init__(scope, construct_id)
+        # This stage's physical names (crewhouse_cdk.stage).
+        self.event_bus_name = staged_name(self, EVENT_BUS_NAME)
         stack = cdk.Stack.of(self)
         bucket = storage.files_bucket
         self.table = tenant_table(self, "FilesTable", stream=True)
@@ -94,7 +97,7 @@ class FilesContext(Construct):
             "FILES_BUCKET": bucket.bucket_name,
             "TASKS_TABLE": tasks.table.table_name,
             "SEARCH_TABLE": storage.search_table.table_name,
-            "EVENT_BUS_NAME": EVENT_BUS_NAME,
+            "EVENT_BUS_NAME": self.event_bus_name,
             "MALWARE_SCAN_REQUIRED": "true",
             "OCR_PROVIDER": "textract",
             "RETENTION_SWEEP_HOUR": str(RETENTION_SWEEP_HOUR),

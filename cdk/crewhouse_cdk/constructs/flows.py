@@ -23,6 +23,7 @@ from crewhouse_cdk.constructs.providers import Providers
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
 from crewhouse_cdk.constructs.tool_registry import ToolRegistry
 from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access, nag_arn
+from crewhouse_cdk.stage import staged_name
 
 FLOW_PREFIX = "crewhouse-flow"
 API_FUNCTIONS: dict[str, tuple[str, str]] = {
@@ -44,7 +45,8 @@ FLOW_LOG_DELIVERY_ACTIONS = [
 FLOW_TRACING_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
                         "xray:GetSamplingTargets"]
 EXECUTIONS_API_MACHINE_ACTIONS = ["states:StartExecution"]  # on a version (in AWS) or the state machine
-EXECUTIONS_API_EXECUTION_ACTIONS = ["states:StopExecution", "states:DescribeExecution", "states:GetExecutionHistory"]
+EXECUTIONS_API_EXECUTION_ACTIONS = ["states:StopExecution", "states:DescribeExecution", "states:GetExecutionHistory",
+                                    "states:RedriveExecution"]
 
 
 def _states_arn(stack: cdk.Stack, kind: str, prefix: str) -> str:
@@ -57,6 +59,9 @@ class FlowsContext(Construct):
                  layers: DependencyLayers, tool_registry: ToolRegistry | None = None,
                  providers: Providers | None = None, crews: CrewsContext | None = None) -> None:
         super().__init__(scope, construct_id)
+        # This stage's physical names (crewhouse_cdk.stage).
+        self.flow_prefix = staged_name(self, FLOW_PREFIX)
+        self.event_bus_name = staged_name(self, EVENT_BUS_NAME)
         stack = cdk.Stack.of(self)
         # GSI1: a flow's runs, newest first.
         self.table = tenant_table(self, "FlowsTable")
@@ -64,10 +69,10 @@ class FlowsContext(Construct):
             index_name="GSI1",
             partition_key=dynamodb.Attribute(name="GSI1PK", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="GSI1SK", type=dynamodb.AttributeType.STRING))
-        flow_machines, flow_executions = _states_arn(stack, "stateMachine", FLOW_PREFIX), _states_arn(
-            stack, "execution", FLOW_PREFIX)
-        common = {"FLOWS_TABLE": self.table.table_name, "FLOW_NAME_PREFIX": FLOW_PREFIX,
-                  "EVENT_BUS_NAME": EVENT_BUS_NAME}
+        flow_machines, flow_executions = _states_arn(stack, "stateMachine", self.flow_prefix), _states_arn(
+            stack, "execution", self.flow_prefix)
+        common = {"FLOWS_TABLE": self.table.table_name, "FLOW_NAME_PREFIX": self.flow_prefix,
+                  "EVENT_BUS_NAME": self.event_bus_name}
 
         # --- the node runner --------------------------------------------------------------------------------------
         self.runner_function = CrewhouseFunction(
@@ -114,10 +119,10 @@ class FlowsContext(Construct):
                     "Step Functions' log delivery (logs:*LogDelivery*, resource policies) and X-Ray writes support no "
                     "resource-level permissions.")
         for kind in ("stateMachine", "execution"):
-            finding = nag_arn(self, "states", f"{kind}:{FLOW_PREFIX}-*")
+            finding = nag_arn(self, "states", f"{kind}:{self.flow_prefix}-*")
             acknowledge(self.flow_role, f"AwsSolutions-IAM5[Resource::{finding}]",
                         "Flow state machines are created at run time (one per flow); the grant covers the "
-                        f"{FLOW_PREFIX}- prefix only (a Distributed Map's child executions).")
+                        f"{self.flow_prefix}- prefix only (a Distributed Map's child executions).")
 
         # --- the API ------------------------------------------------------------------------------------------------
         self.api_functions = serve_api_modules(
@@ -146,9 +151,9 @@ class FlowsContext(Construct):
                                     (self.executions_api, ("stateMachine:{p}-*", "stateMachine:{p}-*:*",
                                                            "execution:{p}-*"))):
             for resource in resources:
-                finding = nag_arn(self, "states", resource.format(p=FLOW_PREFIX))
+                finding = nag_arn(self, "states", resource.format(p=self.flow_prefix))
                 acknowledge(function, f"AwsSolutions-IAM5[Resource::{finding}]",
                             "One state machine per flow (with its versions, live alias and executions), created at "
-                            f"run time; the grant covers the {FLOW_PREFIX}- prefix only.")
+                            f"run time; the grant covers the {self.flow_prefix}- prefix only.")
 
         self.functions: dict[str, lambda_.IFunction] = {**self.api_functions, "FlowNodeRunner": self.runner_function}

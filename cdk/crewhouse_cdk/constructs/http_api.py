@@ -20,12 +20,24 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from crewhouse_cdk.constructs.auth import Auth
+from crewhouse_cdk.constructs.canary import CanaryDeployments, LiveAliases
 from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
-from crewhouse_cdk.constructs.storage import Storage
+from crewhouse_cdk.constructs.storage import Storage, tenant_table
 from crewhouse_cdk.routes import gateway_routes
+from crewhouse_cdk.stage import DEFAULT_STAGE, stage_of, staged_name
 
 THROTTLE_RATE = 100
 THROTTLE_BURST = 200
+# Each caller's and each tenant's limits (crewhouse.core.api_limits), set on every API function; a stage overrides
+# any of them with the CDK context ``rateLimits`` (e.g. ``-c rateLimits='{"RATE_LIMIT_USER_BURST": "80"}'``).
+RATE_LIMITS = {
+    "RATE_LIMIT_USER_PER_SECOND": "20",
+    "RATE_LIMIT_USER_BURST": "40",
+    "RATE_LIMIT_TENANT_PER_SECOND": "200",
+    "RATE_LIMIT_TENANT_BURST": "400",
+    "RATE_LIMIT_TENANT_BLOCK": "10",
+    "RATE_LIMIT_WEIGHTS": "POST /jobs=5,POST /chat/sessions/{session_id}/messages=3",
+}
 # How long API Gateway keeps an authorizer answer per Authorization header: a revoked personal token works at
 # most this long, and a caller costs at most one authorizer invocation per this period.
 AUTHORIZER_CACHE_SECONDS = 60
@@ -80,6 +92,9 @@ class HttpApi(Construct):
                  layers: DependencyLayers) -> None:
         super().__init__(scope, construct_id)
         self._memberships: dynamodb.ITable = storage.platform_table
+        # The request buckets every API function charges (crewhouse.core.api_limits); idle ones expire (TTL).
+        self.rate_limit_table = tenant_table(self, "RateLimitTable", ttl_attribute="expires_epoch")
+        self._rate_limits = {**RATE_LIMITS, **(self.node.try_get_context("rateLimits") or {})}
         self.authorizer_function = self._authorizer_function(auth, storage, layers)
         # The authorizer's refusals (Powertools EMF, crewhouse.platform.authorizer.REFUSED_METRIC).
         self.refused_credentials = cloudwatch.Metric(namespace="Crewhouse", metric_name="CredentialsRefused",
@@ -93,7 +108,7 @@ class HttpApi(Construct):
         )
         self.api = apigwv2.HttpApi(
             self, "Api",
-            api_name="crewhouse",
+            api_name=staged_name(self, "crewhouse"),
             description="Crewhouse HTTP API",
             default_authorizer=self.authorizer,
             create_default_stage=False,
@@ -117,6 +132,10 @@ class HttpApi(Construct):
         )
         self.url = self.stage.url
         self._integrations: dict[str, _LambdaProxyIntegration] = {}
+        # Outside dev, routes reach each function's live alias, shifted by CodeDeploy (crewhouse_cdk.constructs.canary).
+        self._live_aliases = (LiveAliases(cdk.Stack.of(self), "LiveAliases")
+                              if stage_of(self) != DEFAULT_STAGE else None)
+        self.canaries: list[CanaryDeployments] = [self._live_aliases.deployments] if self._live_aliases else []
 
     def _authorizer_function(self, auth: Auth, storage: Storage, layers: DependencyLayers) -> CrewhouseFunction:
         """Verifies Cognito JWTs against the pool's keys and looks personal tokens up by their keyed hash."""
@@ -144,18 +163,42 @@ class HttpApi(Construct):
     def integration_for(self, function: lambda_.IFunction) -> _LambdaProxyIntegration:
         """One integration and one invoke permission (any stage, method and path of this API) per function,
         shared by its routes. Every function behind the API checks each caller's membership, so it reads
-        (GetItem only) the membership table."""
+        (GetItem only) the membership table, and charges each caller's request buckets (UpdateItem only)."""
         key = function.node.path
         if key not in self._integrations:
             assert isinstance(function, lambda_.Function), "API routes go to functions defined in this app"
             function.add_environment("PLATFORM_TABLE", self._memberships.table_name)
             function.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"],
                                                             resources=[self._memberships.table_arn]))
-            function.add_permission("HttpApiInvoke", principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
-                                    source_arn=cdk.Stack.of(self).format_arn(
-                                        service="execute-api", resource=self.api.api_id, resource_name="*"))
-            self._integrations[key] = _LambdaProxyIntegration(f"Integration{len(self._integrations)}", function)
+            function.add_environment("RATE_LIMIT_TABLE", self.rate_limit_table.table_name)
+            for name, value in self._rate_limits.items():
+                function.add_environment(name, str(value))
+            function.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:UpdateItem"],
+                                                            resources=[self.rate_limit_table.table_arn]))
+            target = self._canary_for(function).live(function) if self._live_aliases else function
+            target.add_permission("HttpApiInvoke", principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
+                                  source_arn=cdk.Stack.of(self).format_arn(
+                                      service="execute-api", resource=self.api.api_id, resource_name="*"))
+            self._integrations[key] = _LambdaProxyIntegration(f"Integration{len(self._integrations)}", target)
         return self._integrations[key]
+
+    def _canary_for(self, function: lambda_.Function) -> CanaryDeployments:
+        """Where ``function``'s live alias goes: :class:`LiveAliases` for the parent's functions, the function's
+        own nested stack otherwise (see crewhouse_cdk.constructs.canary)."""
+        assert self._live_aliases is not None
+        home = cdk.Stack.of(function)
+        if home is cdk.Stack.of(self):
+            return self._live_aliases.deployments
+        found = home.node.try_find_child("Canary")
+        if not isinstance(found, CanaryDeployments):
+            found = CanaryDeployments(home, "Canary")
+            self.canaries.append(found)
+        return found
+
+    def roll_back_on(self, alarm: cloudwatch.IAlarm) -> None:
+        """Every API function's canary deployment rolls back when ``alarm`` fires (the API's 5xx alarm)."""
+        for canary in self.canaries:
+            canary.roll_back_on(alarm)
 
     def route(self, path: str, methods: list[apigwv2.HttpMethod], function: lambda_.IFunction, *,
               public: bool = False) -> list[apigwv2.HttpRoute]:

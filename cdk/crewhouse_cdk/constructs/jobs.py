@@ -25,6 +25,7 @@ from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_tab
 from crewhouse_cdk.grants import grant_pass_role_to_scheduler
 from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access, logical_id, nag_arn
 from crewhouse_cdk.paths import STATEMACHINES_DIR
+from crewhouse_cdk.stage import staged_name
 
 JOB_SCHEDULE_GROUP = "crewhouse-jobs"
 STATE_MACHINE_FILE = STATEMACHINES_DIR / "agent_job.asl.json"
@@ -39,6 +40,10 @@ class JobsContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi, notes: NotesContext,
                  files: FilesContext, layers: DependencyLayers) -> None:
         super().__init__(scope, construct_id)
+        # This stage's physical names (crewhouse_cdk.stage).
+        self.schedule_group_name = staged_name(self, JOB_SCHEDULE_GROUP)
+        self.web_search_keys_prefix = staged_name(self, WEB_SEARCH_KEYS)
+        self.event_bus_name = staged_name(self, EVENT_BUS_NAME)
         stack = cdk.Stack.of(self)
         self.table = tenant_table(self, "JobsTable")
         self.table.add_global_secondary_index(
@@ -55,23 +60,23 @@ class JobsContext(Construct):
                                dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters,
                                                                      max_receive_count=MAX_RECEIVES))
         common = {"JOBS_TABLE": self.table.table_name, "JOB_QUEUE_URL": self.queue.queue_url,
-                  "DISPATCH_MAX_RECEIVES": str(MAX_RECEIVES), "EVENT_BUS_NAME": EVENT_BUS_NAME,
+                  "DISPATCH_MAX_RECEIVES": str(MAX_RECEIVES), "EVENT_BUS_NAME": self.event_bus_name,
                   "NOTES_TABLE": notes.table.table_name, "FILES_TABLE": files.table.table_name,
                   "FILES_BUCKET": storage.files_bucket.bucket_name, "SEARCH_TABLE": storage.search_table.table_name,
-                  "WEB_SEARCH_ENDPOINT": WEB_SEARCH_ENDPOINT, "WEB_SEARCH_KEYS_PREFIX": WEB_SEARCH_KEYS}
+                  "WEB_SEARCH_ENDPOINT": WEB_SEARCH_ENDPOINT, "WEB_SEARCH_KEYS_PREFIX": self.web_search_keys_prefix}
         tenant_secrets = stack.format_arn(service="secretsmanager", resource="secret",
-                                          resource_name=f"{WEB_SEARCH_KEYS}*",
+                                          resource_name=f"{self.web_search_keys_prefix}*",
                                           arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
 
         # --- the state machine's functions ----------------------------------------------------------------
         self.step_function = CrewhouseFunction(
             self, "JobStep", handler="crewhouse.jobs.workers.job_step", layers=layers,
-            description="Agent job bookkeeping: mark running, store the result, mark succeeded or failed",
+            description="Agent job bookkeeping: store the result and mark the job succeeded, or mark it failed",
             environment=common, timeout=cdk.Duration.seconds(30),
         ).function
         self.runner_function = CrewhouseFunction(
             self, "JobRunner", handler="crewhouse.jobs.workers.run_agent", layers=layers,
-            description="The agent step of a job: runs the job type and answers Step Functions by task token",
+            description="A job's agent step: starts the run, runs the job type, answers Step Functions by task token",
             environment={**common, **llm_environment(self)}, timeout=cdk.Duration.minutes(15), memory_size=1536,
         ).function
         # The runner reports its own failures by task token; Lambda's async retries would run it twice.
@@ -120,7 +125,7 @@ class JobsContext(Construct):
             definition_body=sfn.DefinitionBody.from_string(STATE_MACHINE_FILE.read_text()),
             definition_substitutions={"JobStepFunctionArn": self.step_function.function_arn,
                                       "RunAgentFunctionArn": self.runner_function.function_arn,
-                                      "EventBusName": EVENT_BUS_NAME},
+                                      "EventBusName": self.event_bus_name},
             state_machine_type=sfn.StateMachineType.STANDARD,
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=logs_group, level=sfn.LogLevel.ALL, include_execution_data=True),
@@ -143,7 +148,7 @@ class JobsContext(Construct):
         ).function
         self._grant_jobs(self.schedule_due_function)
         self.queue.grant_send_messages(self.schedule_due_function)
-        self.schedule_group = scheduler.CfnScheduleGroup(self, "ScheduleGroup", name=JOB_SCHEDULE_GROUP)
+        self.schedule_group = scheduler.CfnScheduleGroup(self, "ScheduleGroup", name=self.schedule_group_name)
         self.scheduler_role = iam.Role(
             self, "SchedulerRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
             description="Lets EventBridge Scheduler start run_at jobs")
@@ -169,7 +174,7 @@ class JobsContext(Construct):
             self, "JobsApi", handler="crewhouse.jobs.api.handler", layers=layers,
             description="Jobs API: submit, list, progress, cancel, timeline, dead letters and redrive",
             environment={**common, "JOB_STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
-                         "JOB_SCHEDULE_GROUP": JOB_SCHEDULE_GROUP,
+                         "JOB_SCHEDULE_GROUP": self.schedule_group_name,
                          "JOB_SCHEDULE_TARGET_ARN": self.schedule_due_function.function_arn,
                          "JOB_SCHEDULE_ROLE_ARN": self.scheduler_role.role_arn,
                          "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
@@ -189,20 +194,21 @@ class JobsContext(Construct):
         self.api_function.add_to_role_policy(iam.PolicyStatement(
             actions=["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"],
             resources=[stack.format_arn(service="scheduler", resource="schedule",
-                                        resource_name=f"{JOB_SCHEDULE_GROUP}/*")]))
+                                        resource_name=f"{self.schedule_group_name}/*")]))
         acknowledge(self.api_function,
                     "AwsSolutions-IAM5[Resource::"
                     f"{nag_arn(self, 'states', f'execution:<{logical_id(self.state_machine)}.Name>:*')}]",
                     "Executions are named per job at run time; the grant covers this state machine's only.")
         acknowledge(self.api_function,
-                    f"AwsSolutions-IAM5[Resource::{nag_arn(self, 'scheduler', f'schedule/{JOB_SCHEDULE_GROUP}/*')}]",
+                    "AwsSolutions-IAM5[Resource::"
+                    f"{nag_arn(self, 'scheduler', f'schedule/{self.schedule_group_name}/*')}]",
                     "run_at schedules are created per job at run time; the grant is limited to their group.")
         # Admins set and remove the tenant's web search key; it is never read back through the API.
         self.api_function.add_to_role_policy(iam.PolicyStatement(
             actions=["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DescribeSecret",
                      "secretsmanager:DeleteSecret", "secretsmanager:TagResource"],
             resources=[tenant_secrets]))
-        secrets_finding = nag_arn(self, "secretsmanager", f"secret:{WEB_SEARCH_KEYS}*")
+        secrets_finding = nag_arn(self, "secretsmanager", f"secret:{self.web_search_keys_prefix}*")
         for function in (self.api_function, self.runner_function):
             acknowledge(function, f"AwsSolutions-IAM5[Resource::{secrets_finding}]",
                         "One web search key per tenant, created at run time; the grant covers that prefix only.")

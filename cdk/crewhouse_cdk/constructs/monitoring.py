@@ -15,6 +15,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
+from crewhouse_cdk.constructs.business import business_widgets
+from crewhouse_cdk.stage import staged_name
+
 FIVE_MINUTES = cdk.Duration.minutes(5)
 RUNBOOKS = "docs/runbooks.md"
 
@@ -66,13 +69,15 @@ class Monitoring(Construct):
                                                                           client_errors, server_errors]),
             cloudwatch.GraphWidget(title="API latency p95", left=[latency]),
         ]
+        widgets.extend(business_widgets())  # what the users did, next to how the API did
         alarms, function_widgets = function_alarms(self, functions, expected_errors)
         self.alarms.extend(alarms)
         widgets.extend(function_widgets)
         alarms, queue_widgets = dead_letter_alarms(self, dead_letter_queues or {})
         self.alarms.extend(alarms)
         widgets.extend(queue_widgets)
-        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name="Crewhouse", widgets=[widgets])
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=staged_name(self, "Crewhouse"),
+                                              widgets=[widgets])
 
 
 def function_alarms(scope: Construct, functions: Mapping[str, lambda_.IFunction],

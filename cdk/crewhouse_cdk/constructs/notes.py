@@ -16,6 +16,7 @@ from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
 from crewhouse_cdk.constructs.streams import consume_stream, dead_letter_queue
 from crewhouse_cdk.nag import acknowledge, acknowledge_index_access, logical_id
+from crewhouse_cdk.stage import staged_name
 
 # Construct id -> (handler module, description): one function per module of crewhouse.notes.api, its routes
 # and grants derived from the module's router (crewhouse_cdk.routes).
@@ -45,6 +46,8 @@ class NotesContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi,
                  layers: DependencyLayers, tasks_table: dynamodb.ITable) -> None:
         super().__init__(scope, construct_id)
+        # This stage's physical names (crewhouse_cdk.stage).
+        self.event_bus_name = staged_name(self, EVENT_BUS_NAME)
         self.table = tenant_table(self, "NotesTable", stream=True, ttl_attribute="expires_at")
         for index in ("GSI1", "GSI2", "GSI3"):
             self.table.add_global_secondary_index(
@@ -62,7 +65,7 @@ class NotesContext(Construct):
             "SEARCH_TABLE": storage.search_table.table_name,
             "SYNC_TABLE": storage.sync_table.table_name,
             "FILES_BUCKET": bucket.bucket_name,
-            "EVENT_BUS_NAME": EVENT_BUS_NAME,
+            "EVENT_BUS_NAME": self.event_bus_name,
         }
 
         self._bodies, self._list_bodies, self._bucket = bodies, list_bodies, bucket

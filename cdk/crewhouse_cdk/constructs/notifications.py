@@ -8,6 +8,11 @@ times), the worker that consumes it (partial batch failures), and the customer-m
 signing secrets are encrypted with (:mod:`crewhouse.notifications.webhooks` says why this and not the providers'
 envelope or Secrets Manager).
 
+Mobile push: the deployer's SNS platform applications (CloudFormation has no resource for them), named by CDK
+context (:data:`PUSH_CONTEXT`; none named: push is off and the devices routes answer 503). The functions that
+deliver may ``sns:Publish`` to, and ``sns:DeleteEndpoint`` (a disabled one), endpoints of those applications only;
+the API also ``sns:CreatePlatformEndpoint`` on them (device registration).
+
 Each function's role is what it calls: the API reads and writes its table (derived from its router), reads
 members and profiles (GetItem on the platform table, granted by the HTTP API), sends e-mail from the configured
 sender, creates schedules in its own group and queues webhook deliveries; the consumer and the schedule function
@@ -38,12 +43,17 @@ from crewhouse_cdk.constructs.streams import dead_letter_queue
 from crewhouse_cdk.grants import grant_pass_role_to_scheduler
 from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, nag_arn
 from crewhouse_cdk.nested import Shared
+from crewhouse_cdk.stage import staged_name
 
 SCHEDULE_GROUP = "crewhouse-notifications"
 CONFIGURATION_SET = "crewhouse-notifications"
 EMAIL_EVENT_DESTINATION = "crewhouse-notifications-events"
 EMAIL_EVENT_TYPES = ("Email Delivered", "Email Bounced", "Email Complaint Received")
 SENDER_CONTEXT = "crewhouse:notificationSender"
+# The SNS platform applications of mobile push, by the setting that carries each: a full ARN, or
+# ``<PLATFORM>/<name>`` for one in the stack's own account and region (what the embedded cloud passes).
+PUSH_CONTEXT = {"PUSH_FCM_APPLICATION_ARN": "crewhouse:pushFcmApplication",
+                "PUSH_APNS_APPLICATION_ARN": "crewhouse:pushApnsApplication"}
 DEFAULT_SENDER = "no-reply@crewhouse.local"  # the invitation sender's default: one identity to verify in SES
 API_FUNCTIONS: dict[str, tuple[str, str]] = {
     "NotificationsApi": ("crewhouse.notifications.api",
@@ -69,6 +79,11 @@ EVENT_SOURCES: dict[str, tuple[str, ...]] = {
 class NotificationsContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, shared: Shared) -> None:
         super().__init__(scope, construct_id)
+        # This stage's physical names (crewhouse_cdk.stage).
+        self.schedule_group_name = staged_name(self, SCHEDULE_GROUP)
+        self.configuration_set_name = staged_name(self, CONFIGURATION_SET)
+        self.email_event_destination_name = staged_name(self, EMAIL_EVENT_DESTINATION)
+        self.event_bus_name = staged_name(self, EVENT_BUS_NAME)
         storage, layers = shared.storage, shared.layers
         self.table = tenant_table(self, "NotificationsTable", ttl_attribute="expires_epoch")  # webhook deliveries
         self.table.add_global_secondary_index(  # unread notifications (sparse)
@@ -77,16 +92,16 @@ class NotificationsContext(Construct):
             sort_key=dynamodb.Attribute(name="GSI1SK", type=dynamodb.AttributeType.STRING))
         sender = self.node.try_get_context(SENDER_CONTEXT) or DEFAULT_SENDER
         self.configuration_set = ses.ConfigurationSet(
-            self, "EmailConfigurationSet", configuration_set_name=CONFIGURATION_SET,
+            self, "EmailConfigurationSet", configuration_set_name=self.configuration_set_name,
             reputation_metrics=True, sending_enabled=True)
         # SES publishes the set's deliveries, bounces and complaints to the account's default bus (the only bus
         # an SES EventBridge destination may name); a rule there hands them to the e-mail events function.
         default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
         self.configuration_set.add_event_destination(
-            "EmailEvents", configuration_set_event_destination_name=EMAIL_EVENT_DESTINATION,
+            "EmailEvents", configuration_set_event_destination_name=self.email_event_destination_name,
             destination=ses.EventDestination.event_bus(default_bus),
             events=[ses.EmailSendingEvent.DELIVERY, ses.EmailSendingEvent.BOUNCE, ses.EmailSendingEvent.COMPLAINT])
-        self.schedule_group = scheduler.CfnScheduleGroup(self, "ScheduleGroup", name=SCHEDULE_GROUP)
+        self.schedule_group = scheduler.CfnScheduleGroup(self, "ScheduleGroup", name=self.schedule_group_name)
         self.scheduler_role = iam.Role(
             self, "SchedulerRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
             description="Lets EventBridge Scheduler invoke the notifications' schedule function")
@@ -102,8 +117,9 @@ class NotificationsContext(Construct):
                                    description="Encrypts the signing secrets of users' notification webhooks",
                                    removal_policy=cdk.RemovalPolicy.RETAIN)
         common = {"NOTIFICATIONS_TABLE": self.table.table_name, "NOTIFICATION_SENDER": sender,
-                  "SES_CONFIGURATION_SET": CONFIGURATION_SET, "DELIVERY_SCHEDULE_GROUP": SCHEDULE_GROUP,
-                  "DELIVERY_ROLE_ARN": self.scheduler_role.role_arn, "EVENT_BUS_NAME": EVENT_BUS_NAME,
+                  "SES_CONFIGURATION_SET": self.configuration_set_name,
+                  "DELIVERY_SCHEDULE_GROUP": self.schedule_group_name,
+                  "DELIVERY_ROLE_ARN": self.scheduler_role.role_arn, "EVENT_BUS_NAME": self.event_bus_name,
                   "WEBHOOK_QUEUE_URL": self.webhook_queue.queue_url}
 
         self.schedule_function = CrewhouseFunction(
@@ -164,6 +180,9 @@ class NotificationsContext(Construct):
             self.webhook_queue.grant_send_messages(function)  # a notification's webhook deliveries
         for function in (self.api_function, self.schedule_function, self.consumer_function):
             self._grant_sending(function, sender)
+        self.push_applications = self._push_applications()
+        if self.push_applications:
+            self._grant_push(self.api_function, self.schedule_function, self.consumer_function)
 
         # --- the bus's events to the consumer: one rule a source ---------------------------------------------
         self.dead_letters = dead_letter_queue(self, "EventsDlq", of="the notifications' event rules")
@@ -190,7 +209,7 @@ class NotificationsContext(Construct):
             description="SES events of the notifications' configuration set: recorded on each e-mail's history",
             event_pattern=events.EventPattern(
                 source=["aws.ses"], detail_type=list(EMAIL_EVENT_TYPES),
-                detail={"mail": {"tags": {"ses:configuration-set": [CONFIGURATION_SET]}}}))
+                detail={"mail": {"tags": {"ses:configuration-set": [self.configuration_set_name]}}}))
         self.email_events_rule.add_target(targets.LambdaFunction(
             self.email_events_function, dead_letter_queue=self.dead_letters, retry_attempts=4,
             max_event_age=cdk.Duration.hours(2)))
@@ -204,6 +223,40 @@ class NotificationsContext(Construct):
         shared.functions.update(self.functions)
         shared.dead_letter_queues.update(self.dead_letter_queues)
 
+    def _push_applications(self) -> dict[str, tuple[str, str, str]]:
+        """Setting -> (application ARN, its endpoints' ARN pattern, the pattern as cdk-nag shows it)."""
+        stack = cdk.Stack.of(self)
+        found = {}
+        for variable, context_key in PUSH_CONTEXT.items():
+            named = str(self.node.try_get_context(context_key) or "").strip()
+            if not named:
+                continue
+            if named.startswith("arn:"):  # arn:<partition>:sns:<region>:<account>:app/<PLATFORM>/<name>
+                prefix, _, app = named.partition(":app/")
+                endpoints = f"{prefix}:endpoint/{app}/*"
+                found[variable] = (named, endpoints, endpoints)
+            else:
+                found[variable] = (stack.format_arn(service="sns", resource="app", resource_name=named),
+                                   stack.format_arn(service="sns", resource="endpoint", resource_name=f"{named}/*"),
+                                   nag_arn(self, "sns", f"endpoint/{named}/*"))
+        return found
+
+    def _grant_push(self, api: lambda_.Function, *delivering: lambda_.Function) -> None:
+        applications = [arn for arn, _, _ in self.push_applications.values()]
+        endpoints = [pattern for _, pattern, _ in self.push_applications.values()]
+        for function in (api, *delivering):
+            for variable, (arn, _, _) in self.push_applications.items():
+                function.add_environment(variable, arn)
+            # Publish to the user's devices; delete an endpoint SNS disabled (and, in the API, a removed device).
+            function.add_to_role_policy(iam.PolicyStatement(actions=["sns:Publish", "sns:DeleteEndpoint"],
+                                                            resources=endpoints))
+            for _, _, shown in self.push_applications.values():
+                acknowledge(function, f"AwsSolutions-IAM5[Resource::{shown}]",
+                            "Device endpoints are created per registered token at run time; the grant is limited "
+                            "to the endpoints of the deployer's push platform applications.")
+        api.add_to_role_policy(iam.PolicyStatement(  # device registration
+            actions=["sns:CreatePlatformEndpoint"], resources=applications))
+
     def _grant_key(self, function: lambda_.Function, *actions: str) -> None:
         function.add_to_role_policy(iam.PolicyStatement(
             actions=list(actions), resources=[self.webhook_key.key_arn],
@@ -215,7 +268,7 @@ class NotificationsContext(Construct):
             actions=["ses:SendEmail"],
             resources=[stack.format_arn(service="ses", resource="identity", resource_name="*"),
                        stack.format_arn(service="ses", resource="configuration-set",
-                                        resource_name=CONFIGURATION_SET)],
+                                        resource_name=self.configuration_set_name)],
             conditions={"StringEquals": {"ses:FromAddress": sender}}))
         acknowledge(function, f"AwsSolutions-IAM5[Resource::{nag_arn(function, 'ses', 'identity/*')}]",
                     "SES authorizes sending against the sender and each recipient identity; the condition pins "
@@ -223,8 +276,9 @@ class NotificationsContext(Construct):
         function.add_to_role_policy(iam.PolicyStatement(
             actions=["scheduler:CreateSchedule"],
             resources=[stack.format_arn(service="scheduler", resource="schedule",
-                                        resource_name=f"{SCHEDULE_GROUP}/*")]))
+                                        resource_name=f"{self.schedule_group_name}/*")]))
         acknowledge(function,
-                    f"AwsSolutions-IAM5[Resource::{nag_arn(function, 'scheduler', f'schedule/{SCHEDULE_GROUP}/*')}]",
+                    "AwsSolutions-IAM5[Resource::"
+                    f"{nag_arn(function, 'scheduler', f'schedule/{self.schedule_group_name}/*')}]",
                     "One-time schedules are created per send at run time; the grant is limited to their group.")
         grant_pass_role_to_scheduler(self.scheduler_role, function)

@@ -35,6 +35,7 @@ from crewhouse_cdk.constructs.storage import tenant_table
 from crewhouse_cdk.constructs.streams import dead_letter_queue
 from crewhouse_cdk.nag import acknowledge, logical_id, nag_arn
 from crewhouse_cdk.nested import Shared
+from crewhouse_cdk.stage import staged_name
 
 STAGE_NAME = "live"
 THROTTLE_RATE = 50
@@ -72,7 +73,7 @@ class RealtimeContext(Construct):
                                                               "the WebSocket connections subscribed to them")
 
         self.api = apigwv2.WebSocketApi(
-            self, "Api", api_name="crewhouse-live", description="Crewhouse live updates (WebSocket)",
+            self, "Api", api_name=staged_name(self, "crewhouse-live"), description="Crewhouse live updates (WebSocket)",
             connect_route_options=apigwv2.WebSocketRouteOptions(
                 integration=integrations.WebSocketLambdaIntegration("Connect", self.connect_function)),
             disconnect_route_options=apigwv2.WebSocketRouteOptions(

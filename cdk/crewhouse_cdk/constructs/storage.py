@@ -10,6 +10,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from crewhouse_cdk.nag import acknowledge
+from crewhouse_cdk.stage import staged_name
 
 EVENT_BUS_NAME = "crewhouse"
 
@@ -35,6 +36,8 @@ def tenant_table(scope: Construct, construct_id: str, *, ttl_attribute: str | No
 class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
+        # This stage's physical names (crewhouse_cdk.stage).
+        self.event_bus_name = staged_name(self, EVENT_BUS_NAME)
         # Tenants, memberships (the only source of who may act in a tenant, and in which role), invitations.
         # Invitations and personal access tokens carry ``expires_epoch``: DynamoDB drops them once expired.
         self.platform_table = tenant_table(self, "PlatformTable", ttl_attribute="expires_epoch")
@@ -77,7 +80,7 @@ class Storage(Construct):
             lifecycle_rules=[s3.LifecycleRule(abort_incomplete_multipart_upload_after=cdk.Duration.days(1))],
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        self.event_bus = events.EventBus(self, "EventBus", event_bus_name=EVENT_BUS_NAME)
+        self.event_bus = events.EventBus(self, "EventBus", event_bus_name=self.event_bus_name)
         self.cursor_secret = self._hmac_key(
             "CursorSigningKey", "HMAC key that signs pagination cursors",
             "The key only authenticates pagination cursors; rotating it would just invalidate open cursors.")

@@ -16,6 +16,7 @@ from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_tab
 from crewhouse_cdk.constructs.streams import consume_stream, dead_letter_queue
 from crewhouse_cdk.grants import grant_pass_role_to_scheduler
 from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, nag_arn
+from crewhouse_cdk.stage import staged_name
 
 REMINDER_GROUP = "crewhouse-reminders"
 # Construct id -> (handler module, description): one function per module of crewhouse.tasks.api, its routes
@@ -33,6 +34,9 @@ class TasksContext(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api: HttpApi,
                  layers: DependencyLayers) -> None:
         super().__init__(scope, construct_id)
+        # This stage's physical names (crewhouse_cdk.stage).
+        self.reminder_group_name = staged_name(self, REMINDER_GROUP)
+        self.event_bus_name = staged_name(self, EVENT_BUS_NAME)
         stack = cdk.Stack.of(self)
         self.table = tenant_table(self, "TasksTable", stream=True)
         for index in ("GSI1", "GSI2", "GSI3"):
@@ -45,7 +49,7 @@ class TasksContext(Construct):
             "TASKS_TABLE": self.table.table_name,
             "SEARCH_TABLE": storage.search_table.table_name,
             "SYNC_TABLE": storage.sync_table.table_name,
-            "EVENT_BUS_NAME": EVENT_BUS_NAME,
+            "EVENT_BUS_NAME": self.event_bus_name,
         }
 
         # The HTTP API: one function per module of crewhouse.tasks.api, each with only its routes (FastAPI builds
@@ -64,7 +68,7 @@ class TasksContext(Construct):
                                                                       resources=[self.table.table_arn]))
         storage.event_bus.grant_put_events_to(self.reminder_function)
 
-        self.schedule_group = scheduler.CfnScheduleGroup(self, "ReminderGroup", name=REMINDER_GROUP)
+        self.schedule_group = scheduler.CfnScheduleGroup(self, "ReminderGroup", name=self.reminder_group_name)
         self.scheduler_role = iam.Role(
             self, "SchedulerRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
             description="Lets EventBridge Scheduler invoke the reminder function",
@@ -76,7 +80,7 @@ class TasksContext(Construct):
         self.stream_function = CrewhouseFunction(
             self, "TasksStream", handler="crewhouse.tasks.workers.on_table_changes", layers=layers,
             description="Tasks stream: search index, sync log, reminder schedules, domain events",
-            environment={**common, "REMINDER_SCHEDULE_GROUP": REMINDER_GROUP,
+            environment={**common, "REMINDER_SCHEDULE_GROUP": self.reminder_group_name,
                          "REMINDER_TARGET_ARN": self.reminder_function.function_arn,
                          "REMINDER_ROLE_ARN": self.scheduler_role.role_arn},
         ).function
@@ -89,10 +93,11 @@ class TasksContext(Construct):
             actions=["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule",
                      "scheduler:GetSchedule"],
             resources=[stack.format_arn(service="scheduler", resource="schedule",
-                                        resource_name=f"{REMINDER_GROUP}/*")],
+                                        resource_name=f"{self.reminder_group_name}/*")],
         ))
         acknowledge(self.stream_function,
-                    f"AwsSolutions-IAM5[Resource::{nag_arn(self, 'scheduler', f'schedule/{REMINDER_GROUP}/*')}]",
+                    "AwsSolutions-IAM5[Resource::"
+                    f"{nag_arn(self, 'scheduler', f'schedule/{self.reminder_group_name}/*')}]",
                     "Reminder schedules are created per task at run time; the grant is limited to their group.")
         self.functions = {**self.api_functions, "TasksStream": self.stream_function,
                           "ReminderDue": self.reminder_function}

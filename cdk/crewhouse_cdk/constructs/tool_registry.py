@@ -25,6 +25,7 @@ from crewhouse_cdk.nag import (
     nag_arn,
 )
 from crewhouse_cdk.paths import FUNCTIONS_DIR
+from crewhouse_cdk.stage import staged_name
 
 SANDBOX_HANDLER = "crewhouse.tool_registry.sandbox.handler"
 API_FUNCTIONS: dict[str, tuple[str, str]] = {
@@ -39,6 +40,10 @@ class ToolRegistry(Construct):
                  layers: DependencyLayers) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
+        # This stage's tools' secrets (crewhouse_cdk.stage); the dev stage's prefix is the settings' default.
+        self.secret_prefix = staged_name(self, SECRET_PREFIX)
+        self.secret_environment = {} if self.secret_prefix == SECRET_PREFIX else {
+            "TOOL_SECRET_PREFIX": self.secret_prefix}
         self.table = tenant_table(self, "ToolsTable")
         self.table.add_global_secondary_index(
             index_name="GSI1",  # a tenant's tools by kind, then name
@@ -46,12 +51,12 @@ class ToolRegistry(Construct):
             sort_key=dynamodb.Attribute(name="GSI1SK", type=dynamodb.AttributeType.STRING))
         self.sandbox = self._sandbox(layers)
         self.secrets_arn = stack.format_arn(service="secretsmanager", resource="secret",
-                                            resource_name=f"{SECRET_PREFIX}/*",
+                                            resource_name=f"{self.secret_prefix}/*",
                                             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
         self.api_functions = serve_api_modules(
             self, API_FUNCTIONS, api=api, storage=storage, layers=layers, table=self.table,
             environment={"TOOL_REGISTRY_TABLE": self.table.table_name,
-                         "SANDBOX_FUNCTION": self.sandbox.function_name})
+                         "SANDBOX_FUNCTION": self.sandbox.function_name, **self.secret_environment})
         registry = self.api_functions["ToolRegistryApi"]
         registry.add_to_role_policy(iam.PolicyStatement(
             actions=["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:TagResource",
@@ -65,7 +70,7 @@ class ToolRegistry(Construct):
         """What a function running tools through ``crewhouse.tool_registry.wiring.tool_runner`` needs: read the
         registry, read tools' secrets, invoke the sandbox (builtin tools need their own contexts' grants)."""
         for name, value in {"TOOL_REGISTRY_TABLE": self.table.table_name,
-                            "SANDBOX_FUNCTION": self.sandbox.function_name}.items():
+                            "SANDBOX_FUNCTION": self.sandbox.function_name, **self.secret_environment}.items():
             function.add_environment(name, value)
         grantee = grantee_here(self, function)  # a function of the parent stack: a policy of this one on its role
         principal = grantee.grant_principal
@@ -83,7 +88,7 @@ class ToolRegistry(Construct):
 
     def _acknowledge_secrets(self, function: IConstruct) -> None:
         acknowledge(function, "AwsSolutions-IAM5[Resource::"
-                    f"{nag_arn(self, 'secretsmanager', f'secret:{SECRET_PREFIX}/*')}]",
+                    f"{nag_arn(self, 'secretsmanager', f'secret:{self.secret_prefix}/*')}]",
                     "One secret per tool, named per tenant and tool at run time under the registry's prefix only.")
 
     def _sandbox(self, layers: DependencyLayers) -> lambda_.Function:

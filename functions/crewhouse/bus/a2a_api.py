@@ -48,4 +48,4 @@ async def a2a_send(agent_id: str, request: Request, caller: Caller, agents: Agen
 
 
 app = create_app("Crewhouse agentic context bus: A2A", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from crewhouse.bus.rate_limit import RateState
 from crewhouse.core.errors import Forbidden, Unauthorized
+from crewhouse.core.identity import AGENT_TOKEN_CREDENTIAL
+from crewhouse.core.rate_limit import RateState
 
 AGENT_ROLES = ("agent-producer", "agent-consumer", "agent-full")
 BUS_ROLES = ("admin", *AGENT_ROLES, "observer")
-AGENT_TOKEN_CREDENTIAL = "agent-token"
 
 # What each role may do; a route names the permission it needs (``require``).
 PERMISSIONS: Mapping[str, frozenset[str]] = {

@@ -199,4 +199,4 @@ def well_known_card(settings: Settings) -> dict[str, Any]:
 
 
 app = create_app("Crewhouse agentic context bus: registry", [router, public_router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

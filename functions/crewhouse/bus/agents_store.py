@@ -19,10 +19,11 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from crewhouse.bus.rate_limit import RateState, refusal, state_after
+from crewhouse.bus.rate_limit import refusal, state_after
 from crewhouse.core import table as t
 from crewhouse.core.errors import TooManyRequests, Unauthorized
 from crewhouse.core.keys import tenant_prefix
+from crewhouse.core.rate_limit import RateState
 
 Item = dict[str, Any]
 SWEEP_SHARDS = 8  # the sweep reads each shard's due agents; shards keep one partition from taking every write

@@ -156,4 +156,4 @@ def download_context(context_id: str, caller: Caller, service: Service, response
 
 
 app = create_app("Crewhouse bus contexts", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

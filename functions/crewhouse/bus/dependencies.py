@@ -4,12 +4,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 
-from crewhouse.bus.access import AGENT_TOKEN_CREDENTIAL, BusCaller, agent_caller, person_caller
+from crewhouse.bus.access import BusCaller, agent_caller, person_caller
 from crewhouse.bus.agents_store import DynamoAgents
 from crewhouse.bus.audit import AuditTrail
 from crewhouse.bus.settings import BusSettings
 from crewhouse.core.aws import aws_client
 from crewhouse.core.http import Memberships, current_member
+from crewhouse.core.identity import AGENT_TOKEN_CREDENTIAL
 from crewhouse.core.settings import load_settings
 from crewhouse.core.table import Table
 

@@ -284,4 +284,4 @@ def redrive(agent_id: str, caller: Caller, service: Service, audit: Audit,
 
 
 app = create_app("Crewhouse bus: messaging", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

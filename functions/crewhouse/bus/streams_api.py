@@ -98,4 +98,4 @@ def abort_stream(stream_id: str, caller: Caller, service: Service, audit: Audit)
 
 
 app = create_app("Crewhouse bus streams", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

@@ -136,4 +136,4 @@ def send_message(session_id: str, body: MessageIn, started: Started, identity: C
 
 
 app = create_app("Crewhouse chat", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
 
+from crewhouse.core.business_metrics import BusinessMetric, record
 from crewhouse.core.errors import NotFound
 from crewhouse.core.identity import Identity
 
@@ -245,6 +246,8 @@ class ChatService:
         after = next_context(context, [m["converse"] for m in outcome.stored], self.token_budget)
         self.store.finish_turn(owner, session_id, outcome.stored, count, self.clock().isoformat(), title,
                                session.get("lock"), after)
+        record(BusinessMetric.CHAT_TURNS, identity.tenant_id)
+        record(BusinessMetric.CHAT_TOOL_CALLS, identity.tenant_id, len(outcome.tool_calls))
         if self.announcer is not None:
             self.announcer.publish(REPLY_EVENT, {**about, "reply": {
                 "text": outcome.reply_text[:REPLY_EVENT_CHARS], "provider": outcome.provider, "usage": outcome.usage,

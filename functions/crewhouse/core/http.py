@@ -1,12 +1,13 @@
 """The FastAPI app and Lambda handler every HTTP context is built from.
 
-``create_app`` wires problem+json errors and the request-size limit; ``lambda_handler`` wraps the app in
-Mangum with the shared Logger (request and correlation ids) and Metrics.
+``create_app`` wires problem+json errors, the per-user and per-tenant request limits and the request-size
+limit; ``lambda_handler`` wraps the app in Mangum with the shared Logger (request and correlation ids) and Metrics.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 import types
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
@@ -20,9 +21,12 @@ from pydantic_core import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crewhouse.core.errors import PROBLEM_MEDIA_TYPE, Problem, Unauthorized, problem_body, title_for
+from crewhouse.core.api_limits import ApiLimiter, default_limiter
+from crewhouse.core.business_metrics import record_request
+from crewhouse.core.errors import PROBLEM_MEDIA_TYPE, Problem, TooManyRequests, Unauthorized, problem_body, title_for
 from crewhouse.core.etag import etag_for
 from crewhouse.core.identity import (
+    AGENT_TOKEN_CREDENTIAL,
     Identity,
     Principal,
     default_memberships,
@@ -102,14 +106,59 @@ class BodySizeLimit:
         await self.app(scope, receive, send)
 
 
-async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+class RateLimits:
+    """Charges each request to its caller's (and tenant's) bucket before any route code runs: 429 problem+json
+    with ``Retry-After`` and ``RateLimit-*`` over the limit, the ``RateLimit-*`` headers on every other answer.
+    Routes the authorizer does not guard (health, the agent card, docs) carry no caller and are not limited."""
+
+    def __init__(self, app: ASGIApp, limiter: Callable[[], ApiLimiter | None] = default_limiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        event = scope.get("aws.event") or {}
+        authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+        # A bus agent's token is charged to the agent's own bucket by the bus (crewhouse.bus.access.agent_caller).
+        agent = (authorizer.get("lambda") or {}).get("credential") == AGENT_TOKEN_CREDENTIAL
+        limiter = self.limiter() if scope["type"] == "http" and authorizer and not agent else None
+        if limiter is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = principal_from_event(event)
+        except Unauthorized:
+            await self.app(scope, receive, send)  # the route's own dependency answers 401
+            return
+        route_key = str(event.get("routeKey") or f"{scope.get('method')} {scope.get('path')}")
+        try:
+            state = limiter.admit(principal.tenant_id, principal.user_id, route_key)
+        except TooManyRequests as refused:
+            await _send_problem(send, refused.status, refused.body(**request_origin(scope)), refused.headers or {})
+            return
+        rate_headers = [(name.lower().encode(), value.encode()) for name, value in state.headers().items()]
+
+        async def send_with_budget(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *rate_headers]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_budget)
+
+
+async def _send_problem(send: Send, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
     import json
 
-    body = json.dumps(problem_body(413, f"The request body exceeds {limit} bytes.", **request_origin(scope))).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/problem+json"),
-                            (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+    encoded = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                            (b"content-length", str(len(encoded)).encode()),
+                            *[(name.lower().encode(), value.encode()) for name, value in headers.items()]]})
+    await send({"type": "http.response.body", "body": encoded})
+
+
+async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+    await _send_problem(send, 413, problem_body(413, f"The request body exceeds {limit} bytes.",
+                                                **request_origin(scope)), {})
 
 
 def request_origin(scope: Scope) -> dict[str, Any]:
@@ -190,20 +239,36 @@ def create_app(title: str, routers: Sequence[APIRouter], *, description: str = "
         app.include_router(router)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(RateLimits)  # the outermost: a refused request costs no body read
     return app
 
 
-def lambda_handler(app: FastAPI) -> LambdaHandler:
-    """The Lambda entry point for an HTTP context (API Gateway HTTP API, payload format 2.0)."""
+def lambda_handler(app: FastAPI, module: str) -> LambdaHandler:
+    """The Lambda entry point for an HTTP context (API Gateway HTTP API, payload format 2.0); ``module`` is the
+    handler module's ``__name__``, which names the context its request metrics are recorded under."""
     asgi = Mangum(app, lifespan="off", text_mime_types=TEXT_MIME_TYPES)
+    api_context = context_of(module)
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _ensure_event_loop()
-        return asgi(event, context)
+        started, status = time.perf_counter(), 500  # an escaping exception is a 5xx to the caller
+        try:
+            response = asgi(event, context)
+            status = int(response.get("statusCode", 500))
+            return response
+        finally:
+            record_request(api_context, status, (time.perf_counter() - started) * 1000)
 
     return handler
+
+
+def context_of(module: str) -> str:
+    """The context a handler module serves (the metrics' ``context`` dimension): ``crewhouse.tasks.api.writes`` is
+    ``tasks``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "crewhouse" else "unknown"
 
 
 def _ensure_event_loop() -> None:

@@ -20,6 +20,8 @@ from crewhouse.core.tenancy import ROLES, WRITER_ROLES, MembershipReader
 TENANT_CLAIM = "tenant_id"
 ROLE_CLAIM = "tenant_role"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The authorizer context's ``credential`` of a bus agent's access token (crewhouse.platform.credentials).
+AGENT_TOKEN_CREDENTIAL = "agent-token"
 
 
 class Actor(Protocol):

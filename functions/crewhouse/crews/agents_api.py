@@ -113,4 +113,4 @@ def run_agent(agent_id: str, body: AgentRunRequest, identity: Writer, agents: Se
 
 
 app = create_app("Crewhouse hosted agents", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

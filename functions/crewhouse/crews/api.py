@@ -116,4 +116,4 @@ def stop_run(crew_id: str, run_id: str, identity: Writer, crews: Service) -> dic
 
 
 app = create_app("Crewhouse crews", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

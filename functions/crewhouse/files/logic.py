@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from crewhouse.core.business_metrics import BusinessMetric, record
 from crewhouse.core.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationProblem
 from crewhouse.core.identity import Identity
 from crewhouse.files import keys, retention
@@ -526,6 +527,7 @@ class FileService:
                 "ocr_status": "pending" if readable else "not_applicable"},
                 expect={"status": "pending", "quota_state": "reserved"}, quota={"reserved": -size, "used": size}):
             return "duplicate"
+        record(BusinessMetric.FILES_UPLOADED, tenant_id)  # the bytes arrived and passed the checks
         if not ready:
             self._promote(owner, file_id)
         live = {"status": ["pending", "available"]}

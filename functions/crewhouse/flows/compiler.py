@@ -6,8 +6,10 @@ How each kind compiles (the payloads are ``contract``'s):
   a condition's merge point that reads a branch that did not run reads ``null``) and ``merges``;
 - ``agent``, ``crew``, ``tool``, ``llm`` → a ``Task`` on the node runner (``lambda:invoke``) whose ``ResultSelector``
   keeps the node's declared outputs at ``$.outputs.<node>``; ``Retry`` for Lambda's service errors and throttles,
-  then the node's own settings on ``Flow.Retryable``; ``Catch`` (``States.ALL``) to a ``Fail`` state named
-  ``<node>.failed`` whose cause names the node. With ``crew_state_machine_arn`` a crew runs as a child execution
+  then the node's own settings on ``Flow.Retryable``; no ``Catch``: a node's failure fails the execution at the
+  node's own state, so a redrive (``RedriveExecution``) restarts that node with the results of the nodes before it
+  kept. The node runner's errors name the node (``node <id> failed: …``); the flows API reads the state of any
+  other failure from the execution's history. With ``crew_state_machine_arn`` a crew runs as a child execution
   (``states:startExecution.sync:2``) with the same payload as input;
 - ``human_approval`` → ``lambda:invoke.waitForTaskToken`` with the token at ``Payload.task_token``;
 - ``condition`` → a ``Choice`` (branches in order, the default branch as ``Default``); nodes reached from one branch
@@ -35,7 +37,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from crewhouse.flows.contract import NODE_FAILED_ERROR, NODE_RUNNER_RESOURCE, RETRYABLE_ERROR
+from crewhouse.flows.contract import NODE_RUNNER_RESOURCE, RETRYABLE_ERROR
 from crewhouse.flows.graph import (
     CONTROL_PORT,
     ConditionConfig,
@@ -91,12 +93,11 @@ def state_name(node_id: str, scope: tuple[str, ...] = ()) -> str:
 
 
 def node_of_state(graph: FlowGraph, name: str) -> tuple[tuple[str, ...], str] | None:
-    """``(scope, node id)`` of the node a state name belongs to (its own state or its ``.failed`` one)."""
-    wanted = {name, name.removesuffix(".failed")}
+    """``(scope, node id)`` of the node whose state is ``name``."""
 
     def search(flow: FlowGraph, scope: tuple[str, ...]) -> tuple[tuple[str, ...], str] | None:
         for node in sorted(flow.nodes, key=lambda n: n.id):
-            if state_name(node.id, scope) in wanted:
+            if state_name(node.id, scope) == name:
                 return scope, node.id
             if node.kind == "map" and isinstance(config := _parsed(node), MapConfig):
                 found = search(config.body, (*scope, node.id))
@@ -233,7 +234,7 @@ class _Flow:
         state: dict[str, Any] = {"Type": "Parallel", "Branches": branches,
                                  "ResultSelector": {"outputs": picked, "merges": merges},
                                  "ResultPath": _path(BRANCHES_KEY), "Next": self.name(block.join)}
-        states[name] = self.catching(block.node_id, state, states)
+        states[name] = state
         merged = {"context.$": "$.context", "input.$": "$.input",
                   "outputs.$": f"States.JsonMerge($.outputs, $.{BRANCHES_KEY}.outputs, false)",
                   "merges.$": f"States.JsonMerge($.merges, $.{BRANCHES_KEY}.merges, false)"}
@@ -283,7 +284,7 @@ class _Flow:
                      "Retry": [_lambda_retry(), *retry]}
         if config.timeout_seconds is not None:
             state["TimeoutSeconds"] = config.timeout_seconds
-        return self.catching(node.id, state, states)
+        return state
 
     def approval(self, node: Node, states: dict[str, Any]) -> dict[str, Any]:
         config = self.s.configs[node.id]
@@ -292,7 +293,7 @@ class _Flow:
         state = {"Type": "Task", "Resource": WAIT_FOR_TASK_TOKEN,
                  "Parameters": {"FunctionName": self.compiler.node_runner_arn, "Payload": payload},
                  **self.keep_outputs(node, "$"), "TimeoutSeconds": config.timeout_seconds, "Retry": [_lambda_retry()]}
-        return self.catching(node.id, state, states)
+        return state
 
     def map(self, node: Node, states: dict[str, Any]) -> dict[str, Any]:
         config = self.s.configs[node.id]
@@ -309,7 +310,7 @@ class _Flow:
                  "ResultSelector": {"results.$": "$"}, "ResultPath": _path("outputs", node.id)}
         if distributed:
             state["Label"] = _label(node.id)
-        return self.catching(node.id, state, states)
+        return state
 
     def keep_outputs(self, node: Node, result: str) -> dict[str, Any]:
         """``ResultSelector`` and ``ResultPath`` that store the node's declared outputs at ``$.outputs.<node>``."""
@@ -319,13 +320,6 @@ class _Flow:
         prefix = "$." if result == "$" else f"{result}."
         return {"ResultSelector": {f"{p.name}.$": f"{prefix}{p.name}" for p in outputs},
                 "ResultPath": _path("outputs", node.id)}
-
-    def catching(self, node_id: str, state: dict[str, Any], states: dict[str, Any]) -> dict[str, Any]:
-        """The state with a ``Catch`` to its node's ``Fail`` state (added to ``states``)."""
-        failed = _fit(f"{self.name(node_id)}.failed")
-        states[failed] = {"Type": "Fail", "Error": NODE_FAILED_ERROR,
-                          "CausePath": f"States.Format('node {node_id} failed: {{}}', $.error.Cause)"}
-        return {**state, "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed}]}
 
     # --- paths ---------------------------------------------------------------------------------------------------
 

@@ -24,13 +24,14 @@ Each Task's ``Payload`` (``NodeTask``)::
 come from ``$.input``/``$.outputs``/``$.merges`` by JSONPath); a port neither feeds is absent. ``task_token`` is
 present for ``human_approval`` only (``.waitForTaskToken``): the runner stores it and returns; the approve and
 reject endpoints answer ``SendTaskSuccess`` with the node's outputs (``{"approved": false, …}`` on a reject, so the
-flow can branch on it). A timeout is ``States.Timeout``, caught like any node failure.
+flow can branch on it). A timeout is ``States.Timeout``; like any node failure it fails the execution at the node.
 
 The runner answers the node's outputs as one JSON object, **every declared data output port present** (``null``
 when it has none): the state machine stores ``Payload`` at ``$.outputs.<node_id>`` and later nodes read
 ``$.outputs.<node_id>.<port>``, which fails the execution when the key is missing. A tool without an output schema
 answers ``{"result": <the tool's result>}``. An error worth retrying is raised with the name ``Flow.Retryable``
-(``RETRYABLE_ERROR``: the node's own retry settings apply); any other error fails the node at once.
+(``RETRYABLE_ERROR``: the node's own retry settings apply); any other error fails the node at once. Either error's
+message is ``node <id> failed: <why>`` (``node_failure``), so a failed execution's cause names its node.
 
 Values travel by JSON inside Step Functions' 256 KiB state limit. The runner offloads a value over its limit to S3
 and passes a reference object in its place; the compiled state machine never looks inside values.
@@ -46,6 +47,7 @@ The flow's output (the execution's output) is ``FlowOutput``: which end node fin
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,6 +57,12 @@ from crewhouse.flows.graph import FlowGraph, NodeKind, data_ports
 NODE_RUNNER_RESOURCE = "arn:aws:states:::lambda:invoke"
 RETRYABLE_ERROR = "Flow.Retryable"
 NODE_FAILED_ERROR = "Flow.NodeFailed"
+NODE_FAILURE = re.compile(r"^node (?P<node>[A-Za-z0-9_-]+) failed: (?P<message>.*)$", re.S)
+
+
+def node_failure(node_id: str, message: str) -> str:
+    """The node runner's error message for a node's failure (``NODE_FAILURE`` reads it back)."""
+    return f"node {node_id} failed: {message}"
 
 
 class _Contract(BaseModel):

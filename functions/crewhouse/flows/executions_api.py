@@ -54,7 +54,8 @@ def cancel_execution(execution_id: str, identity: Writer, service: Service) -> E
 
 
 @router.post("/executions/{execution_id}/redrive", response_model=Execution,
-             summary="Redrive a failed execution: 409 unless it failed; 501 (not available, see the problem)")
+             summary="Redrive a failed, cancelled or timed-out execution (RedriveExecution): the same execution "
+                     "continues from the node that failed; 409 when it has not ended so, or the flow changed since")
 def redrive_execution(execution_id: str, identity: Writer, service: Service) -> Execution:
     return service.redrive(identity, execution_id)
 
@@ -95,5 +96,5 @@ def execution_events(execution_id: str, identity: Member, service: Service, sett
 
 
 app = create_app("Crewhouse flow executions", [router],
-                 description="Executions of flows: progress, approvals, cancel")
-handler = lambda_handler(app)
+                 description="Executions of flows: progress, approvals, cancel, redrive")
+handler = lambda_handler(app, __name__)

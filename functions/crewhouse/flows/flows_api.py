@@ -78,4 +78,4 @@ def get_version(flow_id: str, number: int, identity: Member, service: Service) -
 
 
 app = create_app("Crewhouse flows", [router], description="Flows compiled to Step Functions, and their versions")
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

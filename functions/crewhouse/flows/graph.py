@@ -33,7 +33,7 @@ NodeKind = Literal[
 NODE_KINDS: tuple[NodeKind, ...] = (
     "start", "end", "agent", "crew", "tool", "llm", "condition", "parallel", "join", "map", "human_approval"
 )
-# Kinds that run on the node-runner Lambda (Task states with Retry and Catch).
+# Kinds that run on the node-runner Lambda (Task states with Retry).
 RUNNABLE_KINDS: frozenset[str] = frozenset({"agent", "crew", "tool", "llm"})
 CONTROL_PORT = "flow"
 

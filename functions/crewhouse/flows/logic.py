@@ -8,8 +8,11 @@
   cloud, where moto 5.2.5 cannot start a version or an alias, the state machine ARN: moto snapshots the
   definition at start, so a later save never changes a running execution either way).
 - The run item is written before ``StartExecution`` (the execution's ARN is known from its name) and removed
-  again if the start fails; its end is written by the execution itself (``flow.record`` states invoking the node
-  runner) and reconciled from ``DescribeExecution`` when read while the item still says running.
+  again if the start fails; a success is written by the execution itself (``flow.record_success`` invoking the node
+  runner), any other end is reconciled from ``DescribeExecution`` when the run is read while the item still says
+  running. A node's failure fails the execution at the node's own state (nothing catches it), so that
+  ``RedriveExecution`` restarts the failed node with the earlier nodes' results kept; ``redrive`` sets the run back to
+  running (same execution, ``redrive_count`` + 1).
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from crewhouse.core.errors import Conflict, Gone, NotFound, PreconditionFailed, Problem, ValidationProblem
+from crewhouse.core.errors import Conflict, Gone, NotFound, PreconditionFailed, ValidationProblem
 from crewhouse.core.identity import Identity
-from crewhouse.flows.contract import NODE_RUNNER_RESOURCE, RunContext, execution_input
+from crewhouse.flows.contract import NODE_FAILURE, NODE_RUNNER_RESOURCE, RunContext, execution_input
 from crewhouse.flows.graph import FlowGraph, StartConfig, node_config
 from crewhouse.flows.machines import Published
 from crewhouse.flows.models import (
@@ -44,11 +47,10 @@ from crewhouse.flows.models import (
 Item = dict[str, Any]
 RUN_STATE = "flow.run"
 RECORD_SUCCESS = "flow.record_success"
-RECORD_FAILURE = "flow.record_failure"
-FAILED_STATE = "flow.failed"
-WRAPPER_STATES = frozenset({RUN_STATE, RECORD_SUCCESS, RECORD_FAILURE, FAILED_STATE})
+WRAPPER_STATES = frozenset({RUN_STATE, RECORD_SUCCESS})
 MAX_NAME = 80
-_NODE_CAUSE = re.compile(r"^node (?P<node>[A-Za-z0-9_-]+) failed: (?P<cause>.*)$", re.S)
+# AWS redrives failed, aborted and timed-out executions: a cancelled run can be redriven too.
+REDRIVABLE_STATUSES = frozenset({"failed", "cancelled", "timed_out"})
 _SFN_STATUS = {"RUNNING": "running", "SUCCEEDED": "succeeded", "FAILED": "failed", "ABORTED": "cancelled",
                "TIMED_OUT": "timed_out", "PENDING_REDRIVE": "running"}
 _JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "number": (int, float), "boolean": (bool,),
@@ -67,6 +69,7 @@ class FlowStorePort(Protocol):
     def run(self, tenant_id: str, run_id: str) -> Item | None: ...
     def runs_of(self, tenant_id: str, flow_id: str, *, limit: int, start: Any) -> tuple[list[Item], Any]: ...
     def finish_run(self, tenant_id: str, run_id: str, fields: Item) -> Item | None: ...
+    def restart_run(self, tenant_id: str, run_id: str, fields: Item, *, previous_count: int) -> Item | None: ...
     def remove_run(self, tenant_id: str, run_id: str) -> None: ...
     def add_approval(self, tenant_id: str, run_id: str, approval: Item) -> None: ...
     def approvals(self, tenant_id: str, run_id: str) -> list[Item]: ...
@@ -87,6 +90,8 @@ class MachinesPort(Protocol):
     def stop(self, execution_arn: str, cause: str) -> None: ...
     def describe(self, execution_arn: str) -> dict[str, Any]: ...
     def history(self, execution_arn: str) -> list[dict[str, Any]]: ...
+    def entered_states(self, execution_arn: str) -> list[str]: ...
+    def redrive(self, execution_arn: str, client_token: str) -> None: ...
     def succeed_task(self, token: str, output: dict[str, Any]) -> None: ...
     def fail_task(self, token: str, error: str, cause: str) -> None: ...
 
@@ -115,7 +120,6 @@ class FlowsConfig:
     node_runner_arn: str
     crew_state_machine_arn: str | None = None
     start_on_state_machine: bool = False  # the embedded cloud: moto cannot start a version or an alias
-    redrive_available: bool = False
 
 
 def _now() -> datetime:
@@ -144,9 +148,10 @@ def console_url(region: str, arn: str) -> str:
 
 
 def runnable_definition(compiled: dict[str, Any], node_runner_arn: str) -> dict[str, Any]:
-    """The compiled flow inside one ``Parallel`` branch, so that the execution itself records how it ended
-    (``flow.record_success``/``flow.record_failure`` invoke the node runner with ``{"finish": …}``) before it ends.
-    The state names contain a ``.``, which node ids never do."""
+    """The compiled flow inside one ``Parallel`` branch, so that the execution itself records its success
+    (``flow.record_success`` invokes the node runner with ``{"finish": …}``) before it ends. Nothing catches a
+    failure: the execution fails at the failed node's state, where a redrive restarts it. The state names contain a
+    ``.``, which node ids never do."""
     retry = [{"ErrorEquals": ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
                               "Lambda.TooManyRequestsException"],
               "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2}]
@@ -163,35 +168,44 @@ def runnable_definition(compiled: dict[str, Any], node_runner_arn: str) -> dict[
             RUN_STATE: {"Type": "Parallel", "Branches": [{"StartAt": compiled["StartAt"],
                                                           "States": compiled["States"]}],
                         "ResultSelector": {"output.$": "$[0]"}, "ResultPath": "$.result",
-                        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
-                                   "Next": RECORD_FAILURE}],
                         "Next": RECORD_SUCCESS},
             RECORD_SUCCESS: {**record("succeeded", {"output.$": "$.result.output"}),
-                             "OutputPath": "$.Payload",
-                             "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
-                                        "Next": RECORD_FAILURE}],
-                             "End": True},
-            RECORD_FAILURE: {**record("failed", {"error.$": "$.error"}), "ResultPath": None, "Next": FAILED_STATE},
-            FAILED_STATE: {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"},
+                             "OutputPath": "$.Payload", "End": True},
         },
     }
 
 
 def failure_of(error: str | None, cause: str | None) -> tuple[str | None, str | None, str | None]:
-    """``(failed node, error, cause)`` from a failed execution's error and cause: the compiled ``<node>.failed``
-    state says ``node <id> failed: <the Lambda's error document or Step Functions' cause>``."""
-    node = None
-    text = cause or ""
-    matched = _NODE_CAUSE.match(text)
-    if matched:
-        node, text = matched["node"], matched["cause"]
+    """``(failed node, error, cause)`` from a failed execution's error and cause: the node runner's error document
+    (``{"errorType", "errorMessage": "node <id> failed: <why>"}``) or Step Functions' own cause (then the node is
+    unknown here: ``node_of_failure`` reads it from the history)."""
+    error, text = _lambda_error(error, cause or "")
+    matched = NODE_FAILURE.match(text)
+    if matched:  # versions published before redrive say "node <id> failed: <the error document>"
+        error, text = _lambda_error(error, matched["message"])
+        return matched["node"], error, text or None
+    return None, error, text or None
+
+
+def _lambda_error(error: str | None, text: str) -> tuple[str | None, str]:
+    """The error type and message of a Lambda function's error document; else ``error`` and ``text`` as they are."""
     try:
         document = json.loads(text)
     except ValueError:
-        document = None
+        return error, text
     if isinstance(document, dict) and ("errorMessage" in document or "errorType" in document):
-        return node, str(document.get("errorType") or error or ""), str(document.get("errorMessage") or "")
-    return node, error, text or None
+        return str(document.get("errorType") or error or ""), str(document.get("errorMessage") or "")
+    return error, text
+
+
+def node_of_failure(entered_newest_first: Sequence[str]) -> str | None:
+    """The node whose state was entered last: a node's state is named after its id (a map body's node's is prefixed
+    ``<map>@``); the API's own and the compiler's helper states have a ``.`` in their names (as do the rare names
+    shortened with a hash, whose node stays unknown)."""
+    for name in entered_newest_first:
+        if "." not in name:
+            return name.rsplit("@", 1)[-1]
+    return None
 
 
 def check_input(graph: FlowGraph, values: dict[str, Any]) -> None:
@@ -377,7 +391,7 @@ class FlowService:
                          failed_node=run.get("failed_node"), error=run.get("error"), cause=run.get("cause"),
                          execution_arn=run["execution_arn"],
                          console_url=console_url(self.config.region, run["execution_arn"]),
-                         redrive_of=run.get("redrive_of"))
+                         redrive_count=int(run.get("redrive_count") or 0), redriven_at=run.get("redriven_at"))
 
     def start(self, identity: Identity, flow_id: str, values: dict[str, Any]) -> Execution:
         flow = self._found(identity, flow_id)
@@ -416,9 +430,21 @@ class FlowService:
             fields["output"] = json.loads(found["output"])
         elif status != "succeeded":
             node, error, cause = failure_of(found.get("error"), found.get("cause"))
+            if node is None and status in ("failed", "timed_out"):  # a timeout, a service error, a child's failure
+                node = node_of_failure(self.machines.entered_states(run["execution_arn"]))
             fields.update({k: v for k, v in (("failed_node", node), ("error", error), ("cause", cause)) if v})
-        return self.store.finish_run(run["tenant_id"], run["id"], fields) or self.store.run(
-            run["tenant_id"], run["id"]) or run
+        ended = self.store.finish_run(run["tenant_id"], run["id"], fields)
+        if ended is None:  # recorded meanwhile (by the execution itself, a cancel or another read)
+            return self.store.run(run["tenant_id"], run["id"]) or run
+        if status != "succeeded":  # a success is announced by the execution's own record_success
+            self._announce_end(ended, fields)
+        return ended
+
+    def _announce_end(self, run: Item, fields: Item) -> None:
+        item = runner_event(self.clock(), f"flow_{fields['status']}", fields.get("failed_node"),
+                            {k: fields[k] for k in ("error", "cause") if k in fields})
+        self.store.add_event(run["tenant_id"], run["id"], item)
+        self.announce([execution_event(run["tenant_id"], str(run["flow_id"]), run["id"], item)])
 
     def execution(self, identity: Identity, run_id: str) -> Execution:
         return self._execution_view(self._reconciled(self._run(identity, run_id)))
@@ -439,15 +465,41 @@ class FlowService:
         return self._execution_view(ended or self._run(identity, run_id))
 
     def redrive(self, identity: Identity, run_id: str) -> Execution:
+        """``RedriveExecution``: the same execution continues from the node that failed (or was running when it was
+        cancelled or timed out), with the results of the nodes that succeeded kept. Refused (409) for a run that
+        has not ended unsuccessfully, for a flow saved (or deleted) since the run started (the redrive would run
+        the old definition: start a new execution instead), and where Step Functions refuses it (more than 14 days
+        ago, or too many redrives)."""
         run = self._reconciled(self._run(identity, run_id))
-        if run["status"] != "failed":
-            raise Conflict(f"Only a failed execution can be redriven; this one is {run['status']}.",
-                           slug="execution-not-failed")
-        raise Problem(
-            "Redrive is not available: moto 5.2.5 (the embedded cloud) has no RedriveExecution, and in AWS a flow's "
-            "execution ends in its own recording states, which a redrive would replay instead of the failed node. "
-            "Start a new execution with the same input (POST /flows/{id}/executions).",
-            status=501, slug="redrive-not-available", failed_node=run.get("failed_node"))
+        if run["status"] not in REDRIVABLE_STATUSES:
+            raise Conflict(f"Only a failed, cancelled or timed-out execution can be redriven; this one is "
+                           f"{run['status']}.", slug="execution-not-failed")
+        flow = self.store.flow(identity.tenant_id, run["flow_id"])
+        if flow is None or int(flow["latest_version"]) != int(run["flow_version"]):
+            live = None if flow is None else int(flow["latest_version"])
+            raise Conflict(f"This execution ran version {run['flow_version']} of a flow that has been "
+                           f"{'deleted' if flow is None else f'saved since (version {live} is live)'}; start a new "
+                           "execution instead.", slug="flow-changed", flow_version=int(run["flow_version"]),
+                           live_version=live)
+        count = int(run.get("redrive_count") or 0) + 1
+        try:  # the token makes a retried request (same count) the same redrive
+            self.machines.redrive(run["execution_arn"], client_token=f"{run_id}-redrive-{count}")
+        except Exception as exc:
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") != "ExecutionNotRedrivable":
+                raise
+            reason = getattr(exc, "response", {}).get("Error", {}).get("Message") or "not redrivable"
+            raise Conflict(f"Step Functions cannot redrive this execution: {reason}",
+                           slug="execution-not-redrivable") from exc
+        now = _iso(self.clock())
+        restarted = self.store.restart_run(identity.tenant_id, run_id, {
+            "status": "running", "redrive_count": count, "redriven_at": now}, previous_count=count - 1)
+        if restarted is None:  # another request redrove it first (with the same token: one redrive)
+            return self._execution_view(self._run(identity, run_id))
+        item = runner_event(self.clock(), "flow_redriven", run.get("failed_node"),
+                            {"redrive_count": count, "by": identity.user_id})
+        self.store.add_event(identity.tenant_id, run_id, item)
+        self.announce([execution_event(identity.tenant_id, str(run["flow_id"]), run_id, item)])
+        return self._execution_view(restarted)
 
     # --- approvals ---------------------------------------------------------------------------------------------
 
@@ -487,8 +539,9 @@ class FlowService:
 
     def record_end(self, context: RunContext, outcome: str, output: Any = None,
                    error: dict[str, Any] | None = None) -> Any:
-        """What the execution's own ``flow.record_*`` states report (through the node runner); the first record of
-        a run's end wins (a cancel may have come first)."""
+        """What the execution's own ``flow.record_success`` state reports (through the node runner; versions
+        published before redrive also report failures, from ``flow.record_failure``); the first record of a run's
+        end wins (a cancel may have come first)."""
         fields: Item = {"status": "succeeded" if outcome == "succeeded" else "failed",
                         "stopped_at": _iso(self.clock())}
         if outcome == "succeeded":
@@ -528,8 +581,9 @@ class FlowService:
                 position["h"] = max(int(event["id"]) for event in fresh)
             if runner:
                 position["r"] = runner[-1]["key"]
-            ended = any(str(event["type"]).startswith("Execution") and event["type"] != "ExecutionStarted"
-                        for event in history)
+            # ended unless the last start (or redrive) is the latest execution event
+            lifecycle = [str(event["type"]) for event in history if str(event["type"]).startswith("Execution")]
+            ended = bool(lifecycle) and lifecycle[-1] not in ("ExecutionStarted", "ExecutionRedriven")
             if found or ended or time.monotonic() >= deadline:
                 status = self._reconciled(run)["status"] if ended else run["status"]
                 return sorted(found, key=lambda e: e.at), position, status
@@ -563,7 +617,7 @@ def history_events(fresh: list[dict[str, Any]], history: list[dict[str, Any]],
         if state in WRAPPER_STATES:
             return None
         found = node_of_state(graph, state)
-        return found[1] if found and not state.endswith(".failed") else None
+        return found[1] if found else None
 
     def entered_before(event: dict[str, Any]) -> str | None:
         seen = event.get("previousEventId")
@@ -577,6 +631,7 @@ def history_events(fresh: list[dict[str, Any]], history: list[dict[str, Any]],
         return None
 
     out: list[ExecutionEvent] = []
+    last_failed: str | None = None  # a failure fails the states around it too (the map, the run): reported once
     for event in fresh:
         kind = str(event["type"])
         at = event["timestamp"]
@@ -590,10 +645,14 @@ def history_events(fresh: list[dict[str, Any]], history: list[dict[str, Any]],
         elif kind in _FAILED:
             details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
             node = node_for(entered_before(event) or "")
+            if node is not None and node == last_failed:
+                continue
+            last_failed = node
             out.append(ExecutionEvent(at=at, source="execution", type="node_failed", node_id=node,
                                       detail={"error": details.get("error"), "cause": details.get("cause")}))
         elif kind.startswith("Execution"):
-            name = {"ExecutionStarted": "execution_started", "ExecutionSucceeded": "execution_succeeded",
+            name = {"ExecutionStarted": "execution_started", "ExecutionRedriven": "execution_redriven",
+                    "ExecutionSucceeded": "execution_succeeded",
                     "ExecutionFailed": "execution_failed", "ExecutionAborted": "execution_cancelled",
                     "ExecutionTimedOut": "execution_timed_out"}.get(kind)
             if name:

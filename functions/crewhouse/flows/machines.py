@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 ALIAS = "live"
+RECENT_EVENTS = 100  # enough to reach the failed state's entry through its retries' events
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,16 @@ class StepFunctions:
             token = page.get("nextToken")
             if not token:
                 return events
+
+    def entered_states(self, execution_arn: str) -> list[str]:
+        """The names of the states entered last, newest first (one page of the history)."""
+        page = self.client.get_execution_history(executionArn=execution_arn, reverseOrder=True,
+                                                 maxResults=RECENT_EVENTS, includeExecutionData=False)
+        return [str(event["stateEnteredEventDetails"]["name"]) for event in page.get("events", [])
+                if event.get("stateEnteredEventDetails")]
+
+    def redrive(self, execution_arn: str, client_token: str) -> None:
+        self.client.redrive_execution(executionArn=execution_arn, clientToken=client_token)
 
     def succeed_task(self, token: str, output: dict[str, Any]) -> None:
         self.client.send_task_success(taskToken=token, output=json.dumps(output))

@@ -76,7 +76,9 @@ class Execution(BaseModel):
     cause: str | None = None
     execution_arn: str
     console_url: str = Field(description="The execution in the Step Functions console")
-    redrive_of: str | None = None
+    redrive_count: int = Field(default=0, description="How often the execution was redriven (the same execution "
+                                                       "continues from the node that failed)")
+    redriven_at: datetime | None = None
 
 
 class Approval(BaseModel):

@@ -4,8 +4,9 @@ machine, and records how an execution ended (``{"finish": …}`` from the ``flow
 It acts for the person who started the execution: their id comes from the run item, their role from their
 membership now (a member removed or made an observer since the start stops their flows at the next node).
 
-Errors the compiled Retry/Catch understand: ``Flow.Retryable`` (a throttled or unavailable provider or tool; the
-node's own retry settings apply) and ``Flow.NodeFailed`` (anything else; the run fails on this node). Lambda
+Errors the compiled Retry understands: ``Flow.Retryable`` (a throttled or unavailable provider or tool; the
+node's own retry settings apply) and ``Flow.NodeFailed`` (anything else; the run fails on this node). Both say which
+node failed (``contract.node_failure``). Lambda
 reports the exception's class name as the error, so the classes carry those names.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 from crewhouse.core.aws import aws_client
 from crewhouse.core.identity import Identity
 from crewhouse.core.tenancy import WRITER_ROLES, DynamoMembershipReader
-from crewhouse.flows.contract import NODE_FAILED_ERROR, RETRYABLE_ERROR, NodeTask, RunContext
+from crewhouse.flows.contract import NODE_FAILED_ERROR, RETRYABLE_ERROR, NodeTask, RunContext, node_failure
 from crewhouse.flows.graph import (
     AgentConfig,
     CrewConfig,
@@ -122,17 +123,23 @@ class NodeRunner:
         node = Node(id=task.node.id, kind=task.node.kind, config=task.node.config)
         context = task.context
         if node.kind == "human_approval":
-            return self.ask_approval(node, task)
-        identity = self.acting_for(context)
+            try:
+                return self.ask_approval(node, task)
+            except NodeFailed as exc:
+                raise NodeFailed(node_failure(node.id, str(exc))) from exc
+        try:
+            identity = self.acting_for(context)
+        except NodeFailed as exc:
+            raise NodeFailed(node_failure(node.id, str(exc))) from exc
         self.event(context, "node_started", node.id, kind=node.kind)
         try:
             outputs = self.dispatch(identity, node, task)
         except (NodeFailed, Retryable) as exc:
             self.event(context, "node_failed", node.id, error=type(exc).__name__, message=str(exc))
-            raise
+            raise type(exc)(node_failure(node.id, str(exc))) from exc
         except Exception as exc:  # an unexpected failure is the node's, named
             self.event(context, "node_failed", node.id, error=NODE_FAILED_ERROR, message=str(exc))
-            raise NodeFailed(f"{type(exc).__name__}: {exc}") from exc
+            raise NodeFailed(node_failure(node.id, f"{type(exc).__name__}: {exc}")) from exc
         declared = [port.name for port in data_ports(node)[1]]
         result = {name: outputs.get(name) for name in declared}
         self.event(context, "node_finished", node.id, outputs=sorted(k for k, v in result.items() if v is not None))

@@ -140,6 +140,20 @@ class FlowStore:
             (_run_pk(tenant_id, run_id), "RUN"), expression, names={**names, "#s": "status"},
             values={**values, ":running": "running"}, condition="#s = :running", return_new=True))
 
+    def restart_run(self, tenant_id: str, run_id: str, fields: Item, *, previous_count: int) -> Item | None:
+        """A redriven run running again, its previous end removed: None when it is not ended, or another redrive
+        (``redrive_count`` no longer ``previous_count``) came first."""
+        names = {f"#{name}": name for name in fields}
+        values = {f":{name}": value for name, value in fields.items()}
+        ended = ("stopped_at", "output", "failed_node", "error", "cause", "cancelled_by")
+        expression = ("SET " + ", ".join(f"#{name} = :{name}" for name in fields) +
+                      " REMOVE " + ", ".join(f"#{name}" for name in ended))
+        return _plain(self.table.update(
+            (_run_pk(tenant_id, run_id), "RUN"), expression,
+            names={**names, **{f"#{name}": name for name in ended}, "#s": "status", "#count": "redrive_count"},
+            values={**values, ":running": "running", ":previous": previous_count},
+            condition="#s <> :running AND (attribute_not_exists(#count) OR #count = :previous)", return_new=True))
+
     def remove_run(self, tenant_id: str, run_id: str) -> None:
         """A run whose execution never started (nothing half-written is left)."""
         self.table.delete_if_present((_run_pk(tenant_id, run_id), "RUN"))

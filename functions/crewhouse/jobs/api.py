@@ -135,4 +135,4 @@ def redrive_job(job_id: str, identity: CurrentIdentity, service: Service) -> Job
 
 
 app = create_app("Crewhouse jobs", [router], description="Agent jobs on SQS and Step Functions")
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

@@ -9,7 +9,8 @@ Status moves only along conditional writes, so every job ends in exactly one ter
 
 Admission: a queued job waits in the tenant's ready index (high, normal, low; FIFO within a level). It
 goes to SQS only once it holds a tenant slot and an account slot (one transaction), and every terminal
-path gives the run's slots back exactly once (a conditional transaction), then admits the next job.
+path gives the run's slots back exactly once (a conditional transaction), then admits the next job. A job
+submitted while nobody waits takes its slots as it is made (the same transaction, without the line).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 
 from ulid import ULID
 
+from crewhouse.core.business_metrics import BusinessMetric, record
 from crewhouse.core.errors import Conflict, NotFound
 from crewhouse.core.identity import Identity, require_admin
 from crewhouse.jobs import keys
@@ -30,6 +32,7 @@ from crewhouse.jobs.store import Admission, DynamoJobStore, ProgressWrite
 
 Item = dict[str, Any]
 MAX_ADMISSIONS_PER_CALL = 10
+READY_PAGE = 5  # waiting jobs read per Query of a tenant's line (one read unit covers them)
 WAITING_TENANTS_PER_RELEASE = 5
 MESSAGE_CHARS = 200
 STORING_PERCENT = 99  # the agent step is done; the store step is under way
@@ -149,10 +152,37 @@ class JobService:
             assert body.run_at is not None
             self.schedules.create(schedule_name(job_id), body.run_at.astimezone(UTC),
                                   JobRef(identity.tenant_id, identity.user_id, job_id).as_dict())
+            record(BusinessMetric.JOBS_SUBMITTED, identity.tenant_id)
             return to_job(item)
-        self.store.create(item, keys.ready_sk(body.priority, job_id))
-        self.admit(identity.tenant_id)
+        line = self.store.ready_line(identity.tenant_id, READY_PAGE)
+        if not line:  # nobody waits: the job takes its slots as it is made
+            admitted = self._create_admitted(item)
+            if admitted is not None:
+                record(BusinessMetric.JOBS_SUBMITTED, identity.tenant_id)
+                return to_job(admitted)
+        ready_sk = keys.ready_sk(body.priority, job_id)
+        self.store.create(item, ready_sk)
+        # The line as read, with this job in its place: admission needs no second read of it.
+        ahead = sorted([*line, self.store.ready_entry(item, ready_sk)], key=lambda entry: str(entry["SK"]))
+        self.admit(identity.tenant_id, ahead, whole=len(line) < READY_PAGE)
+        record(BusinessMetric.JOBS_SUBMITTED, identity.tenant_id)
         return to_job(item)
+
+    def _create_admitted(self, item: Item) -> Item | None:
+        """Make the job holding its slots and send it to the queue; None (nothing written) when a limit is full."""
+        outcome = self.store.create_admitted(item, tenant_limit=self.limits.tenant, global_limit=self.limits.account,
+                                             now=item["created_at"])
+        if outcome is not Admission.ADMITTED:
+            return None
+        ref = JobRef(item["tenant_id"], item["user_id"], item["id"], int(item["run"]))
+        try:
+            self._enqueue(ref)
+        except Exception:
+            # Not sent: give the slot back and put the job in its line, as a failed admission does.
+            self.release(ref, admit_next=False)
+            self.store.put_ready(item, keys.ready_sk(item["priority"], ref.job_id))
+            raise
+        return {**item, "slot_held": True}
 
     def _load(self, identity: Identity, job_id: str) -> Item:
         item = self.store.get(identity.tenant_id, identity.user_id, job_id)
@@ -237,13 +267,22 @@ class JobService:
 
     # --- admission --------------------------------------------------------------------------------------------
 
-    def admit(self, tenant_id: str) -> int:
-        """Move waiting jobs to the queue while the tenant and the account have free slots."""
+    def admit(self, tenant_id: str, line: list[Item] | None = None, *, whole: bool = False) -> int:
+        """Move waiting jobs to the queue while the tenant and the account have free slots.
+
+        ``line``: the head of the tenant's line as the caller has it (``whole``: nobody else waited), which spares
+        reading it. A job that joins the line later is admitted by whoever added it (each does so next)."""
         admitted = 0
+        line = list(line or [])
         while admitted < MAX_ADMISSIONS_PER_CALL:
-            entry = self.store.ready_head(tenant_id)
-            if entry is None:
-                return admitted
+            if not line:
+                if whole:
+                    return admitted
+                line = self.store.ready_line(tenant_id, READY_PAGE)
+                whole = len(line) < READY_PAGE
+                if not line:
+                    return admitted
+            entry = line.pop(0)
             run = int(entry.get("run", 1))  # the entry names the run it queues: no read of the job
             outcome = self.store.try_admit(tenant_id, entry, run=run, tenant_limit=self.limits.tenant,
                                            global_limit=self.limits.account, now=self._now())
@@ -276,11 +315,15 @@ class JobService:
     def release(self, ref: JobRef, *, admit_next: bool = True) -> bool:
         released = self.store.release(ref.tenant_id, ref.user_id, ref.job_id, run=ref.run, now=self._now())
         if released and admit_next:
-            self.admit(ref.tenant_id)
-            for tenant in self.store.take_waiting_tenants(WAITING_TENANTS_PER_RELEASE):
-                if tenant != ref.tenant_id:
-                    self.admit(tenant)
+            self._admit_after_release(ref.tenant_id)
         return released
+
+    def _admit_after_release(self, tenant_id: str) -> None:
+        """A slot came back: the tenant's next job, and tenants the account limit held back."""
+        self.admit(tenant_id)
+        for tenant in self.store.take_waiting_tenants(WAITING_TENANTS_PER_RELEASE):
+            if tenant != tenant_id:
+                self.admit(tenant)
 
     def schedule_due(self, ref: JobRef) -> bool:
         """A ``run_at`` schedule fired: the job joins its tenant's line like a new submission."""
@@ -295,16 +338,13 @@ class JobService:
 
     # --- dispatch (the SQS consumer) ---------------------------------------------------------------------------
 
-    def dispatch(self, ref: JobRef) -> str | None:
-        """Start the run's execution, named after the job: a duplicate delivery finds the same execution.
+    def dispatch(self, ref: JobRef) -> str:
+        """Start the run's execution, named after the job and run: a duplicate delivery finds the same execution.
 
-        The job learns its execution ARN from the execution's first step (``start_run``), not from here: one
-        write fewer per job, and a job cancelled before that step is caught by it."""
-        item = self.store.get(ref.tenant_id, ref.user_id, ref.job_id)
-        if item is None or int(item.get("run", 1)) != ref.run:
-            return None  # a message of an older run
-        if item["status"] != "queued" or not item.get("slot_held"):
-            return item.get("execution_arn")  # cancelled, or already started by an earlier delivery
+        Dispatch reads and writes nothing: the run's first attempt starts it with a write conditioned on the job
+        being queued on that run and holding its slot (``start_attempt``), which also records the execution. A
+        message of a job cancelled meanwhile, or of an older run, starts an execution that ends at that write as
+        cancelled (or finds the older run's, which has ended)."""
         if self.executions is None:
             raise RuntimeError("dispatch needs the executions port")
         return self.executions.start(keys.execution_name(ref.job_id, ref.run), {"job": ref.as_dict()})
@@ -320,43 +360,36 @@ class JobService:
         )
         if item is None:
             return False
+        record_finished(ref, BusinessMetric.JOBS_FAILED, item["finished_at"])
         if item.get("slot_held"):
             self.release(ref)
         return True
 
     # --- the state machine's steps -----------------------------------------------------------------------------
 
-    def start_run(self, ref: JobRef, execution_arn: str | None = None) -> Item:
-        started: Item = {"status": "running", "message": "Started", "started_at": self._now(),
-                         "updated_at": self._now()}
-        if execution_arn:
-            started["execution_arn"] = execution_arn
-        item = self.store.transition(ref.tenant_id, ref.user_id, ref.job_id, from_statuses=frozenset({"queued"}),
-                                     set_fields=started, run=ref.run)
-        if item is not None:
-            return item
-        current = self.store.get(ref.tenant_id, ref.user_id, ref.job_id)
-        if current and current["status"] == "running" and int(current.get("run", 1)) == ref.run:
-            return current  # the step itself was retried
-        raise JobCancelled(f"job {ref.job_id} is {current['status'] if current else 'gone'}")
+    def start_attempt(self, ref: JobRef, attempt: int, execution_arn: str | None = None) -> Item:
+        """The agent step's first write: the first attempt starts the run (queued -> running, recording the
+        execution), a retry counts itself; JobCancelled when the run is not (or no longer) the job's live one."""
+        item = self.store.start_attempt(ref.tenant_id, ref.user_id, ref.job_id, run=ref.run, attempt=attempt,
+                                        execution_arn=execution_arn,
+                                        message=f"Attempt {attempt}" if attempt > 1 else "Working", now=self._now())
+        if item is None:
+            raise JobCancelled(f"job {ref.job_id} is not running run {ref.run}")
+        return item
 
     def begin_storing(self, ref: JobRef) -> Item:
-        """The run's job, still running, now showing that its result is being stored; JobCancelled otherwise."""
+        """The run's job, still running, now showing that its result is being stored; JobCancelled otherwise.
+
+        A retried store step whose first try got as far as marking the job succeeded gets the job as it is."""
         item = self.store.transition(ref.tenant_id, ref.user_id, ref.job_id, from_statuses=frozenset({"running"}),
                                      set_fields={"progress": STORING_PERCENT, "message": "Storing the result",
                                                  "updated_at": self._now(), "eta": None}, run=ref.run)
-        if item is None:
-            raise JobCancelled(f"job {ref.job_id} is no longer running")
-        return item
-
-    def begin_attempt(self, ref: JobRef, attempt: int) -> Item:
-        item = self.store.transition(ref.tenant_id, ref.user_id, ref.job_id, from_statuses=frozenset({"running"}),
-                                     set_fields={"attempts": attempt, "heartbeat_at": self._now(),
-                                                 "message": f"Attempt {attempt}" if attempt > 1 else "Working",
-                                                 "updated_at": self._now()})
-        if item is None:
-            raise JobCancelled(f"job {ref.job_id} is not running")
-        return item
+        if item is not None:
+            return item
+        current = self.store.get(ref.tenant_id, ref.user_id, ref.job_id)
+        if current and current["status"] == "succeeded" and int(current.get("run", 1)) == ref.run:
+            return current
+        raise JobCancelled(f"job {ref.job_id} is no longer running")
 
     def report_progress(self, ref: JobRef, percent: int, message: str, started_at: datetime | None) -> None:
         """Monotonic progress with an ETA from the pace so far; raises JobCancelled when the job stopped."""
@@ -373,16 +406,16 @@ class JobService:
 
     def succeed(self, ref: JobRef, result: Mapping[str, Any], usage: Mapping[str, int], provider: str, *,
                 agent_ms: int | None = None) -> Item:
-        item = self.store.transition(
-            ref.tenant_id, ref.user_id, ref.job_id, from_statuses=frozenset({"running"}),
-            set_fields={"status": "succeeded", "progress": 100, "message": "Done", "result": dict(result),
+        """The run succeeded: its outcome and the slots' return in one transaction, then the next admissions."""
+        fields: Item = {"status": "succeeded", "progress": 100, "message": "Done", "result": dict(result),
                         "usage": dict(usage), "provider": provider, "finished_at": self._now(),
-                        "updated_at": self._now(), "eta": None, "agent_ms": agent_ms},
-        )
-        if item is None:
+                        "updated_at": self._now(), "eta": None, "agent_ms": agent_ms}
+        if not self.store.finish_and_release(ref.tenant_id, ref.user_id, ref.job_id, run=ref.run,
+                                             set_fields=fields, now=self._now()):
             raise JobCancelled(f"job {ref.job_id} is no longer running")
-        self.release(ref)
-        return item
+        record_finished(ref, BusinessMetric.JOBS_SUCCEEDED, fields["finished_at"])
+        self._admit_after_release(ref.tenant_id)
+        return fields
 
     def fail(self, ref: JobRef, error: str, cause: str, state: Mapping[str, Any] | None = None) -> Item | None:
         """Mark the job failed, naming the step that failed (from the execution's ``state``) and keeping what
@@ -405,8 +438,21 @@ class JobService:
         )
         if item is None:
             return None  # cancelled meanwhile: cancellation already gave the slot back
+        record_finished(ref, BusinessMetric.JOBS_FAILED, item["finished_at"])
         self.release(ref)
         return item
+
+
+def record_finished(ref: JobRef, outcome: BusinessMetric, finished_at: str) -> None:
+    """A job's terminal status as business metrics: the outcome, and the time from submit (the job id is a
+    ULID: it holds its creation time) to ``finished_at``."""
+    record(outcome, ref.tenant_id)
+    try:
+        submitted = ULID.from_str(ref.job_id).datetime
+    except ValueError:
+        return  # an id not made here (tests): no duration
+    elapsed = datetime.fromisoformat(finished_at) - submitted
+    record(BusinessMetric.JOB_DURATION, ref.tenant_id, max(0.0, elapsed.total_seconds() * 1000))
 
 
 def readable_cause(cause: str) -> str:
@@ -426,13 +472,9 @@ def readable_cause(cause: str) -> str:
 
 
 def failed_step(state: Mapping[str, Any]) -> str:
-    """Which step of the agent_job state machine failed, from what the state holds when MarkFailed runs (each
-    step adds its result: ``started``, ``output``, ``stored``)."""
-    if "stored" in state:
-        return "MarkSucceeded"
-    if "output" in state:
-        return "StoreResult"
-    return "RunAgent" if "started" in state else "MarkRunning"
+    """Which step of the agent_job state machine failed, from what the state holds when MarkFailed runs (the
+    agent step adds its ``output``)."""
+    return "StoreResult" if "output" in state else "RunAgent"
 
 
 def _require_admin(identity: Identity) -> None:

@@ -74,8 +74,8 @@ class Job(BaseModel):
     eta: datetime | None = None
     attempts: int = 0
     error: JobError | None = None
-    failed_step: str | None = Field(default=None, description="The step that failed: MarkRunning, RunAgent, "
-                                                              "StoreResult or MarkSucceeded")
+    failed_step: str | None = Field(default=None, description="The step that failed: RunAgent or "
+                                                              "StoreResult")
     partial: PartialOutput | None = Field(default=None, description="A failed job's output from the steps "
                                                                     "that finished, if any")
     result: JobResult | None = None

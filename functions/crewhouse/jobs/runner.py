@@ -1,8 +1,10 @@
 """The agent step: run one attempt of a job's type and report back to Step Functions by task token.
 
-The runner is invoked asynchronously by a ``lambda:invoke.waitForTaskToken`` state. Progress goes to
-DynamoDB (monotonic, conditional) and doubles as the task's heartbeat (at most one a minute); the outcome goes back with
-``SendTaskSuccess`` or ``SendTaskFailure``, whose error names the state machine's Retry and Catch match.
+The runner is invoked asynchronously by a ``lambda:invoke.waitForTaskToken`` state, the execution's first. Its
+first write starts the run (or counts a retried attempt) and records the execution. Progress goes to DynamoDB
+(monotonic, conditional) at most every ``PROGRESS_EVERY_SECONDS`` (every report reaches live updates) and the
+task's heartbeat at most once a minute; the outcome goes back with ``SendTaskSuccess`` or ``SendTaskFailure``,
+whose error names the state machine's Retry and Catch match.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ TRANSIENT = "Crewhouse.TransientError"
 PERMANENT = "Crewhouse.PermanentError"
 CANCELLED = "Crewhouse.JobCancelled"
 HEARTBEAT_EVERY_SECONDS = 60.0  # a fifth of the RunAgent state's HeartbeatSeconds
+# The job's record follows the agent's progress at most this often (one write each); it also notices a
+# cancellation at the next write (the cancel request has already stopped the execution).
+PROGRESS_EVERY_SECONDS = 5.0
 _THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException",
                "ProvisionedThroughputExceededException", "RequestLimitExceeded", "ServiceUnavailable",
                "InternalServerError", "InternalFailure"}
@@ -53,26 +58,40 @@ def classify(exc: BaseException) -> str:
     return PERMANENT
 
 
+class Pace:
+    """Due at most once every ``every_seconds``; the first window opens when it is made (the attempt's start)."""
+
+    def __init__(self, every_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._every, self._clock = every_seconds, clock
+        self._last = clock()
+
+    def due(self) -> bool:
+        now = self._clock()
+        if now - self._last < self._every:
+            return False
+        self._last = now
+        return True
+
+
 class Heartbeat:
     """Beats on progress, but at most every ``every_seconds``: the task's ``HeartbeatSeconds`` (300) only
     needs a sign of life well within its window, not one call per progress report."""
 
     def __init__(self, send: Callable[[], None], every_seconds: float = HEARTBEAT_EVERY_SECONDS,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._send, self._every, self._clock = send, every_seconds, clock
-        self._last = clock()  # the task's timer starts with the attempt
+        self._send, self._pace = send, Pace(every_seconds, clock)  # the task's timer starts with the attempt
 
     def __call__(self) -> None:
-        now = self._clock()
-        if now - self._last >= self._every:
-            self._last = now
+        if self._pace.due():
             self._send()
 
 
 def run_attempt(service: JobService, settings: JobsSettings, ref: JobRef, attempt: int,
-                heartbeat: Any = None, announce: Callable[[int, str], None] | None = None) -> dict[str, Any]:
+                heartbeat: Any = None, announce: Callable[[int, str], None] | None = None, *,
+                execution_arn: str | None = None, progress_pace: Pace | None = None) -> dict[str, Any]:
     """One attempt of the job's agent step; the output the store step needs."""
-    item = service.begin_attempt(ref, attempt)
+    item = service.start_attempt(ref, attempt, execution_arn)
+    pace = progress_pace or Pace(PROGRESS_EVERY_SECONDS)  # the start just written counts as the first write
     job_type = get_type(item["type"])
     if job_type is None:
         raise PermanentJobError(f"unknown job type {item['type']!r}")
@@ -80,7 +99,8 @@ def run_attempt(service: JobService, settings: JobsSettings, ref: JobRef, attemp
     started = datetime.fromisoformat(item["started_at"]) if item.get("started_at") else None
 
     def progress(percent: int, message: str) -> None:
-        service.report_progress(ref, percent, message, started)
+        if pace.due():
+            service.report_progress(ref, percent, message, started)
         if announce:
             announce(percent, message)
         if heartbeat:
@@ -104,8 +124,8 @@ def run_attempt(service: JobService, settings: JobsSettings, ref: JobRef, attemp
 
 
 def progress_announcer(events: Any, event_bus: str, ref: JobRef) -> Callable[[int, str], None]:
-    """Puts ``job.progress`` on the bus after each progress write (live updates, crewhouse.realtime); a lost
-    announcement is only a missed live update: the job's record has the progress."""
+    """Puts ``job.progress`` on the bus for each progress report (live updates, crewhouse.realtime); a lost
+    announcement is only a missed live update: the job's record has the progress (written every 5 s at most)."""
     announcer = Announcer(events, event_bus, "crewhouse.jobs")
 
     def announce(percent: int, message: str) -> None:
@@ -128,7 +148,8 @@ def run_and_report(service: JobService, settings: JobsSettings, sfn: Any, event:
             sfn.send_task_heartbeat(taskToken=token)
 
     try:
-        output = run_attempt(service, settings, ref, attempt, Heartbeat(send_heartbeat), announce)
+        output = run_attempt(service, settings, ref, attempt, Heartbeat(send_heartbeat), announce,
+                             execution_arn=event.get("execution_arn"))
     except Exception as exc:  # every failure goes back to the state machine, which decides on retries
         error = classify(exc)
         logger.warning("job attempt failed", extra={"job_id": ref.job_id, "attempt": attempt, "error": error,

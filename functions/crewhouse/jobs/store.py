@@ -41,7 +41,7 @@ class DynamoJobStore:
         """The job, and (when it is queued) its ready-index entry, in one transaction."""
         writes = [t.new(job)]
         if ready_sk:
-            writes.append(t.overwrite(self._ready_item(job, ready_sk)))
+            writes.append(t.overwrite(self.ready_entry(job, ready_sk)))
         self._table.transact(writes)
 
     def get(self, tenant_id: str, user_id: str, job_id: str) -> Item | None:
@@ -63,37 +63,46 @@ class DynamoJobStore:
                    add_fields: Mapping[str, int] | None = None, run: int | None = None) -> Item | None:
         """Change a job only if its status is one of ``from_statuses`` (and, given ``run``, it is on that run);
         the new item, or None."""
-        names: dict[str, str] = {"#status": "status"}
-        values: dict[str, Any] = {}
-        sets, adds = [], []
-        for i, (name, value) in enumerate(set_fields.items()):
-            if value is None:
-                remove_fields = (*remove_fields, name)
-                continue
-            names[f"#s{i}"], values[f":s{i}"] = name, value
-            sets.append(f"#s{i} = :s{i}")
-        for i, (name, amount) in enumerate((add_fields or {}).items()):
-            names[f"#a{i}"], values[f":a{i}"] = name, amount
-            adds.append(f"#a{i} :a{i}")
-        removes = []
-        for i, name in enumerate(dict.fromkeys(remove_fields)):
-            names[f"#r{i}"] = name
-            removes.append(f"#r{i}")
-        allowed = []
-        for i, status in enumerate(sorted(from_statuses)):
-            values[f":from{i}"] = status
-            allowed.append(f":from{i}")
-        condition = f"#status IN ({', '.join(allowed)})"
-        if run is not None:
-            names["#run"], values[":run"] = "run", run
-            condition += " AND #run = :run"
-        expression = "SET " + ", ".join(sets) if sets else ""
-        if adds:
-            expression += " ADD " + ", ".join(adds)
-        if removes:
-            expression += " REMOVE " + ", ".join(removes)
-        return self._table.update(self._job_key(tenant_id, user_id, job_id), expression.strip(), values=values,
+        expression, condition, names, values = _transition_update(from_statuses, set_fields, remove_fields,
+                                                                  add_fields, run)
+        return self._table.update(self._job_key(tenant_id, user_id, job_id), expression, values=values,
                                   names=names, condition=condition, return_new=True)
+
+    def start_attempt(self, tenant_id: str, user_id: str, job_id: str, *, run: int, attempt: int,
+                      execution_arn: str | None, message: str, now: str) -> Item | None:
+        """The run's job, running its ``attempt``: the first attempt moves it from queued (holding its slot), a
+        retried one finds it running; one conditional write either way, which also records the execution. The
+        new item, or None when the job is neither (cancelled, finished, or on another run)."""
+        values: dict[str, Any] = {":running": "running", ":queued": "queued", ":run": run, ":true": True,
+                                  ":attempt": attempt, ":message": message, ":now": now}
+        expression = ("SET #status = :running, attempts = :attempt, #message = :message, heartbeat_at = :now, "
+                      "updated_at = :now, started_at = if_not_exists(started_at, :now)")
+        if execution_arn:
+            values[":arn"] = execution_arn
+            expression += ", execution_arn = :arn"
+        return self._table.update(self._job_key(tenant_id, user_id, job_id), expression, values=values,
+                                  names={"#status": "status", "#message": "message", "#run": "run"},
+                                  condition="#status IN (:queued, :running) AND #run = :run AND slot_held = :true",
+                                  return_new=True)
+
+    def finish_and_release(self, tenant_id: str, user_id: str, job_id: str, *, run: int,
+                           set_fields: Mapping[str, Any], now: str) -> bool:
+        """Move the run's running job to its outcome and give its slots back in one transaction (the two
+        writes :meth:`transition` and :meth:`release` would make); False when the job is not running that run."""
+        job_fields = {**set_fields, "slot_held": False}
+        expression, condition, names, values = _transition_update(frozenset({"running"}), job_fields, (),
+                                                                  {"releases": 1}, run)
+        values[":true"] = True
+        writes = [*self._give_slots_back(tenant_id, job_id, run, now),
+                  t.change(self._job_key(tenant_id, user_id, job_id), expression, values=values, names=names,
+                           condition=f"{condition} AND slot_held = :true")]
+        try:
+            self._table.transact(writes)
+        except t.Cancelled as cancelled:
+            if cancelled.failed(len(writes) - 1):
+                return False
+            raise
+        return True
 
     def write_progress(self, tenant_id: str, user_id: str, job_id: str, *, percent: int, message: str,
                        now: str, eta: str | None) -> ProgressWrite:
@@ -115,12 +124,13 @@ class DynamoJobStore:
     # --- the ready index and admission ---------------------------------------------------------------------
 
     @staticmethod
-    def _ready_item(job: Mapping[str, Any], ready_sk: str) -> Item:
+    def ready_entry(job: Mapping[str, Any], ready_sk: str) -> Item:
+        """The job's entry in its tenant's line (its place is its key)."""
         return {"PK": keys.ready_pk(job["tenant_id"]), "SK": ready_sk, "job_id": job["id"],
                 "user_id": job["user_id"], "run": int(job.get("run", 1)), "created_at": job["created_at"]}
 
     def put_ready(self, job: Mapping[str, Any], ready_sk: str) -> None:
-        self._table.put(self._ready_item(job, ready_sk))
+        self._table.put(self.ready_entry(job, ready_sk))
 
     def restore_ready(self, entry: Mapping[str, Any]) -> None:
         """Put a consumed ready entry back, as it was (its place in the line is its key)."""
@@ -129,24 +139,46 @@ class DynamoJobStore:
     def delete_ready(self, tenant_id: str, ready_sk: str) -> None:
         self._table.delete_if_present((keys.ready_pk(tenant_id), ready_sk))
 
-    def ready_head(self, tenant_id: str) -> Item | None:
-        """The next waiting job: the lowest (rank, ULID)."""
-        items, _ = self._table.query(t.whole(keys.ready_pk(tenant_id)), limit=1, consistent=True)
-        return items[0] if items else None
+    def ready_line(self, tenant_id: str, limit: int) -> list[Item]:
+        """The next ``limit`` waiting jobs, in order: the lowest (rank, ULID) first."""
+        items, _ = self._table.query(t.whole(keys.ready_pk(tenant_id)), limit=limit, consistent=True)
+        return items
 
-    def try_admit(self, tenant_id: str, entry: Mapping[str, Any], *, run: int, tenant_limit: int,
-                  global_limit: int, now: str) -> Admission:
-        """Take a tenant slot and an account slot for this run, consume the ready entry and mark the job."""
-        job_id, user_id = entry["job_id"], entry["user_id"]
-        holder = keys.slot_holder(job_id, run)
+    @staticmethod
+    def _take_slots(tenant_id: str, holder: str, *, tenant_limit: int, global_limit: int,
+                    now: str) -> list[t.Write]:
+        """A tenant slot and an account slot for ``holder`` (transaction writes 0 and 1)."""
         take = "ADD holders :h SET updated_at = :now"
         room = "(attribute_not_exists(holders) OR size(holders) < :limit) AND NOT contains(holders, :hs)"
-        writes = [
+        return [
             t.change((slots_pk, keys.SLOTS_SK), take, condition=room,
                      values={":h": {holder}, ":hs": holder, ":now": now, ":limit": limit})
             for slots_pk, limit in ((keys.tenant_slots_pk(tenant_id), tenant_limit),
                                     (keys.GLOBAL_SLOTS_PK, global_limit))
         ]
+
+    def create_admitted(self, job: Item, *, tenant_limit: int, global_limit: int, now: str) -> Admission:
+        """A new job that takes its slots as it is made (its tenant's line was empty): one transaction instead of
+        creating it in the line and admitting it from there. ``ADMITTED``, or which limit is full (nothing
+        written then)."""
+        admitted = {**job, "slot_held": True, "admitted_at": now, "admissions": 1}
+        writes = self._take_slots(job["tenant_id"], keys.slot_holder(job["id"], int(job.get("run", 1))),
+                                  tenant_limit=tenant_limit, global_limit=global_limit, now=now)
+        try:
+            self._table.transact([*writes, t.new(admitted)])
+        except t.Cancelled as cancelled:
+            for position, outcome in ((0, Admission.TENANT_FULL), (1, Admission.GLOBAL_FULL)):
+                if cancelled.failed(position):
+                    return outcome
+            raise
+        return Admission.ADMITTED
+
+    def try_admit(self, tenant_id: str, entry: Mapping[str, Any], *, run: int, tenant_limit: int,
+                  global_limit: int, now: str) -> Admission:
+        """Take a tenant slot and an account slot for this run, consume the ready entry and mark the job."""
+        job_id, user_id = entry["job_id"], entry["user_id"]
+        writes = self._take_slots(tenant_id, keys.slot_holder(job_id, run), tenant_limit=tenant_limit,
+                                  global_limit=global_limit, now=now)
         writes.append(t.removal(t.item_key(entry), must_exist=True))
         writes.append(t.change(
             self._job_key(tenant_id, user_id, job_id),
@@ -166,10 +198,7 @@ class DynamoJobStore:
 
     def release(self, tenant_id: str, user_id: str, job_id: str, *, run: int, now: str) -> bool:
         """Give the run's slots back; False when they were already given back (releases happen once)."""
-        holder = keys.slot_holder(job_id, run)
-        writes = [t.change((slots_pk, keys.SLOTS_SK), "DELETE holders :h SET updated_at = :now",
-                           condition="contains(holders, :hs)", values={":h": {holder}, ":hs": holder, ":now": now})
-                  for slots_pk in (keys.tenant_slots_pk(tenant_id), keys.GLOBAL_SLOTS_PK)]
+        writes = self._give_slots_back(tenant_id, job_id, run, now)
         writes.append(t.change(self._job_key(tenant_id, user_id, job_id),
                                "SET slot_held = :false, updated_at = :now ADD releases :one",
                                condition="slot_held = :true",
@@ -179,6 +208,13 @@ class DynamoJobStore:
         except t.Cancelled:
             return False
         return True
+
+    @staticmethod
+    def _give_slots_back(tenant_id: str, job_id: str, run: int, now: str) -> list[t.Write]:
+        holder = keys.slot_holder(job_id, run)
+        return [t.change((slots_pk, keys.SLOTS_SK), "DELETE holders :h SET updated_at = :now",
+                         condition="contains(holders, :hs)", values={":h": {holder}, ":hs": holder, ":now": now})
+                for slots_pk in (keys.tenant_slots_pk(tenant_id), keys.GLOBAL_SLOTS_PK)]
 
     def slot_holders(self, tenant_id: str | None) -> list[str]:
         pk = keys.tenant_slots_pk(tenant_id) if tenant_id else keys.GLOBAL_SLOTS_PK
@@ -207,3 +243,39 @@ class DynamoJobStore:
     @staticmethod
     def _job_key(tenant_id: str, user_id: str, job_id: str) -> t.ItemKey:
         return keys.owner_pk(tenant_id, user_id), keys.job_sk(job_id)
+
+
+def _transition_update(from_statuses: frozenset[str], set_fields: Mapping[str, Any], remove_fields: tuple[str, ...],
+                       add_fields: Mapping[str, int] | None,
+                       run: int | None) -> tuple[str, str, dict[str, str], dict[str, Any]]:
+    """A status transition as an update: (expression, condition, names, values); a None field is removed."""
+    names: dict[str, str] = {"#status": "status"}
+    values: dict[str, Any] = {}
+    sets, adds = [], []
+    for i, (name, value) in enumerate(set_fields.items()):
+        if value is None:
+            remove_fields = (*remove_fields, name)
+            continue
+        names[f"#s{i}"], values[f":s{i}"] = name, value
+        sets.append(f"#s{i} = :s{i}")
+    for i, (name, amount) in enumerate((add_fields or {}).items()):
+        names[f"#a{i}"], values[f":a{i}"] = name, amount
+        adds.append(f"#a{i} :a{i}")
+    removes = []
+    for i, name in enumerate(dict.fromkeys(remove_fields)):
+        names[f"#r{i}"] = name
+        removes.append(f"#r{i}")
+    allowed = []
+    for i, status in enumerate(sorted(from_statuses)):
+        values[f":from{i}"] = status
+        allowed.append(f":from{i}")
+    condition = f"#status IN ({', '.join(allowed)})"
+    if run is not None:
+        names["#run"], values[":run"] = "run", run
+        condition += " AND #run = :run"
+    expression = "SET " + ", ".join(sets) if sets else ""
+    if adds:
+        expression += " ADD " + ", ".join(adds)
+    if removes:
+        expression += " REMOVE " + ", ".join(removes)
+    return expression.strip(), condition, names, values

@@ -3,8 +3,10 @@
 - ``dispatch``: the job queue's consumer (SQS, partial batch failures). Starts one Step Functions
   execution per job run, named after the job. A failed message comes back with exponential backoff; on its
   last receive the job is recorded as dead-lettered before SQS moves the message to the DLQ.
-- ``job_step``: the state machine's bookkeeping steps: ``start``, ``store``, ``succeed``, ``fail``.
-- ``run_agent``: the agent step (``lambda:invoke.waitForTaskToken``, invoked asynchronously).
+- ``job_step``: the state machine's bookkeeping steps: ``finish`` (store the result, mark the job succeeded and
+  give its slot back) and ``fail``.
+- ``run_agent``: the agent step (``lambda:invoke.waitForTaskToken``, invoked asynchronously), which also
+  starts the run.
 - ``schedule_due``: an EventBridge Scheduler one-time schedule fired for a ``run_at`` job.
 """
 
@@ -70,19 +72,17 @@ def job_step(event: dict[str, Any], context: Any, *, service: JobService | None 
     action = event["action"]
     logger.append_keys(job_id=ref.job_id, action=action)
     try:
-        if action == "start":
-            item = service.start_run(ref, event.get("execution_arn"))
-            return {"type": item["type"]}
-        if action == "store":
+        if action == "finish":
             from crewhouse.jobs.results import store_result
 
             item = service.begin_storing(ref)  # not cancelled meanwhile: then nothing is written
-            return store_result(settings, item, event["output"])
-        if action == "succeed":
-            output = event.get("output") or {}
-            item = service.succeed(ref, event["result"], output.get("usage") or {}, output.get("provider") or "",
-                                   agent_ms=output.get("agent_ms"))
-            return {"status": item["status"], "type": item["type"], "result": item.get("result")}
+            if item["status"] == "succeeded":  # this step's earlier try got that far
+                return {"status": "succeeded", "type": item["type"], "result": item.get("result")}
+            output = event["output"]
+            result = store_result(settings, item, output)
+            service.succeed(ref, result, output.get("usage") or {}, output.get("provider") or "",
+                            agent_ms=output.get("agent_ms"))
+            return {"status": "succeeded", "type": item["type"], "result": result}
         if action == "fail":
             error = event.get("error") or {}
             failed = service.fail(ref, str(error.get("Error", "error")), str(error.get("Cause", "")),

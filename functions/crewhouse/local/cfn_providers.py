@@ -3,7 +3,8 @@
 Covers: moto's CloudFormation skips ``AWS::Cognito::*``, ``AWS::ApiGatewayV2::*``,
 ``AWS::SecretsManager::Secret``, ``AWS::S3::BucketPolicy``, ``AWS::CloudWatch::Alarm``,
 ``AWS::SQS::QueuePolicy``, ``AWS::SNS::Subscription``, ``AWS::SNS::TopicPolicy``, ``AWS::Scheduler::*``,
-``AWS::SES::ConfigurationSet`` (and its event destinations) and ``AWS::GuardDuty::MalwareProtectionPlan`` (it logs
+``AWS::SES::ConfigurationSet`` (and its event destinations), ``AWS::GuardDuty::MalwareProtectionPlan`` and
+``AWS::CloudFront::*`` (the console's distribution; it logs
 "No Moto CloudFormation support" and creates nothing, so every ``Ref`` to them breaks). moto builds its type
 registry from the direct subclasses of ``CloudFormationModel``; each provider below is one, so moto's own
 template engine orders, resolves (``Ref``/``Fn::GetAtt``) and creates them like any other resource.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -184,7 +186,45 @@ SPECS: tuple[ProviderSpec, ...] = (
                                  "MatchingEventTypes": list((props.get("EventDestination") or {}).get(
                                      "MatchingEventTypes") or [])}},
     ),
+    ProviderSpec(
+        "AWS::CloudFront::OriginAccessControl", "cloudfront", "create_origin_access_control",
+        physical_id=lambda p, r: r["OriginAccessControl"]["Id"],
+        attributes=lambda p, r: {"Id": r["OriginAccessControl"]["Id"]},
+    ),
+    ProviderSpec(
+        "AWS::CloudFront::Distribution", "cloudfront", "create_distribution",
+        physical_id=lambda p, r: r["Distribution"]["Id"],
+        attributes=lambda p, r: {"Id": r["Distribution"]["Id"], "DomainName": r["Distribution"]["DomainName"]},
+        prepare=lambda name, props: {"DistributionConfig": {
+            "CallerReference": name, **_in_api_shape(props["DistributionConfig"], _distribution_config_shape())}},
+    ),
 )
+
+
+def _distribution_config_shape() -> Any:
+    operation = local_client("cloudfront").meta.service_model.operation_model("CreateDistribution")
+    return operation.input_shape.members["DistributionConfig"]
+
+
+def _in_api_shape(value: Any, shape: Any) -> Any:
+    """A CloudFormation property in the shape of the API's ``shape``: CloudFront's API wraps each list in
+    ``{Quantity, Items}`` and types some scalars differently; members the API lacks are dropped."""
+    kind = shape.type_name
+    if kind == "structure":
+        members = shape.members
+        if isinstance(value, list) and {"Quantity", "Items"} <= members.keys():
+            return {"Quantity": len(value), "Items": _in_api_shape(value, members["Items"])}
+        if isinstance(value, dict):
+            return {k: _in_api_shape(v, members[k]) for k, v in value.items() if k in members}
+    if kind == "list" and isinstance(value, list):
+        return [_in_api_shape(item, shape.member) for item in value]
+    if kind == "string":
+        return str(value)
+    if kind == "boolean":
+        return value in (True, "true")
+    if kind in ("integer", "long"):
+        return int(value)
+    return value
 
 
 def _set_queue_policies(props: Props) -> str:
@@ -286,6 +326,26 @@ def _malware_protection_plan_provider() -> type:
     })
 
 
+def _response_headers_policy_provider() -> type:
+    """``AWS::CloudFront::ResponseHeadersPolicy``: moto has no response headers policies, and nothing is served
+    through CloudFront locally (``crewhouse local`` serves the console itself); the policy only gets an id, so
+    that the distribution naming it can be created."""
+
+    def create(cls: type, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
+               region_name: str, **kwargs: Any) -> _ProvidedResource:
+        policy_id = str(uuid.uuid4())
+        return cls(policy_id, {"Id": policy_id})
+
+    return type("LocalCloudFrontResponseHeadersPolicy", (_ProvidedResource, CloudFormationModel), {
+        "cloudformation_type": staticmethod(lambda: "AWS::CloudFront::ResponseHeadersPolicy"),
+        "cloudformation_name_type": staticmethod(lambda: ""),
+        "has_cfn_attr": classmethod(lambda cls, attr: attr == "Id"),
+        "create_from_cloudformation_json": classmethod(create),
+        "update_from_cloudformation_json": classmethod(lambda cls, *a, **k: None),
+        "delete_from_cloudformation_json": classmethod(lambda cls, *a, **k: None),
+    })
+
+
 _PROVIDERS: list[type] = []
 
 
@@ -302,6 +362,7 @@ def install() -> list[str]:
         _PROVIDERS.append(_policy_provider("AWS::SQS::QueuePolicy", _set_queue_policies))
         _PROVIDERS.append(_policy_provider("AWS::SNS::TopicPolicy", _set_topic_policies))
         _PROVIDERS.append(_malware_protection_plan_provider())
+        _PROVIDERS.append(_response_headers_policy_provider())
         parsing.get_model_map.cache_clear()
         parsing.get_name_type_map.cache_clear()
     return sorted(p.cloudformation_type() for p in _PROVIDERS)  # type: ignore[attr-defined]

@@ -52,6 +52,7 @@ Crewhouse is running locally (ready in {ready_in:.1f} s).
 
   API             {cloud.api_url}
   API docs        {cloud.api_url}/docs
+  Web console     {cloud.api_url}/console/   (sign in as the demo user below; `make console` builds it)
   Live updates    {cloud.websocket_url}?token=<ID token>   (WebSocket; subscribe to job:<id> …)
   AWS endpoint    {cloud.aws_endpoint}   (AWS_ENDPOINT_URL; any access key works)
   User pool       {cloud.stack.outputs['UserPoolId']}

@@ -22,6 +22,8 @@ from crewhouse.local import (
     cfn_providers,
     cognito_oauth,
     cognito_triggers,
+    cognito_verification,
+    console,
     dynamodb_streams,
     dynamodb_writes,
     endpoint,
@@ -47,6 +49,7 @@ from crewhouse.local.gateway import (
     build_gateway_app,
     lambda_invoker,
 )
+from crewhouse.local.push import create_push_applications
 from crewhouse.local.scheduler import SchedulerLoop
 from crewhouse.local.sqs_poller import SqsEventSourcePoller
 from crewhouse.local.synth import STACK_NAME, synthesize
@@ -63,6 +66,11 @@ LOCAL_PROCESS_ENVIRONMENT = {
     "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would only clutter the console
     "POWERTOOLS_DEV": "false",
 }
+
+# Locally the limiter runs (and costs what it costs in AWS) with limits no test, fuzz run or `make dev` reaches;
+# a test that wants 429s lowers them for its own span (lambda_runtime.environment_overrides).
+LOCAL_RATE_LIMITS = {"RATE_LIMIT_USER_PER_SECOND": "1000", "RATE_LIMIT_USER_BURST": "5000",
+                     "RATE_LIMIT_TENANT_PER_SECOND": "1000", "RATE_LIMIT_TENANT_BURST": "50000"}
 
 
 @dataclass
@@ -141,7 +149,7 @@ class EmbeddedCloud:
                                             host=self.config.host, port=self.config.ws_port).start()
         # The bus tells agents where to trade credentials and reach A2A endpoints: here, this gateway.
         overrides = {"OCR_PROVIDER": "tesseract", "WEB_SEARCH_ENDPOINT": f"{self._web.base_url}/res/v1/web/search",
-                     "PUBLIC_API_URL": f"{self.api_url}/"}
+                     "PUBLIC_API_URL": f"{self.api_url}/", **LOCAL_RATE_LIMITS}
         lambda_runtime.override_environment(overrides)
 
         self.stack = deploy_stack(synthesize(), self.config.stack_name, self.config.region,
@@ -151,6 +159,7 @@ class EmbeddedCloud:
             lambda_runtime.override_environment({
                 **overrides, "REALTIME_CALLBACK_URL": self._websockets.callback_url(self._websockets.apis[0].stage)})
         verify_email_senders(self.stack)
+        create_push_applications()  # the platform applications the template's push settings name
         if self.config.state_dir is not None and watcher is not None:
             # After the deploy, into what it made: the stack is always the current template's, only data is kept.
             self._state = persistence.LocalState(self.config.state_dir, self.stack, self.config.region, watcher,
@@ -169,7 +178,11 @@ class EmbeddedCloud:
             self._scheduler.start()
         app = build_gateway_app(route_table(self.stack, self.aws_endpoint), lambda_invoker(self.aws_endpoint,
                                                                                             self.config.region),
-                                extra_routes=[*_docs_routes(), cognito_oauth.token_route(), outbox.outbox_route()],
+                                extra_routes=[*_docs_routes(), cognito_oauth.token_route(), outbox.outbox_route(),
+                                              *console.console_routes(
+                                                  outputs=self.stack.outputs, region=self.config.region,
+                                                  api_url=self.api_url, aws_endpoint=self.aws_endpoint,
+                                                  websocket_url=self.websocket_url)],
                                 api_id=self.api_id)
         self._gateway = GatewayServer(app, host=self.config.host, port=self.config.api_port).start()
         if self._state is not None:
@@ -190,6 +203,7 @@ class EmbeddedCloud:
         dynamodb_writes.install()  # conditional writes are atomic, as in DynamoDB
         guardduty.install()  # GuardDuty Malware Protection for S3 scans new uploads
         cognito_triggers.install()
+        cognito_verification.install()  # SRP password proofs and confirmation codes are checked
         sqs_poller.disable_synchronous_mappings()  # our pollers deliver instead (batches, retries, DLQs)
         dynamodb_streams.disable_synchronous_mappings()
         scheduler.install_wakeups()  # what SchedulerLoop installs, and the deploy below:

@@ -8,6 +8,8 @@ Covers three gaps of moto's CloudFormation:
 - S3 buckets lose ``NotificationConfiguration.EventBridgeConfiguration`` and ``VersioningConfiguration``
   (moto's ``FakeBucket.create_from_cloudformation_json`` applies only encryption and tags): both are set with
   the API after the stack is up, so S3 sends "Object Created" events to EventBridge and keeps versions.
+- the web console's ``Custom::CDKBucketDeployment`` is left out: its handler copies the bundle with the AWS CLI
+  of a Lambda layer, which the local runtime cannot run, and ``crewhouse local`` serves the console itself.
 Resource types moto lacks entirely are provided by :mod:`crewhouse.local.cfn_providers`; nested stacks are folded
 into the parent's template first (:mod:`crewhouse.local.nested_stacks`).
 """
@@ -28,12 +30,15 @@ from typing import Any
 from crewhouse.local import endpoint
 from crewhouse.local.endpoint import local_client
 from crewhouse.local.nested_stacks import stack_template
+from crewhouse_cdk.stage import STAGE_TAGS
 
 TemplateTransform = Callable[[dict[str, Any]], dict[str, Any]]
 
 ACCOUNT_ID = "123456789012"
 BOOTSTRAP_QUALIFIER = "hnb659fds"
 BOOTSTRAP_VERSION = "30"
+# Resource types the embedded cloud does not create (see the module docstring); nothing refers to them.
+LEFT_OUT = ("AWS::CDK::Metadata", "Custom::CDKBucketDeployment")
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,18 @@ def _fill(text: str, region: str) -> str:
             .replace("${AWS::Partition}", "aws"))
 
 
+def _asset_body(source: Path, packaging: str | None) -> bytes:
+    if packaging == "zip":
+        return _zip_directory(source)
+    if source.suffix == ".zip":
+        # A zip CDK ships prebuilt: the console deployment's 22 MB AWS CLI layer (about 2 s to upload), whose
+        # handler never runs here (its custom resource is LEFT_OUT). An empty archive stands in for it.
+        buffer = io.BytesIO()
+        zipfile.ZipFile(buffer, "w").close()
+        return buffer.getvalue()
+    return source.read_bytes()
+
+
 def publish_assets(assembly_dir: Path, stack_name: str, region: str) -> int:
     """Upload the stack's file assets where its template expects them; returns how many."""
     s3 = local_client("s3")
@@ -67,7 +84,7 @@ def publish_assets(assembly_dir: Path, stack_name: str, region: str) -> int:
     published = 0
     for asset in manifest.get("files", {}).values():
         source = assembly_dir / asset["source"]["path"]
-        body = _zip_directory(source) if asset["source"].get("packaging") == "zip" else source.read_bytes()
+        body = _asset_body(source, asset["source"].get("packaging"))
         for destination in asset["destinations"].values():
             bucket = _fill(destination["bucketName"], region)
             try:
@@ -85,13 +102,29 @@ def prepare_template(template: dict[str, Any]) -> dict[str, Any]:
     prepared.pop("Rules", None)  # CheckBootstrapVersion: the bootstrap is ours
     prepared.get("Parameters", {}).pop("BootstrapVersion", None)
     resources = prepared["Resources"]
-    for logical_id in [k for k, r in resources.items() if r["Type"] == "AWS::CDK::Metadata"]:
+    for logical_id in [k for k, r in resources.items() if r["Type"] in LEFT_OUT]:
         del resources[logical_id]
     for resource in resources.values():
         props = resource.get("Properties", {})
+        _drop_stage_tags(props)
         if resource["Type"] == "AWS::StepFunctions::StateMachine" and "DefinitionSubstitutions" in props:
             props["DefinitionString"] = substituted(props["DefinitionString"], props.pop("DefinitionSubstitutions"))
     return prepared
+
+
+def _drop_stage_tags(props: dict[str, Any]) -> None:
+    """Without the stage's cost-allocation tags (crewhouse_cdk.stage): moto's CloudFormation reads some types' tags
+    in another shape (a KMS key's as TagKey/TagValue, failing the stack), and nothing local reads them."""
+    for name in [n for n in props if n.endswith("Tags")]:
+        tags = props[name]
+        if isinstance(tags, list):
+            tags = [t for t in tags if not (isinstance(t, dict) and t.get("Key") in STAGE_TAGS)]
+        elif isinstance(tags, dict):
+            tags = {k: v for k, v in tags.items() if k not in STAGE_TAGS}
+        if tags:
+            props[name] = tags
+        else:
+            del props[name]
 
 
 def substituted(definition: Any, substitutions: dict[str, Any]) -> Any:

@@ -170,6 +170,17 @@ def override_environment(values: Mapping[str, str]) -> None:
     _overrides.update(values)
 
 
+@contextmanager
+def environment_overrides(values: Mapping[str, str]) -> Iterator[None]:
+    """Replace these variables too, for the span of a block (a test lowers a limit), then restore the rest."""
+    saved = dict(_overrides)
+    _overrides.update(values)
+    try:
+        yield
+    finally:
+        override_environment(saved)
+
+
 def install(*, assume_roles: bool = True) -> None:
     """Patch moto's Lambda model, and its server's routing for speed (idempotent); ``assume_roles`` binds each
     function's role credentials."""

@@ -22,6 +22,9 @@ by evaluation).
 Covers: every execution parses its state machine's definition again with ANTLR, the largest cost of
 starting one. :func:`install` keeps the syntax tree per definition (nothing changes it) and builds each
 execution's program from it afresh, so executions still share no evaluation state.
+
+Covers: ``RedriveExecution`` (moto has none) and ``GetExecutionHistory``'s ``reverseOrder``/``maxResults``/
+``nextToken``: see :mod:`crewhouse.local.stepfunctions_redrive`, installed with these.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from crewhouse.local import patches
+from crewhouse.local import patches, stepfunctions_redrive
 
 SYNTAX_TREES_KEPT = 64
 _clients_lock = threading.Lock()
@@ -138,3 +141,4 @@ def install() -> None:
     patches.wrap(Environment, "set_stop", _waking_callbacks_on_stop, kind="accuracy",
                  reason="StopExecution wakes the tasks waiting for their token at once (moto lets them sleep it out)")
     _reuse_interpreter_parts()
+    stepfunctions_redrive.install()

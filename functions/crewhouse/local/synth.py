@@ -25,6 +25,9 @@ def source_fingerprint(root: Path = ROOT) -> str:
     for path in sorted(files):
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
+    from crewhouse.local.push import LOCAL_PUSH_CONTEXT
+
+    digest.update(repr(sorted(LOCAL_PUSH_CONTEXT.items())).encode())  # the context the local synth passes
     return digest.hexdigest()[:20]
 
 
@@ -34,12 +37,13 @@ def synthesize(cache_root: Path = ROOT / "build" / "local-assembly", *, force: b
     if not force and (target / f"{STACK_NAME}.template.json").exists():
         return target
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    from crewhouse.local.push import LOCAL_PUSH_CONTEXT
     from crewhouse_cdk.app import build_app
 
     # Several processes may synthesize at once (parallel tests): each stages its own directory.
     staging = cache_root / f".staging-{os.getpid()}-{target.name}"
     shutil.rmtree(staging, ignore_errors=True)
-    build_app(staging, layer_mode="skip").synth()
+    build_app(staging, layer_mode="skip", context=LOCAL_PUSH_CONTEXT).synth()
     for old in cache_root.iterdir():
         if old.name != target.name and not old.name.startswith(".staging-"):
             shutil.rmtree(old, ignore_errors=True)

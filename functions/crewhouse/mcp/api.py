@@ -81,4 +81,4 @@ app = create_app("Crewhouse MCP", [router])
 # to open on GET (the SDK would hold it open until the gateway's 30 s timeout) and no session to DELETE,
 # so every other method is a 405 problem with ``Allow: POST`` at once, as the transport spec allows.
 app.router.routes.append(Route("/mcp", StatelessMcpEndpoint(), methods=["POST"]))
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from crewhouse.core.business_metrics import BusinessMetric, record
 from crewhouse.core.errors import Conflict, Gone, NotFound, PayloadTooLarge, PreconditionFailed, ValidationProblem
 from crewhouse.core.etag import require_version
 from crewhouse.core.identity import Identity
@@ -489,6 +490,7 @@ class NoteService:
         fields = {**body.model_dump(mode="json", exclude={"body", "checklist"}), "checklist": items,
                   "task_ids": [], "source": dict(source) if source else None}
         item = self._save(None, fields, body.body, owner=owner, note_id=note_id or self.new_id(), reason=reason)
+        record(BusinessMetric.NOTES_WRITTEN, identity.tenant_id)
         return self.to_note(item, body.body)
 
     def update(self, identity: Identity, note_id: str, patch: NotePatch, if_match: str | None) -> Note:
@@ -512,6 +514,7 @@ class NoteService:
         if not changes and new_body is None:
             return self.to_note(item, self.body_of(item))
         saved = self._save(item, changes, new_body, owner=self.owner(identity), note_id=note_id)
+        record(BusinessMetric.NOTES_WRITTEN, identity.tenant_id)
         return self.to_note(saved, new_body if new_body is not None else self.body_of(saved))
 
     # --- checklist ----------------------------------------------------------------------------------

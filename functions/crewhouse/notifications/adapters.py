@@ -1,5 +1,5 @@
-"""The service's ports on AWS: SES v2, EventBridge Scheduler, the platform table's members and profiles, and the
-webhook channel's KMS key, SQS queue and guarded HTTP client.
+"""The service's ports on AWS: SES v2, SNS mobile push, EventBridge Scheduler, the platform table's members and
+profiles, and the webhook channel's KMS key, SQS queue and guarded HTTP client.
 
 The SES and Scheduler clients are made on first use: reading the inbox needs neither. Members and profiles
 are read with the key shapes :mod:`crewhouse.core.tenancy` publishes (the platform context has no
@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from crewhouse.core.table import Table
 from crewhouse.core.tenancy import ACTIVE, member_sk, profile_key, tenant_pk
-from crewhouse.notifications.logic import Recipient
+from crewhouse.notifications.logic import EndpointGone, Recipient, TokenTaken
 from crewhouse.notifications.webhooks import Answer
 
 
@@ -79,6 +79,54 @@ class SesMailer:
         if tags:  # they come back on the configuration set's events (mail.tags)
             request["EmailTags"] = [{"Name": k, "Value": v} for k, v in tags.items()]
         return str(self._ses().send_email(**request)["MessageId"])
+
+
+class SnsPusher:
+    """SNS platform endpoints of the deployer's platform applications (``fcm``: GCM, ``apns``: APNS)."""
+
+    # AWS names the FCM platform GCM; the message JSON is keyed by it.
+    MESSAGE_KEYS: ClassVar[dict[str, tuple[str, ...]]] = {"fcm": ("GCM",), "apns": ("APNS", "APNS_SANDBOX")}
+
+    def __init__(self, sns: Callable[[], Any], applications: Mapping[str, str | None]) -> None:
+        self._sns = sns
+        self._applications = {platform: arn for platform, arn in applications.items() if arn}
+
+    def platforms(self) -> tuple[str, ...]:
+        return tuple(self._applications)
+
+    def register(self, platform: str, token: str, user_data: str) -> str:
+        try:
+            answer = self._sns().create_platform_endpoint(
+                PlatformApplicationArn=self._applications[platform], Token=token, CustomUserData=user_data)
+        except Exception as exc:
+            # SNS answers the same ARN for the same token and attributes; other attributes mean another owner.
+            if _error_code(exc) == "InvalidParameter" and "already exists" in str(exc):
+                raise TokenTaken(str(exc)) from exc
+            raise
+        return str(answer["EndpointArn"])
+
+    def publish(self, endpoint_arn: str, platform: str, title: str, body: str, data: Mapping[str, str]) -> str:
+        if platform == "fcm":
+            payload: dict[str, Any] = {"notification": {"title": title, "body": body[:1000]}, "data": dict(data)}
+        else:
+            payload = {"aps": {"alert": {"title": title, "body": body[:1000]}, "sound": "default"}, **data}
+        encoded = json.dumps(payload, separators=(",", ":"))
+        message = {"default": title, **{key: encoded for key in self.MESSAGE_KEYS[platform]}}
+        try:
+            answer = self._sns().publish(TargetArn=endpoint_arn, MessageStructure="json",
+                                         Message=json.dumps(message, separators=(",", ":")))
+        except Exception as exc:
+            if _error_code(exc) in ("EndpointDisabled", "NotFound"):
+                raise EndpointGone(_error_code(exc)) from exc
+            raise
+        return str(answer["MessageId"])
+
+    def delete(self, endpoint_arn: str) -> None:
+        self._sns().delete_endpoint(EndpointArn=endpoint_arn)  # idempotent
+
+
+def _error_code(exc: Exception) -> str:
+    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code") or "")
 
 
 class SchedulerSchedules:

@@ -1,5 +1,6 @@
 """Notifications HTTP API: the inbox (``/notifications``), sending (admins and machine clients), templates
-(``/notification-templates``, admins) and the caller's preferences (``/me/notification-preferences``).
+(``/notification-templates``, admins), the caller's preferences (``/me/notification-preferences``) and mobile push
+devices (``/notifications/devices``).
 
 No ``from __future__ import annotations`` here: FastAPI reads the signatures at import.
 """
@@ -27,6 +28,8 @@ from crewhouse.core.settings import load_settings
 from crewhouse.notifications.logic import NotificationService
 from crewhouse.notifications.models import (
     BatchSend,
+    Device,
+    DeviceRegister,
     Notification,
     NotificationSend,
     Preferences,
@@ -46,6 +49,7 @@ from crewhouse.notifications.wiring import service_for
 router = APIRouter(tags=["notifications"])
 Member = Annotated[Identity, Depends(current_member)]  # any role: one's own inbox and preferences
 NotificationId = Annotated[str, Path(min_length=1, max_length=64)]
+DeviceId = Annotated[str, Path(min_length=1, max_length=64)]
 TemplateKeyPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 LocalePath = Annotated[str, Path(min_length=2, max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 
@@ -112,6 +116,32 @@ def send_batch(body: BatchSend, identity: Writer, service: Service, settings: Se
                             lambda: service.send(identity, body, _now()).model_dump(mode="json"),
                             request.scope.get("aws.context"))
     return Sent.model_validate(result)
+
+
+# --- mobile push devices (the caller's own) ------------------------------------------------------------------------
+
+@router.get("/notifications/devices", response_model=list[Device],
+            summary="The caller's push devices (at most 10), oldest first")
+def list_devices(identity: Member, service: Service) -> list[Device]:
+    return service.devices(identity)
+
+
+@router.post("/notifications/devices", status_code=201, response_model=Device,
+             summary="Register a device token for push (`fcm` or `apns`): 201, or 200 with the same device when the "
+                     "token is registered already; 409 past 10 devices or for a token another account holds; 503 "
+                     "when this deployment has no push")
+def register_device(body: DeviceRegister, identity: Member, service: Service, response: Response) -> Device:
+    device, created = service.register_device(identity, body, _now())
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/notifications/devices/{device.id}"
+    return device
+
+
+@router.delete("/notifications/devices/{device_id}", status_code=204,
+               summary="Remove one of the caller's push devices (its SNS endpoint is deleted)")
+def remove_device(device_id: DeviceId, identity: Member, service: Service) -> Response:
+    service.remove_device(identity, device_id)
+    return Response(status_code=204)
 
 
 @router.post("/notifications/{notification_id}/read", response_model=Notification, summary="Mark one read")
@@ -197,4 +227,4 @@ def lift_email_suppression(identity: Member, service: Service) -> Response:
 
 
 app = create_app("Crewhouse notifications", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

@@ -5,6 +5,7 @@ Pure: it talks to ports (the store, the directory of members and profiles, the m
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,14 +13,17 @@ from typing import Any, Protocol
 
 from ulid import ULID
 
-from crewhouse.core.errors import Forbidden, NotFound, ValidationProblem
+from crewhouse.core.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationProblem
 from crewhouse.core.etag import require_version
 from crewhouse.core.identity import Identity
 from crewhouse.notifications import templates
 from crewhouse.notifications.models import (
+    MAX_DEVICES,
     BatchSend,
     Content,
     DeliveryHistory,
+    Device,
+    DeviceRegister,
     EmailSuppression,
     Notification,
     NotificationSend,
@@ -33,7 +37,7 @@ from crewhouse.notifications.models import (
     TemplateBody,
     TemplateCreate,
 )
-from crewhouse.notifications.quiet_hours import quiet_until
+from crewhouse.notifications.quiet_hours import next_local_hour, quiet_until
 from crewhouse.notifications.webhooks import WebhookService
 
 Item = dict[str, Any]
@@ -62,6 +66,11 @@ class NotificationStore(Protocol):
     def preferences(self, tenant_id: str, user_id: str) -> Item | None: ...
     def put_preferences(self, tenant_id: str, user_id: str, item: Item) -> None: ...
     def suppress_email(self, tenant_id: str, user_id: str, suppression: Item | None) -> None: ...
+    def add_device(self, tenant_id: str, user_id: str, device: Item, *, at_most: int) -> bool: ...
+    def remove_device(self, tenant_id: str, user_id: str, device_id: str) -> bool: ...
+    def add_digest_item(self, tenant_id: str, user_id: str, entry: Item, at: str, *,
+                        due_again: bool = False) -> bool: ...
+    def take_digest(self, tenant_id: str, user_id: str, at: str, count: int) -> bool: ...
     def add_pending(self, tenant_id: str, item: Item) -> None: ...
     def pending(self, tenant_id: str, pending_id: str) -> Item | None: ...
     def update_pending(self, tenant_id: str, item: Item) -> None: ...
@@ -88,6 +97,29 @@ class Mailer(Protocol):
 
 class Schedules(Protocol):
     def at(self, name: str, when: datetime, payload: Mapping[str, Any]) -> None: ...
+
+
+class EndpointGone(Exception):
+    """The push endpoint is disabled (the platform refused its token) or no longer exists."""
+
+
+class TokenTaken(Exception):
+    """The device token is registered to another user (or the same user in another tenant)."""
+
+
+class Pusher(Protocol):
+    """Mobile push (SNS platform endpoints of the deployer's FCM and APNs platform applications)."""
+
+    def platforms(self) -> tuple[str, ...]:
+        """The platforms configured in this deployment (none: push is off)."""
+
+    def register(self, platform: str, token: str, user_data: str) -> str:
+        """The endpoint ARN of the token (the same one when registered again); TokenTaken when another owns it."""
+
+    def publish(self, endpoint_arn: str, platform: str, title: str, body: str, data: Mapping[str, str]) -> str:
+        """The message id; EndpointGone when the endpoint is disabled or missing."""
+
+    def delete(self, endpoint_arn: str) -> None: ...
 
 
 class Owners(Protocol):
@@ -124,6 +156,7 @@ class NotificationService:
     # Puts (detail type, detail) on the bus: a new in-app notification reaches the recipient's live `notifications`
     # topic (crewhouse.core.events.Announcer.publish; a lost event is only a missed live update).
     announce: Callable[[str, Mapping[str, Any]], bool] | None = None
+    pusher: Pusher | None = None  # mobile push (None: not configured in this function)
 
     # --- the inbox -----------------------------------------------------------------------------------------
 
@@ -202,7 +235,9 @@ class NotificationService:
         if content.template:
             subject, body, _ = self._render(tenant_id, content.template, recipient.locale, content.data,
                                             content.category)
-        prefs, suppressed = self._preferences_item(tenant_id, recipient.user_id)
+        prefs, kept = self._preferences_kept(tenant_id, recipient.user_id)
+        suppressed = EmailSuppression.model_validate(kept[SUPPRESSION]) if kept.get(SUPPRESSION) else None
+        devices = dict(kept.get(DEVICES) or {})
         notification_id = str(ULID())
         deliveries: dict[str, DeliveryHistory] = {}
         in_app = prefs.allows("in_app", content.category)
@@ -212,12 +247,21 @@ class NotificationService:
         deferred_until = self._quiet_until(prefs, recipient, content, now) if email_wanted else None
         if deferred_until is not None and deadline is not None and deferred_until >= deadline:
             deferred_until = None  # after the quiet hours it would be too late: it goes now
+        digest_at = None  # low priority, and the member batches it: the day's digest e-mail (not quiet hours)
+        pending_at = _parsed(kept.get(DIGEST_AT))
+        overdue = pending_at is not None and pending_at < now - DIGEST_OVERDUE  # its schedule never sent it
+        if content.priority == "low" and prefs.email_digest is not None and email_wanted:
+            digest_at = (None if overdue else pending_at) or next_local_hour(
+                now, prefs.email_digest.hour, prefs.email_digest.timezone or recipient.timezone or "UTC")
         if not email_wanted:
             deliveries["email"] = _history("skipped", now, error="opted out")
         elif not recipient.email:
             deliveries["email"] = _history("skipped", now, error="no e-mail address")
         elif _suppressed(suppressed, recipient.email):
             deliveries["email"] = _history("skipped", now, error=_suppressed(suppressed, recipient.email))
+        elif digest_at is not None:
+            deliveries["email"] = _history("deferred", now, detail=f"daily digest at {_iso(digest_at)}",
+                                           attempted=False)
         elif deferred_until is not None:
             deliveries["email"] = _history("deferred", now, detail=f"quiet hours until {_iso(deferred_until)}",
                                            attempted=False)
@@ -227,6 +271,10 @@ class NotificationService:
             for hook_id, delivery_id in planned.items():  # quiet hours are for people: a webhook gets it now
                 deliveries[f"webhook:{hook_id}"] = _history("queued", now, detail=f"delivery {delivery_id}",
                                                             attempted=False)
+        if devices and self.pusher is not None and prefs.allows("push", content.category):
+            # Before the notification is stored, so each device's outcome is in its one PutItem.
+            deliveries.update(self._push(tenant_id, recipient, devices, content, notification_id, subject, body,
+                                         prefs, now))
         notification = Notification(id=notification_id, category=content.category, priority=content.priority,
                                     title=subject[:200], body=body, link=content.link, template=content.template,
                                     created_at=now, sender_id=sender_id, deliveries=deliveries)
@@ -240,13 +288,98 @@ class NotificationService:
         if planned and self.webhooks is not None:
             self.webhooks.enqueue(tenant_id, recipient.user_id, planned, notification, now)
         email = deliveries.get("email")  # none yet: it goes now
-        if email is not None and email.status == "deferred" and deferred_until is not None:
+        if email is not None and email.status == "deferred" and digest_at is not None:
+            entry = {"id": notification_id, "title": notification.title, "link": notification.link,
+                     "category": notification.category, "created_at": _iso(now)}
+            if self.store.add_digest_item(tenant_id, recipient.user_id, entry, _iso(digest_at), due_again=overdue):
+                self.schedules.at(_schedule_name("g", notification_id, 0), digest_at,
+                                  {"kind": "digest", "tenant_id": tenant_id, "user_id": recipient.user_id,
+                                   "at": _iso(digest_at)})
+        elif email is not None and email.status == "deferred" and deferred_until is not None:
             self.schedules.at(_schedule_name("d", notification_id, 0), deferred_until,
                               {"kind": "deliver", "tenant_id": tenant_id, "user_id": recipient.user_id,
                                "notification_id": notification_id, "channel": "email"})
         elif email is None and recipient.email:
             notification = self._email(tenant_id, recipient, notification, now)
         return notification
+
+    def _push(self, tenant_id: str, recipient: Recipient, devices: Mapping[str, Item], content: Content,
+              notification_id: str, title: str, body: str, prefs: Preferences,
+              now: datetime) -> dict[str, DeliveryHistory]:
+        """Publish to each of the recipient's devices: ``push:<device id>`` histories. Quiet hours skip push (a
+        buzz after the window would be stale; the notification waits in the inbox). A disabled or vanished
+        endpoint is deleted and the device removed."""
+        assert self.pusher is not None
+        quiet = self._quiet_until(prefs, recipient, content, now)
+        data = {"notification_id": notification_id, "category": content.category, "link": content.link or ""}
+        histories: dict[str, DeliveryHistory] = {}
+        for device_id, device in devices.items():
+            channel = f"push:{device_id}"
+            if quiet is not None:
+                histories[channel] = _history("skipped", now, error=f"quiet hours until {_iso(quiet)}",
+                                              attempted=False)
+                continue
+            try:
+                message_id = self.pusher.publish(device["endpoint_arn"], device["platform"], title[:200], body,
+                                                 data)
+                histories[channel] = _history("sent", now, detail=message_id)
+            except EndpointGone as exc:
+                self._forget_device(tenant_id, recipient.user_id, device_id, device["endpoint_arn"])
+                histories[channel] = _history("failed", now, error=f"endpoint disabled, device removed: {exc}"[:300])
+            except Exception as exc:  # recorded; the other devices and channels go on
+                histories[channel] = _history("failed", now, error=str(exc).splitlines()[0][:300]
+                                              or type(exc).__name__)
+        return histories
+
+    def _forget_device(self, tenant_id: str, user_id: str, device_id: str, endpoint_arn: str) -> None:
+        assert self.pusher is not None
+        self.store.remove_device(tenant_id, user_id, device_id)
+        self.pusher.delete(endpoint_arn)
+
+    # --- mobile push devices ---------------------------------------------------------------------------------
+
+    def _require_push(self, platform: str | None = None) -> Pusher:
+        if self.pusher is None or not self.pusher.platforms():
+            raise ServiceUnavailable("Mobile push is not configured in this deployment.", slug="push-disabled")
+        if platform is not None and platform not in self.pusher.platforms():
+            raise ValidationProblem(f"Push to {platform} is not configured in this deployment.",
+                                    slug="push-platform-disabled",
+                                    errors=[{"path": "body.platform", "message": f"{platform} is not configured",
+                                             "type": "push_platform_disabled"}])
+        return self.pusher
+
+    def devices(self, identity: Identity) -> list[Device]:
+        devices = self._preferences_record(identity.tenant_id, identity.user_id)[2]
+        return sorted((Device.model_validate(d) for d in devices.values()), key=lambda d: (d.created_at, d.id))
+
+    def register_device(self, identity: Identity, request: DeviceRegister, now: datetime) -> tuple[Device, bool]:
+        """The device (created: True) or the same one registered before (False)."""
+        pusher = self._require_push(request.platform)
+        device_id = device_id_of(request.platform, request.token)
+        existing = self._preferences_record(identity.tenant_id, identity.user_id)[2]
+        if device_id in existing:
+            return Device.model_validate(existing[device_id]), False
+        if len(existing) >= MAX_DEVICES:
+            raise Conflict(f"At most {MAX_DEVICES} devices per user: remove one first.", slug="too-many-devices")
+        user_data = json.dumps({"tenant_id": identity.tenant_id, "user_id": identity.user_id},
+                               separators=(",", ":"))
+        try:
+            endpoint_arn = pusher.register(request.platform, request.token, user_data)
+        except TokenTaken as exc:
+            raise Conflict("This device token is registered to another account: remove it there first.",
+                           slug="device-taken") from exc
+        device = {"id": device_id, "platform": request.platform, "token_hint": request.token[-8:],
+                  "endpoint_arn": endpoint_arn, "created_at": _iso(now)}
+        if not self.store.add_device(identity.tenant_id, identity.user_id, device, at_most=MAX_DEVICES):
+            raise Conflict(f"At most {MAX_DEVICES} devices per user: remove one first.", slug="too-many-devices")
+        return Device.model_validate(device), True
+
+    def remove_device(self, identity: Identity, device_id: str) -> None:
+        pusher = self._require_push()
+        device = self._preferences_record(identity.tenant_id, identity.user_id)[2].get(device_id)
+        if device is None or not self.store.remove_device(identity.tenant_id, identity.user_id, device_id):
+            raise NotFound("No such device.")
+        pusher.delete(device["endpoint_arn"])
 
     def _quiet_until(self, prefs: Preferences, recipient: Recipient, content: Content,
                      now: datetime) -> datetime | None:
@@ -294,6 +427,8 @@ class NotificationService:
                 return {"delivered": False}
             notification = self._email(tenant_id, recipient, notification, now)
             return {"delivered": notification.deliveries["email"].status == "sent"}
+        if kind == "digest":
+            return self._send_digest(tenant_id, str(payload["user_id"]), str(payload["at"]), now)
         if kind == "send":
             pending = self.store.pending(tenant_id, str(payload["pending_id"]))
             if pending is None:
@@ -317,6 +452,48 @@ class NotificationService:
             return {"delivered": delivered is not None, "notification_id": delivered.id if delivered else None,
                     "next": _iso(following) if following else None}
         raise ValueError(f"unknown schedule payload kind {kind!r}")
+
+    def _send_digest(self, tenant_id: str, user_id: str, at: str, now: datetime) -> dict[str, Any]:
+        """The day's digest: one e-mail listing the low-priority notifications that waited for it (each one's
+        e-mail history then says ``sent`` with the digest's message id, or why it was skipped)."""
+        items: list[Item] = []
+        kept: Item = {}
+        for _ in range(3):  # a notification added between the read and the clear: read again
+            _, kept = self._preferences_kept(tenant_id, user_id)
+            items = list(kept.get(DIGEST_ITEMS) or [])
+            if kept.get(DIGEST_AT) != at or not items:
+                return {"delivered": False}  # a repeated schedule run: already sent
+            if self.store.take_digest(tenant_id, user_id, at, len(items)):
+                break
+        else:
+            return {"delivered": False, "reason": "the digest kept changing"}  # the schedule's retry sends it
+        recipient = self.directory.member(tenant_id, user_id)
+        suppressed = EmailSuppression.model_validate(kept[SUPPRESSION]) if kept.get(SUPPRESSION) else None
+        reason = ("not a member" if recipient is None else "no e-mail address" if not recipient.email
+                  else _suppressed(suppressed, recipient.email))
+        status, error, message_id = "skipped", reason, None
+        if reason is None and recipient is not None:
+            shown = items[:MAX_DIGEST_SHOWN]
+            data = {"items": [{"title": i.get("title"), "link": _absolute(self.app_url, i.get("link")),
+                               "category": i.get("category")} for i in shown],
+                    "count": len(items), "more": len(items) - len(shown)}
+            subject, text, _ = self._render(tenant_id, "digest", recipient.locale, data, None)
+            try:
+                message_id = self.mailer.send(recipient.email or "", subject, text,
+                                              tags=email_tags(tenant_id, user_id, str(items[0]["id"])))
+                status, error = "sent", None
+            except Exception as exc:  # recorded on each; the items are not queued again
+                status, error = "failed", str(exc).splitlines()[0][:300] or type(exc).__name__
+        for entry in items:
+            stored = self.store.get(tenant_id, user_id, str(entry["id"]))
+            if stored is None:
+                continue
+            previous = Notification.model_validate(stored).deliveries.get("email")
+            history = _history(status, now, error=error, detail=message_id, previous=previous,
+                               attempted=status != "skipped")
+            self.store.record_delivery(tenant_id, user_id, str(entry["id"]), "email",
+                                       history.model_dump(mode="json"))
+        return {"delivered": status == "sent", "items": len(items), "message_id": message_id}
 
     # --- the bus's events ----------------------------------------------------------------------------------
 
@@ -416,12 +593,23 @@ class NotificationService:
 
     # --- preferences ---------------------------------------------------------------------------------------
 
-    def _preferences_item(self, tenant_id: str, user_id: str) -> tuple[Preferences, EmailSuppression | None]:
-        """The member's preferences and the suppression of their address (a hard bounce set it), one GetItem."""
+    def _preferences_record(self, tenant_id: str, user_id: str) -> tuple[
+            Preferences, EmailSuppression | None, dict[str, Item]]:
+        """The member's preferences, the suppression of their address (a hard bounce or a complaint set it) and
+        their push devices by id: one GetItem."""
+        prefs, kept = self._preferences_kept(tenant_id, user_id)
+        suppressed = kept.get(SUPPRESSION)
+        return (prefs, EmailSuppression.model_validate(suppressed) if suppressed else None,
+                dict(kept.get(DEVICES) or {}))
+
+    def _preferences_kept(self, tenant_id: str, user_id: str) -> tuple[Preferences, Item]:
+        """The preferences, and the attributes of their item the member does not write (:data:`KEPT`)."""
         item = dict(self.store.preferences(tenant_id, user_id) or {})
-        suppressed = item.pop(SUPPRESSION, None)
-        return (Preferences.model_validate(item) if item else Preferences(),
-                EmailSuppression.model_validate(suppressed) if suppressed else None)
+        kept = {name: item.pop(name) for name in KEPT if name in item}
+        return Preferences.model_validate(item) if item else Preferences(), kept
+
+    def _preferences_item(self, tenant_id: str, user_id: str) -> tuple[Preferences, EmailSuppression | None]:
+        return self._preferences_record(tenant_id, user_id)[:2]
 
     def _preferences(self, tenant_id: str, user_id: str) -> Preferences:
         return self._preferences_item(tenant_id, user_id)[0]
@@ -431,11 +619,11 @@ class NotificationService:
         return PreferencesView(**prefs.model_dump(), email_suppressed=suppressed)
 
     def set_preferences(self, identity: Identity, preferences: Preferences) -> PreferencesView:
-        _, suppressed = self._preferences_item(identity.tenant_id, identity.user_id)  # not the member's to change
-        item = preferences.model_dump(mode="json")
-        if suppressed is not None:
-            item[SUPPRESSION] = suppressed.model_dump(mode="json")
-        self.store.put_preferences(identity.tenant_id, identity.user_id, item)
+        # Not the preferences' to change: the suppression, the devices and a pending digest are kept.
+        _, kept = self._preferences_kept(identity.tenant_id, identity.user_id)
+        suppressed = EmailSuppression.model_validate(kept[SUPPRESSION]) if kept.get(SUPPRESSION) else None
+        self.store.put_preferences(identity.tenant_id, identity.user_id,
+                                   {**preferences.model_dump(mode="json"), **kept})
         return PreferencesView(**preferences.model_dump(), email_suppressed=suppressed)
 
     def lift_suppression(self, identity: Identity) -> None:
@@ -450,7 +638,8 @@ class NotificationService:
     def on_email_event(self, event: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         """An SES event of the configuration set (delivered, bounced, complained) on the notification's e-mail
         history, found by the tags it was sent with and checked against the message id stored when it was sent.
-        A hard (``Permanent``) bounce suppresses the address: later e-mail to it is skipped, saying why."""
+        A hard (``Permanent``) bounce or a complaint suppresses the address: later e-mail to it is skipped, saying
+        why."""
         detail = event.get("detail") or {}
         if not isinstance(detail, Mapping):
             return {"recorded": False, "reason": "no detail"}
@@ -478,7 +667,8 @@ class NotificationService:
         self.store.record_delivery(tenant_id, user_id, notification_id, "email", history.model_dump(mode="json"))
         result: dict[str, Any] = {"recorded": True, "status": status, "notification_id": notification_id}
         if suppress:
-            suppression = EmailSuppression(address=suppress, at=at, reason=error, notification_id=notification_id)
+            suppression = EmailSuppression(address=suppress, at=at, reason=error, notification_id=notification_id,
+                                           cause="complaint" if kind == "Complaint" else "bounce")
             self.store.suppress_email(tenant_id, user_id, suppression.model_dump(mode="json"))
             result["suppressed"] = suppress
         return result
@@ -617,6 +807,19 @@ def _parsed(value: Any) -> datetime | None:
 # --- e-mail tags and SES events --------------------------------------------------------------------------------
 
 SUPPRESSION = "email_suppressed"
+DEVICES = "devices"
+DIGEST_ITEMS, DIGEST_AT = "digest_items", "digest_at"
+KEPT = (SUPPRESSION, DEVICES, DIGEST_ITEMS, DIGEST_AT)  # on the preferences item, not written by the member
+MAX_DIGEST_SHOWN = 50
+# Scheduler retries a failing schedule for an hour: a digest still pending well after is sent with the next one.
+DIGEST_OVERDUE = timedelta(hours=2)
+
+
+def device_id_of(platform: str, token: str) -> str:
+    """Stable per platform and token, so registering a token again finds the device it already is."""
+    import hashlib
+
+    return "d" + hashlib.sha256(f"{platform}:{token}".encode()).hexdigest()[:24]
 EMAIL_EVENT_STATUS = {"Delivery": "delivered", "Bounce": "bounced", "Complaint": "complained"}
 TAG_TENANT, TAG_USER, TAG_NOTIFICATION = "crewhouse-tenant", "crewhouse-user", "crewhouse-notification"
 _TAG_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -663,7 +866,8 @@ def email_reference(tags: Mapping[str, Any]) -> tuple[str, str, str] | None:
 
 
 def _email_event_error(kind: str, facts: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """(what the history says, the address to suppress: a hard bounce's recipient) of an SES event."""
+    """(what the history says, the address to suppress: a hard bounce's or a complaint's recipient) of an SES
+    event. A complaint suppresses like a hard bounce: mailing on risks the sender's reputation for everyone."""
     if kind == "Bounce":
         recipients = [r for r in facts.get("bouncedRecipients") or [] if isinstance(r, Mapping)]
         first = recipients[0] if recipients else {}
@@ -675,7 +879,10 @@ def _email_event_error(kind: str, facts: Mapping[str, Any]) -> tuple[str | None,
         return error, str(first["emailAddress"]) if hard else None
     if kind == "Complaint":
         feedback = facts.get("complaintFeedbackType")
-        return "the recipient marked it as spam" + (f" ({feedback})" if feedback else ""), None
+        complainants = [r for r in facts.get("complainedRecipients") or [] if isinstance(r, Mapping)]
+        address = complainants[0].get("emailAddress") if complainants else None
+        return ("the recipient marked it as spam" + (f" ({feedback})" if feedback else ""),
+                str(address) if address else None)
     return None, None
 
 
@@ -683,15 +890,14 @@ def _suppressed(suppression: EmailSuppression | None, address: str | None) -> st
     """Why e-mail to ``address`` is skipped (its hard bounce), or None."""
     if suppression is None or not address or suppression.address.strip().lower() != address.strip().lower():
         return None
-    return f"address suppressed after a hard bounce on {_iso(suppression.at)}"
+    cause = "a complaint" if suppression.cause == "complaint" else "a hard bounce"
+    return f"address suppressed after {cause} on {_iso(suppression.at)}"
 
 
 def _mapping(value: Any) -> dict[str, Any]:
     if isinstance(value, Mapping):
         return dict(value)
     if isinstance(value, str):
-        import json
-
         try:
             loaded = json.loads(value)
         except ValueError:

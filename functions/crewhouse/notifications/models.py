@@ -11,13 +11,13 @@ from crewhouse.core.timezones import TimezoneName
 
 Category = Literal["task", "job", "flow", "agent", "file", "mention", "system"]
 Priority = Literal["low", "normal", "urgent"]
-Channel = Literal["in_app", "email", "webhook"]
+Channel = Literal["in_app", "email", "push", "webhook"]
 CATEGORIES: tuple[Category, ...] = ("task", "job", "flow", "agent", "file", "mention", "system")
-CHANNELS: tuple[Channel, ...] = ("in_app", "email", "webhook")
+CHANNELS: tuple[Channel, ...] = ("in_app", "email", "push", "webhook")
 # Channels on unless the preferences turn them off. The webhook channel is off until the user registers a webhook
 # (which turns it on unless their preferences name it): a notification then looks up no webhooks for a user who has
-# none.
-DEFAULT_ON: tuple[Channel, ...] = ("in_app", "email")
+# none. Push costs nothing for a user without devices: their devices are on the preferences item already read.
+DEFAULT_ON: tuple[Channel, ...] = ("in_app", "email", "push")
 DeliveryStatus = Literal["delivered", "sent", "queued", "deferred", "skipped", "failed", "bounced", "complained"]
 Locale = Annotated[str, Field(min_length=2, max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 TemplateKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
@@ -173,6 +173,13 @@ class QuietHours(BaseModel):
     timezone: TimezoneName = Field(default=None, description="IANA zone; the profile's time zone when absent")
 
 
+class EmailDigest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hour: int = Field(default=8, ge=0, le=23, description="The local hour the day's digest is e-mailed")
+    timezone: TimezoneName = Field(default=None, description="IANA zone; the profile's time zone when absent")
+
+
 class Preferences(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -182,6 +189,9 @@ class Preferences(BaseModel):
     categories: dict[Category, dict[Channel, bool]] = Field(
         default_factory=dict, description="Per category, per channel; a channel not named follows `channels`")
     quiet_hours: QuietHours | None = None
+    email_digest: EmailDigest | None = Field(
+        default=None, description="Low-priority e-mail batched into one e-mail a day at this local hour; none: "
+                                  "each is e-mailed on its own")
 
     def allows(self, channel: str, category: str) -> bool:
         per_category: dict[str, bool] = dict(self.categories.get(category, {}))  # type: ignore[call-overload]
@@ -190,19 +200,41 @@ class Preferences(BaseModel):
 
 
 class EmailSuppression(BaseModel):
-    """Set by a hard bounce of the address: no more e-mail goes to it (each skip says so in the delivery history)
-    until the member's address changes or they lift it."""
+    """Set by a hard bounce of the address or a complaint from it: no more e-mail goes to it (each skip says so in
+    the delivery history) until the member's address changes or they lift it."""
 
     address: str
     at: datetime
     reason: str | None = None
     notification_id: str | None = None
+    cause: Literal["bounce", "complaint"] = "bounce"
 
 
 class PreferencesView(Preferences):
     email_suppressed: EmailSuppression | None = Field(
         default=None, description="Set when the member's address bounced hard; read-only (DELETE "
                                   "/me/notification-preferences/email-suppression lifts it)")
+
+
+# --- mobile push devices -------------------------------------------------------------------------------------
+
+DevicePlatform = Literal["fcm", "apns"]
+MAX_DEVICES = 10
+
+
+class DeviceRegister(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    platform: DevicePlatform = Field(description="`fcm` (Firebase Cloud Messaging) or `apns` (Apple)")
+    token: Annotated[str, Field(min_length=8, max_length=4096, pattern=r"^[A-Za-z0-9_:.\-]+$",
+                                description="The device token the platform's SDK gave the app")]
+
+
+class Device(BaseModel):
+    id: str = Field(description="Stable per platform and token: registering the same token again answers it")
+    platform: DevicePlatform
+    token_hint: str = Field(description="The token's last 8 characters")
+    created_at: datetime
 
 
 # --- webhooks -------------------------------------------------------------------------------------------------

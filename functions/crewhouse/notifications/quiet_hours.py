@@ -23,6 +23,19 @@ def _utc(day: datetime, at: time, zone: ZoneInfo) -> datetime:
     return datetime.combine(day.date(), at, tzinfo=zone).astimezone(UTC)
 
 
+def next_local_hour(now: datetime, hour: int, timezone: str) -> datetime:
+    """The first instant after ``now`` (UTC) at which the wall clock in ``timezone`` reads ``hour``:00 (the daily
+    digest's time; on a day DST skips that hour, the instant the clocks reached it)."""
+    zone = ZoneInfo(timezone)
+    now_utc = now.astimezone(UTC)
+    local = now_utc.astimezone(zone)
+    for days in (0, 1, 2):
+        candidate = _utc(local + timedelta(days=days), time(hour), zone)
+        if candidate > now_utc:
+            return candidate
+    raise AssertionError("unreachable: a wall hour recurs within two days")  # pragma: no cover
+
+
 def quiet_until(now: datetime, start: str, end: str, timezone: str) -> datetime | None:
     """The end of the quiet window ``now`` falls into (UTC), or None outside one. ``start == end``: no window."""
     if start == end:

@@ -26,6 +26,9 @@ class NotificationsSettings(CoreSettings):
     webhook_retry_base_seconds: float | None = None
     webhook_timeout_seconds: float = 10.0
     crewhouse_local: bool = False
+    # Mobile push: the SNS platform applications the deployer made (CloudFormation has none); unset, push is off.
+    push_fcm_application_arn: str | None = None
+    push_apns_application_arn: str | None = None
     # Set in the event consumer only: the recipients of agent.offline (the bus registry) and of flow approvals
     # whose event does not name the starter (the flows table) are read by key there.
     bus_table: str | None = None

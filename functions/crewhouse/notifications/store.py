@@ -4,7 +4,9 @@
   backward Query); one not shown in the inbox (in-app opted out) keeps its delivery history at ``X#<ulid>``;
 * unread ones also carry ``GSI1PK = <owner>``, ``GSI1SK = N#<ulid>`` (a sparse index: the unread count and
   "mark all read" read only unread items); marking read removes them;
-* preferences: ``<owner>`` / ``PREFS`` (with ``email_suppressed`` after a hard bounce);
+* preferences: ``<owner>`` / ``PREFS`` (with ``email_suppressed`` after a hard bounce, and ``devices``, the
+  user's mobile push endpoints by device id: a notification reads them with the preferences, no extra request;
+  and ``digest_items``/``digest_at``, the low-priority notifications waiting for the daily digest e-mail);
 * a tenant's templates: ``T#<tenant>#TPL`` / ``TPL#<key>#<locale>``;
 * a pending (scheduled or recurring) send: ``T#<tenant>#PENDING`` / ``P#<ulid>``;
 * a webhook: ``<owner>`` / ``W#<ulid>``; its deliveries: ``<owner>`` / ``D#<webhook>#<ulid>`` (newest first is a
@@ -120,6 +122,40 @@ class DynamoNotificationStore:
             self._table.update(key, "REMOVE email_suppressed")
         else:
             self._table.update(key, "SET email_suppressed = :s", values={":s": suppression})
+
+    def add_device(self, tenant_id: str, user_id: str, device: Item, *, at_most: int) -> bool:
+        """Add a push device to the preferences item (made when there is none); False when the user has
+        ``at_most`` devices already. A device registered again is replaced (same id: same platform and token)."""
+        key = (owner_pk(tenant_id, user_id), "PREFS")
+        names = {"#id": device["id"]}
+        if self._table.update(key, "SET devices = :devices", values={":devices": {device["id"]: device}},
+                              condition="attribute_not_exists(devices)") is not None:
+            return True
+        return self._table.update(key, "SET devices.#id = :device", names=names,
+                                  values={":device": device, ":most": at_most},
+                                  condition="size(devices) < :most OR attribute_exists(devices.#id)") is not None
+
+    def remove_device(self, tenant_id: str, user_id: str, device_id: str) -> bool:
+        """Remove a push device; False when the user has no such device."""
+        return self._table.update((owner_pk(tenant_id, user_id), "PREFS"), "REMOVE devices.#id",
+                                  names={"#id": device_id}, condition="attribute_exists(devices.#id)") is not None
+
+    def add_digest_item(self, tenant_id: str, user_id: str, entry: Item, at: str, *, due_again: bool = False) -> bool:
+        """Append to the pending digest (due ``at`` unless one is due already, or ``due_again``: its schedule never
+        sent it); True when the caller must schedule it (it was empty, or is due again)."""
+        due = ":at" if due_again else "if_not_exists(digest_at, :at)"
+        updated = self._table.update(
+            (owner_pk(tenant_id, user_id), "PREFS"),
+            f"SET digest_items = list_append(if_not_exists(digest_items, :none), :entry), digest_at = {due}",
+            values={":none": [], ":entry": [entry], ":at": at}, return_new=True) or {}
+        return due_again or len(updated.get("digest_items") or []) == 1
+
+    def take_digest(self, tenant_id: str, user_id: str, at: str, count: int) -> bool:
+        """Clear the pending digest due ``at`` if it still holds ``count`` items; False when it changed."""
+        return self._table.update(
+            (owner_pk(tenant_id, user_id), "PREFS"), "REMOVE digest_items, digest_at",
+            values={":at": at, ":count": count},
+            condition="digest_at = :at AND size(digest_items) = :count") is not None
 
     # --- pending sends --------------------------------------------------------------------------------------
 

@@ -61,6 +61,14 @@ PREDEFINED: dict[str, dict[str, tuple[str, str]]] = {
                "{{ file.delete_after }})\n{% endfor %}{% if more > 0 %}… und {{ more }} weitere.\n{% endif %}"
                "Öffne eine Datei, um sie zu behalten."),
     },
+    "digest": {
+        "en": ("Your daily digest: {{ count }} notification{% if count != 1 %}s{% endif %}",
+               "{% for item in items %}- {{ item.title }}{% if item.link %} ({{ item.link }}){% endif %}\n"
+               "{% endfor %}{% if more > 0 %}… and {{ more }} more in your inbox.\n{% endif %}"),
+        "de": ("Deine tägliche Übersicht: {{ count }} Benachrichtigung{% if count != 1 %}en{% endif %}",
+               "{% for item in items %}- {{ item.title }}{% if item.link %} ({{ item.link }}){% endif %}\n"
+               "{% endfor %}{% if more > 0 %}… und {{ more }} weitere im Posteingang.\n{% endif %}"),
+    },
     "mention": {
         "en": ("{{ author | default: 'Someone' }} mentioned you",
                "{{ author | default: 'Someone' }} mentioned you{% if where %} in {{ where }}{% endif %}: "

@@ -114,4 +114,4 @@ def redrive_delivery(webhook_id: WebhookId, delivery_id: DeliveryId, identity: W
 
 
 app = create_app("Crewhouse notification webhooks", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

@@ -13,6 +13,7 @@ from crewhouse.notifications.adapters import (
     PlatformDirectory,
     SchedulerSchedules,
     SesMailer,
+    SnsPusher,
     SqsDeliveryQueue,
 )
 from crewhouse.notifications.logic import NotificationService
@@ -46,6 +47,8 @@ def service_for(settings: NotificationsSettings | None = None) -> NotificationSe
                                      settings.delivery_target_arn, settings.delivery_role_arn),
         app_url=settings.app_url,
         webhooks=webhooks_for(settings, table) if settings.webhook_queue_url else None,
+        pusher=SnsPusher(lambda: aws_client("sns", settings), {"fcm": settings.push_fcm_application_arn,
+                                                              "apns": settings.push_apns_application_arn}),
         owners=ContextOwners(agents=bool(settings.bus_table), executions=bool(settings.flows_table)),
         announce=Announcer(lambda: aws_client("events", settings), settings.event_bus_name,
                            "crewhouse.notifications").publish)

@@ -215,4 +215,4 @@ def openapi_document(identity: AnyMember) -> dict[str, Any]:
 
 
 app = create_app("Crewhouse platform", [router, tenant_router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

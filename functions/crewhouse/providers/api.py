@@ -132,4 +132,4 @@ def test_provider(provider_id: str, identity: CurrentIdentity, service: Service)
 
 
 app = create_app("Crewhouse model providers", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

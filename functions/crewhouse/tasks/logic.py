@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from crewhouse.core.business_metrics import BusinessMetric, record
 from crewhouse.core.errors import Conflict, NotFound, ValidationProblem
 from crewhouse.core.etag import require_version
 from crewhouse.core.identity import Identity
@@ -220,6 +221,9 @@ class TaskService:
                     version=1, completed_at=now.isoformat() if item["status"] == "done" else None)
         item["rank"] = self._end_rank(owner, item.get("planned_date"), item["priority"])
         self.store.add_task(owner, item)
+        record(BusinessMetric.TASKS_CREATED, identity.tenant_id)
+        if item["status"] == "done":
+            record(BusinessMetric.TASKS_COMPLETED, identity.tenant_id)
         return self.to_task(item, self._label(owner, item))
 
     def update(self, identity: Identity, task_id: str, patch: TaskPatch, if_match: str | None) -> Task:
@@ -239,6 +243,8 @@ class TaskService:
             updated["completed_at"] = None
         updated.update(updated_at=now.isoformat(), version=item["version"] + 1)
         self.store.replace_task(owner, updated, item["version"])
+        if updated["status"] == "done" and item["status"] != "done":
+            record(BusinessMetric.TASKS_COMPLETED, identity.tenant_id)
         return self.to_task(updated, self._label(owner, updated))
 
     def delete(self, identity: Identity, task_id: str, if_match: str | None) -> None:
@@ -303,6 +309,7 @@ class TaskService:
         else:
             done["next_occurrence_id"] = next_item["id"]
             self.store.complete_with_next(owner, done, item["version"], next_item)
+        record(BusinessMetric.TASKS_COMPLETED, identity.tenant_id)
         return self.to_task(done, self._label(owner, done))
 
     def reopen(self, identity: Identity, task_id: str, if_match: str | None = None) -> Task:

@@ -102,4 +102,4 @@ def validate_tool(tool_id: str, identity: Writer, service: Service,
 
 
 app = create_app("Crewhouse tool registry", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

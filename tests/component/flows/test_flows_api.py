@@ -170,8 +170,9 @@ def test_start_validates_input_and_runs_the_version(aws: dict[str, Any], people:
     assert status == 200 and cancelled["status"] == "cancelled"
     assert aws["sfn"].describe_execution(executionArn=execution["execution_arn"])["status"] == "ABORTED"
     assert call("alice", "POST", f"/executions/{execution['id']}/cancel")[0] == 409
-    assert call("alice", "POST", f"/executions/{execution['id']}/redrive")[0] == 409
     assert call("alice", "DELETE", f"/flows/{flow['id']}")[0] == 204
+    status, refused, _ = call("alice", "POST", f"/executions/{execution['id']}/redrive")
+    assert status == 409 and refused["type"].endswith("flow-changed") and refused["live_version"] is None
     assert aws["sfn"].list_state_machines()["stateMachines"] == []
     assert call("alice", "GET", f"/flows/{flow['id']}")[0] == 404
     assert call("alice", "GET", f"/executions/{execution['id']}")[1]["status"] == "cancelled"  # runs outlive flows
@@ -185,8 +186,8 @@ def test_runs_record_their_end_and_failed_node(aws: dict[str, Any], people: None
     output = {"end": "end", "output": {"text": "done"}}
     assert run_node({"finish": {"context": {**context, "run_id": ok["id"]}, "outcome": "succeeded",
                                 "output": output}}) == output
-    cause = "node draft failed: " + json.dumps({"errorMessage": "no model provider answered",
-                                                  "errorType": "Flow.Retryable"})
+    cause = json.dumps({"errorMessage": "node draft failed: no model provider answered",
+                        "errorType": "Flow.Retryable"})
     run_node({"finish": {"context": {**context, "run_id": bad["id"]}, "outcome": "failed",
                          "error": {"Error": "Flow.NodeFailed", "Cause": cause}}})
     # The record is the execution's own; moto's uninterpreted executions still say RUNNING, so stop them first.
@@ -196,8 +197,12 @@ def test_runs_record_their_end_and_failed_node(aws: dict[str, Any], people: None
     failed = call("alice", "GET", f"/executions/{bad['id']}")[1]
     assert (failed["status"], failed["failed_node"], failed["error"], failed["cause"]) == (
         "failed", "draft", "Flow.Retryable", "no model provider answered")
+    status, problem, _ = call("alice", "POST", f"/executions/{ok['id']}/redrive")
+    assert status == 409 and problem["type"].endswith("execution-not-failed")
+    # The flow saved since: a redrive would run the old version, so it is refused (409 with both versions).
+    assert call("alice", "PATCH", f"/flows/{flow['id']}", {"graph": simple_flow("Poem on {topic}")})[0] == 200
     status, problem, _ = call("alice", "POST", f"/executions/{bad['id']}/redrive")
-    assert status == 501 and problem["failed_node"] == "draft"
+    assert status == 409 and (problem["flow_version"], problem["live_version"]) == (1, 2), problem
 
 
 def test_the_llm_node_runs_for_the_starter_and_records_events(aws: dict[str, Any], people: None) -> None:

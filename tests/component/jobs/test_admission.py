@@ -28,7 +28,7 @@ def queued_ids(h: Harness) -> list[str]:
 
 def finish(h: Harness, job_id: str, who: Identity = ALICE) -> None:
     ref = JobRef(who.tenant_id, who.user_id, job_id)
-    h.service.start_run(ref, h.service.dispatch(ref))
+    h.service.start_attempt(ref, 1, h.service.dispatch(ref))
     h.service.succeed(ref, {"kind": "note", "note_id": "n1"}, {}, "offline")
 
 
@@ -101,7 +101,7 @@ def test_cancel_a_running_job_stops_the_execution_and_frees_the_slot(make_harnes
     running = submit(h)
     waiting = submit(h)
     ref = JobRef("t1", "alice", running)
-    h.service.start_run(ref, h.service.dispatch(ref))
+    h.service.start_attempt(ref, 1, h.service.dispatch(ref))
     assert h.service.cancel(ALICE, running).status == "cancelled"
     assert h.executions.stopped == [f"arn:aws:states:us-east-1:123456789012:execution:agent-job:{running}"]
     assert queued_ids(h) == [running, waiting]
@@ -116,7 +116,7 @@ def test_progress_never_goes_backwards_and_has_an_eta(make_harness: Any) -> None
     job_id = submit(h)
     ref = JobRef("t1", "alice", job_id)
     h.service.dispatch(ref)
-    started = datetime.fromisoformat(h.service.start_run(ref)["started_at"]) - timedelta(seconds=10)
+    started = datetime.fromisoformat(h.service.start_attempt(ref, 1)["started_at"]) - timedelta(seconds=10)
     h.service.report_progress(ref, 50, "half", started)
     h.service.report_progress(ref, 20, "late writer", started)
     job = h.service.get(ALICE, job_id)
@@ -184,7 +184,7 @@ def test_the_store_step_shows_the_result_being_stored_only_while_the_run_is_runn
     h = make_harness()
     job_id = submit(h)
     ref = JobRef("t1", "alice", job_id)
-    h.service.start_run(ref, h.service.dispatch(ref))
+    h.service.start_attempt(ref, 1, h.service.dispatch(ref))
     stored = h.service.begin_storing(ref)
     assert (stored["progress"], stored["message"]) == (99, "Storing the result")
     with pytest.raises(JobCancelled):
@@ -195,15 +195,60 @@ def test_the_store_step_shows_the_result_being_stored_only_while_the_run_is_runn
     assert h.service.get(ALICE, job_id).message == "Cancelled"
 
 
-def test_the_first_step_records_the_execution_and_dispatch_writes_nothing(make_harness: Any) -> None:
+def test_the_first_attempt_starts_the_run_and_dispatch_writes_nothing(make_harness: Any) -> None:
     h = make_harness()
     job_id = submit(h)
     ref = JobRef("t1", "alice", job_id)
     arn = h.service.dispatch(ref)
     assert h.service.get(ALICE, job_id).execution_arn is None
-    h.service.start_run(ref, arn)
+    first = h.service.start_attempt(ref, 1, arn)
     job = h.service.get(ALICE, job_id)
-    assert job.execution_arn == arn and job.console_url and job.status == "running"
+    assert job.execution_arn == arn and job.console_url and (job.status, job.attempts) == ("running", 1)
+    # A retried attempt counts itself and keeps the run's start; another run's attempt writes nothing.
+    assert h.service.start_attempt(ref, 2, arn)["started_at"] == first["started_at"]
+    assert (h.service.get(ALICE, job_id).attempts, h.service.get(ALICE, job_id).message) == (2, "Attempt 2")
+    with pytest.raises(JobCancelled):
+        h.service.start_attempt(JobRef("t1", "alice", job_id, run=2), 1, arn)
+
+
+def test_a_message_of_a_cancelled_job_starts_an_execution_that_stops_at_its_first_write(make_harness: Any) -> None:
+    h = make_harness(tenant_limit=1)
+    job_id = submit(h)
+    ref = JobRef("t1", "alice", job_id)
+    h.service.cancel(ALICE, job_id)
+    arn = h.service.dispatch(ref)  # the message was already in the queue
+    with pytest.raises(JobCancelled):
+        h.service.start_attempt(ref, 1, arn)
+    job = h.service.get(ALICE, job_id)
+    assert (job.status, job.attempts, job.execution_arn) == ("cancelled", 0, None)
+    assert h.store.slot_holders("t1") == []
+
+
+def test_a_job_submitted_while_nobody_waits_is_admitted_as_it_is_made(make_harness: Any) -> None:
+    h = make_harness(tenant_limit=1)
+    first = submit(h)
+    item = h.store.get("t1", "alice", first)
+    assert item is not None and item["slot_held"] and item["admissions"] == 1
+    assert h.store.ready_line("t1", 5) == []  # it never stood in the line
+    second = submit(h)  # the tenant's slot is taken: this one waits in the line
+    assert [e["job_id"] for e in h.store.ready_line("t1", 5)] == [second]
+    assert queued_ids(h) == [first]
+    finish(h, first)
+    assert queued_ids(h) == [first, second]
+    done = h.store.get("t1", "alice", first)
+    assert done is not None and (done["status"], done["slot_held"], done["releases"]) == ("succeeded", False, 1)
+
+
+def test_a_retried_store_step_finds_the_job_it_already_finished(make_harness: Any) -> None:
+    h = make_harness()
+    job_id = submit(h)
+    ref = JobRef("t1", "alice", job_id)
+    finish(h, job_id)
+    assert h.service.begin_storing(ref)["status"] == "succeeded"
+    with pytest.raises(JobCancelled):  # but the result is not stored twice: the run is over
+        h.service.succeed(ref, {"kind": "note", "note_id": "n1"}, {}, "offline")
+    with pytest.raises(JobCancelled):
+        h.service.begin_storing(JobRef("t1", "alice", job_id, run=2))
 
 
 def test_a_failed_job_names_its_step_and_keeps_what_the_agent_made(make_harness: Any) -> None:
@@ -213,7 +258,7 @@ def test_a_failed_job_names_its_step_and_keeps_what_the_agent_made(make_harness:
     stored_failed, agent_failed = submit(h), submit(h)
     for job_id in (stored_failed, agent_failed):
         ref = JobRef("t1", "alice", job_id)
-        h.service.start_run(ref, h.service.dispatch(ref))
+        h.service.start_attempt(ref, 1, h.service.dispatch(ref))
     report = "# Findings\n" + "word " * PARTIAL_CHARS
     # Storing the result failed: the agent's report is kept with the job (bounded), the step named.
     h.service.fail(JobRef("t1", "alice", stored_failed), "States.TaskFailed", "AccessDenied writing the note",
@@ -234,7 +279,7 @@ def test_a_succeeded_job_shows_the_start_of_its_result(make_harness: Any) -> Non
     h = make_harness()
     job_id = submit(h)
     ref = JobRef("t1", "alice", job_id)
-    h.service.start_run(ref, h.service.dispatch(ref))
+    h.service.start_attempt(ref, 1, h.service.dispatch(ref))
     h.service.succeed(ref, {"kind": "note", "note_id": "n1", "preview": "# Summary\nShort."}, {}, "offline")
     result = h.service.get(ALICE, job_id).result
     assert result is not None and result.preview == "# Summary\nShort." and result.note_id == "n1"

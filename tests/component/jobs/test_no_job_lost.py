@@ -83,7 +83,7 @@ class Simulation:
         run = active[pick % len(active)]
         try:
             if run.phase == "new":
-                self.h.service.start_run(run.ref, self.h.executions.arn_of(run.ref))
+                self.h.service.start_attempt(run.ref, 1, self.h.executions.arn_of(run.ref))
                 run.phase = "running"
             elif outcome == "ok":
                 self.h.service.succeed(run.ref, {"kind": "note", "note_id": "n"}, {}, "offline")

@@ -1,6 +1,7 @@
 """SES's events of the configuration set (moto publishes none: the events/ samples stand in) on the notification's
 e-mail history: found by the tags the e-mail was sent with and checked against its stored message id; a hard
-bounce suppresses the address, so later e-mail to it is skipped and says why, until the member lifts it."""
+bounce or a complaint suppresses the address, so later e-mail to it is skipped and says why, until the member lifts
+it."""
 
 from __future__ import annotations
 
@@ -71,7 +72,19 @@ def test_delivered_then_complained_are_recorded_once_each_on_the_history(aws: An
     assert history["status"] == "complained" and history["attempts"] == 1
     assert history["history"][1]["at"] == "2026-11-27T09:00:07.902000Z"
     assert history["history"][2]["error"] == "the recipient marked it as spam (abuse)"
-    assert call("ann", "GET", "/me/notification-preferences")[1]["email_suppressed"] is None
+
+
+def test_a_complaint_suppresses_the_address_like_a_hard_bounce(aws: Any) -> None:
+    notification = notify("Spam to them")
+    assert consume(about(sample("complaint"), notification))["suppressed"] == "ann@example.com"
+    suppressed = call("ann", "GET", "/me/notification-preferences")[1]["email_suppressed"]
+    assert suppressed["address"] == "ann@example.com" and suppressed["cause"] == "complaint"
+    mails = len(sent_mail())
+    later = notify("After the complaint")
+    assert later["deliveries"]["email"]["status"] == "skipped" and len(sent_mail()) == mails
+    assert later["deliveries"]["email"]["error"].startswith("address suppressed after a complaint on 2026-11-27")
+    assert call("ann", "DELETE", "/me/notification-preferences/email-suppression")[0] == 204
+    assert notify("Lifted")["deliveries"]["email"]["status"] == "sent"
 
 
 def test_an_event_that_is_not_this_notifications_changes_nothing(aws: Any) -> None:

@@ -46,7 +46,7 @@ def boom() -> None:
 app = create_app("test", [router])
 app.dependency_overrides[membership_reader] = lambda: StaticMemberships(("t9", "user-1", "member"),
                                                                         ("tenant-1", "user-1", "member"))
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)
 PROBLEM = "application/problem+json"
 
 

@@ -46,7 +46,9 @@ def _machine(machine: dict[str, Any], state: Any, runner: Runner, context: dict[
                 result = _task(spec, state, runner, context)
             except MissingPath:
                 raise  # States.Runtime: States.ALL does not catch it
-            except Exception as error:  # the Catch decides
+            except Exception as error:  # the Catch decides; without one, the execution fails at this state
+                if not spec.get("Catch"):
+                    raise Failed(name, type(error).__name__) from error
                 catcher = spec["Catch"][0]
                 state = _place(state, {"Error": type(error).__name__, "Cause": str(error)}, catcher["ResultPath"])
                 name = catcher["Next"]

@@ -148,7 +148,7 @@ def test_no_golden_file_is_left_over() -> None:
     assert sorted(p.name for p in golden_paths()) == sorted(f"{case}.asl.json" for case in CASES)
 
 
-def test_runnable_nodes_are_tasks_on_the_node_runner_with_retry_and_catch() -> None:
+def test_runnable_nodes_are_tasks_on_the_node_runner_with_retry_and_no_catch() -> None:
     definition = _compile(CASES["agent"][0]())
     task = definition["States"]["writer"]
     assert task["Resource"] == "arn:aws:states:::lambda:invoke"
@@ -161,9 +161,15 @@ def test_runnable_nodes_are_tasks_on_the_node_runner_with_retry_and_catch() -> N
                                 "BackoffRate": 1.5}
     assert "Lambda.TooManyRequestsException" in task["Retry"][0]["ErrorEquals"]
     assert task["TimeoutSeconds"] == 300
-    assert task["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "writer.failed"}]
-    assert definition["States"]["writer.failed"]["Type"] == "Fail"
-    assert "node writer failed" in definition["States"]["writer.failed"]["CausePath"]
+    # A failure fails the execution at the node's own state, where RedriveExecution restarts it.
+    assert "Catch" not in task
+
+
+def test_no_state_catches_a_failure_and_no_fail_states_are_compiled() -> None:
+    for name, (build, options) in CASES.items():
+        every = _states(_compile(build(), **options))
+        assert not [state for state in every if "Catch" in every[state]], name
+        assert not [state for state in every if every[state]["Type"] == "Fail"], name
 
 
 def test_the_same_graph_compiles_byte_for_byte_the_same_whatever_its_order() -> None:
@@ -197,7 +203,7 @@ def test_state_names_are_node_ids_fitted_to_80_characters_and_map_back() -> None
     assert all(len(name) <= 80 for name in every)
     graph = _map_flow()
     assert node_of_state(graph, "each@summarise") == (("each",), "summarise")
-    assert node_of_state(graph, "each@summarise.failed") == (("each",), "summarise")
+    assert node_of_state(graph, "each@summarise.failed") is None
     assert node_of_state(graph, "each") == ((), "each")
     assert node_of_state(graph, "nobody") is None
     assert node_of_state(CASES["long_ids"][0](), long) == ((), "n" * 100)
@@ -303,7 +309,7 @@ def test_optional_flow_inputs_left_out_read_as_null() -> None:
         asl_sim.run(_compile(graph), {"context": CONTEXT, "input": {"topic": "tides"}}, runner)
 
 
-def test_a_failing_node_ends_in_its_fail_state() -> None:
+def test_a_failing_node_fails_the_execution_at_its_own_state() -> None:
     graph = CASES["agent"][0]()
 
     def broken(payload: dict[str, Any]) -> dict[str, Any]:
@@ -311,7 +317,7 @@ def test_a_failing_node_ends_in_its_fail_state() -> None:
 
     with pytest.raises(asl_sim.Failed) as failed:
         asl_sim.run(_compile(graph), {"context": CONTEXT, "input": {"topic": "x"}}, broken)
-    assert failed.value.state == "writer.failed"
+    assert failed.value.state == "writer"
 
 
 def test_the_generated_flow_runs_end_to_end() -> None:

@@ -15,7 +15,7 @@ from crewhouse.core.identity import Identity
 from crewhouse.flows.contract import RunContext
 from crewhouse.flows.graph import FlowGraph
 from crewhouse.flows.logic import (
-    FAILED_STATE,
+    RECORD_SUCCESS,
     RUN_STATE,
     FlowsConfig,
     FlowService,
@@ -92,6 +92,16 @@ class FakeStore:
         run.update(fields)
         return dict(run)
 
+    def restart_run(self, tenant_id: str, run_id: str, fields: dict[str, Any], *,
+                    previous_count: int) -> dict[str, Any] | None:
+        run = self.items.get(("run", tenant_id, run_id))
+        if run is None or run["status"] == "running" or int(run.get("redrive_count", 0)) != previous_count:
+            return None
+        for ended in ("stopped_at", "output", "failed_node", "error", "cause", "cancelled_by"):
+            run.pop(ended, None)
+        run.update(fields)
+        return dict(run)
+
     def remove_run(self, tenant_id: str, run_id: str) -> None:
         self.items.pop(("run", tenant_id, run_id), None)
 
@@ -132,6 +142,10 @@ class FakeMachines:
         self.history_events: dict[str, list[dict[str, Any]]] = {}
         self.answers: list[tuple[str, dict[str, Any]]] = []
         self.fail_start = False
+        self.failure: dict[str, str | None] = {"error": "Flow.Cancelled", "cause": "stopped"}
+        self.entered: list[str] = []
+        self.redrives: list[tuple[str, str]] = []
+        self.refuse_redrive = False
 
     def publish(self, name: str, definition: dict[str, Any], *, description: str,
                 existing: Published | None) -> Published:
@@ -164,11 +178,22 @@ class FakeMachines:
         self.status[execution_arn] = "ABORTED"
 
     def describe(self, execution_arn: str) -> dict[str, Any]:
-        return {"status": self.status[execution_arn], "output": None, "error": "Flow.Cancelled", "cause": "stopped",
-                "stopped_at": NOW}
+        return {"status": self.status[execution_arn], "output": None, **self.failure, "stopped_at": NOW}
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         return self.history_events.get(execution_arn, [])
+
+    def entered_states(self, execution_arn: str) -> list[str]:
+        return self.entered
+
+    def redrive(self, execution_arn: str, client_token: str) -> None:
+        if self.refuse_redrive:
+            error = RuntimeError("not redrivable")
+            error.response = {"Error": {"Code": "ExecutionNotRedrivable",  # type: ignore[attr-defined]
+                                        "Message": "more than 14 days ago"}}
+            raise error
+        self.redrives.append((execution_arn, client_token))
+        self.status[execution_arn] = "RUNNING"
 
     def succeed_task(self, token: str, output: dict[str, Any]) -> None:
         self.answers.append((token, output))
@@ -203,13 +228,13 @@ def test_names_are_tenant_scoped_and_short() -> None:
         state_machine_name("crewhouse-flow", "t1", "f" * 60)
 
 
-def test_the_wrapper_records_both_ends_and_keeps_node_state_names() -> None:
+def test_the_wrapper_records_a_success_catches_nothing_and_keeps_node_state_names() -> None:
     compiled = {"StartAt": "start", "States": {"start": {"Type": "Pass", "End": True}}}
     wrapped = runnable_definition(compiled, "arn:runner")
     assert wrapped["StartAt"] == RUN_STATE
     assert wrapped["States"][RUN_STATE]["Branches"] == [compiled]
-    assert wrapped["States"][FAILED_STATE] == {"Type": "Fail", "ErrorPath": "$.error.Error",
-                                                "CausePath": "$.error.Cause"}
+    assert set(wrapped["States"]) == {RUN_STATE, RECORD_SUCCESS}
+    assert not [name for name, state in wrapped["States"].items() if "Catch" in state]  # a redrive restarts the node
     assert all("." in name for name in wrapped["States"])  # never a node id
 
 
@@ -269,15 +294,78 @@ def test_the_end_is_recorded_once_with_the_failed_node(service: FlowService) -> 
     flow = service.create(ALICE, FlowCreate.model_validate({"name": "x", "graph": simple_flow()}))
     run = service.start(ALICE, flow.id, {"topic": "a"})
     context = RunContext(tenant_id="t1", flow_id=flow.id, flow_version=1, run_id=run.id)
-    cause = "node draft failed: " + json.dumps({"errorType": "Flow.NodeFailed", "errorMessage": "tool exploded"})
+    cause = json.dumps({"errorType": "Flow.NodeFailed", "errorMessage": "node draft failed: tool exploded"})
     service.record_end(context, "failed", error={"Error": "Flow.NodeFailed", "Cause": cause})
     service.record_end(context, "succeeded", output={"end": "end", "output": {}})  # too late: the first end wins
     found = service.execution(ALICE, run.id)
     assert (found.status, found.failed_node, found.error, found.cause, found.output) == (
         "failed", "draft", "Flow.NodeFailed", "tool exploded", None)
-    with pytest.raises(Problem) as redrive:
+
+
+def test_a_failure_is_read_from_the_execution_with_its_node(service: FlowService) -> None:
+    flow = service.create(ALICE, FlowCreate.model_validate({"name": "x", "graph": simple_flow()}))
+    run = service.start(ALICE, flow.id, {"topic": "a"})
+    machines(service).status[run.execution_arn] = "FAILED"
+    machines(service).failure = {"error": "Flow.NodeFailed", "cause": json.dumps(
+        {"errorType": "Flow.NodeFailed", "errorMessage": "node draft failed: tool exploded"})}
+    found = service.execution(ALICE, run.id)
+    assert (found.status, found.failed_node, found.error, found.cause) == (
+        "failed", "draft", "Flow.NodeFailed", "tool exploded")
+    recorded = store(service).events_after("t1", run.id, None)
+    assert [(e["type"], e["node_id"]) for e in recorded] == [("flow_failed", "draft")]
+    service.execution(ALICE, run.id)
+    assert len(store(service).events_after("t1", run.id, None)) == 1  # recorded once
+
+
+def test_a_failure_the_runner_did_not_name_is_the_last_node_entered(service: FlowService) -> None:
+    flow = service.create(ALICE, FlowCreate.model_validate({"name": "x", "graph": simple_flow()}))
+    run = service.start(ALICE, flow.id, {"topic": "a"})
+    machines(service).status[run.execution_arn] = "TIMED_OUT"
+    machines(service).failure = {"error": "States.Timeout", "cause": "Task timed out."}
+    machines(service).entered = ["each@summarise", "each", "draft", RUN_STATE]
+    found = service.execution(ALICE, run.id)
+    assert (found.status, found.failed_node, found.error) == ("timed_out", "summarise", "States.Timeout")
+
+
+def test_a_failed_run_is_redriven_once_per_request(service: FlowService) -> None:
+    flow = service.create(ALICE, FlowCreate.model_validate({"name": "x", "graph": simple_flow()}))
+    run = service.start(ALICE, flow.id, {"topic": "a"})
+    with pytest.raises(Conflict) as running:
         service.redrive(ALICE, run.id)
-    assert redrive.value.status == 501
+    assert running.value.slug == "execution-not-failed"
+    machines(service).status[run.execution_arn] = "FAILED"
+    machines(service).failure = {"error": "Flow.NodeFailed", "cause": "node draft failed: boom"}
+    with pytest.raises(NotFound):
+        service.redrive(EVE, run.id)
+    redriven = service.redrive(ALICE, run.id)
+    assert (redriven.status, redriven.redrive_count, redriven.redriven_at, redriven.failed_node) == (
+        "running", 1, NOW, None)
+    assert machines(service).redrives == [(run.execution_arn, f"{run.id}-redrive-1")]
+    recorded = store(service).events_after("t1", run.id, None)  # the same clock: in either order
+    assert sorted(e["type"] for e in recorded) == ["flow_failed", "flow_redriven"]
+    machines(service).status[run.execution_arn] = "ABORTED"  # a cancelled run can be redriven as well
+    assert service.redrive(ALICE, run.id).redrive_count == 2
+    assert machines(service).redrives[-1] == (run.execution_arn, f"{run.id}-redrive-2")
+    machines(service).status[run.execution_arn] = "SUCCEEDED"
+    with pytest.raises(Conflict):
+        service.redrive(ALICE, run.id)
+
+
+def test_a_redrive_is_refused_when_the_flow_changed_or_step_functions_refuses(service: FlowService) -> None:
+    flow = service.create(ALICE, FlowCreate.model_validate({"name": "x", "graph": simple_flow()}))
+    run = service.start(ALICE, flow.id, {"topic": "a"})
+    other = service.start(ALICE, flow.id, {"topic": "b"})
+    for execution in (run, other):
+        machines(service).status[execution.execution_arn] = "FAILED"
+    machines(service).refuse_redrive = True
+    with pytest.raises(Conflict) as refused:
+        service.redrive(ALICE, run.id)
+    assert refused.value.slug == "execution-not-redrivable" and "14 days" in str(refused.value)
+    service.update(ALICE, flow.id, FlowUpdate.model_validate({"graph": simple_flow("Poem on {topic}")}), None)
+    with pytest.raises(Conflict) as changed:
+        service.redrive(ALICE, other.id)
+    assert changed.value.slug == "flow-changed"
+    assert service.execution(ALICE, other.id).status == "failed"
 
 
 def test_a_run_stopped_elsewhere_is_reconciled_on_read(service: FlowService) -> None:
@@ -290,8 +378,11 @@ def test_a_run_stopped_elsewhere_is_reconciled_on_read(service: FlowService) -> 
 
 
 def test_failure_of_reads_states_causes() -> None:
-    assert failure_of("States.Timeout", "node review failed: timed out") == ("review", "States.Timeout", "timed out")
+    assert failure_of("Flow.Retryable", "node review failed: timed out") == ("review", "Flow.Retryable", "timed out")
     assert failure_of("States.Runtime", "bad path") == (None, "States.Runtime", "bad path")
+    document = json.dumps({"errorType": "Flow.NodeFailed", "errorMessage": "tool exploded"})
+    assert failure_of("Flow.NodeFailed", f"node lookup failed: {document}") == (  # a version from before redrive
+        "lookup", "Flow.NodeFailed", "tool exploded")
 
 
 def test_approvals_are_decided_once_and_expire(service: FlowService) -> None:
@@ -324,8 +415,7 @@ def _history(execution_arn: str) -> list[dict[str, Any]]:
          "stateEnteredEventDetails": {"name": "draft"}},
         {"id": 4, "previousEventId": 3, "type": "LambdaFunctionFailed", "timestamp": at + timedelta(seconds=3),
          "lambdaFunctionFailedEventDetails": {"error": "Flow.NodeFailed", "cause": "boom"}},
-        {"id": 5, "previousEventId": 4, "type": "FailStateEntered", "timestamp": at + timedelta(seconds=4),
-         "stateEnteredEventDetails": {"name": "draft.failed"}},
+        {"id": 5, "previousEventId": 4, "type": "ParallelStateFailed", "timestamp": at + timedelta(seconds=4)},
     ]
 
 
@@ -359,3 +449,18 @@ def test_events_merge_in_order_and_long_poll_until_something_happens(service: Fl
     assert slept and [(e.type, e.node_id) for e in later] == [("node_failed", "draft")]
     with pytest.raises(NotFound):
         service.events(EVE, run.id, None, 0)
+
+
+def test_a_redriven_execution_is_followed_again(service: FlowService) -> None:
+    flow = service.create(ALICE, FlowCreate.model_validate({"name": "x", "graph": simple_flow()}))
+    run = service.start(ALICE, flow.id, {"topic": "a"})
+    at_end = NOW + timedelta(seconds=5)
+    history = [*_history("x"), {"id": 6, "previousEventId": 5, "type": "ExecutionFailed", "timestamp": at_end},
+               {"id": 7, "previousEventId": 6, "type": "ExecutionRedriven", "timestamp": at_end}]
+    machines(service).history_events[run.execution_arn] = history
+    items, position, status = service.events(ALICE, run.id, None, 0)
+    assert [e.type for e in items][-2:] == ["execution_failed", "execution_redriven"] and status == "running"
+    slept: list[float] = []
+    service.sleep = slept.append
+    later, _, status = service.events(ALICE, run.id, position, 0.2)
+    assert later == [] and slept and status == "running"  # it waited: the execution runs again

@@ -76,13 +76,23 @@ def test_heartbeats_go_out_at_most_once_per_interval() -> None:
     assert sent == [160.0, 230.0]
 
 
+def test_the_progress_pace_is_due_at_most_once_per_interval_from_the_start() -> None:
+    from crewhouse.jobs.runner import Pace
+
+    now = [0.0]
+    pace = Pace(5, clock=lambda: now[0])
+    due = []
+    for moment in (0.1, 4.9, 5.0, 6.0, 9.9, 10.0, 30.0):
+        now[0] = moment
+        due.append(pace.due())
+    assert due == [False, False, True, False, False, True, True]
+
+
 def test_the_failed_step_is_read_from_what_the_state_holds() -> None:
     from crewhouse.jobs.logic import failed_step
 
-    assert failed_step({"job": {}}) == "MarkRunning"
-    assert failed_step({"job": {}, "started": {}}) == "RunAgent"
-    assert failed_step({"job": {}, "started": {}, "output": {}}) == "StoreResult"
-    assert failed_step({"job": {}, "started": {}, "output": {}, "stored": {}}) == "MarkSucceeded"
+    assert failed_step({"job": {}}) == "RunAgent"
+    assert failed_step({"job": {}, "output": {}}) == "StoreResult"
 
 
 def test_a_lambda_failure_reads_as_its_type_and_message_without_the_stack_trace() -> None:

@@ -53,7 +53,7 @@ def test_locales_fall_back_to_the_language_then_english() -> None:
     assert templates.predefined("job_failed", "de-AT")[2] == "de"  # type: ignore[index]
     assert templates.predefined("mention", "fr")[2] == "en"  # type: ignore[index]
     assert set(templates.PREDEFINED) == {"task_reminder", "job_succeeded", "job_failed", "flow_approval_needed",
-                                         "agent_offline", "file_retention_warning", "mention"}
+                                         "agent_offline", "file_retention_warning", "mention", "digest"}
 
 
 BERLIN = "Europe/Berlin"
@@ -135,3 +135,14 @@ def test_approval_agent_and_retention_events_name_their_recipient_or_the_key_to_
                    {"tenant_id": "t1", "user_id": "u1", "files": files}):
         assert event_content({"detail-type": "file.retention.warning", "detail": broken}) is None
     assert event_content({"detail-type": "agent.offline", "detail": {"agent_id": "a"}}) is None
+
+
+def test_the_digest_hour_is_local_wall_time_across_dst() -> None:
+    from crewhouse.notifications.quiet_hours import next_local_hour
+
+    # Berlin springs forward on 2026-03-29 and falls back on 2026-10-25: 08:00 is 07:00 then 06:00 UTC, and back.
+    assert next_local_hour(datetime(2026, 3, 28, 6, 30, tzinfo=UTC), 8, BERLIN) == datetime(2026, 3, 28, 7, tzinfo=UTC)
+    assert next_local_hour(datetime(2026, 3, 28, 7, 0, tzinfo=UTC), 8, BERLIN) == datetime(2026, 3, 29, 6, tzinfo=UTC)
+    assert next_local_hour(datetime(2026, 10, 24, 12, tzinfo=UTC), 8, BERLIN) == datetime(2026, 10, 25, 7, tzinfo=UTC)
+    # An hour the spring change skips (02:00) is the instant the clocks reached it.
+    assert next_local_hour(datetime(2026, 3, 28, 23, tzinfo=UTC), 2, BERLIN) == datetime(2026, 3, 29, 1, tzinfo=UTC)

@@ -52,4 +52,4 @@ def detach(file_id: FileId, kind: TargetKind, target_id: Annotated[str, Path(max
 
 
 app = create_app("Crewhouse files: manage", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

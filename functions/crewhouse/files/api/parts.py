@@ -22,4 +22,4 @@ def uploaded_parts(file_id: FileId, identity: CurrentIdentity, service: Service)
 
 
 app = create_app("Crewhouse files: parts", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

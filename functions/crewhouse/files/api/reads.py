@@ -78,4 +78,4 @@ def thumbnail(file_id: FileId, identity: CurrentIdentity, service: Service) -> R
 
 
 app = create_app("Crewhouse files: reads", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

@@ -36,4 +36,4 @@ def abort_upload(file_id: FileId, identity: CurrentIdentity, service: Service) -
 
 
 app = create_app("Crewhouse files: uploads", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

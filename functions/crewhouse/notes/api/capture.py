@@ -60,4 +60,4 @@ def create_tasks(note_id: NoteId, body: NoteTasksRequest, identity: CurrentIdent
 
 
 app = create_app("Crewhouse notes: capture", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

@@ -47,4 +47,4 @@ def remove_checklist_item(note_id: NoteId, item_id: ItemId, identity: CurrentIde
 
 
 app = create_app("Crewhouse notes: checklist", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

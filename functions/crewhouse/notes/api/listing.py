@@ -29,4 +29,4 @@ def list_notes(identity: CurrentIdentity, service: Service, settings: Settings,
 
 
 app = create_app("Crewhouse notes: list", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

@@ -64,4 +64,4 @@ def delete_notebook(notebook_id: NoteId, identity: CurrentIdentity, service: Ser
 
 
 app = create_app("Crewhouse notes: notebooks", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

@@ -69,4 +69,4 @@ def get_note(note_id: NoteId, identity: CurrentIdentity, service: Service, respo
 
 
 app = create_app("Crewhouse notes: reads", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

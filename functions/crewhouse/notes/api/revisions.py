@@ -39,4 +39,4 @@ def restore_revision(note_id: NoteId, revision: Annotated[int, Path(ge=1)], iden
 
 
 app = create_app("Crewhouse notes: revisions", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

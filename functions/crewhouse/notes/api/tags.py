@@ -51,4 +51,4 @@ def reindex(identity: CurrentIdentity, service: Service, index: Index) -> TagRei
 
 
 app = create_app("Crewhouse notes: tags", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

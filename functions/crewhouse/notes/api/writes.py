@@ -59,4 +59,4 @@ def restore_note(note_id: NoteId, identity: CurrentIdentity, service: Service, r
 
 
 app = create_app("Crewhouse notes: writes", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

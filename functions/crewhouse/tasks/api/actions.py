@@ -46,4 +46,4 @@ def remove_dependency(task_id: str, other_id: str, identity: CurrentIdentity, se
 
 
 app = create_app("Crewhouse tasks: actions", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

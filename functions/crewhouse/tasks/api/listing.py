@@ -39,4 +39,4 @@ def list_tasks(
 
 
 app = create_app("Crewhouse tasks: list", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

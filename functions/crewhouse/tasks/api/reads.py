@@ -53,4 +53,4 @@ def sync(identity: CurrentIdentity, settings: Settings,
 
 
 app = create_app("Crewhouse tasks: reads", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

@@ -46,4 +46,4 @@ def instantiate_template(template_id: str, body: InstantiateRequest, identity: C
 
 
 app = create_app("Crewhouse tasks: templates", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)

@@ -52,4 +52,4 @@ def delete_task(task_id: str, identity: CurrentIdentity, service: Service, if_ma
 
 
 app = create_app("Crewhouse tasks: writes", [router])
-handler = lambda_handler(app)
+handler = lambda_handler(app, __name__)
