@@ -6,10 +6,13 @@ import io
 import time
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from tests.support.moto_server import client
+import requests
+
+from tests.support.moto_server import client, running_moto_server
 
 T = TypeVar("T")
 
@@ -66,3 +69,19 @@ def receive_all(sqs: Any, queue_url: str, expected: int, timeout: float = 5.0) -
         if len(messages) < expected:
             time.sleep(0.05)
     return messages
+
+
+@contextmanager
+def executing_moto_server() -> Iterator[str]:
+    """A moto server whose Step Functions run their state machines, with the local gap fillers installed."""
+    from crewhouse.local import stepfunctions
+
+    with running_moto_server() as url:
+        requests.post(f"{url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}},
+                      timeout=5).raise_for_status()
+        stepfunctions.install()
+        try:
+            yield url
+        finally:
+            requests.post(f"{url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": False}},
+                          timeout=5)

@@ -9,11 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 
-from crewhouse.local import stepfunctions
-from tests.component.local.gap_filler_support import create_function, unique, wait_for
-from tests.support.moto_server import client, running_moto_server
+from tests.component.local.gap_filler_support import create_function, executing_moto_server, unique, wait_for
+from tests.support.moto_server import client
 from tests.support.sample_handlers import recorded_events
 
 HEARTBEAT_SECONDS = 60  # far longer than the tests wait: a lost callback would show as a hang
@@ -21,15 +19,8 @@ HEARTBEAT_SECONDS = 60  # far longer than the tests wait: a lost callback would 
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    with running_moto_server() as url:
-        requests.post(f"{url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}},
-                      timeout=5).raise_for_status()
-        stepfunctions.install()
-        try:
-            yield url
-        finally:
-            requests.post(f"{url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": False}},
-                          timeout=5)
+    with executing_moto_server() as url:
+        yield url
 
 
 def callback_machine(endpoint: str, function_arn: str, wait: bool) -> str:
