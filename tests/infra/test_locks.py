@@ -7,6 +7,7 @@ requirements/layer.lock (what the Lambda layers are built from); a pin changed i
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -88,3 +89,21 @@ def test_every_locked_package_has_hashes(path: Path) -> None:
 
     assert lock and all(p.hashes for p in lock.values())
     assert all(normalize(n) == n for n in lock)
+
+
+# The npm projects: the CDK CLI's (top level) and the web console's. `npm ci` installs exactly their locks.
+NPM_PROJECTS = (ROOT, ROOT / "console")
+
+
+@pytest.mark.parametrize("project", NPM_PROJECTS, ids=lambda path: path.name)
+def test_every_npm_dependency_is_pinned_and_locked_with_its_integrity(project: Path) -> None:
+    manifest = json.loads((project / "package.json").read_text())
+    lock = json.loads((project / "package-lock.json").read_text())
+    locked = lock["packages"]
+    declared = {**manifest.get("dependencies", {}), **manifest.get("devDependencies", {})}
+    for name, version in declared.items():
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{project.name}: {name} is pinned exactly, not {version!r}"
+        assert locked[f"node_modules/{name}"]["version"] == version, f"{project.name}: {name} differs in the lock"
+    unpinned = [path for path, entry in locked.items()
+                if path and not entry.get("link") and not (entry.get("version") and entry.get("integrity"))]
+    assert not unpinned, f"{project.name}/package-lock.json: packages without a version and integrity: {unpinned}"

@@ -22,7 +22,7 @@ from crewhouse_cdk.constructs.api_functions import serve_api_modules
 from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.constructs.http_api import HttpApi
 from crewhouse_cdk.constructs.llm import grant_converse, llm_environment
-from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, tenant_table
+from crewhouse_cdk.constructs.storage import EVENT_BUS_NAME, Storage, private_bucket, tenant_table
 from crewhouse_cdk.constructs.streams import dead_letter_queue
 from crewhouse_cdk.nag import acknowledge, acknowledge_function_versions, acknowledge_index_access, logical_id, nag_arn
 from crewhouse_cdk.stage import staged_name
@@ -64,18 +64,14 @@ class BusContext(Construct):
         self.audit_table = tenant_table(self, "BusAuditTable")
         for number in (1, 2):
             _index(self.audit_table, number)
-        self.bucket = s3.Bucket(
-            self, "PayloadsBucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True, object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=storage.access_logs_bucket, server_access_logs_prefix="bus/",
+        self.bucket = private_bucket(
+            self, "PayloadsBucket", access_logs=storage.access_logs_bucket, logs_prefix="bus/",
             # An interrupted transfer resumes within a day; after that its parts are freed. Payloads of contexts with
             # a TTL carry their expiry class as a tag (crewhouse.bus.contexts.expiry_class): one rule a class.
             lifecycle_rules=[s3.LifecycleRule(abort_incomplete_multipart_upload_after=cdk.Duration.days(1)),
                              *(s3.LifecycleRule(id=f"ExpireAfter{days}Days", expiration=cdk.Duration.days(days),
                                                 tag_filters={EXPIRY_TAG: str(days)})
-                               for days in EXPIRY_CLASSES_DAYS)],
-            removal_policy=cdk.RemovalPolicy.RETAIN)
+                               for days in EXPIRY_CLASSES_DAYS)])
         self.hosted_dead_letters = dead_letter_queue(self, "HostedInboxDlq", of="the hosted agents' inbox")
         self.hosted_inbox = sqs.Queue(
             self, "HostedInbox", enforce_ssl=True, encryption=sqs.QueueEncryption.SQS_MANAGED,

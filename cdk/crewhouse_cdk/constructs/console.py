@@ -17,6 +17,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
+from crewhouse_cdk.constructs.storage import private_bucket
 from crewhouse_cdk.nag import BASIC_EXECUTION_ROLE, acknowledge, logical_id
 from crewhouse_cdk.paths import BUILD_DIR, ROOT
 
@@ -97,16 +98,7 @@ class ConsoleHosting(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: ConsoleConfig,
                  access_logs_bucket: s3.IBucket) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = s3.Bucket(
-            self, "Bucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=access_logs_bucket,
-            server_access_logs_prefix="console/",
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
+        self.bucket = private_bucket(self, "Bucket", access_logs=access_logs_bucket, logs_prefix="console/")
         self.headers = cloudfront.ResponseHeadersPolicy(
             self, "SecurityHeaders",
             comment="Crewhouse console: strict CSP, HSTS, no framing, no sniffing",

@@ -15,6 +15,18 @@ from crewhouse_cdk.stage import staged_name
 EVENT_BUS_NAME = "crewhouse"
 
 
+def private_bucket(scope: Construct, construct_id: str, *, access_logs: s3.IBucket, logs_prefix: str,
+                   lifecycle_rules: list[s3.LifecycleRule] | None = None) -> s3.Bucket:
+    """A bucket only the stack's roles reach: no public access, TLS only, S3-managed encryption, owner-enforced
+    objects, server access logs under ``logs_prefix``, kept when the stack goes."""
+    return s3.Bucket(
+        scope, construct_id,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL, encryption=s3.BucketEncryption.S3_MANAGED,
+        enforce_ssl=True, object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        server_access_logs_bucket=access_logs, server_access_logs_prefix=logs_prefix,
+        lifecycle_rules=lifecycle_rules, removal_policy=cdk.RemovalPolicy.RETAIN)
+
+
 def tenant_table(scope: Construct, construct_id: str, *, ttl_attribute: str | None = None,
                  stream: bool = False) -> dynamodb.Table:
     """A context's table: PK/SK strings, every key starts with the tenant; on-demand, PITR, encrypted."""
