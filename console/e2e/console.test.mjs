@@ -1,17 +1,20 @@
-// The web console in a real Chromium against `crewhouse local`, as a person uses it.
-import AxeBuilder from "@axe-core/playwright";
+// The web console in a real Chromium against `crewhouse local`, as a person uses it. Each page's further scenarios
+// live in e2e/scenarios/*.mjs and run after these, in the same cloud and browser (see shared.mjs).
 import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { join } from "node:path";
-import { DESKTOP, PHONE, SCREENSHOTS, launchChromium, mailedCode, startLocal } from "./harness.mjs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DESKTOP, SCREENSHOTS, launchChromium, mailedCode, startLocal } from "./harness.mjs";
+import { checkPage, shared, signIn } from "./shared.mjs";
 
 let local;
 let browser;
 let page; // the demo user's, signed in by the first test
 
 before(async () => {
-  local = await startLocal();
-  browser = await launchChromium();
+  local = shared.local = await startLocal();
+  browser = shared.browser = await launchChromium();
   console.log(`console ${local.consoleUrl}; screenshots in ${SCREENSHOTS}`);
 });
 
@@ -20,28 +23,8 @@ after(async () => {
   await local?.stop();
 });
 
-async function signIn(target, email, password) {
-  await target.goto(local.consoleUrl);
-  await target.getByLabel("E-mail").fill(email);
-  await target.getByLabel("Password").fill(password);
-  await target.getByRole("button", { name: "Sign in" }).click();
-  await target.getByRole("heading", { name: "Tasks" }).waitFor();
-}
-
-/** A screenshot at desktop and phone width, and no serious or critical axe-core violation at either. */
-async function checkPage(name) {
-  for (const [width, size] of [["desktop", DESKTOP], ["phone", PHONE]]) {
-    await page.setViewportSize(size);
-    await page.screenshot({ path: join(SCREENSHOTS, `${name}-${width}.png`), fullPage: true });
-    const { violations } = await new AxeBuilder({ page }).analyze();
-    const serious = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-    assert.deepEqual(serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target).join(" ")}`), [], `${name} at ${width}`);
-  }
-  await page.setViewportSize(DESKTOP);
-}
-
 test("the demo user signs in with SRP and a wrong password is refused", async () => {
-  page = await (await browser.newContext({ viewport: DESKTOP })).newPage();
+  page = shared.page = await (await browser.newContext({ viewport: DESKTOP })).newPage();
   await page.goto(local.consoleUrl);
   await page.getByLabel("E-mail").fill(local.demo.email);
   await page.getByLabel("Password").fill("Not-the-password-1!");
@@ -212,3 +195,8 @@ test("a file uploads straight to S3 with a progress bar and shows its thumbnail"
   assert.ok(await thumbnail.evaluate((image) => image.complete && image.naturalWidth > 0));
   await checkPage("files");
 });
+
+const SCENARIOS = join(dirname(fileURLToPath(import.meta.url)), "scenarios");
+for (const name of readdirSync(SCENARIOS).filter((file) => file.endsWith(".mjs")).sort()) {
+  await import(join(SCENARIOS, name));
+}

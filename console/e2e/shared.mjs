@@ -1,0 +1,31 @@
+// What the console's browser tests share: one fresh `crewhouse local`, one Chromium and the demo user's page,
+// so the scenarios of every page (console.test.mjs, then e2e/scenarios/*.mjs in name order) start the cloud once.
+import AxeBuilder from "@axe-core/playwright";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { DESKTOP, PHONE, SCREENSHOTS } from "./harness.mjs";
+
+/** Filled by console.test.mjs: `local` (startLocal's answer), `browser`, and `page` (the demo user's, signed in by
+ * the first test). */
+export const shared = { local: undefined, browser: undefined, page: undefined };
+
+export async function signIn(target, email, password) {
+  await target.goto(shared.local.consoleUrl);
+  await target.getByLabel("E-mail").fill(email);
+  await target.getByLabel("Password").fill(password);
+  await target.getByRole("button", { name: "Sign in" }).click();
+  await target.getByRole("heading", { name: "Tasks" }).waitFor();
+}
+
+/** A screenshot at desktop and phone width, and no serious or critical axe-core violation at either. */
+export async function checkPage(name) {
+  const { page } = shared;
+  for (const [width, size] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    await page.setViewportSize(size);
+    await page.screenshot({ path: join(SCREENSHOTS, `${name}-${width}.png`), fullPage: true });
+    const { violations } = await new AxeBuilder({ page }).analyze();
+    const serious = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+    assert.deepEqual(serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target).join(" ")}`), [], `${name} at ${width}`);
+  }
+  await page.setViewportSize(DESKTOP);
+}
