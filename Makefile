@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONPYCACHEPREFIX := $(CURDIR)/build/pycache
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: cost cost-check dev test test-tiers lint types unit component integration fuzz infra \
+.PHONY: cost cost-check dev test test-tiers coverage-report lint types unit component integration fuzz infra \
 	e2e bench bench-small \
 	unit-infra local-assembly synth layer lock deploy deploy-check openapi clean system-deps \
 	browser-deps console console-e2e
@@ -69,11 +69,25 @@ dev: $(LOCAL_STAMP) system-deps console
 ## The whole test suite (what CI runs): ruff, then mypy and the test tiers side by side in separate processes
 ## (moto's state is process-wide). Each tier's output appears when it ends. Benchmarks run in `make bench`.
 PYTEST := $(BIN)/pytest
+# `make test` sets it to run the tier under coverage; alone, a tier runs plain pytest.
+PYTEST_COVERED ?= $(PYTEST)
 TEST_JOBS ?= 4
 test: $(DEV_STAMP) system-deps
 	$(BIN)/ruff check .
 	@echo "mypy and the test tiers run in parallel ($(TEST_JOBS) at a time); each prints its output when it ends"
-	$(MAKE) --no-print-directory -j$(TEST_JOBS) --keep-going --output-sync=target COMPONENT_WORKERS=0 test-tiers
+	rm -rf build/coverage && mkdir -p build/coverage
+	$(MAKE) --no-print-directory -j$(TEST_JOBS) --keep-going --output-sync=target COMPONENT_WORKERS=0 \
+		PYTEST_COVERED="$(BIN)/coverage run -m pytest" test-tiers
+	$(MAKE) --no-print-directory coverage-report
+
+# Line coverage of the shipped code ([tool.coverage] in pyproject.toml): each tier wrote its own data file
+# (`coverage run`, not pytest-cov, whose in-process combine would race the other tiers); one line here, the
+# full report in build/coverage/report.txt and build/coverage/html; fails under the floor (fail_under).
+coverage-report: $(DEV_STAMP)
+	$(BIN)/coverage combine --quiet
+	-@$(BIN)/coverage html --quiet
+	@$(BIN)/coverage report > build/coverage/report.txt; rc=$$?; \
+		echo "line coverage: $$(tail -1 build/coverage/report.txt) (floor: fail_under in pyproject.toml)"; exit $$rc
 
 # Schemathesis over the whole API (`make fuzz`, ~1,300 requests) and the benchmarks (workloads, timed ratios;
 # `make bench`) run after `make test` in CI; `make test` keeps the cold start's exact guards and the request budgets
@@ -98,40 +112,41 @@ unit infra e2e: $(DEV_STAMP) system-deps node_modules/.package-lock.json
 # small chat benchmark over its ceiling and made an integration cancel race lose (measured).
 COMPONENT_WORKERS ?= 2
 component: $(DEV_STAMP) system-deps local-assembly
-	$(PYTEST) -n $(COMPONENT_WORKERS) --dist loadfile tests/component
+	$(PYTEST_COVERED) -n $(COMPONENT_WORKERS) --dist loadfile tests/component
 
 # One embedded cloud per process, so one process. The schemathesis sweep of the whole API is `make fuzz`.
 FUZZ := tests/integration/test_openapi_fuzz.py
 integration: $(DEV_STAMP) system-deps local-assembly
-	$(PYTEST) tests/integration --ignore=$(FUZZ)
+	$(PYTEST_COVERED) tests/integration --ignore=$(FUZZ)
 
 ## Schemathesis over the merged OpenAPI document against the embedded cloud: no 5xx, responses match the schema.
 fuzz: $(DEV_STAMP) system-deps local-assembly
 	$(PYTEST) $(FUZZ)
 
 # Then the cold start's exact guards (no heavy package at import, a module budget per handler; their timed ratios
-# run in `make bench`) and the exact AWS request budget of every metered operation (tests/cost, its own cloud).
+# run in `make bench`) and the exact AWS request budgets of the headline operations (tests/cost, its own cloud).
 unit-infra: $(DEV_STAMP) system-deps node_modules/.package-lock.json local-assembly
-	$(PYTEST) tests/unit tests/infra tests/e2e sdk/python/tests
+	$(PYTEST_COVERED) tests/unit tests/infra tests/e2e sdk/python/tests
 	$(PYTEST) tests/bench/test_cold_start.py --bench-size=small -m "not timing"
 	$(PYTEST) tests/cost
 
-## The benchmarks at full size (minutes), then the exact request budgets per operation (tests/cost); `bench-small`
-## is a quick run of the same benchmarks.
+## The benchmarks at full size (minutes), then the exact request budgets of every metered row (tests/cost, every
+## API operation and background flow); `bench-small` is a quick run of the same benchmarks.
 bench: $(DEV_STAMP) system-deps local-assembly
 	$(PYTEST) tests/bench --bench-size=full
-	$(PYTEST) tests/cost
+	CREWHOUSE_COST_ALL=1 $(PYTEST) tests/cost
 
 bench-small: $(DEV_STAMP) system-deps local-assembly
 	$(PYTEST) tests/bench --bench-size=small
 
 ## What each operation costs in AWS (requests, capacity, transitions, dollars); rewrites docs/cost.md's table.
 cost: $(DEV_STAMP) system-deps local-assembly
-	CREWHOUSE_WRITE_COST=1 $(PYTEST) tests/cost -s
+	CREWHOUSE_COST_ALL=1 CREWHOUSE_WRITE_COST=1 $(PYTEST) tests/cost -s
 
-# The exact request budgets alone (one embedded cloud, about 15 s); `make cost` also prints and writes the table.
+# The exact request budgets of every row alone (one embedded cloud, a few minutes); `make cost` also prints and
+# writes the table. CREWHOUSE_WRITE_BUDGETS=1 rewrites tests/cost/budgets.json after a deliberate change.
 cost-check: $(DEV_STAMP) system-deps local-assembly
-	$(PYTEST) tests/cost
+	CREWHOUSE_COST_ALL=1 $(PYTEST) tests/cost
 
 # The synthesized template the local tiers deploy or read tables from, built once before they start.
 local-assembly: $(DEV_STAMP)

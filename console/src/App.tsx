@@ -1,15 +1,20 @@
-import { useEffect, useState } from "react";
+import { Suspense, lazy, useEffect, useState } from "react";
 import { HashRouter, NavLink, Navigate, Route, Routes } from "react-router-dom";
 import type { Api } from "./api/client";
 import type { Auth } from "./auth";
 import type { RuntimeConfig } from "./config";
 import { ServicesContext } from "./context";
 import { ChatPage } from "./pages/Chat";
+import { CrewsPage } from "./pages/Crews";
 import { FilesPage } from "./pages/Files";
 import { JobsPage } from "./pages/Jobs";
 import { NotesPage } from "./pages/Notes";
 import { SignInPage } from "./pages/SignIn";
 import { TasksPage } from "./pages/Tasks";
+import { ToolsPage } from "./pages/Tools";
+
+// The flow editor brings React Flow (about 200 kB): loaded when someone opens it, not with the sign-in page.
+const FlowsPage = lazy(() => import("./pages/Flows").then((module) => ({ default: module.FlowsPage })));
 
 const PAGES = [
   { path: "/tasks", label: "Tasks" },
@@ -17,6 +22,9 @@ const PAGES = [
   { path: "/files", label: "Files" },
   { path: "/jobs", label: "Jobs" },
   { path: "/chat", label: "Chat" },
+  { path: "/crews", label: "Crews" },
+  { path: "/tools", label: "Tools" },
+  { path: "/flows", label: "Flows" },
 ];
 
 export function App({ config, auth, api }: { config: RuntimeConfig; auth: Auth; api: Api }) {
@@ -55,6 +63,16 @@ export function App({ config, auth, api }: { config: RuntimeConfig; auth: Auth; 
               <Route path="/files" element={<FilesPage />} />
               <Route path="/jobs" element={<JobsPage />} />
               <Route path="/chat" element={<ChatPage />} />
+              <Route path="/crews" element={<CrewsPage />} />
+              <Route path="/tools" element={<ToolsPage />} />
+              <Route
+                path="/flows/*"
+                element={
+                  <Suspense fallback={<p aria-live="polite">Loading the flow editor…</p>}>
+                    <FlowsPage />
+                  </Suspense>
+                }
+              />
               <Route path="*" element={<Navigate to="/tasks" replace />} />
             </Routes>
           ) : (

@@ -1,16 +1,20 @@
 """What each operation costs in AWS: requests by service, capacity units, transitions, Lambda time and dollars.
 
-One embedded cloud; each operation runs once unmetered (warming the caches that would otherwise add calls: the
-functions' module-level clients and settings, the authorizer's JWKS and the bus token verification, the
-tenant/membership reads they cache per container), then once under the meter over real HTTP. Work the operation
-sets off (stream workers, queue pollers, state machines, EventBridge deliveries) is waited for before the meter
+Every row of ``tests/cost/operations`` (``CREWHOUSE_COST_ALL=1``, as `make bench` and `make cost` run it; `make
+test` runs the headline rows). One embedded cloud; each row is prepared, then runs once unmetered (warming the
+caches that would otherwise add calls: the functions' module-level clients and settings, the authorizer's JWKS and
+the bus token verification, the tenant/membership reads they cache per container), then is prepared again and runs
+once under the meter over real HTTP. Work the operation sets off (stream workers, queue pollers, state machines,
+EventBridge deliveries) is waited for before the meter
 closes: see ``settled``. The functions' requests per ``service:Operation`` are asserted exactly against
-``BUDGETS``; a change that adds or removes a request fails naming it. ``CREWHOUSE_WRITE_COST=1`` also writes
-``docs/cost.md``.
+``budgets.json``; a change that adds or removes a request fails naming it (``CREWHOUSE_WRITE_BUDGETS=1`` rewrites
+the budgets of the rows run, for a deliberate change). ``CREWHOUSE_WRITE_COST=1`` also writes ``docs/cost.md``.
+Why each budget is what it is: docs/cost.md.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -25,11 +29,23 @@ import pytest
 
 from crewhouse.local.cloud import EmbeddedCloud, LocalCloudConfig
 from crewhouse.local.seed import sign_in, sign_up_and_confirm
+from tests.cost.catalog import Context, Metered
 from tests.cost.meter import ACCOUNT, Meter, Reading
+from tests.cost.operations import UNMETERED, all_metered
+from tests.cost.operations.agents_support import align_tenant_block, bearer
 from tests.cost.prices import TAKEN, dollars, lines, unpriced
 from tests.support.moto_server import embedded_cloud_environment, free_port
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cost.md"
+OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+BUDGETS_FILE = Path(__file__).with_name("budgets.json")
+# The functions' (and Step Functions integrations') AWS requests per row, as measured when written; the receives
+# and deletes Lambda's SQS event source mapping makes are marked "(poller)". Per-user limits (issue 21) add one
+# UpdateItem per HTTP request; the tenant's block (one more UpdateItem per 10 of a user's requests) is kept out of
+# every reading by ``align_tenant_block``.
+BUDGETS: dict[str, dict[str, int]] = json.loads(BUDGETS_FILE.read_text())
+ALL_ROWS = all_metered()
+ROWS = ALL_ROWS if os.environ.get("CREWHOUSE_COST_ALL") == "1" else [row for row in ALL_ROWS if row.headline]
 SETTLE_TIMEOUT = 60.0
 
 # The functions' (and Step Functions integrations') AWS requests per operation, as measured when written.
@@ -38,39 +54,6 @@ SETTLE_TIMEOUT = 60.0
 # Since issue 21's per-user limits, each HTTP request adds one UpdateItem (its caller's bucket, in the rate-limit
 # table); a caller's 1st, 11th, 21st … request adds one more (the tenant's bucket), which none of these readings hits.
 # A bus agent's requests are charged to the agent's own bucket by the bus only.
-BUDGETS: dict[str, dict[str, int]] = {
-    "create a task": {"dynamodb:BatchWriteItem": 2, "dynamodb:GetItem": 1, "dynamodb:PutItem": 1,
-                      "dynamodb:Query": 2, "dynamodb:UpdateItem": 1, "events:PutEvents": 1},
-    "move a task": {"dynamodb:BatchWriteItem": 1, "dynamodb:GetItem": 2, "dynamodb:PutItem": 1, "dynamodb:Query": 2,
-                    "dynamodb:UpdateItem": 1, "events:PutEvents": 1},
-    "list a day": {"dynamodb:GetItem": 1, "dynamodb:Query": 3, "dynamodb:UpdateItem": 1},
-    "create a note": {"dynamodb:BatchWriteItem": 10, "dynamodb:GetItem": 1, "dynamodb:TransactWriteItems": 1,
-                      "dynamodb:UpdateItem": 1, "events:PutEvents": 1},
-    "get a note": {"dynamodb:GetItem": 2, "dynamodb:UpdateItem": 1},
-    # Since issue 16's chat producers: chat.tool_call and chat.reply (one PutEvents each), each fanned out (one
-    # counter UpdateItem, one replay PutItem, one subscribers Query; no subscriber here, so no membership read).
-    "chat turn, one tool call": {"dynamodb:BatchWriteItem": 3, "dynamodb:GetItem": 1, "dynamodb:PutItem": 3,
-                                 "dynamodb:Query": 4, "dynamodb:UpdateItem": 5, "events:PutEvents": 3},
-    # Since issue 16: 3 job.progress events for live updates, each fanned out (one counter UpdateItem, one replay
-    # PutItem, one subscribers Query), and job.succeeded's in-app notification (announced as notification.created,
-    # fanned out the same way) and e-mail (GetItems: the owner's membership, profile and preferences). Since issue
-    # 17: no web-search key read (only research searches); the pipeline cut (docs/cost.md, "The agent-job
-    # pipeline"): no MarkRunning or MarkSucceeded step (2 Invokes), the agent step's start is the run's start (2
-    # UpdateItems to 1), progress written at most every 5 s (3 UpdateItems to none for this fast job), dispatch
-    # reads nothing (1 GetItem), a submission nobody waits before is admitted as it is made (1 Query and 1
-    # transaction), and success gives the slot back in the same transaction (1 UpdateItem).
-    "summarize job, end to end": {"dynamodb:BatchWriteItem": 18, "dynamodb:GetItem": 8, "dynamodb:Query": 7,
-                                  "dynamodb:PutItem": 6, "dynamodb:TransactWriteItems": 5,
-                                  "dynamodb:UpdateItem": 9, "events:PutEvents": 6, "email:SendEmail": 1,
-                                  "lambda:Invoke": 2, "sqs:SendMessage": 1,
-                                  "sqs:ReceiveMessage (poller)": 1, "sqs:DeleteMessageBatch (poller)": 1,
-                                  "states:SendTaskSuccess": 1, "states:StartExecution": 1},
-    # Since issue 16's bus producer: bus.message (one PutEvents), fanned out (UpdateItem, PutItem, Query).
-    "bus message: send, receive, ack": {"dynamodb:GetItem": 1, "dynamodb:PutItem": 4, "dynamodb:Query": 1,
-                                        "dynamodb:UpdateItem": 5, "events:PutEvents": 1,
-                                        "sqs:DeleteMessageBatch": 1, "sqs:ReceiveMessage": 1,
-                                        "sqs:SendMessage": 1},
-}
 ATTEMPTS = 3  # a reading that caught a scheduled function (the bus sweep runs every minute) is taken again
 
 
@@ -78,19 +61,6 @@ ATTEMPTS = 3  # a reading that caught a scheduled function (the bus sweep runs e
 class Row:
     name: str
     reading: Reading
-
-
-@dataclass
-class Context:
-    cloud: EmbeddedCloud
-    api: httpx.Client
-    meter: Meter
-    headers: dict[str, str]
-    state: dict[str, Any]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 # --- settling: the operation's asynchronous work has all run ------------------------------------------------
@@ -153,111 +123,6 @@ def settled(ctx: Context, baseline: dict[str, tuple[str, int]], effect: Callable
         time.sleep(0.02)
 
 
-# --- the operations ---------------------------------------------------------------------------------------
-
-Effect = Callable[[], bool] | None
-
-
-def create_task(ctx: Context) -> Effect:
-    response = ctx.api.post("/tasks", json={"title": "Buy milk", "priority": "A",  # same terms each time
-
-                                            "planned_date": ctx.state["day"]},
-                            headers=ctx.headers)
-    assert response.status_code == 201, response.text
-    ctx.state.setdefault("tasks", []).append(response.json()["id"])
-    return None
-
-
-def move_task(ctx: Context) -> Effect:
-    task = ctx.state["tasks"][0]
-    priority = "C" if ctx.state.get("moved") != "C" else "B"
-    ctx.state["moved"] = priority
-    response = ctx.api.post(f"/tasks/{task}/move", json={"priority": priority}, headers=ctx.headers)
-    assert response.status_code == 200, response.text
-    return None
-
-
-def list_day(ctx: Context) -> Effect:
-    response = ctx.api.get("/tasks", params={"planned_date": ctx.state["day"]}, headers=ctx.headers)
-    assert response.status_code == 200 and response.json()["items"], response.text
-    return None
-
-
-def create_note(ctx: Context) -> Effect:
-    response = ctx.api.post("/notes", json={"title": "Battery launch", "body": (
-        "The solar battery launches on May 3. It stores energy for twelve hours. Installers get training in "
-        "April. The warranty lasts ten years. Pricing is announced at launch.")}, headers=ctx.headers)
-    assert response.status_code == 201, response.text
-    ctx.state.setdefault("notes", []).append(response.json()["id"])
-    return None
-
-
-def get_note(ctx: Context) -> Effect:
-    response = ctx.api.get(f"/notes/{ctx.state['notes'][0]}", headers=ctx.headers)
-    assert response.status_code == 200, response.text
-    return None
-
-
-def chat_turn(ctx: Context) -> Effect:
-    if "session" not in ctx.state:
-        ctx.state["session"] = ctx.api.post("/chat/sessions", json={}, headers=ctx.headers).json()["id"]
-    response = ctx.api.post(f"/chat/sessions/{ctx.state['session']}/messages",
-                            json={"text": "add buy oat milk tomorrow"}, headers=ctx.headers)
-    assert response.status_code in (200, 201), response.text
-    return None
-
-
-def summarize_job(ctx: Context) -> Effect:
-    response = ctx.api.post("/jobs", json={"type": "summarize", "params": {"note_ids": [ctx.state["notes"][0]],
-                                                                            "length": "short"}},
-                            headers=ctx.headers)
-    assert response.status_code == 202, response.text
-    ctx.state.setdefault("jobs", []).append(response.json()["id"])
-    sfn, reading = ctx.meter.client("stepfunctions"), ctx.meter.reading
-
-    def ended() -> bool:  # the execution the dispatch started has finished (its tail included)
-        return bool(reading.executions) and all(
-            sfn.describe_execution(executionArn=arn)["status"] != "RUNNING" for arn in reading.executions)
-
-    return ended if ctx.meter.active else _unmetered_job_done(ctx, response.json()["id"])
-
-
-def _unmetered_job_done(ctx: Context, job_id: str) -> Callable[[], bool]:
-    def done() -> bool:
-        job = ctx.api.get(f"/jobs/{job_id}", headers=ctx.headers).json()
-        return bool(job["status"] == "succeeded")
-
-    return done
-
-
-def bus_message(ctx: Context) -> Effect:
-    sender, receiver = ctx.state["sender"], ctx.state["receiver"]
-    sent = ctx.api.post("/messages", json={"to": receiver["id"], "payload": {"hello": "world"}},
-                        headers={**sender["headers"], "Idempotency-Key": uuid.uuid4().hex})
-    assert sent.status_code == 202, sent.text
-    inbox = ctx.api.get(f"/agents/{receiver['id']}/messages", params={"wait": 5, "max": 10},
-                        headers=receiver["headers"])
-    assert inbox.status_code == 200, inbox.text
-    messages = inbox.json()["messages"]
-    assert len(messages) == 1, messages
-    acked = ctx.api.post(f"/agents/{receiver['id']}/messages/ack",
-                         json={"receipts": [messages[0]["receipt"]]}, headers=receiver["headers"])
-    assert acked.status_code == 200, acked.text
-    return None
-
-
-OPERATIONS: dict[str, Callable[[Context], Effect]] = {
-    "create a task": create_task,
-    "move a task": move_task,
-    "list a day": list_day,
-    "create a note": create_note,
-    "get a note": get_note,
-    "chat turn, one tool call": chat_turn,
-    "summarize job, end to end": summarize_job,
-    "bus message: send, receive, ack": bus_message,
-}
-
-
 # --- fixtures ---------------------------------------------------------------------------------------------
 
 
@@ -268,6 +133,11 @@ def report() -> Iterator[list[Row]]:
     print("\n\n" + table(rows))
     if os.environ.get("CREWHOUSE_WRITE_COST") == "1" and rows:
         write_doc(rows)
+    if os.environ.get("CREWHOUSE_WRITE_BUDGETS") == "1" and rows:  # the rows run; every other row's budget kept
+        written = {**BUDGETS, **{row.name: dict(sorted(row.reading.requests.items())) for row in rows}}
+        known = {row.name for row in ALL_ROWS}
+        BUDGETS_FILE.write_text(json.dumps({k: v for k, v in sorted(written.items()) if k in known}, indent=2)
+                                + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -282,29 +152,7 @@ def ctx() -> Iterator[Context]:
             sign_up_and_confirm(cloud.stack, email, password)
             headers = bearer(sign_in(cloud.stack, email, password).id_token)
             day = (datetime.now(UTC).date() + timedelta(days=3)).isoformat()
-            context = Context(cloud, api, meter, headers, {"day": day})
-            context.state["sender"] = agent(api, headers, "agent-producer")
-            context.state["receiver"] = agent(api, headers, "agent-consumer")
-            before = _stream_ends(cloud.config.region)
-            create_task(context)  # what the other operations act on, so each runs alone too (-k)
-            create_note(context)
-            settled(context, before, None)
-            yield context
-
-
-def agent(api: httpx.Client, admin: dict[str, str], role: str) -> dict[str, Any]:
-    # The highest rate: each request finds the agent's bucket idle, so admission is its one UpdateItem. At the
-    # default 1,000 a minute (60 ms apart) a receive and its ack come sooner on a quiet machine and charge a second
-    # UpdateItem, and later on a loaded one: the count would depend on the machine's speed.
-    registered = api.post("/agents", json={"name": role, "capabilities": [], "role": role,
-                                           "rate_limit_per_minute": 100_000}, headers=admin)
-    assert registered.status_code == 201, registered.text
-    record = registered.json()
-    credentials = record["credentials"]
-    token = api.post("/bus/token", data={"grant_type": "client_credentials", "client_id": credentials["client_id"],
-                                         "client_secret": credentials["client_secret"]})
-    assert token.status_code == 200, token.text
-    return {"id": record["id"], "headers": bearer(token.json()["access_token"])}
+            yield Context(cloud, api, meter, headers, {"day": day})
 
 
 def scheduled_functions(cloud: EmbeddedCloud) -> set[str]:
@@ -324,35 +172,68 @@ def scheduled_functions(cloud: EmbeddedCloud) -> set[str]:
 # --- the test ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", list(OPERATIONS))
-def test_operation_cost(name: str, ctx: Context, report: list[Row]) -> None:
-    run = OPERATIONS[name]
+def prepared(ctx: Context, row: Metered) -> Any:
+    """The row's unmetered preparation, with everything it set off delivered."""
     region = ctx.cloud.config.region
     before = _stream_ends(region)
-    warm_effect = run(ctx)  # warm: caches filled, first-call imports done
-    settled(ctx, before, warm_effect)
+    result = row.prepare(ctx) if row.prepare is not None else None
+    settled(ctx, before, None)
+    return result
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.name for row in ROWS])
+def test_operation_cost(row: Metered, ctx: Context, report: list[Row]) -> None:
+    region = ctx.cloud.config.region
+    argument = prepared(ctx, row)
+    before = _stream_ends(region)
+    settled(ctx, before, row.run(ctx, argument))  # warm: caches filled, first-call imports done
     scheduled = scheduled_functions(ctx.cloud)
     for _ in range(ATTEMPTS):
+        argument = prepared(ctx, row)
+        align_tenant_block(ctx)
         baseline = _stream_ends(region)
         ctx.meter.start()
-        effect = run(ctx)
+        effect = row.run(ctx, argument)
         settled(ctx, baseline, effect)
         reading = ctx.meter.stop()
-        if not any(i.function in scheduled for i in reading.invocations):
+        if sum(i.function in scheduled for i in reading.invocations) <= row.scheduled_runs:
             break
     else:
-        pytest.fail(f"{name}: a scheduled function ran during each of {ATTEMPTS} readings")
-    report.append(Row(name, reading))
+        pytest.fail(f"{row.name}: a scheduled function ran during each of {ATTEMPTS} readings")
+    report.append(Row(row.name, reading))
     measured = dict(sorted(reading.requests.items()))
-    print(f"\n{name}: {measured}")
+    print(f"\n{row.name}: {measured}")
     if os.environ.get("CREWHOUSE_COST_CALLS") == "1":  # each call with its capacity, in order
         print("\n".join(f"  {call} RCU {reads:g} WCU {writes:g}" for call, reads, writes in reading.calls))
-    budget = BUDGETS.get(name)
-    assert budget is not None, f"no budget for {name!r}; measured {measured}"
+    if os.environ.get("CREWHOUSE_WRITE_BUDGETS") == "1":
+        return
+    budget = BUDGETS.get(row.name)
+    assert budget is not None, f"no budget for {row.name!r}; measured {measured} (CREWHOUSE_WRITE_BUDGETS=1)"
     changed = {k: (budget.get(k, 0), measured.get(k, 0)) for k in budget.keys() | measured.keys()
                if budget.get(k, 0) != measured.get(k, 0)}
-    assert not changed, (f"{name}: AWS requests changed (request: (budget, measured)): {changed}; "
-                         f"update BUDGETS if intended")
+    assert not changed, (f"{row.name}: AWS requests changed (request: (budget, measured)): {changed}; "
+                         f"CREWHOUSE_WRITE_BUDGETS=1 rewrites tests/cost/budgets.json if intended")
+
+
+def openapi_operations() -> set[str]:
+    paths = json.loads(OPENAPI.read_text())["paths"]
+    return {f"{method.upper()} {path}" for path, item in paths.items() for method in item
+            if method in ("get", "put", "post", "patch", "delete")}
+
+
+def test_every_api_operation_has_a_row_or_a_reason() -> None:
+    """No cloud: the rows' routes and UNMETERED's keys name real operations, and together cover all of them;
+    every budget belongs to a row and every row has a budget."""
+    operations = openapi_operations()
+    covered = {route for row in ALL_ROWS for route in row.routes}
+    assert not covered - operations, f"rows name operations the API does not have: {sorted(covered - operations)}"
+    assert not set(UNMETERED) - operations, f"UNMETERED names unknown operations: {sorted(set(UNMETERED) - operations)}"
+    assert not covered & set(UNMETERED), f"metered and UNMETERED at once: {sorted(covered & set(UNMETERED))}"
+    missing = operations - covered - set(UNMETERED)
+    assert not missing, f"operations with neither a row nor a reason in UNMETERED: {sorted(missing)}"
+    names = {row.name for row in ALL_ROWS}
+    assert not set(BUDGETS) - names, f"budgets of rows that no longer exist: {sorted(set(BUDGETS) - names)}"
+    assert not names - set(BUDGETS), f"rows without a budget: {sorted(names - set(BUDGETS))}"
 
 
 def test_capacity_and_price_rules() -> None:

@@ -162,3 +162,17 @@ def test_synth_without_a_built_console_deploys_a_placeholder(tmp_path: Path,
     (tmp_path / "dist").mkdir()
     (tmp_path / "dist" / "index.html").write_text("<!doctype html><title>built</title>")
     assert console.console_source() == tmp_path / "dist"
+
+
+def test_only_the_schema_worker_may_eval(template_json: dict[str, Any], ids: dict[str, str]) -> None:
+    """ajv compiles JSON Schemas with new Function: its worker script gets a CSP of its own; the pages keep theirs."""
+    config = props(template_json, ids["distribution"])["DistributionConfig"]
+    (behavior,) = config["CacheBehaviors"]
+    assert behavior["PathPattern"] == "/assets/schemaWorker-*"
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert behavior["TargetOriginId"] == config["DefaultCacheBehavior"]["TargetOriginId"]
+    policy_id = behavior["ResponseHeadersPolicyId"]["Ref"]
+    assert policy_id != config["DefaultCacheBehavior"]["ResponseHeadersPolicyId"]["Ref"]
+    worker = props(template_json, policy_id)["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    assert worker["ContentSecurityPolicy"]["ContentSecurityPolicy"] == console.SCHEMA_WORKER_CSP
+    assert console.SCHEMA_WORKER_CSP == "default-src 'none'; script-src 'self' 'unsafe-eval'"

@@ -29,6 +29,8 @@ PLACEHOLDER_HTML = """<!doctype html>
 (<code>make console</code>, then deploy again).</p></body></html>
 """
 HSTS_MAX_AGE = cdk.Duration.days(730)  # two years, as the HSTS preload list asks
+# The JSON Schema worker (console/src/schema/schemaWorker.ts): scripts of its own origin, and eval for ajv.
+SCHEMA_WORKER_CSP = "default-src 'none'; script-src 'self' 'unsafe-eval'"
 # index.html and config.json change with every deploy; the hashed bundles could be cached for good, but one
 # deployment serves both, and revalidating them costs a 304.
 CACHE_CONTROL = [s3deploy.CacheControl.no_cache()]
@@ -114,6 +116,20 @@ class ConsoleHosting(Construct):
                     frame_option=cloudfront.HeadersFrameOption.DENY, override=True),
             ),
         )
+        # The JSON Schema worker alone may eval (ajv compiles schemas into functions); it has no DOM and no token,
+        # and a dedicated worker follows its own response's CSP, so the pages keep theirs.
+        worker_headers = cloudfront.ResponseHeadersPolicy(
+            self, "SchemaWorkerHeaders",
+            comment="Crewhouse console: the JSON Schema worker's CSP (ajv needs eval)",
+            security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
+                content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
+                    content_security_policy=SCHEMA_WORKER_CSP, override=True),
+                strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
+                    access_control_max_age=HSTS_MAX_AGE, include_subdomains=True, preload=True, override=True),
+                content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
+            ),
+        )
+        origin = origins.S3BucketOrigin.with_origin_access_control(self.bucket)
         # A client-side route (/tasks/today) is no object: S3 answers 403 through OAC (no ListBucket), or 404;
         # both serve the app, which routes in the browser.
         spa_fallback = [cloudfront.ErrorResponse(http_status=status, response_http_status=200,
@@ -123,11 +139,17 @@ class ConsoleHosting(Construct):
             self, "Distribution",
             comment="Crewhouse web console",
             default_behavior=cloudfront.BehaviorOptions(
-                origin=origins.S3BucketOrigin.with_origin_access_control(self.bucket),
+                origin=origin,
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
                 cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
                 response_headers_policy=self.headers,
             ),
+            additional_behaviors={"/assets/schemaWorker-*": cloudfront.BehaviorOptions(
+                origin=origin,
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
+                response_headers_policy=worker_headers,
+            )},
             default_root_object="index.html",
             error_responses=spa_fallback,
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,

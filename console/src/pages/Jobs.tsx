@@ -1,6 +1,9 @@
-import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { problem, type Job, type Schemas } from "../api/client";
 import { useServices } from "../context";
+import { pollWithBackoff } from "../poll";
+import { stepFunctionsLink } from "../stepFunctions";
+import { useTopic } from "../live";
 
 type JobType = Schemas["JobTypeInfo"];
 type JobEvent = Schemas["JobEvent"];
@@ -149,50 +152,64 @@ export function JobsPage() {
   );
 }
 
-function executionLink(job: Job, consoleBase: string | null): string | null {
-  if (job.console_url) return job.console_url;
-  return consoleBase && job.execution_arn ? `${consoleBase}${job.execution_arn}` : null;
-}
-
-/** One job, polled with backoff (1 s, growing to 5 s) until it ends. */
+/**
+ * One job: live over the WebSocket (`job:<id>`: job.progress, job.succeeded, job.failed) while the socket is open,
+ * else polled with backoff (1 s, growing to 5 s) until it ends.
+ */
 function JobView({ jobId, onChange }: { jobId: string; onChange: () => void }) {
   const { api, config } = useServices();
   const [job, setJob] = useState<Job | null>(null);
   const [events, setEvents] = useState<JobEvent[]>([]);
   const [error, setError] = useState<string | null>(null);
-  const timer = useRef<number | undefined>(undefined);
+
+  /** Reads the job and its timeline; answers whether it ended, or null when the read failed. */
+  const refresh = useCallback(async (): Promise<Job | null> => {
+    const { data, error: failed } = await api.GET("/jobs/{job_id}", { params: { path: { job_id: jobId } } });
+    if (failed) {
+      setError(problem(failed));
+      return null;
+    }
+    setJob(data);
+    const timeline = await api.GET("/jobs/{job_id}/events", { params: { path: { job_id: jobId } } });
+    setEvents(timeline.data?.events ?? []);
+    if (TERMINAL.has(data.status)) onChange();
+    return data;
+  }, [api, jobId, onChange]);
+
+  const live = useTopic(`job:${jobId}`, (event) => {
+    if (event.detail_type === "job.progress" && typeof event.data.progress === "number") {
+      const progress = event.data.progress;
+      const message = typeof event.data.message === "string" ? event.data.message : undefined;
+      setJob((current) => (current ? { ...current, progress, message: message ?? current.message } : current));
+    } else {
+      void refresh(); // an outcome: read the final record (result or error) and timeline
+    }
+  });
 
   useEffect(() => {
-    let delay = 1000;
-    let stopped = false;
-    async function poll() {
-      const { data, error: failed } = await api.GET("/jobs/{job_id}", { params: { path: { job_id: jobId } } });
-      if (stopped) return;
-      if (failed) return setError(problem(failed));
-      setJob((previous) => {
-        if (previous && previous.progress === data.progress && previous.status === data.status) delay = Math.min(delay * 1.5, 5000);
-        else delay = 1000;
-        return data;
-      });
-      const timeline = await api.GET("/jobs/{job_id}/events", { params: { path: { job_id: jobId } } });
-      if (!stopped) setEvents(timeline.data?.events ?? []);
-      if (TERMINAL.has(data.status)) return onChange();
-      timer.current = window.setTimeout(() => void poll(), delay);
+    if (live) {
+      // Catch up once (events before the subscription); the socket brings the rest.
+      void refresh();
+      return;
     }
-    void poll();
-    return () => {
-      stopped = true;
-      window.clearTimeout(timer.current);
-    };
-  }, [api, jobId, onChange]);
+    let previous: Job | null = null;
+    return pollWithBackoff(async () => {
+      const data = await refresh();
+      if (!data || TERMINAL.has(data.status)) return "done";
+      const changed = !previous || previous.progress !== data.progress || previous.status !== data.status;
+      previous = data;
+      return changed ? "changed" : "same";
+    });
+  }, [refresh, live]);
 
   async function cancel() {
     const { error: failed } = await api.POST("/jobs/{job_id}/cancel", { params: { path: { job_id: jobId } } });
     if (failed) setError(problem(failed));
+    else void refresh(); // no live event announces a cancel
   }
 
   return (
-    <section className="card job" aria-label="Job">
+    <section className="card job" aria-label="Job" data-live={live ? "socket" : "polling"}>
       {!job ? (
         <p className="placeholder">Loading…</p>
       ) : (
@@ -215,8 +232,8 @@ function JobView({ jobId, onChange }: { jobId: string; onChange: () => void }) {
                 Cancel
               </button>
             )}
-            {executionLink(job, config.stepFunctionsConsole) && (
-              <a href={executionLink(job, config.stepFunctionsConsole)!} target="_blank" rel="noreferrer">
+            {stepFunctionsLink(job, config.stepFunctionsConsole) && (
+              <a href={stepFunctionsLink(job, config.stepFunctionsConsole)!} target="_blank" rel="noreferrer">
                 Step Functions execution
               </a>
             )}

@@ -321,7 +321,7 @@ function EditPanel({ taskId, day, onClose, onSaved }: { taskId: string; day: str
               Recurrence (RRULE)
               <input value={task.recurrence ?? ""} placeholder="FREQ=WEEKLY;BYDAY=MO" onChange={(e) => setTask({ ...task, recurrence: e.target.value })} />
             </label>
-            <p>Reminders: {task.reminders?.length ? task.reminders.map((r) => JSON.stringify(r)).join(", ") : "none"}</p>
+            <RemindersEditor reminders={task.reminders ?? []} onChange={(reminders) => setTask({ ...task, reminders })} />
             <button type="submit" className="primary">
               Save
             </button>
@@ -363,5 +363,65 @@ function EditPanel({ taskId, day, onClose, onSaved }: { taskId: string; day: str
         Close
       </button>
     </aside>
+  );
+}
+
+type Reminder = { at?: string | null; minutes_before_due?: number | null };
+
+function describeReminder(reminder: Reminder): string {
+  if (reminder.minutes_before_due != null) return `${reminder.minutes_before_due} min before due`;
+  return reminder.at ? `at ${new Date(reminder.at).toLocaleString()}` : "(empty)";
+}
+
+/** The task's reminders, edited in place and saved with the task's PATCH (the server checks them). */
+function RemindersEditor({ reminders, onChange }: { reminders: Reminder[]; onChange: (reminders: Reminder[]) => void }) {
+  const [kind, setKind] = useState<"before" | "at">("before");
+  const [minutes, setMinutes] = useState("30");
+  const [at, setAt] = useState("");
+
+  function add() {
+    // datetime-local has no zone: the browser's local time, sent as UTC.
+    const reminder: Reminder =
+      kind === "before" ? { minutes_before_due: Number(minutes) } : { at: at ? new Date(at).toISOString() : "" };
+    onChange([...reminders, reminder]);
+  }
+
+  return (
+    <fieldset className="reminders">
+      <legend>Reminders</legend>
+      {reminders.length === 0 && <p className="placeholder">No reminders.</p>}
+      <ul>
+        {reminders.map((reminder, index) => (
+          <li key={index}>
+            {describeReminder(reminder)}{" "}
+            <button type="button" aria-label={`Remove reminder ${describeReminder(reminder)}`}
+              onClick={() => onChange(reminders.filter((_, other) => other !== index))}>
+              Remove
+            </button>
+          </li>
+        ))}
+      </ul>
+      <label>
+        Remind
+        <select value={kind} onChange={(e) => setKind(e.target.value as "before" | "at")}>
+          <option value="before">minutes before due</option>
+          <option value="at">at a time</option>
+        </select>
+      </label>
+      {kind === "before" ? (
+        <label>
+          Minutes before due
+          <input type="number" min={0} value={minutes} onChange={(e) => setMinutes(e.target.value)} />
+        </label>
+      ) : (
+        <label>
+          Reminder time
+          <input type="datetime-local" value={at} onChange={(e) => setAt(e.target.value)} />
+        </label>
+      )}
+      <button type="button" onClick={add}>
+        Add reminder
+      </button>
+    </fieldset>
   );
 }

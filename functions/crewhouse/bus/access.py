@@ -3,8 +3,8 @@
 Two kinds of caller reach the bus through the one Lambda authorizer (:mod:`crewhouse.platform.credentials`):
 
 * **agents**, with an access token traded for their client credentials (``cha_…``): the role is the one their
-  registration gives (``agent-producer``, ``agent-consumer``, ``agent-full``), read from the agent's item at every
-  request, together with its rate limit (one UpdateItem, :mod:`crewhouse.bus.rate_limit`). A token issued before
+  registration gives (``agent-producer``, ``agent-consumer``, ``agent-full``), read from the agent's gate item at
+  every request, together with its rate limit (one UpdateItem, :mod:`crewhouse.bus.rate_limit`). A token issued before
   the agent's credentials were rotated or revoked, or for an agent since unregistered, is refused (401);
 * **people**, with a Cognito token or a personal access token: a tenant admin is the bus's ``admin``, any other
   member an ``observer`` (reads the registry, the audit of nothing, and ``public`` contexts; never a message body).
@@ -46,7 +46,8 @@ class BusCaller:
     credential: str  # "agent-token", "cognito" or "personal-token"
     request_id: str | None = None
     rate: RateState | None = field(default=None, compare=False)
-    # An agent's own record, as admitting its request read it (its inbox, limits): no second read for it.
+    # What admitting an agent's request read of it (its gate's copy: kind, role, inbox, interval, limits; see
+    # ``crewhouse.bus.agents_store.GATE_FIELDS``), so the messaging routes read nothing more of the caller.
     agent_record: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -71,8 +72,8 @@ class BusCaller:
 
 
 def own_record(caller: BusCaller, agent_id: str) -> dict[str, Any] | None:
-    """The agent's record when the caller is that agent: read moments ago with the request's admission, so no
-    lookup needs to read it again."""
+    """What admission read of the agent when the caller is that agent (only ``GATE_FIELDS``, not its name,
+    capabilities or status: read the record for those)."""
     if caller.is_agent(agent_id) and caller.agent_record is not None:
         return dict(caller.agent_record)
     return None
@@ -98,7 +99,8 @@ def require_self_or_admin(caller: BusCaller, agent_id: str, permission: str) -> 
 
 class AgentAdmission(Protocol):
     def admit(self, tenant_id: str, agent_id: str, now_ms: int) -> tuple[dict[str, Any], RateState]:
-        """The agent's record after charging one request to its rate limit (429 when empty, 401 when gone)."""
+        """The agent (its gate's copy) after charging one request to its rate limit (429 when empty, 401 when
+        gone)."""
         ...
 
 

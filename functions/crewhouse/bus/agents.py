@@ -89,7 +89,7 @@ class AgentRegistry:
     def find(self, caller: BusCaller, agent_id: str) -> Item:
         """The agent of the caller's tenant, 404 otherwise (another tenant's id reads as missing)."""
         require(caller, "agents:read")
-        record = own_record(caller, agent_id) or self.store.get(caller.tenant_id, agent_id)
+        record = self.store.get(caller.tenant_id, agent_id)
         if record is None:
             raise NotFound(f"No agent {agent_id}.")
         return record
@@ -145,7 +145,8 @@ class AgentRegistry:
         if "rate_limit_per_minute" in changes:
             updated.update(rate_attributes(changes["rate_limit_per_minute"]))
         self.store.replace(updated, version, old_capabilities=list(record.get("capabilities") or []),
-                           new_capabilities=list(updated["capabilities"]))
+                           new_capabilities=list(updated["capabilities"]),
+                           refill_bucket="rate_limit_per_minute" in changes)
         return updated
 
     def unregister(self, caller: BusCaller, agent_id: str) -> Item:
@@ -159,7 +160,8 @@ class AgentRegistry:
     def heartbeat(self, caller: BusCaller, agent_id: str) -> Item:
         require_self_or_admin(caller, agent_id, "agents:read")
         now = self.clock()
-        record = self.find(caller, agent_id)
+        # An agent's own heartbeat needs only its interval, which its admission read (no second read).
+        record = own_record(caller, agent_id) or self.find(caller, agent_id)
         interval = timedelta(seconds=int(record["heartbeat_interval_seconds"]))
         offline_after = now + 2 * interval
         if self.store.heartbeat(caller.tenant_id, agent_id, at=_iso(now), due_ms=_ms(offline_after)) is None:

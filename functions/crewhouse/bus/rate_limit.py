@@ -1,9 +1,12 @@
-"""A per-agent token bucket kept on the agent's own item: the GCRA of :mod:`crewhouse.core.rate_limit`.
+"""A per-agent token bucket: the GCRA of :mod:`crewhouse.core.rate_limit`, kept on the agent's gate item.
 
-The agent's limit lives on its record (it varies per agent), and DynamoDB condition expressions cannot do
-arithmetic, so the item also keeps ``gate = tat - burst + interval`` (the allow test becomes ``gate <= now``) and
+The bucket lives on the agent's **gate** item (:mod:`crewhouse.bus.agents_store`), beside a copy of what every
+request reads of the agent, not on its record: the record is in three indexes, so a write to it rewrites their
+entries too. The limit varies per agent, and DynamoDB condition expressions cannot do arithmetic, so the gate
+also keeps ``gate = tat - burst + interval`` (the allow test becomes ``gate <= now``) and
 ``gate_offset = 2 * interval - burst`` (to set ``gate`` from ``now``). An admission is then one conditional
-UpdateItem that also returns the agent's record, and a second only after an idle spell.
+UpdateItem that also returns what the request needs of the agent, and a second only while requests come faster
+than the rate.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from crewhouse.core.rate_limit import Gcra, RateState
 
 DEFAULT_PER_MINUTE = 1000
 WINDOW_MS = 60_000
+RATE_CONSTANTS = ("rate_limit_per_minute", "rate_interval_ms", "rate_gate_offset_ms")  # change only with the limit
+BUCKET_STATE = ("rate_tat_ms", "rate_gate_ms")  # moves with every admission
 
 
 def rate_attributes(per_minute: int) -> dict[str, int]:

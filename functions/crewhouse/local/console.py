@@ -27,6 +27,9 @@ PREFIX = "/console"
 COGNITO_PROXY_PATH = "/_local/cognito"
 COGNITO_TARGET = "AWSCognitoIdentityProviderService."
 MAX_COGNITO_BODY = 64 * 1024
+# The JSON Schema worker (console/src/schema/schemaWorker.ts): ajv compiles schemas with new Function, so the worker
+# script alone carries a CSP with 'unsafe-eval' (a dedicated worker follows its own response's CSP, not the page's).
+SCHEMA_WORKER_PREFIX = "schemaWorker-"
 
 
 def console_config(outputs: Mapping[str, str], region: str, api_url: str, websocket_url: str | None) -> dict[str, Any]:
@@ -52,6 +55,7 @@ def security_headers(aws_endpoint: str, websocket_url: str | None) -> dict[str, 
 def console_routes(*, outputs: Mapping[str, str], region: str, api_url: str, aws_endpoint: str,
                    websocket_url: str | None, dist: Path = CONSOLE_DIST) -> list[Route]:
     headers = security_headers(aws_endpoint, websocket_url)
+    worker_headers = {**headers, "content-security-policy": "default-src 'none'; script-src 'self' 'unsafe-eval'"}
 
     async def config(request: Request) -> JSONResponse:
         origin = f"{request.url.scheme}://{request.url.netloc}"  # the origin the browser used (localhost or 127…)
@@ -68,7 +72,8 @@ def console_routes(*, outputs: Mapping[str, str], region: str, api_url: str, aws
                             status_code=503, media_type="text/plain")
         media_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         cache = "no-cache" if target.name == "index.html" else "public, max-age=31536000, immutable"
-        return FileResponse(target, media_type=media_type, headers={**headers, "cache-control": cache})
+        policy = worker_headers if target.name.startswith(SCHEMA_WORKER_PREFIX) else headers
+        return FileResponse(target, media_type=media_type, headers={**policy, "cache-control": cache})
 
     async def cognito(request: Request) -> Response:
         target = request.headers.get("x-amz-target", "")

@@ -21,6 +21,10 @@ TYPO = 0.4
 
 MIN_TYPO_LENGTH = 5
 """Shorter words get no typo tolerance: "bnak" would match far too many four-letter words."""
+MIN_BODY_TYPO_LENGTH = 5
+"""The same for words of body fields (weight 1 or less: a note's body, a task's description). Typo terms are
+more than half of a note's index items; docs/cost.md ("Search indexing") measures the trade, with
+``tests/bench/search_typo_terms.py``."""
 MIN_PREFIX_LENGTH = 2
 MAX_PREFIX_LENGTH = 20
 """Longer prefixes are not stored; a query word beyond this is looked up by its first 20 letters."""
@@ -69,16 +73,18 @@ def deletions(word: str) -> set[str]:
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
-def index_terms(fields: Mapping[str, str], weights: Mapping[str, float]) -> dict[str, float]:
+def index_terms(fields: Mapping[str, str], weights: Mapping[str, float], *,
+                min_body_typo_length: int = MIN_BODY_TYPO_LENGTH) -> dict[str, float]:
     """The scored terms to store for one document (e.g. ``{"title": ..., "description": ...}``).
 
     For every word, weighted by its field (give the title more than the description):
 
     - the word itself, ``weight x 1.0``;
     - ``"p:" + prefix`` for each proper prefix of 2 to 20 letters, ``weight x 0.6``;
-    - for words of 5+ letters, ``"d:" + word`` and ``"d:" + v`` for each one-deletion variant
-      ``v``, ``weight x 0.4``. Storing the word itself under ``d:`` is what lets a query with an
-      extra letter ("finnance") find it, see :func:`query_terms`.
+    - for words of 5+ letters (of ``min_body_typo_length`` in fields weighted 1 or less),
+      ``"d:" + word`` and ``"d:" + v`` for each one-deletion variant ``v``, ``weight x 0.4``.
+      Storing the word itself under ``d:`` is what lets a query with an extra letter ("finnance")
+      find it, see :func:`query_terms`.
 
     A term found in several fields keeps its best score. Past :data:`MAX_TERMS` the lowest scores
     (typo variants of description words first) are dropped.
@@ -93,11 +99,12 @@ def index_terms(fields: Mapping[str, str], weights: Mapping[str, float]) -> dict
         if field not in weights:
             raise ValueError(f"no weight for field {field!r}")
         weight = weights[field]
+        min_typo_length = MIN_TYPO_LENGTH if weight > 1.0 else max(MIN_TYPO_LENGTH, min_body_typo_length)
         for word in tokens(text):
             put(word, weight * EXACT)
             for length in range(MIN_PREFIX_LENGTH, min(len(word), MAX_PREFIX_LENGTH + 1)):
                 put("p:" + word[:length], weight * PREFIX)
-            if len(word) >= MIN_TYPO_LENGTH:
+            if len(word) >= min_typo_length:
                 for variant in {word} | deletions(word):
                     put("d:" + variant, weight * TYPO)
     if len(scores) > MAX_TERMS:

@@ -216,6 +216,54 @@ def test_an_agent_over_its_rate_limit_gets_429_with_the_headers(admin: Call) -> 
     assert as_agent(handler, register(admin, name="Calm")["id"])("GET", "/agents")[0] == 200
 
 
+def _stored(aws: Any, agent_id: str, sort_key: str) -> dict[str, Any] | None:
+    item = aws.get_item(TableName=BUS_TABLE, ConsistentRead=True,
+                        Key={"PK": {"S": f"T#t1#AGENT#{agent_id}"}, "SK": {"S": sort_key}}).get("Item")
+    return dict(item) if item else None
+
+
+def test_admissions_write_the_agents_gate_never_its_indexed_record(aws: Any, admin: Call) -> None:
+    # The record is in GSI1, GSI2 and (online) GSI3: a bucket on it would rewrite three index entries a request.
+    agent = register(admin, rate_limit_per_minute=3)
+    record = _stored(aws, agent["id"], "AGENT")
+    assert record is not None and "rate_tat_ms" not in record and "GSI1PK" in record and "GSI2PK" in record
+    me = as_agent(handler, agent["id"])
+    assert [me("GET", "/agents")[0] for _ in range(4)] == [200, 200, 200, 429]  # the limit is unchanged
+    assert _stored(aws, agent["id"], "AGENT") == record  # untouched by four admissions
+    gate = _stored(aws, agent["id"], "GATE")
+    assert gate is not None and int(gate["rate_tat_ms"]["N"]) > 0
+    assert not [name for name in gate if name.startswith("GSI")]  # in no index
+    # What admission hands on comes from the gate, so writes to the record's copied fields reach it too.
+    assert admin("PATCH", f"/agents/{agent['id']}", {"role": "agent-consumer", "rate_limit_per_minute": 60})[0] == 200
+    gate = _stored(aws, agent["id"], "GATE")
+    assert gate is not None and gate["role"] == {"S": "agent-consumer"} and gate["rate_tat_ms"] == {"N": "0"}
+    assert me("POST", "/agents", EXTERNAL)[0] == 403
+    assert [me("GET", "/agents")[0] for _ in range(3)] == [200, 200, 200]  # a refilled bucket of the new limit
+
+
+def test_an_agent_registered_before_gates_gets_one_at_its_first_request(aws: Any, admin: Call) -> None:
+    agent = register(admin, rate_limit_per_minute=2)
+    key = {"PK": {"S": f"T#t1#AGENT#{agent['id']}"}}
+    aws.delete_item(TableName=BUS_TABLE, Key={**key, "SK": {"S": "GATE"}})
+    # As such a record was: the bucket on it.
+    aws.update_item(TableName=BUS_TABLE, Key={**key, "SK": {"S": "AGENT"}},
+                    UpdateExpression="SET rate_tat_ms = :zero, rate_gate_ms = :zero",
+                    ExpressionAttributeValues={":zero": {"N": "0"}})
+    token = token_for(agent["credentials"])
+    me = with_token(token)
+    assert [me("GET", "/agents")[0] for _ in range(3)] == [200, 200, 429]
+    gate = _stored(aws, agent["id"], "GATE")
+    assert gate is not None and gate["role"] == {"S": "agent-full"} and gate["rate_limit_per_minute"] == {"N": "2"}
+    # A revocation of a gate-less agent leaves a partial gate; the next admission fills it and refuses the token.
+    other = register(admin, name="Other")
+    other_token = token_for(other["credentials"])
+    aws.delete_item(TableName=BUS_TABLE, Key={"PK": {"S": f"T#t1#AGENT#{other['id']}"}, "SK": {"S": "GATE"}})
+    assert admin("DELETE", f"/agents/{other['id']}/credentials")[0] == 204
+    assert with_token(other_token)("GET", "/agents")[0] == 401
+    gate = _stored(aws, other["id"], "GATE")
+    assert gate is not None and "rate_interval_ms" in gate and gate["role"] == {"S": "agent-full"}
+
+
 def test_updates_are_versioned_and_unregistering_removes_the_inbox(aws: Any, admin: Call) -> None:
     agent = register(admin)
     path = f"/agents/{agent['id']}"

@@ -59,3 +59,15 @@ def test_the_cognito_pass_through_refuses_other_services(browser: TestClient) ->
 
     assert refused.status_code == 403
     assert refused.json()["__type"] == "AccessDeniedException"
+
+
+def test_only_the_schema_worker_is_served_with_eval_allowed(dist: Path, browser: TestClient) -> None:
+    (dist / "assets" / "schemaWorker-abc123.js").write_text("self.onmessage = () => {}")
+
+    worker = browser.get("/console/assets/schemaWorker-abc123.js")
+    app = browser.get("/console/assets/app.js")
+    page = browser.get("/console/")
+
+    assert worker.headers["content-security-policy"] == "default-src 'none'; script-src 'self' 'unsafe-eval'"
+    assert "unsafe-eval" not in app.headers["content-security-policy"]
+    assert "unsafe-eval" not in page.headers["content-security-policy"]

@@ -63,6 +63,17 @@ def test_index_terms_shapes_and_scores() -> None:
     assert {t for t in terms if t.startswith("d:")} == {"d:" + v for v in deletions("finance") | {"finance"}}
 
 
+def test_a_longer_body_typo_minimum_drops_only_body_words_typo_terms() -> None:
+    fields = {"title": "Launch plan", "description": "energy storage warranty"}
+    every = index_terms(fields, WEIGHTS)
+    seven = index_terms(fields, WEIGHTS, min_body_typo_length=7)
+    assert "d:launch" in seven and "d:energy" in every and "d:storage" in seven and "d:warranty" in seven
+    assert "d:energy" not in seven and "d:enrgy" not in seven  # 6 letters, body: no typo terms
+    assert {t for t in every if not t.startswith("d:")} == {t for t in seven if not t.startswith("d:")}
+    # A minimum under five letters changes nothing: four-letter words never get typo terms.
+    assert index_terms(fields, WEIGHTS, min_body_typo_length=2) == every
+
+
 def test_index_terms_needs_a_weight_for_every_field() -> None:
     with pytest.raises(ValueError):
         index_terms({"body": "x"}, WEIGHTS)
