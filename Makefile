@@ -87,7 +87,8 @@ coverage-report: $(DEV_STAMP)
 	$(BIN)/coverage combine --quiet
 	-@$(BIN)/coverage html --quiet
 	@$(BIN)/coverage report > build/coverage/report.txt; rc=$$?; \
-		echo "line coverage: $$(tail -1 build/coverage/report.txt) (floor: fail_under in pyproject.toml)"; exit $$rc
+		echo "line coverage: $$(grep '^TOTAL' build/coverage/report.txt) (floor: fail_under in pyproject.toml)"; \
+		exit $$rc
 
 # Schemathesis over the whole API (`make fuzz`, ~1,300 requests) and the benchmarks (workloads, timed ratios;
 # `make bench`) run after `make test` in CI; `make test` keeps the cold start's exact guards and the request budgets
