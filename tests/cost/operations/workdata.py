@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.cost.catalog import Context, Effect, Metered
-from tests.cost.operations.agents_support import ok
+from tests.cost.operations.agents_support import bus_agent, ok
 from tests.cost.operations.headline import NOTE_BODY, first_note, first_task
 
 
@@ -33,6 +33,17 @@ def _get(path: str, **params: Any) -> Any:
         ok(ctx.api.get(path, params=params or None, headers=ctx.headers))
         return None
     return run
+
+
+AUDIT_PAGE = 3
+
+
+def _audited_today(ctx: Context) -> None:
+    """Today's audit partition holds a page: the listing walks back one day partition per Query (up to 90) until
+    it has ``limit`` records, so on a tenant with fewer records the count would follow the data, not the row."""
+    agent = bus_agent(ctx, "producer")
+    for _ in range(AUDIT_PAGE):
+        ok(ctx.api.patch(f"/agents/{agent['id']}", json={"description": "audited"}, headers=ctx.headers))
 
 
 def get_task(ctx: Context, task: str) -> Effect:
@@ -105,7 +116,8 @@ METERED = [
     Metered("tenant members", ("GET /tenant/members",), _get("/tenant/members")),
     Metered("unread notifications count", ("GET /notifications/unread-count",), _get("/notifications/unread-count")),
     Metered("list notifications", ("GET /notifications",), _get("/notifications")),
-    Metered("audit log", ("GET /audit",), _get("/audit")),
+    Metered("audit log, a page of 3 (today's records)", ("GET /audit",), _get("/audit", limit=AUDIT_PAGE),
+            _audited_today),
     Metered("health", ("GET /health",), _get("/health")),
     Metered("ready", ("GET /ready",), _get("/ready")),
 ]
