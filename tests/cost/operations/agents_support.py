@@ -1,5 +1,5 @@
-"""Prerequisites of the agents' rows (bus agents with tokens, hosted agents, a CSV file, waiting for an
-execution), made once and cached in ``ctx.state``. Meant for ``common.py``; kept apart while it is being written."""
+"""What the rows share: prerequisites made once and cached in ``ctx.state`` (bus agents with tokens, hosted
+agents), small request helpers, and ``align_tenant_block``, which the test calls before each reading."""
 
 from __future__ import annotations
 
