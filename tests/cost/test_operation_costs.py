@@ -134,7 +134,8 @@ def report() -> Iterator[list[Row]]:
     if os.environ.get("CREWHOUSE_WRITE_COST") == "1" and rows:
         write_doc(rows)
     if os.environ.get("CREWHOUSE_WRITE_BUDGETS") == "1" and rows:  # the rows run; every other row's budget kept
-        written = {**BUDGETS, **{row.name: dict(sorted(row.reading.requests.items())) for row in rows}}
+        on_file = json.loads(BUDGETS_FILE.read_text())  # re-read: another run may have written rows since import
+        written = {**on_file, **{row.name: dict(sorted(row.reading.requests.items())) for row in rows}}
         known = {row.name for row in ALL_ROWS}
         BUDGETS_FILE.write_text(json.dumps({k: v for k, v in sorted(written.items()) if k in known}, indent=2)
                                 + "\n")
