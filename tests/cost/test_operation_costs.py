@@ -45,7 +45,9 @@ BUDGETS_FILE = Path(__file__).with_name("budgets.json")
 # every reading by ``align_tenant_block``.
 BUDGETS: dict[str, dict[str, int]] = json.loads(BUDGETS_FILE.read_text())
 ALL_ROWS = all_metered()
-ROWS = ALL_ROWS if os.environ.get("CREWHOUSE_COST_ALL") == "1" else [row for row in ALL_ROWS if row.headline]
+_ONLY = {m for m in os.environ.get("CREWHOUSE_COST_MODULES", "").split(",") if m}  # e.g. "files,notes": their rows
+ROWS = (all_metered(_ONLY) if _ONLY else ALL_ROWS if os.environ.get("CREWHOUSE_COST_ALL") == "1"
+        else [row for row in ALL_ROWS if row.headline])
 SETTLE_TIMEOUT = 60.0
 
 # The functions' (and Step Functions integrations') AWS requests per operation, as measured when written.
