@@ -39,8 +39,8 @@ AUDIT_PAGE = 3
 
 
 def _audited_today(ctx: Context) -> None:
-    """Today's audit partition holds a page: the listing walks back one day partition per Query (up to 90) until
-    it has ``limit`` records, so on a tenant with fewer records the count would follow the data, not the row."""
+    """Today's audit partition holds a page: the listing reads the days that have records (one Query for their
+    markers) newest first until it has ``limit`` records, so with fewer today the count would follow older data."""
     agent = bus_agent(ctx, "producer")
     for _ in range(AUDIT_PAGE):
         ok(ctx.api.patch(f"/agents/{agent['id']}", json={"description": "audited"}, headers=ctx.headers))
