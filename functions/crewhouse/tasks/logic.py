@@ -375,7 +375,7 @@ class TaskService:
         if task_id == depends_on:
             raise Conflict("A task cannot depend on itself.", slug="dependency-cycle", cycle=[task_id, task_id])
         item = self._load(identity, task_id)
-        self._load(identity, depends_on)
+        blocker = self._load(identity, depends_on)
         current = list(item.get("depends_on") or [])
         owner = _owner(identity)
         if depends_on in current:
@@ -384,7 +384,7 @@ class TaskService:
             raise ValidationProblem("A task can depend on at most 100 tasks.")
 
         def edges(node: str) -> list[str]:
-            found = self.store.task(owner, node)
+            found = blocker if node == depends_on else self.store.task(owner, node)  # the blocker is read already
             return list(found.get("depends_on") or []) if found else []
 
         cycle = find_cycle(task_id, depends_on, edges)
