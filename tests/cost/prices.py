@@ -72,12 +72,20 @@ PRICES: dict[str, Price] = {
         0.05 / 10_000, "API call", "https://aws.amazon.com/secrets-manager/pricing/", False,
         "$0.05 per 10,000 calls from https://hivebook.wiki/wiki/aws-secrets-manager-rotated-secrets-dynamic-db-"
         "credentials-kms"),
+    "kms_request": Price(
+        0.03 / 10_000, "symmetric key request (Encrypt, Decrypt, GenerateDataKey)", "https://aws.amazon.com/kms/pricing/",
+        False, "the stored AWS page showed only the free tier; $0.03 per 10,000 from "
+               "https://www.wring.co/blog/aws-kms-pricing-guide"),
+    "ses_email": Price(
+        per_thousand(0.10), "outbound e-mail (one recipient)", "https://aws.amazon.com/ses/pricing/", False,
+        "from https://www.acecloudinterviews.com/tutorials/aws/ses/ (data transfer of large e-mails not counted)"),
 }
 
 S3_GET_OPERATIONS = {"GetObject", "HeadObject", "SelectObjectContent", "GetObjectTagging", "GetObjectAttributes"}
 S3_FREE_OPERATIONS = {"DeleteObject", "DeleteObjects", "AbortMultipartUpload"}
 # Services whose requests are billed through another line (capacity, transitions, invocations) or not at all.
-NOT_PER_REQUEST = {"dynamodb", "states", "lambda", "sqs", "sns", "events", "s3", "secretsmanager"}
+# Cognito (cognito-idp) is billed per monthly active user, not per request, so it stays named as unpriced.
+NOT_PER_REQUEST = {"dynamodb", "states", "lambda", "sqs", "sns", "events", "s3", "secretsmanager", "kms", "email"}
 
 
 def _p(name: str) -> float:
@@ -99,6 +107,8 @@ def lines(reading: Reading) -> dict[str, float]:
                            else _p("s3_put")) for op, count in s3.items()),
         "states": reading.transitions * _p("stepfunctions_transition"),
         "secretsmanager": reading.by_service()["secretsmanager"] * _p("secretsmanager_call"),
+        "kms": reading.by_service()["kms"] * _p("kms_request"),
+        "email": reading.requests.get("email:SendEmail", 0) * _p("ses_email"),
     }
 
 

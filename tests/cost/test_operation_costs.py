@@ -18,6 +18,7 @@ import json
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -251,6 +252,9 @@ def test_capacity_and_price_rules() -> None:
                       invocations=[Invocation("f", 1024, 100.0)])
     expected = (2 * 0.125 + 8 * 0.625 + 1.00) / 1e6 + 4 * 0.025 / 1e3 + 0.20 / 1e6 + 0.1 * 0.0000133334
     assert abs(dollars(reading) - expected) < 1e-12, (dollars(reading), expected)
+    sending = Reading(requests=Counter({"kms:Decrypt": 2, "email:SendEmail": 1, "cognito-idp:InitiateAuth": 1}))
+    assert abs(dollars(sending) - (2 * 0.03 / 10_000 + 0.10 / 1_000)) < 1e-12, dollars(sending)
+    assert unpriced(sending) == ["cognito-idp"]  # billed per monthly active user: named, never a silent zero
 
 
 # --- the report ---------------------------------------------------------------------------------------------

@@ -12,6 +12,9 @@ Covers:
   ``key``, ``Content-Type``, ``content-length-range``, ``starts-with`` and ``x-amz-*`` fields). Failures answer
   S3's 403 ``AccessDenied`` / ``SignatureDoesNotMatch`` or 400 ``EntityTooLarge`` / ``EntityTooSmall``.
   The secret key is the one this process signs with (the local credentials).
+- **One event per completed multipart upload.** moto's ``complete_multipart_upload`` stores the object through its
+  own ``put_object``, which sends ``ObjectCreated:Put``, then sends ``ObjectCreated:CompleteMultipartUpload``:
+  every consumer (the files checks, the malware scan) ran twice. Here the inner put sends nothing, as in S3.
 - **Part checksums.** moto ignores ``x-amz-checksum-sha256`` on UploadPart and lists no ``ChecksumSHA256`` in
   ListParts. Here a part whose bytes do not match the header is refused (400 ``BadDigest``) and ListParts
   reports each part's checksum.
@@ -28,6 +31,7 @@ import hmac
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +42,7 @@ from crewhouse.local.iam import as_list, condition_holds, glob_match
 
 LOCAL_CONDITION_CONTEXT = {"aws:securetransport": "true"}
 _originals: dict[str, Callable[..., Any]] = {}
+_completing = threading.local()  # set while this thread completes a multipart upload
 
 Response = tuple[int, dict[str, str], bytes]
 
@@ -308,8 +313,33 @@ def _with_part_checksums(self: Any, request: Any, response: Any) -> Any:
     return status, headers, text.encode()
 
 
+def _complete_multipart_upload(self: Any, *args: Any, **kwargs: Any) -> Any:
+    _completing.active = True
+    try:
+        return _originals["complete_multipart_upload"](self, *args, **kwargs)
+    finally:
+        _completing.active = False
+
+
+def _put_object(self: Any, *args: Any, **kwargs: Any) -> Any:
+    if getattr(_completing, "active", False):
+        kwargs["disable_notification"] = True  # the completion sends its own CompleteMultipartUpload event
+    return _originals["put_object"](self, *args, **kwargs)
+
+
+def install_single_completion_event() -> None:
+    """A completed multipart upload sends one ObjectCreated event, not two (idempotent)."""
+    from moto.s3.models import S3Backend
+
+    reason = "a completed multipart upload sends only ObjectCreated:CompleteMultipartUpload (moto adds a Put)"
+    for name, replacement in (("complete_multipart_upload", _complete_multipart_upload),
+                              ("put_object", _put_object)):
+        _originals[name] = patches.patch(S3Backend, name, replacement, reason=reason, kind="accuracy").original
+
+
 def install() -> None:
     """Patch moto's S3 (idempotent)."""
+    install_single_completion_event()
     from moto.s3.models import FakeBucket
     from moto.s3.responses import S3Response
 
