@@ -11,15 +11,13 @@ being removed) get a new user from ``prepare`` each time."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from typing import Any
 
 from crewhouse.local.endpoint import local_client
-from crewhouse.local.seed import SignedInUser, sign_in, sign_up_and_confirm
+from crewhouse.local.seed import SignedInUser
 from tests.cost.catalog import Context, Effect, Metered
-from tests.cost.operations.agents_support import align_tenant_block, bearer, ok, unique
+from tests.cost.operations.agents_support import align_as, bearer, new_person, ok, table_named, unique
 
-PASSWORD = "Correct-horse-42!"
 COMPLETION = {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}],
               "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}}
 FAKE_API_KEY = "sk-fake-cost-meter-0000"  # write-only secrets: never a real one
@@ -29,28 +27,10 @@ FAKE_SEARCH_KEY = "fake-search-key-cost-meter"
 # --- users and the team -----------------------------------------------------------------------------------
 
 
-def _new_user(ctx: Context, prefix: str) -> SignedInUser:
-    assert ctx.cloud.stack is not None
-    email = f"{unique(prefix)}@example.com"
-    sign_up_and_confirm(ctx.cloud.stack, email, PASSWORD)
-    return sign_in(ctx.cloud.stack, email, PASSWORD)
-
-
-def _as(ctx: Context, headers: dict[str, str]) -> Context:
-    return dataclasses.replace(ctx, headers=headers)
-
-
-def _aligned(ctx: Context, headers: dict[str, str]) -> dict[str, str]:
-    """The user's next request is the 2nd of a tenant block, as the test makes the cost user's (see
-    ``align_tenant_block``): else a new user's 1st request would also charge the tenant's bucket."""
-    align_tenant_block(_as(ctx, headers))
-    return headers
-
-
 def _team(ctx: Context) -> dict[str, Any]:
     """The team's owner (an admin: a new user owns the tenant sign-up makes), their headers and the tenant."""
     if "account_team" not in ctx.state:
-        owner = _new_user(ctx, "account-owner")
+        owner = new_person(ctx, "account-owner")
         headers = bearer(owner.id_token)
         tenant = ok(ctx.api.get("/me", headers=headers))["tenant_id"]
         ctx.state["account_team"] = {"owner": owner, "headers": headers, "tenant": tenant}
@@ -65,7 +45,7 @@ def _by_owner(prepare: Any = None) -> Any:
     """A prepare for a row the team's owner runs: the row's own preparation, then the owner aligned."""
     def prepared(ctx: Context) -> Any:
         result = prepare(ctx) if prepare is not None else None
-        _aligned(ctx, _owner(ctx))
+        align_as(ctx, _owner(ctx))
         return result
     return prepared
 
@@ -77,7 +57,7 @@ def _invite(ctx: Context, email: str, role: str = "member") -> dict[str, Any]:
 
 def _joined(ctx: Context, prefix: str, role: str = "member") -> SignedInUser:
     """A new user who accepted the owner's invitation (their tokens still name their own tenant)."""
-    person = _new_user(ctx, prefix)
+    person = new_person(ctx, prefix)
     code = _invite(ctx, person.email, role)["code"]
     ok(ctx.api.post("/invitations/accept", json={"code": code}, headers=bearer(person.id_token)))
     return person
@@ -100,14 +80,6 @@ def save_preferences(ctx: Context, headers: dict[str, str]) -> Effect:
     return None
 
 
-def _notifications_table(ctx: Context) -> str:
-    assert ctx.cloud.stack is not None
-    names = [ctx.cloud.stack.resources[key] for key, spec in ctx.cloud.stack.template["Resources"].items()
-             if spec["Type"] == "AWS::DynamoDB::Table" and "NotificationsTable" in key]
-    assert len(names) == 1, names
-    return names[0]
-
-
 def _suppressed(ctx: Context) -> dict[str, str]:
     """The owner's address suppressed, as a hard bounce leaves it (the store's own write: the embedded cloud's
     SES sends no bounce events)."""
@@ -118,7 +90,7 @@ def _suppressed(ctx: Context) -> dict[str, str]:
     from crewhouse.notifications.store import DynamoNotificationStore
 
     team = _team(ctx)
-    store = DynamoNotificationStore(Table(local_client("dynamodb"), _notifications_table(ctx)))
+    store = DynamoNotificationStore(Table(local_client("dynamodb"), table_named(ctx, "NotificationsTable")))
     suppression = EmailSuppression(address=team["owner"].email, at=datetime.now(UTC),
                                    reason="Permanent bounce (General): smtp; 550 5.1.1 user unknown")
     store.suppress_email(team["tenant"], team["owner"].user_id, suppression.model_dump(mode="json"))
@@ -150,7 +122,7 @@ def revoke_token(ctx: Context, token: str) -> Effect:
 
 def _signing_out(ctx: Context) -> dict[str, str]:
     """A new user (their own tenant only): sign-out revokes every token they have."""
-    return _aligned(ctx, bearer(_new_user(ctx, "account-leaving").id_token))
+    return align_as(ctx, bearer(new_person(ctx, "account-leaving").id_token))
 
 
 def sign_out(ctx: Context, headers: dict[str, str]) -> Effect:
@@ -163,7 +135,7 @@ def _switching(ctx: Context) -> tuple[dict[str, str], str, str]:
     if "account_switcher" not in ctx.state:
         ctx.state["account_switcher"] = _joined(ctx, "account-switcher")
     person: SignedInUser = ctx.state["account_switcher"]
-    return _aligned(ctx, bearer(person.id_token)), _team(ctx)["tenant"], person.refresh_token
+    return align_as(ctx, bearer(person.id_token)), _team(ctx)["tenant"], person.refresh_token
 
 
 def switch_tenant(ctx: Context, switching: tuple[dict[str, str], str, str]) -> Effect:
@@ -193,9 +165,9 @@ def revoke_invitation(ctx: Context, invitation: str) -> Effect:
 
 def _invited(ctx: Context) -> tuple[dict[str, str], str]:
     """A new user with the owner's invitation to the team: its code."""
-    person = _new_user(ctx, "account-invited")
+    person = new_person(ctx, "account-invited")
     code = str(_invite(ctx, person.email)["code"])
-    return _aligned(ctx, bearer(person.id_token)), code
+    return align_as(ctx, bearer(person.id_token)), code
 
 
 def accept_invitation(ctx: Context, invited: tuple[dict[str, str], str]) -> Effect:
@@ -232,7 +204,7 @@ def _leaving(ctx: Context) -> dict[str, str]:
     switched = ok(ctx.api.post("/me/tenant", json={"tenant_id": _team(ctx)["tenant"],
                                                    "refresh_token": person.refresh_token},
                                headers=bearer(person.id_token)))
-    return _aligned(ctx, bearer(switched["tokens"]["id_token"]))
+    return align_as(ctx, bearer(switched["tokens"]["id_token"]))
 
 
 def leave(ctx: Context, headers: dict[str, str]) -> Effect:

@@ -1,8 +1,10 @@
 """What the rows share: prerequisites made once and cached in ``ctx.state`` (bus agents with tokens, hosted
-agents), small request helpers, and ``align_tenant_block``, which the test calls before each reading."""
+agents, people of their own), small request helpers, and ``align_tenant_block``, which the test calls before each
+reading (``align_as`` for a row another person runs)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable
@@ -10,7 +12,10 @@ from typing import Any
 
 import httpx
 
+from crewhouse.local.seed import SignedInUser, sign_in, sign_up_and_confirm
 from tests.cost.catalog import Context
+
+PASSWORD = "Correct-horse-42!"
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -83,10 +88,19 @@ def ok(response: httpx.Response, status: int = 200) -> Any:
 TENANT_BLOCK = 10  # crewhouse.core.api_limits: a user's 1st, 11th, 21st … request also charges the tenant's bucket
 
 
-def _rate_limit_table(ctx: Context) -> str:
+def new_person(ctx: Context, who: str) -> SignedInUser:
+    """A new person, signed up, confirmed and signed in: the admin of a tenant of their own."""
+    assert ctx.cloud.stack is not None
+    email = f"{unique(who)}@example.com"
+    sign_up_and_confirm(ctx.cloud.stack, email, PASSWORD)
+    return sign_in(ctx.cloud.stack, email, PASSWORD)
+
+
+def table_named(ctx: Context, fragment: str) -> str:
+    """The physical name of the stack's one DynamoDB table whose logical id contains ``fragment``."""
     assert ctx.cloud.stack is not None
     names = [ctx.cloud.stack.resources[key] for key, spec in ctx.cloud.stack.template["Resources"].items()
-             if spec["Type"] == "AWS::DynamoDB::Table" and "RateLimit" in key]
+             if spec["Type"] == "AWS::DynamoDB::Table" and fragment in key]
     assert len(names) == 1, names
     return names[0]
 
@@ -99,7 +113,7 @@ def requests_taken(ctx: Context) -> int:
     claims = jwt.decode(ctx.headers["Authorization"].removeprefix("Bearer "), options={"verify_signature": False})
     dynamodb = boto3.client("dynamodb", endpoint_url=ctx.cloud.aws_endpoint, region_name=ctx.cloud.config.region,
                             aws_access_key_id="test", aws_secret_access_key="test")
-    item = dynamodb.get_item(TableName=_rate_limit_table(ctx), Key={
+    item = dynamodb.get_item(TableName=table_named(ctx, "RateLimit"), Key={
         "PK": {"S": f"T#{claims['tenant_id']}#U#{claims['sub']}"}, "SK": {"S": "RATE"}}).get("Item")
     return int(item["taken"]["N"]) if item else 0
 
@@ -110,3 +124,9 @@ def align_tenant_block(ctx: Context) -> None:
     before it (warming polls, other rows, ``-k``), not on the row. Padding requests are unmetered reads."""
     while requests_taken(ctx) % TENANT_BLOCK != 1:
         ok(ctx.api.get("/tools/builtin", headers=ctx.headers))
+
+
+def align_as(ctx: Context, headers: dict[str, str]) -> dict[str, str]:
+    """``align_tenant_block`` for another person (a row's own user), whose headers it returns."""
+    align_tenant_block(dataclasses.replace(ctx, headers=headers))
+    return headers

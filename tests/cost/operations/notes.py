@@ -4,13 +4,10 @@ the change cannot be repeated), so its count does not follow what other rows lef
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import replace
 from typing import Any
 
-from crewhouse.local.seed import sign_in, sign_up_and_confirm
 from tests.cost.catalog import Context, Effect, Metered
-from tests.cost.operations.agents_support import align_tenant_block, bearer, ok, unique
+from tests.cost.operations.agents_support import align_as, bearer, new_person, ok, unique
 
 CLIP_URL = "https://garden.example/tomatoes"
 CLIP_HTML = """<html><head><title>Growing tomatoes | The Garden</title>
@@ -112,16 +109,12 @@ def _reindex_user(ctx: Context) -> dict[str, str]:
     tagged item of its caller, which for the cost user would be whatever the other rows tagged. Their block of
     the tenant's rate limit is aligned as ``align_tenant_block`` does for the cost user."""
     if "notes_reindex_user" not in ctx.state:
-        assert ctx.cloud.stack is not None
-        email, password = f"notes-{uuid.uuid4().hex[:8]}@example.com", "Correct-horse-42!"
-        sign_up_and_confirm(ctx.cloud.stack, email, password)
-        headers = bearer(sign_in(ctx.cloud.stack, email, password).id_token)
+        headers = bearer(new_person(ctx, "notes-reindex").id_token)
         for _ in range(TAGGED_NOTES):
             _note(ctx, headers, tags=["harvest"])
         ctx.state["notes_reindex_user"] = headers
     headers = ctx.state["notes_reindex_user"]
-    align_tenant_block(replace(ctx, headers=headers))
-    return dict(headers)
+    return dict(align_as(ctx, headers))
 
 
 def reindex_tags(ctx: Context, headers: dict[str, str]) -> Effect:

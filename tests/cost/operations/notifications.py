@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from crewhouse.local.seed import sign_in, sign_up_and_confirm
 from crewhouse.notifications.adapters import KmsSecretBox
 from tests.cost.catalog import Context, Effect, Metered
-from tests.cost.operations.agents_support import align_tenant_block, bearer, ok, unique
+from tests.cost.operations.agents_support import align_as, bearer, new_person, ok, unique
 from tests.support.webhook_receiver import WebhookReceiver
 
-PASSWORD = "Correct-horse-42!"
 UNREAD = 3  # what "mark all read" finds unread
 TEMPLATE = {"subject": "Week {{ week }} review", "body": "Hello {{ name }}, {{ count }} tasks are open."}
 TEMPLATE_DATA = {"week": 49, "name": "Ada", "count": 4}
@@ -55,18 +53,10 @@ def _serve() -> WebhookReceiver:
     return receiver
 
 
-def _sign_up(ctx: Context, who: str) -> tuple[str, str, str]:
-    """(email, user id, id token) of a new person, the admin of a tenant of their own."""
-    assert ctx.cloud.stack is not None
-    email = f"{unique(who)}@example.com"
-    sign_up_and_confirm(ctx.cloud.stack, email, PASSWORD)
-    signed_in = sign_in(ctx.cloud.stack, email, PASSWORD)
-    return email, signed_in.user_id, signed_in.id_token
-
-
 def _member_of(ctx: Context, admin: Person, who: str) -> Person:
     """A new person who accepted ``admin``'s invitation (an active member of the admin's tenant)."""
-    email, user_id, token = _sign_up(ctx, who)
+    person = new_person(ctx, who)
+    email, user_id, token = person.email, person.user_id, person.id_token
     code = ok(ctx.api.post("/tenant/invitations", json={"email": email, "role": "member"},
                            headers=admin.headers), 201)["code"]
     ok(ctx.api.post("/invitations/accept", json={"code": code}, headers=bearer(token)))
@@ -75,11 +65,11 @@ def _member_of(ctx: Context, admin: Person, who: str) -> Person:
 
 def _people(ctx: Context) -> People:
     if "notifications_people" not in ctx.state:
-        _, sender_id, sender_token = _sign_up(ctx, "notify-sender")
-        sender = Person(sender_id, bearer(sender_token))
+        signed_up = new_person(ctx, "notify-sender")
+        sender = Person(signed_up.user_id, bearer(signed_up.id_token))
         members = [_member_of(ctx, sender, f"notify-member{n}") for n in (1, 2)]
-        _, hooks_id, hooks_token = _sign_up(ctx, "notify-hooks")
-        hooks = Person(hooks_id, bearer(hooks_token))
+        signed_up = new_person(ctx, "notify-hooks")
+        hooks = Person(signed_up.user_id, bearer(signed_up.id_token))
         steady, flaky = _serve(), _serve()
         ok(ctx.api.post("/notifications/webhooks", json={"url": steady.url, "description": "sender's"},
                         headers=sender.headers), 201)
@@ -101,7 +91,7 @@ def _people(ctx: Context) -> People:
 def _ready(ctx: Context, person: Person) -> None:
     """The person's next request is the 2nd of a tenant block, and their bucket is idle (a request within 50 ms of
     the last one would be admitted with a second UpdateItem)."""
-    align_tenant_block(replace(ctx, headers=person.headers))
+    align_as(ctx, person.headers)
     time.sleep(0.1)
 
 
