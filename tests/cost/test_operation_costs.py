@@ -144,10 +144,19 @@ def report() -> Iterator[list[Row]]:
                                 + "\n")
 
 
+# A job's agent step writes its progress at most every PROGRESS_EVERY_SECONDS (5 s): on a loaded machine the
+# offline step sometimes took longer and wrote once more. Readings hold the pace open, so each job's count is a
+# step shorter than the pace; in AWS each further 5 s of a model step adds one UpdateItem (docs/cost.md).
+PROGRESS_PACE_SECONDS = 3600.0
+
+
 @pytest.fixture(scope="module")
 def ctx() -> Iterator[Context]:
-    with embedded_cloud_environment(), \
+    from crewhouse.jobs import runner
+
+    with embedded_cloud_environment(), pytest.MonkeyPatch.context() as patch, \
             EmbeddedCloud(LocalCloudConfig(aws_port=free_port(), api_port=free_port())) as cloud:
+        patch.setattr(runner, "PROGRESS_EVERY_SECONDS", PROGRESS_PACE_SECONDS)
         assert cloud.stack is not None
         meter = Meter(cloud.aws_endpoint, cloud.config.region)
         with meter.installed(), httpx.Client(base_url=cloud.api_url, timeout=60,

@@ -7,6 +7,9 @@ the EICAR anti-virus test string, else as clean. The result is tagged on the obj
 (``GuardDutyMalwareScanStatus``, when the plan's tagging is enabled) and put on the default event bus as
 GuardDuty's "GuardDuty Malware Protection Object Scan Result" event.
 
+A test can hold scans (:func:`hold_scans`, then :func:`release_scans`) to order a scan's result after the work it
+races, as GuardDuty's seconds-long scans are ordered in AWS.
+
 Not covered: real malware signatures, size and file-type limits (``UNSUPPORTED``), KMS-encrypted objects.
 Call :func:`install` in the process that runs the moto server.
 """
@@ -111,8 +114,23 @@ def _scan(plan: Plan, bucket: Any, key: Any) -> None:
                                                threats))}])
 
 
+_released = threading.Event()
+_released.set()
+HOLD_LIMIT_SECONDS = 60.0  # a hold never outlives a forgotten release by more than this
+
+
+def hold_scans() -> None:
+    """Scans started from now wait (up to ``HOLD_LIMIT_SECONDS``) until :func:`release_scans`."""
+    _released.clear()
+
+
+def release_scans() -> None:
+    _released.set()
+
+
 def _run(plan: Plan, bucket: Any, key: Any) -> None:
     try:
+        _released.wait(HOLD_LIMIT_SECONDS)
         _scan(plan, bucket, key)
     except Exception:
         logger.exception("malware scan of s3://%s/%s failed", plan.bucket, key.name)

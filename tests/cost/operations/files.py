@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from crewhouse.local import guardduty
 from tests.cost.catalog import Context, Effect, Metered
 from tests.cost.operations.agents_support import ok, wait_until
 
@@ -189,11 +190,24 @@ def upload_small(ctx: Context, _: Any) -> Effect:
     (reads the file, streams the bytes once for size, SHA-256 and type, settles the quota), the malware scan's
     result (GuardDuty's event: the scan-result worker), and the files stream (the search index). Text gets
     neither a thumbnail nor OCR. The checks and the scan run concurrently and whichever finishes last makes the
-    file available; measured with the scan's result arriving after the checks read the file, as GuardDuty's
-    (seconds later) does on AWS. Had it arrived before, the checks' own promotion (one UpdateItem) is skipped."""
+    file available; the embedded GuardDuty's scan is held until the checks are done, as GuardDuty's (seconds
+    later) comes on AWS, so the count does not follow the race."""
     created = _create(ctx, "notes.txt", "text/plain", len(NOTE))
+    guardduty.hold_scans()
     _post_bytes(created, NOTE)
-    return _checked(ctx, created["id"])
+    return _scan_after_checks(ctx, created["id"])
+
+
+def _scan_after_checks(ctx: Context, file_id: str) -> Callable[[], bool]:
+    """The held scan goes once the checks have inspected the file; done once the file is checked and clean."""
+    checked = _checked(ctx, file_id)
+
+    def done() -> bool:
+        if _stored(ctx, file_id).get("inspected", {}).get("BOOL"):
+            guardduty.release_scans()
+        return checked()
+
+    return done
 
 
 def set_quota_policy(ctx: Context, _: Any) -> Effect:
@@ -258,9 +272,11 @@ def detach(ctx: Context, pair: tuple[str, str]) -> Effect:
 def complete_upload(ctx: Context, sent: dict[str, Any]) -> Effect:
     """All 7 parts are in S3 (sent in ``prepare``): the parts listed and checked, the upload completed, then the
     same processing as a small upload's, over 100 MiB (one streamed GetObject), set off by S3's one event (the
-    embedded cloud no longer adds moto's second, ``crewhouse.local.s3_gaps``)."""
+    embedded cloud no longer adds moto's second, ``crewhouse.local.s3_gaps``); the scan held until the checks are
+    done, as for a small upload."""
+    guardduty.hold_scans()
     ok(ctx.api.post(f"/files/{sent['id']}/complete", json={"parts": sent["parts"]}, headers=ctx.headers))
-    return _checked(ctx, sent["id"])
+    return _scan_after_checks(ctx, sent["id"])
 
 
 def download(ctx: Context, file_id: str) -> Effect:
