@@ -145,7 +145,7 @@ test("an upload interrupted after its first part resumes after a reload and send
   await checkPage("files-multipart");
 });
 
-test("Cancel abandons an interrupted upload: it leaves the list and is forgotten", { skip }, async () => {
+test("Cancel abandons an interrupted upload, which holds back another one until then: it leaves the list and is forgotten", { skip }, async () => {
   const { page } = shared;
   const name = unique("abandoned");
   await page.goto(`${shared.local.consoleUrl}#/files`);
@@ -157,6 +157,11 @@ test("Cancel abandons an interrupted upload: it leaves the list and is forgotten
     await page.unroute(isPartUpload, dropPartsAfterTheFirst);
   }
   await fileRow(page, name).waitFor();
+  // Another file waits until this one is resumed or cancelled: starting it would forget the unfinished upload.
+  const other = unique("other");
+  await page.getByLabel("Upload a file").setInputFiles(bigFile(other));
+  await page.getByRole("alert").filter({ hasText: `${name} did not finish uploading` }).waitFor();
+  assert.equal(await fileRow(page, other).count(), 0);
   await page.getByRole("button", { name: "Cancel upload", exact: true }).click();
   await fileRow(page, name).waitFor({ state: "detached" });
   assert.equal(await savedUpload(page), null);

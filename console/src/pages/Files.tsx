@@ -62,6 +62,12 @@ export function FilesPage() {
       setResumable(file); // offer Resume (or Cancel) rather than starting over
       return;
     }
+    const unfinished = savedUpload();
+    if (unfinished) {
+      // One unfinished upload at a time: a new one would forget it (its parts would wait in S3 for nobody).
+      setError(`${unfinished.name} did not finish uploading: pick it again to resume it, or cancel it, before uploading ${file.name}.`);
+      return;
+    }
     void run(file, (signal) => uploadFile(api, file, { onProgress, signal }));
   }
 
