@@ -8,6 +8,7 @@ from typing import Any
 from constructs import Construct
 
 from crewhouse_cdk.constructs.console import ConsoleConfig, ConsoleHosting
+from crewhouse_cdk.constructs.storage import FilesBucketCors
 from crewhouse_cdk.nested import ContextStack, Shared
 
 
@@ -23,3 +24,8 @@ class ConsoleStack(ContextStack):
         self.hosting = ConsoleHosting(self, "Hosting", config=self._config,
                                       access_logs_bucket=self.shared.storage.access_logs_bucket)
         self.shared.functions["ConsoleDeployment"] = self.hosting.deployment_function
+        # The console uploads straight to the files bucket: its CORS rule names the distribution's origin, set
+        # here (after both exist) since the distribution's CSP names the bucket (FilesBucketCors says why).
+        self.files_cors = FilesBucketCors(self, "FilesBucketCors", bucket=self.shared.storage.files_bucket,
+                                          origin=self.hosting.url, layers=self.shared.layers)
+        self.shared.functions["FilesBucketCors"] = self.files_cors.handler.function

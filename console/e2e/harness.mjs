@@ -16,6 +16,9 @@ const CHROMIUM_FLAGS = [
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ];
 export const DESKTOP = { width: 1280, height: 800 };
+// The files context's multipart sizes for this cloud (local only): files above 8 MiB upload in 5 MiB parts (S3's
+// smallest), so scenarios/files.mjs sends a few MiB in parts instead of over 100 MiB.
+export const MULTIPART = { thresholdMib: 8, partMib: 5 };
 export const PHONE = { width: 390, height: 844 };
 
 function listens(port) {
@@ -59,7 +62,8 @@ export async function startLocal() {
   while (awsPort === port + 1) awsPort = await freePort();
   const stateDir = mkdtempSync(join(tmpdir(), "crewhouse-console-e2e-"));
   const child = spawn(join(ROOT, ".venv", "bin", "crewhouse"),
-    ["local", "--fresh", "--empty", "--port", String(port), "--aws-port", String(awsPort), "--state-dir", stateDir],
+    ["local", "--fresh", "--empty", "--port", String(port), "--aws-port", String(awsPort), "--state-dir", stateDir,
+      "--multipart-threshold-mib", String(MULTIPART.thresholdMib), "--multipart-part-mib", String(MULTIPART.partMib)],
     { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PYTHONUNBUFFERED: "1" } });
   let output = "";
   const banner = await new Promise((done, fail) => {

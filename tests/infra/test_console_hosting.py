@@ -20,7 +20,8 @@ ROOT = "Console/Hosting"
 PATHS = {"bucket": f"{ROOT}/Bucket", "distribution": f"{ROOT}/Distribution", "headers": f"{ROOT}/SecurityHeaders",
          "deployment": f"{ROOT}/Deployment/CustomResource-256MiB", "api": "Http/Api", "pool": "Auth/UserPool",
          "client": "Auth/UserPool/MobileClient", "files": "Storage/FilesBucket", "logs": "Storage/AccessLogsBucket",
-         "realtime": "Notifications/Realtime/Api"}
+         "realtime": "Notifications/Realtime/Api", "files_cors": "Console/FilesBucketCors/Rule/Default",
+         "files_cors_fn": "Console/FilesBucketCors/Handler/Function"}
 ONE_YEAR = 365 * 24 * 3600
 CONFIG_READER = console.ROOT / "console" / "src" / "config.ts"
 
@@ -176,3 +177,30 @@ def test_only_the_schema_worker_may_eval(template_json: dict[str, Any], ids: dic
     worker = props(template_json, policy_id)["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
     assert worker["ContentSecurityPolicy"]["ContentSecurityPolicy"] == console.SCHEMA_WORKER_CSP
     assert console.SCHEMA_WORKER_CSP == "default-src 'none'; script-src 'self' 'unsafe-eval'"
+
+
+def test_the_files_bucket_lets_the_console_upload_from_its_origin_only(template_json: dict[str, Any],
+                                                                       ids: dict[str, str]) -> None:
+    """The console PUTs multipart parts and POSTs presigned forms straight to the files bucket: one CORS rule for
+    the distribution's origin exactly (not "*"), exposing ETag (the browser completes an upload with each part's).
+    A custom resource sets it once the bucket and the distribution exist (the distribution's CSP names the
+    bucket, so the rule cannot be the bucket's own property)."""
+    resource = template_json["Resources"][ids["files_cors"]]
+    assert resource["Type"] == "Custom::FilesBucketCors"
+    cors = resource["Properties"]
+    assert cors["ServiceToken"] == {"Fn::GetAtt": [ids["files_cors_fn"], "Arn"]}
+    assert render(cors["BucketName"]) == f"${{{ids['files']}}}"
+    (rule,) = cors["CorsRules"]
+    assert [render(origin) for origin in rule["AllowedOrigins"]] == [f"https://${{{ids['distribution']}.DomainName}}"]
+    assert sorted(rule["AllowedMethods"]) == ["GET", "POST", "PUT"]
+    assert rule["ExposeHeaders"] == ["ETag"]
+    assert "*" not in rule["AllowedHeaders"] and "x-amz-checksum-sha256" in rule["AllowedHeaders"]
+    assert 600 <= rule["MaxAgeSeconds"] <= 24 * 3600
+    # The bucket itself names no CORS rule: a later stack update never overwrites the one set here.
+    assert "CorsConfiguration" not in props(template_json, ids["files"])
+    # The handler may set the CORS rule of this bucket and of no other.
+    role = props(template_json, ids["files_cors_fn"])["Role"]["Fn::GetAtt"][0]
+    statements = [s for p in resources(template_json, "AWS::IAM::Policy").values()
+                  if {"Ref": role} in p["Properties"]["Roles"] for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    cors_grants = [s for s in statements if "s3:PutBucketCORS" in as_list(s["Action"])]
+    assert [render(s["Resource"]) for s in cors_grants] == [f"${{{ids['files']}.Arn}}"]

@@ -195,6 +195,31 @@ def test_a_wrong_part_checksum_is_refused(api: httpx.Client, owner: dict[str, st
     assert api.get("/files/quota", headers=owner).json()["reserved"] == 0
 
 
+def test_the_console_origin_may_put_parts_and_read_their_etag(api: httpx.Client, cloud: EmbeddedCloud,
+                                                              owner: dict[str, str]) -> None:
+    """The browser's CORS exchange with the files bucket: the console's origin (the gateway's) gets its preflight
+    for a part PUT answered and the ETag exposed; another origin is refused (the template's rule, local origin)."""
+    created = create_file(api, owner, filename="cors.bin", content_type="application/octet-stream", size=101 * MIB)
+    body = block("cors", 0)
+    checksum = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    part = api.post(f"/files/{created['id']}/parts", headers=owner,
+                    json={"part_numbers": [1], "checksums_sha256": {"1": checksum}}).json()["parts"][0]
+    preflight = {"Access-Control-Request-Method": "PUT",
+                 "Access-Control-Request-Headers": ",".join(sorted(h.lower() for h in part["headers"]))}
+    allowed = httpx.options(part["url"], headers={"Origin": cloud.api_url, **preflight})
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.headers["access-control-allow-origin"] == cloud.api_url
+    assert "PUT" in allowed.headers["access-control-allow-methods"]
+    assert "x-amz-checksum-sha256" in allowed.headers["access-control-allow-headers"].lower()
+    refused = httpx.options(part["url"], headers={"Origin": "https://elsewhere.example", **preflight})
+    assert refused.status_code == 403  # a browser sends nothing after a failed preflight
+    put = httpx.put(part["url"], content=body, headers={**part["headers"], "Origin": cloud.api_url}, timeout=60)
+    assert put.status_code == 200, put.text
+    assert put.headers["access-control-allow-origin"] == cloud.api_url
+    assert put.headers["access-control-expose-headers"] == "ETag"
+    assert api.post(f"/files/{created['id']}/abort", headers=owner).status_code == 204
+
+
 def test_over_quota_is_413_before_any_byte(api: httpx.Client, owner: dict[str, str]) -> None:
     assert api.put("/files/quota/policy", json={"user_limit_bytes": 5 * MIB}, headers=owner).status_code == 200
     response = api.post("/files", headers=owner,

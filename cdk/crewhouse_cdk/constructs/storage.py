@@ -5,14 +5,30 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from crewhouse_cdk.constructs.function import CrewhouseFunction, DependencyLayers
 from crewhouse_cdk.nag import acknowledge
 from crewhouse_cdk.stage import staged_name
 
 EVENT_BUS_NAME = "crewhouse"
+# The console's uploads to the files bucket (console/src/files/multipart.ts): a presigned POST (small files), PUTs
+# of multipart parts (whose ETag the browser must read to complete the upload), GETs of thumbnails and downloads.
+FILES_CORS_METHODS = ("GET", "PUT", "POST")
+FILES_CORS_HEADERS = ("content-type", "x-amz-checksum-sha256", "x-amz-sdk-checksum-algorithm")
+FILES_CORS_EXPOSED = ("ETag",)
+FILES_CORS_MAX_AGE = cdk.Duration.hours(1)
+FILES_CORS_RESOURCE_TYPE = "Custom::FilesBucketCors"
+
+
+def files_cors_rule(origins: list[str]) -> dict[str, object]:
+    """The files bucket's one CORS rule (S3's ``CORSRule`` shape), for the console's ``origins`` exactly."""
+    return {"ID": "console-uploads", "AllowedOrigins": origins, "AllowedMethods": list(FILES_CORS_METHODS),
+            "AllowedHeaders": list(FILES_CORS_HEADERS), "ExposeHeaders": list(FILES_CORS_EXPOSED),
+            "MaxAgeSeconds": int(FILES_CORS_MAX_AGE.to_seconds())}
 
 
 def private_bucket(scope: Construct, construct_id: str, *, access_logs: s3.IBucket, logs_prefix: str,
@@ -43,6 +59,27 @@ def tenant_table(scope: Construct, construct_id: str, *, ttl_attribute: str | No
         stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES if stream else None,
         removal_policy=cdk.RemovalPolicy.RETAIN,
     )
+
+
+class FilesBucketCors(Construct):
+    """The files bucket's CORS rule for the web console's origin, set by a custom resource once both exist.
+
+    Not the bucket's ``CorsConfiguration``: the console's CloudFront distribution sends a CSP naming the bucket
+    (connect-src, img-src), so a rule naming the distribution would make each depend on the other. This resource
+    depends on both (it lives in the console's nested stack); the bucket's template keeps no CORS property, so
+    CloudFormation never overwrites the rule (handler: ``crewhouse.files.cors``)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket, origin: str,
+                 layers: DependencyLayers) -> None:
+        super().__init__(scope, construct_id)
+        self.handler = CrewhouseFunction(self, "Handler", handler="crewhouse.files.cors.handler",
+                                         description="Sets the files bucket's CORS rule for the web console",
+                                         layers=layers, memory_size=256, timeout=cdk.Duration.seconds(60))
+        self.handler.function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:PutBucketCORS"], resources=[bucket.bucket_arn]))
+        self.resource = cdk.CustomResource(
+            self, "Rule", service_token=self.handler.function.function_arn, resource_type=FILES_CORS_RESOURCE_TYPE,
+            properties={"BucketName": bucket.bucket_name, "CorsRules": [files_cors_rule([origin])]})
 
 
 class Storage(Construct):

@@ -1,31 +1,26 @@
-import { useCallback, useEffect, useState, type ChangeEvent } from "react";
-import { problem, type Schemas } from "../api/client";
+import { useCallback, useEffect, useRef, useState, type ChangeEvent } from "react";
+import { problem } from "../api/client";
 import { useServices } from "../context";
+import { cancelUpload, resumableFor, resumeUpload, savedUpload, uploadFile, UploadCancelled, type SavedUpload, type StoredFile } from "../files/multipart";
 
-type StoredFile = Schemas["File"];
+const MIB = 1 << 20;
 
-/** POSTs the file straight to S3 with the presigned form, reporting progress (fetch cannot report upload progress). */
-function postToS3(url: string, fields: Record<string, string>, file: File, onProgress: (percent: number) => void): Promise<void> {
-  const form = new FormData();
-  Object.entries(fields).forEach(([name, value]) => form.append(name, value));
-  form.append("file", file);
-  return new Promise((resolve, reject) => {
-    const request = new XMLHttpRequest();
-    request.open("POST", url);
-    request.upload.onprogress = (event) => event.lengthComputable && onProgress(Math.round((event.loaded / event.total) * 100));
-    request.onload = () => (request.status < 300 ? resolve() : reject(new Error(`S3 answered ${request.status}`)));
-    request.onerror = () => reject(new Error("The upload did not reach S3"));
-    request.send(form);
-  });
+function mebibytes(bytes: number): string {
+  return `${(bytes / MIB).toFixed(1)} MiB`;
 }
 
 export function FilesPage() {
   const { api } = useServices();
   const [files, setFiles] = useState<StoredFile[] | null>(null);
-  const [progress, setProgress] = useState<number | null>(null);
+  const [progress, setProgress] = useState<{ sent: number; total: number } | null>(null);
+  const [busy, setBusy] = useState(false);
+  // An unfinished multipart upload (sessionStorage), and the picked file if it is that upload's file.
+  const [interrupted, setInterrupted] = useState<SavedUpload | null>(() => savedUpload());
+  const [resumable, setResumable] = useState<File | null>(null);
   const [selected, setSelected] = useState<StoredFile | null>(null);
   const [thumbnail, setThumbnail] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const controller = useRef<AbortController | null>(null);
 
   const load = useCallback(async () => {
     const { data } = await api.GET("/files", {});
@@ -33,23 +28,70 @@ export function FilesPage() {
   }, [api]);
   useEffect(() => void load(), [load]);
 
-  async function upload(event: ChangeEvent<HTMLInputElement>) {
-    const file = event.target.files?.[0];
-    if (!file) return;
+  async function run(file: File, send: (signal: AbortSignal) => Promise<unknown>) {
+    controller.current = new AbortController();
+    setBusy(true);
     setError(null);
-    setProgress(0);
-    const { data, error: failed } = await api.POST("/files", {
-      params: { header: { "Idempotency-Key": crypto.randomUUID() } },
-      body: { filename: file.name, content_type: file.type || "application/octet-stream", size: file.size },
-    });
-    if (failed) return (setProgress(null), setError(problem(failed)));
-    const target = data.upload as { url?: string; fields?: Record<string, string> } | undefined;
+    setResumable(null);
+    setProgress({ sent: 0, total: file.size });
     try {
-      if (!target?.url || !target.fields) throw new Error("Large files upload in parts, which the console does not do yet");
-      await postToS3(target.url, target.fields, file, setProgress);
+      await send(controller.current.signal);
+      setProgress({ sent: file.size, total: file.size });
     } catch (caught) {
-      setError(problem(caught));
+      if (!(caught instanceof UploadCancelled)) {
+        setError(`${file.name}: ${problem(caught)}`);
+        if (resumableFor(file)) setResumable(file); // the parts S3 holds are kept: Resume sends the rest
+      }
+    } finally {
+      controller.current = null;
+      setBusy(false);
+      setInterrupted(savedUpload());
+      await load();
     }
+  }
+
+  const onProgress = (sent: number, total: number) => setProgress({ sent, total });
+
+  function picked(event: ChangeEvent<HTMLInputElement>) {
+    const file = event.target.files?.[0];
+    event.target.value = ""; // picking the same file again (to resume it) fires a change
+    if (!file) return;
+    if (resumableFor(file)) {
+      setError(null);
+      setInterrupted(savedUpload());
+      setResumable(file); // offer Resume (or Cancel) rather than starting over
+      return;
+    }
+    const unfinished = savedUpload();
+    if (unfinished) {
+      // One unfinished upload at a time: a new one would forget it (its parts would wait in S3 for nobody).
+      setError(`${unfinished.name} did not finish uploading: pick it again to resume it, or cancel it, before uploading ${file.name}.`);
+      return;
+    }
+    void run(file, (signal) => uploadFile(api, file, { onProgress, signal }));
+  }
+
+  function resume() {
+    const saved = interrupted;
+    const file = resumable;
+    if (!saved || !file) return;
+    void run(file, (signal) => resumeUpload(api, saved, file, { onProgress, signal }));
+  }
+
+  async function cancel() {
+    controller.current?.abort();
+    setError(null);
+    const saved = savedUpload();
+    setResumable(null);
+    setProgress(null);
+    if (saved) {
+      try {
+        await cancelUpload(api, saved);
+      } catch (caught) {
+        setError(`Cancel: ${problem(caught)}`);
+      }
+    }
+    setInterrupted(savedUpload());
     await load();
   }
 
@@ -79,13 +121,35 @@ export function FilesPage() {
         <h1>Files</h1>
         <label>
           Upload a file
-          <input type="file" onChange={(e) => void upload(e)} />
+          <input type="file" onChange={picked} disabled={busy} />
         </label>
         <label>
           Upload progress
-          <progress max={100} value={progress ?? 0} />
+          <progress max={progress?.total || 1} value={progress?.sent ?? 0} />
         </label>
+        {progress && (
+          <span aria-live="polite">
+            {mebibytes(progress.sent)} of {mebibytes(progress.total)}
+          </span>
+        )}
+        {(busy || interrupted) && (
+          <button type="button" onClick={() => void cancel()}>
+            Cancel upload
+          </button>
+        )}
       </div>
+      {interrupted && !busy && (
+        <p className="row" role="status">
+          {resumable
+            ? `${interrupted.name} (${mebibytes(interrupted.size)}) did not finish uploading: resume sends only the parts S3 does not have yet.`
+            : `An upload of ${interrupted.name} (${mebibytes(interrupted.size)}) did not finish: pick the same file to resume it, or cancel it.`}
+          {resumable && (
+            <button type="button" onClick={resume}>
+              Resume
+            </button>
+          )}
+        </p>
+      )}
       {error && (
         <p role="alert" className="error">
           {error}

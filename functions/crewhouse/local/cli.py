@@ -23,8 +23,14 @@ def local_config(args: argparse.Namespace) -> LocalCloudConfig:
     """The embedded cloud's configuration for ``crewhouse local``'s arguments."""
     from crewhouse.local.cloud import LocalCloudConfig
 
+    environment = {}
+    # Local only: a browser test uploads a few MiB in parts instead of 100 MiB (S3's parts are 5 MiB at least).
+    if args.multipart_threshold_mib is not None:
+        environment["MULTIPART_THRESHOLD_BYTES"] = str(args.multipart_threshold_mib << 20)
+    if args.multipart_part_mib is not None:
+        environment["MULTIPART_PART_BYTES"] = str(args.multipart_part_mib << 20)
     return LocalCloudConfig(host=args.host, aws_port=args.aws_port, api_port=args.port, ws_port=args.port + 1,
-                            state_dir=Path(args.state_dir), fresh_state=args.fresh)
+                            state_dir=Path(args.state_dir), fresh_state=args.fresh, function_environment=environment)
 
 
 def _local(args: argparse.Namespace) -> int:
@@ -135,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where users, items and objects are kept across restarts")
     local.add_argument("--fresh", action="store_true", help="delete the kept state and start anew")
     local.add_argument("--empty", action="store_true", help="no sample data on a first start")
+    local.add_argument("--multipart-threshold-mib", type=int, metavar="MIB",
+                       help="files above this size upload in parts (default: the files context's, 100 MiB)")
+    local.add_argument("--multipart-part-mib", type=int, metavar="MIB",
+                       help="the part size of multipart uploads (default: 16 MiB; S3 takes 5 MiB at least)")
     local.set_defaults(run=_local)
 
     invoke = commands.add_parser("invoke", help="invoke one function with an event file")

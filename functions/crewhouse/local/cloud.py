@@ -38,7 +38,7 @@ from crewhouse.local import (
     sqs_poller,
     stepfunctions,
 )
-from crewhouse.local.deploy import DeployedStack, TemplateTransform, deploy_stack
+from crewhouse.local.deploy import DeployedStack, TemplateTransform, apply_files_cors, deploy_stack
 from crewhouse.local.dynamodb_streams import DynamoDbStreamPoller
 from crewhouse.local.endpoint import local_client
 from crewhouse.local.gateway import (
@@ -91,6 +91,8 @@ class LocalCloudConfig:
     state_dir: Path | None = None
     fresh_state: bool = False  # deletes what state_dir holds first
     snapshot_interval: float = 2.0  # seconds; bounds what a kill -9 loses
+    # Variables set in every function (crewhouse local's --multipart-* options); the deployed stack never has them.
+    function_environment: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,6 +117,14 @@ class EmbeddedCloud:
     @property
     def api_url(self) -> str:
         return f"http://{self.config.host}:{self.config.api_port}"
+
+    @property
+    def console_origins(self) -> list[str]:
+        """Where the browser loads the console from: the gateway, by its address or (on loopback) as localhost."""
+        origins = [self.api_url]
+        if self.config.host in ("127.0.0.1", "0.0.0.0"):
+            origins += [f"http://localhost:{self.config.api_port}", f"http://127.0.0.1:{self.config.api_port}"]
+        return list(dict.fromkeys(origins))
 
     def start(self) -> EmbeddedCloud:
         from moto.server import ThreadedMotoServer
@@ -151,6 +161,7 @@ class EmbeddedCloud:
         overrides = {"OCR_PROVIDER": "tesseract", "WEB_SEARCH_ENDPOINT": f"{self._web.base_url}/res/v1/web/search",
                      "PUBLIC_API_URL": f"{self.api_url}/", **LOCAL_RATE_LIMITS}
         lambda_runtime.override_environment(overrides)
+        lambda_runtime.add_environment(self.config.function_environment)
 
         self.stack = deploy_stack(synthesize(), self.config.stack_name, self.config.region,
                                   self.config.template_transform)
@@ -158,6 +169,7 @@ class EmbeddedCloud:
         if self._websockets.apis:  # PostToConnection goes to the local gateway, not execute-api
             lambda_runtime.override_environment({
                 **overrides, "REALTIME_CALLBACK_URL": self._websockets.callback_url(self._websockets.apis[0].stage)})
+        apply_files_cors(self.stack, self.console_origins)  # the console uploads straight to the files bucket
         verify_email_senders(self.stack)
         create_push_applications()  # the platform applications the template's push settings name
         if self.config.state_dir is not None and watcher is not None:

@@ -10,6 +10,8 @@ Covers three gaps of moto's CloudFormation:
   the API after the stack is up, so S3 sends "Object Created" events to EventBridge and keeps versions.
 - the web console's ``Custom::CDKBucketDeployment`` is left out: its handler copies the bundle with the AWS CLI
   of a Lambda layer, which the local runtime cannot run, and ``crewhouse local`` serves the console itself.
+- the files bucket's ``Custom::FilesBucketCors`` is left out too: it names the CloudFront origin, and locally the
+  console is served on the gateway's origin; :func:`apply_files_cors` sets the template's rule for that origin.
 Resource types moto lacks entirely are provided by :mod:`crewhouse.local.cfn_providers`; nested stacks are folded
 into the parent's template first (:mod:`crewhouse.local.nested_stacks`).
 """
@@ -30,6 +32,7 @@ from typing import Any
 from crewhouse.local import endpoint
 from crewhouse.local.endpoint import local_client
 from crewhouse.local.nested_stacks import stack_template
+from crewhouse_cdk.constructs.storage import FILES_CORS_RESOURCE_TYPE
 from crewhouse_cdk.stage import STAGE_TAGS
 
 TemplateTransform = Callable[[dict[str, Any]], dict[str, Any]]
@@ -38,7 +41,7 @@ ACCOUNT_ID = "123456789012"
 BOOTSTRAP_QUALIFIER = "hnb659fds"
 BOOTSTRAP_VERSION = "30"
 # Resource types the embedded cloud does not create (see the module docstring); nothing refers to them.
-LEFT_OUT = ("AWS::CDK::Metadata", "Custom::CDKBucketDeployment")
+LEFT_OUT = ("AWS::CDK::Metadata", "Custom::CDKBucketDeployment", FILES_CORS_RESOURCE_TYPE)
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,25 @@ def apply_bucket_configuration(template: dict[str, Any], resources: dict[str, st
     return sorted(set(changed))
 
 
+def apply_files_cors(stack: DeployedStack, origins: list[str]) -> list[str]:
+    """The template's CORS rules of the files bucket (``Custom::FilesBucketCors``, left out of the deploy), for
+    the local console's ``origins`` instead of the CloudFront one; returns the buckets changed. moto answers the
+    browser's preflight from the bucket's rules, so uploads from any other origin are refused, as in AWS."""
+    s3 = local_client("s3")
+    changed = []
+    for resource in stack.template["Resources"].values():
+        if resource["Type"] != FILES_CORS_RESOURCE_TYPE:
+            continue
+        props = resource["Properties"]
+        bucket = props["BucketName"]
+        if isinstance(bucket, dict):  # {"Ref": <the bucket's logical id>} once the nested stacks are folded in
+            bucket = stack.resources[bucket["Ref"]]
+        rules = [{**rule, "AllowedOrigins": origins} for rule in props["CorsRules"]]
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
+        changed.append(bucket)
+    return changed
+
+
 def deploy_stack(assembly_dir: Path, stack_name: str, region: str,
                  transform: TemplateTransform | None = None) -> DeployedStack:
     """Publish assets, create the stack, and apply what moto's CloudFormation leaves out.
@@ -235,4 +257,4 @@ def deploy_stack(assembly_dir: Path, stack_name: str, region: str,
 
 
 
-__all__ = ["DeployedStack", "deploy_stack", "prepare_template", "publish_assets"]
+__all__ = ["DeployedStack", "apply_files_cors", "deploy_stack", "prepare_template", "publish_assets"]

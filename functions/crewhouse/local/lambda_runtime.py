@@ -34,6 +34,9 @@ Handler = Callable[[Any, Any], Any]
 
 # Variables the local cloud swaps in where a function's own environment sets them (see cloud.py).
 _overrides: dict[str, str] = {}
+# Set in every function whatever its template says (crewhouse local's --multipart-* options): settings the template
+# leaves at their defaults, e.g. the files context's multipart threshold and part size.
+_additions: dict[str, str] = {}
 _handlers: dict[str, Handler] = {}
 _handlers_lock = threading.Lock()
 _assume_roles = True
@@ -155,6 +158,7 @@ def _patched_invoke(self: Any, body: str, request_headers: Any, response_headers
         environment["AWS_ENDPOINT_URL"] = endpoint.endpoint_url() or ""
         environment["CREWHOUSE_LOCAL"] = "true"  # e.g. the MCP server then also accepts loopback Host headers
     environment.update({k: v for k, v in _overrides.items() if k in environment})
+    environment.update(_additions)
     if _assume_roles and self.role and endpoint.endpoint_url():
         environment.update(role_credentials(self.role, self.function_name))
     payload, errored = invoke_in_process(self.handler, environment, event, context)
@@ -168,6 +172,12 @@ def override_environment(values: Mapping[str, str]) -> None:
     """Locally, replace these variables in every function whose environment sets them."""
     _overrides.clear()
     _overrides.update(values)
+
+
+def add_environment(values: Mapping[str, str]) -> None:
+    """Locally, set these variables in every function (replacing what was added before)."""
+    _additions.clear()
+    _additions.update(values)
 
 
 @contextmanager

@@ -11,7 +11,10 @@ Covers:
   ``X-Amz-Expires``), and so are POST policies (signature, ``expiration``, every condition: ``bucket``,
   ``key``, ``Content-Type``, ``content-length-range``, ``starts-with`` and ``x-amz-*`` fields). Failures answer
   S3's 403 ``AccessDenied`` / ``SignatureDoesNotMatch`` or 400 ``EntityTooLarge`` / ``EntityTooSmall``.
-  The secret key is the one this process signs with (the local credentials).
+  The secret key is the one this process signs with (the local credentials). A browser's CORS preflight
+  (OPTIONS) to a presigned URL is not checked: S3 answers it from the bucket's CORS rules alone.
+- **CORS preflights.** moto authorizes an OPTIONS request (``s3:ObjectCORSPreflightCheck``) with the presigned
+  URL's credentials; S3 never does. Here the preflight is answered from the bucket's CORS rules only.
 - **One event per completed multipart upload.** moto's ``complete_multipart_upload`` stores the object through its
   own ``put_object``, which sends ``ObjectCreated:Put``, then sends ``ObjectCreated:CompleteMultipartUpload``:
   every consumer (the files checks, the malware scan) ran twice. Here the inner put sends nothing, as in S3.
@@ -126,7 +129,12 @@ def _query_pairs(raw_query: str) -> list[tuple[str, str]]:
 
 def verify_presigned_query(method: str, raw_path: str, raw_query: str, headers: Mapping[str, str],
                            now: datetime | None = None) -> Response | None:
-    """None when a query-string SigV4 request is valid (or is not one); else S3's error response."""
+    """None when a query-string SigV4 request is valid (or is not one); else S3's error response.
+
+    A CORS preflight (OPTIONS) is never authenticated: the browser sends it to the presigned URL without the
+    request's headers, and S3 answers it from the bucket's CORS rules alone."""
+    if method.upper() == "OPTIONS":
+        return None
     pairs = _query_pairs(raw_query)
     params = dict(pairs)
     if "X-Amz-Signature" not in params:
@@ -337,6 +345,19 @@ def install_single_completion_event() -> None:
         _originals[name] = patches.patch(S3Backend, name, replacement, reason=reason, kind="accuracy").original
 
 
+def _response_options(self: Any, headers: Any, bucket_name: str) -> Response:
+    """A CORS preflight, answered from the bucket's CORS rules without authenticating it (as S3 does: the browser
+    sends no credentials with it; moto checks the presigned URL's role for ``s3:ObjectCORSPreflightCheck``)."""
+    from moto.s3.exceptions import MissingBucket
+
+    try:
+        bucket = self.backend.head_bucket(bucket_name)
+    except MissingBucket:
+        return 403, {}, b""
+    self._set_cors_headers_options(headers, bucket)  # S3's 403 when no rule allows the origin
+    return 200, self.response_headers, b""
+
+
 def install() -> None:
     """Patch moto's S3 (idempotent)."""
     install_single_completion_event()
@@ -348,6 +369,8 @@ def install() -> None:
         (S3Response, "key_response", _key_response,
          f"{presigned}; refuses a part whose x-amz-checksum-sha256 does not match and lists part checksums"),
         (S3Response, "bucket_response", _bucket_response, presigned),
+        (S3Response, "_response_options", _response_options,
+         "a CORS preflight is answered from the bucket's CORS rules unauthenticated, as S3 does (moto authorizes it)"),
         (FakeBucket, "get_permission", _bucket_get_permission,
          "a bucket policy statement applies only when its conditions hold (moto denies on any unmet Condition)"),
     ):
