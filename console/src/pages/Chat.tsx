@@ -60,6 +60,7 @@ export function ChatPage() {
    * A turn's calls are the frames after it: those replayed from earlier turns when the topic is subscribed are not. */
   const newest = useRef(0);
   const turnAfter = useRef<number | null>(null);
+  const createdBySend = useRef<string | null>(null);
 
   const loadSessions = useCallback(async () => {
     const { data } = await api.GET("/chat/sessions", {});
@@ -70,6 +71,7 @@ export function ChatPage() {
   useEffect(() => {
     newest.current = 0;
     if (!current) return setMessages([]);
+    if (current === createdBySend.current) return; // a session send() made: it fills the messages itself
     void api.GET("/chat/sessions/{session_id}/messages", { params: { path: { session_id: current } } }).then(({ data }) => setMessages(data?.items ?? []));
   }, [api, current]);
 
@@ -97,6 +99,7 @@ export function ChatPage() {
       if (created.error) return setError(problem(created.error));
       session = created.data.id;
       turnAfter.current = 0; // a new session: every frame of its topic is this turn's
+      createdBySend.current = session;
       setCurrent(session);
       void loadSessions();
     }
@@ -115,8 +118,12 @@ export function ChatPage() {
     if (failed) return setError(problem(failed));
     setError(null);
     const history = await api.GET("/chat/sessions/{session_id}/messages", { params: { path: { session_id: session } } });
+    // The stored conversation ends with this turn's reply (the response's `reply` has no stored id of its own, so
+    // it is added to what is shown only when the history could not be read or goes on past its first page).
+    const stored = history.data;
     const reply = { ...data.reply, tool_calls: data.reply.tool_calls ?? data.tool_calls };
-    setMessages(history.data?.items.some((message) => message.id === reply.id) ? history.data.items : [...(history.data?.items ?? [sent]), reply]);
+    if (stored && !stored.next_cursor && stored.items.at(-1)?.role === "assistant") setMessages(stored.items);
+    else setMessages((shown) => [...shown, reply]);
   }
 
   return (
