@@ -197,7 +197,13 @@ export function NotificationsBell() {
                 <li key={item.id} className={item.read_at ? "read" : "unread"} data-testid="notification">
                   <p className="notification-title">
                     {!item.read_at && <span className="dot" aria-hidden="true" />}
-                    {link ? <a href={link}>{item.title}</a> : <strong>{item.title}</strong>}
+                    {link ? (
+                      <a href={link} onClick={() => setOpen(false)}>
+                        {item.title}
+                      </a>
+                    ) : (
+                      <strong>{item.title}</strong>
+                    )}
                     {!item.read_at && <span className="visually-hidden"> (unread)</span>}
                   </p>
                   {item.body && <p className="notification-body">{item.body}</p>}
@@ -205,7 +211,7 @@ export function NotificationsBell() {
                     <time dateTime={item.created_at}>{new Date(item.created_at).toLocaleString()}</time> · {item.category}
                   </p>
                   {!item.read_at && (
-                    <button type="button" className="link" onClick={() => void markRead(item)} aria-label={`Mark “${item.title}” read`}>
+                    <button type="button" className="link" onClick={() => void markRead(item)} aria-label={`Mark read: ${item.title}`}>
                       Mark read
                     </button>
                   )}
