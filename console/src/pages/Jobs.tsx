@@ -169,7 +169,13 @@ function JobView({ jobId, onChange }: { jobId: string; onChange: () => void }) {
       setError(problem(failed));
       return null;
     }
-    setJob(data);
+    // A read that left before a progress frame came must not move the bar back (the socket may be open, and
+    // frames arriving, before the view's first read answers).
+    setJob((current) =>
+      current && current.id === data.id && current.status === data.status && current.progress > data.progress
+        ? { ...data, progress: current.progress, message: current.message }
+        : data,
+    );
     const timeline = await api.GET("/jobs/{job_id}/events", { params: { path: { job_id: jobId } } });
     setEvents(timeline.data?.events ?? []);
     if (TERMINAL.has(data.status)) onChange();
