@@ -16,11 +16,16 @@ test("a chat turn's tool call shows from its WebSocket frame before the turn's r
   const { page } = shared;
   const title = `buy oat milk ${unique()}`;
   const frames = [];
-  const onSocket = (socket) =>
+  const traffic = []; // what the page's socket said and heard, for the failure message
+  const onSocket = (socket) => {
+    socket.on("framesent", ({ payload }) => traffic.push(`> ${String(payload).slice(0, 120)}`));
     socket.on("framereceived", ({ payload }) => {
+      traffic.push(`< ${String(payload).slice(0, 120)}`);
       const frame = JSON.parse(String(payload));
       if (frame.type === "event" && frame.detail_type === "chat.tool_call") frames.push(frame);
     });
+    socket.on("close", () => traffic.push("closed"));
+  };
   // The turn runs on the server at once (route.fetch); only its answer to the page waits for `release`.
   let release;
   const released = new Promise((done) => (release = done));
@@ -48,7 +53,9 @@ test("a chat turn's tool call shows from its WebSocket frame before the turn's r
 
     const pending = page.getByTestId("pending-reply");
     const liveRow = pending.locator('.tool-call[data-live="socket"]', { hasText: "create_task" });
-    await liveRow.waitFor({ timeout: 30_000 });
+    await liveRow.waitFor({ timeout: 30_000 }).catch((error) => {
+      throw new Error(`${error.message}\nsocket:\n${traffic.join("\n")}`);
+    });
     assert.equal(answered, false, "the row came before the turn's response");
     assert.ok(frames.length >= 1, "a chat.tool_call frame arrived");
     assert.equal(frames[0].data.tool_call.name, "create_task");
