@@ -1,6 +1,7 @@
 // Live chat: a turn's tool call reaches the conversation from its `chat.tool_call` WebSocket frame while the turn's
 // HTTP response is held, then the stored reply takes its place without showing the call twice, and the task the tool
-// made is on the tasks page; without a WebSocket URL the chat shows the calls when the reply returns, as before.
+// made is on the tasks page; without a WebSocket URL the chat shows the calls when the reply returns, as before (and
+// the notifications bell polls).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { checkPage, shared, signIn } from "../shared.mjs";
@@ -98,6 +99,8 @@ test("without a WebSocket URL the chat shows the turn's tool calls when its repl
     await page.locator(".message.assistant:not(.pending)", { hasText: title }).waitFor({ timeout: 30_000 });
     assert.equal(await page.locator(".tool-call", { hasText: title }).count(), 1);
     assert.equal(await page.locator('.tool-call[data-live="socket"]').count(), 0);
+    // The bell has no socket either: it reads its count by polling.
+    await page.getByRole("button", { name: /^Notifications, \d+ unread$/ }).and(page.locator('[data-live="polling"]')).waitFor();
   } finally {
     await page.unroute("**/config.json");
     await page.reload();
