@@ -164,7 +164,7 @@ test("the chat adds 'buy milk' for tomorrow and the task appears", async () => {
   await page.goto(`${local.consoleUrl}#/chat`);
   await page.getByLabel("Message").fill("add buy milk tomorrow");
   await page.getByRole("button", { name: "Send" }).click();
-  await page.locator(".message.assistant").first().waitFor({ timeout: 60_000 });
+  await page.locator(".message.assistant:not(.pending)").first().waitFor({ timeout: 60_000 });
   await page.locator(".message.user", { hasText: "add buy milk tomorrow" }).waitFor();
   await page.locator(".tool-call").first().waitFor();
   await checkPage("chat");

@@ -29,3 +29,25 @@ export async function checkPage(name) {
   }
   await page.setViewportSize(DESKTOP);
 }
+
+/**
+ * The API as the signed-in `target` page's user, for a scenario's setup that would be slow to click through (the
+ * actions under test are still clicked in the page). The console keeps its ID token in memory only, so it is read
+ * from the Authorization header of a request the page makes when it opens a page that reads data.
+ */
+export async function apiAs(target) {
+  const bearer = target.waitForRequest((request) => /^Bearer /.test(request.headers().authorization ?? ""), { timeout: 15_000 });
+  await target.goto(`${shared.local.consoleUrl}#/notes`);
+  await target.goto(`${shared.local.consoleUrl}#/tasks`);
+  const authorization = (await bearer).headers().authorization;
+  return async function call(method, path, body) {
+    const response = await fetch(`${shared.local.apiUrl}${path}`, {
+      method,
+      headers: { authorization, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+}

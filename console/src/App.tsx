@@ -4,6 +4,7 @@ import type { Api } from "./api/client";
 import type { Auth } from "./auth";
 import type { RuntimeConfig } from "./config";
 import { ServicesContext } from "./context";
+import { NotificationsBell } from "./Notifications";
 import { ChatPage } from "./pages/Chat";
 import { CrewsPage } from "./pages/Crews";
 import { FilesPage } from "./pages/Files";
@@ -49,6 +50,7 @@ export function App({ config, auth, api }: { config: RuntimeConfig; auth: Auth; 
                 ))}
               </nav>
               <span className="who">{auth.email()}</span>
+              <NotificationsBell />
               <button type="button" onClick={() => void auth.signOut()}>
                 Sign out
               </button>

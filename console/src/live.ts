@@ -93,7 +93,6 @@ export class LiveClient {
     const socket = new WebSocket(this.url, ["bearer", token]);
     this.socket = socket;
     socket.onopen = () => {
-      this.retryDelay = FIRST_RETRY_MS;
       this.setOpen(true);
       for (const topic of this.listeners.keys()) this.sendSubscribe(topic);
       this.pingTimer = window.setInterval(() => this.send({ action: "ping" }), PING_EVERY_MS);
@@ -117,6 +116,12 @@ export class LiveClient {
     try {
       frame = JSON.parse(raw);
     } catch {
+      return;
+    }
+    if (frame.type === "subscribed") this.retryDelay = FIRST_RETRY_MS; // the server knows this connection
+    if (frame.type === "error" && (frame as { status?: unknown }).status === 401) {
+      // "This connection is not registered; connect again": a new socket resubscribes every topic from its last id.
+      this.socket?.close();
       return;
     }
     if (frame.type !== "event" || typeof frame.topic !== "string" || typeof frame.id !== "number") return;

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { problem, type Job, type Schemas } from "../api/client";
 import { useServices } from "../context";
 import { pollWithBackoff } from "../poll";
@@ -161,6 +161,9 @@ function JobView({ jobId, onChange }: { jobId: string; onChange: () => void }) {
   const [job, setJob] = useState<Job | null>(null);
   const [events, setEvents] = useState<JobEvent[]>([]);
   const [error, setError] = useState<string | null>(null);
+  /** The newest progress a frame brought: frames can come before the first read answers (the socket is often open
+   * already, and a subscription replays what the job did before it), and a read that left earlier is behind them. */
+  const framed = useRef<{ progress: number; message?: string } | null>(null);
 
   /** Reads the job and its timeline; answers whether it ended, or null when the read failed. */
   const refresh = useCallback(async (): Promise<Job | null> => {
@@ -169,7 +172,9 @@ function JobView({ jobId, onChange }: { jobId: string; onChange: () => void }) {
       setError(problem(failed));
       return null;
     }
-    setJob(data);
+    const ahead = framed.current;
+    const behind = !TERMINAL.has(data.status) && ahead !== null && ahead.progress > data.progress;
+    setJob(behind ? { ...data, progress: ahead.progress, message: ahead.message ?? data.message } : data);
     const timeline = await api.GET("/jobs/{job_id}/events", { params: { path: { job_id: jobId } } });
     setEvents(timeline.data?.events ?? []);
     if (TERMINAL.has(data.status)) onChange();
@@ -180,6 +185,7 @@ function JobView({ jobId, onChange }: { jobId: string; onChange: () => void }) {
     if (event.detail_type === "job.progress" && typeof event.data.progress === "number") {
       const progress = event.data.progress;
       const message = typeof event.data.message === "string" ? event.data.message : undefined;
+      framed.current = { progress, message: message ?? framed.current?.message }; // frames come in order
       setJob((current) => (current ? { ...current, progress, message: message ?? current.message } : current));
     } else {
       void refresh(); // an outcome: read the final record (result or error) and timeline
