@@ -79,6 +79,7 @@ SAMPLE_EVENTS: dict[str, tuple[str, ...]] = {
     "crewhouse.files.workers.on_target_deleted": ("files-task-deleted.json",),
     "crewhouse.files.workers.on_table_changes": ("files-stream.json",),
     "crewhouse.files.workers.retention_sweep": ("files-retention-sweep.json",),
+    "crewhouse.files.cors.handler": ("files-cors-custom-resource.json",),
     "crewhouse.chat.api.handler": ("chat-create-session.json",),
     "crewhouse.mcp.api.handler": ("mcp-tools-list.json",),
     "crewhouse.jobs.api.handler": ("jobs-list.json",),
@@ -361,6 +362,8 @@ def test_sample_event_fits_its_function(handler: str, name: str) -> None:
         check_stream_event(name, event, logical_id)
     elif "detail-type" in event:  # EventBridge, through a rule
         check_eventbridge_event(name, event, logical_id)
+    elif "ResponseURL" in event:  # CloudFormation, for a custom resource whose service token is the function
+        check_custom_resource_event(name, event, logical_id)
     else:  # EventBridge Scheduler, Step Functions and other functions deliver their input as the event, unwrapped
         assert service_may_invoke(logical_id, "scheduler.amazonaws.com") or \
             service_may_invoke(logical_id, "states.amazonaws.com") or \
@@ -468,6 +471,15 @@ def check_stream_event(name: str, event: dict[str, Any], logical_id: str) -> Non
         for image in images[record["eventName"]]:
             assert image in stream, f"{where}: a {record['eventName']} record of this stream carries {image}"
             assert all(stream[image][k] == stream["Keys"][k] for k in key_names), f"{where}: {image} keys differ"
+
+
+def check_custom_resource_event(name: str, event: dict[str, Any], logical_id: str) -> None:
+    function_arn = {"Fn::GetAtt": [logical_id, "Arn"]}
+    kinds = {r["Type"] for r in template()["Resources"].values()
+             if r["Type"].startswith("Custom::") and r["Properties"].get("ServiceToken") == function_arn}
+    assert event["ResourceType"] in kinds, f"{name}: no {event['ResourceType']} resource is served by {logical_id}"
+    assert event["RequestType"] in ("Create", "Update", "Delete") and event["ResponseURL"].startswith("https://")
+    assert {"StackId", "RequestId", "LogicalResourceId", "ResourceProperties"} <= event.keys(), f"{name}: shape"
 
 
 def check_eventbridge_event(name: str, event: dict[str, Any], logical_id: str) -> None:

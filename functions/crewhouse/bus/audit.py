@@ -22,6 +22,7 @@ from typing import Any
 
 from crewhouse.bus.access import BusCaller
 from crewhouse.core import table as t
+from crewhouse.core.aws import forget_with_clients
 from crewhouse.core.errors import Conflict
 from crewhouse.core.keys import tenant_prefix
 
@@ -30,6 +31,7 @@ RETENTION_DAYS_LISTED = 90  # how far back a listing without ``since`` reaches
 _sequence = itertools.count()  # tells apart two records of one request written in the same microsecond
 _marked_days: set[tuple[str, str]] = set()  # (tenant, day) whose marker this container has seen written
 _MARKED_DAYS_KEPT = 10_000  # forgetting only costs a repeated conditional put
+forget_with_clients(_marked_days.clear)
 
 
 def _day_pk(tenant_id: str, day: str) -> str:

@@ -58,12 +58,24 @@ def _client(key: ClientKey) -> Any:
     return client
 
 
+_forget_with_clients: list[Any] = []  # per-container caches of what AWS holds (callables)
+
+
+def forget_with_clients(forget: Any) -> None:
+    """Call ``forget`` whenever the clients are cleared: a cache of what the AWS behind them holds (a marker known
+    to be written) is only true of that AWS (tests start a fresh moto behind new clients)."""
+    _forget_with_clients.append(forget)
+
+
 def clear_clients() -> None:
-    """Forget every cached client and the session (tests: clients made outside ``mock_aws`` would bypass it)."""
+    """Forget every cached client and the session (tests: clients made outside ``mock_aws`` would bypass it), and
+    the caches registered with :func:`forget_with_clients`."""
     global _session
     with _lock:
         _clients.clear()
         _session = None
+    for forget in _forget_with_clients:
+        forget()
 
 
 def aws_client(service: str, settings: CoreSettings, *, signature_version: str | None = None) -> Any:

@@ -16,7 +16,6 @@ import json
 import urllib.request
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 
 logger = Logger()
@@ -63,6 +62,8 @@ def handler(event: dict[str, Any], context: Any) -> None:
     properties = event.get("ResourceProperties", {})
     physical_id = str(event.get("PhysicalResourceId") or f"{properties.get('BucketName', 'bucket')}-cors")
     try:
+        import boto3  # here, not at import: handler modules keep heavy packages out of their import
+
         apply(request_type, properties, boto3.client("s3"))
     except Exception as error:
         logger.exception("CORS rule not applied", extra={"request_type": request_type})

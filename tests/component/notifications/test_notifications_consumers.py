@@ -67,10 +67,12 @@ def test_an_offline_agent_notifies_the_member_who_registered_it(tables: Any) -> 
 def test_a_flow_approval_notifies_the_executions_starter_and_passes_quiet_hours_when_it_would_expire(
         tables: Any) -> None:
     run(tables, "t1", "r1", "ann")
-    # ann's quiet hours cover every hour but one: a normal notification's e-mail waits for their end.
-    assert call("ann", "PUT", "/me/notification-preferences", {
-        "quiet_hours": {"start": "00:00", "end": "23:59", "timezone": "UTC"}})[0] == 200
+    # ann is in quiet hours that end 6 hours from now (whatever the time of day): a normal notification's e-mail
+    # waits for their end.
     now = datetime.now(UTC)
+    assert call("ann", "PUT", "/me/notification-preferences", {"quiet_hours": {
+        "start": (now - timedelta(hours=1)).strftime("%H:%M"), "end": (now + timedelta(hours=6)).strftime("%H:%M"),
+        "timezone": "UTC"}})[0] == 200
     detail = {"tenant_id": "t1", "flow_id": "f1", "execution_id": "r1", "node_id": "review",
               "prompt": "Publish the launch post?", "expires_at": (now + timedelta(hours=2)).isoformat()}
     assert consume({"source": "crewhouse.flows", "detail-type": "flow.approval_requested", "detail": detail})
