@@ -19,7 +19,9 @@ before(async () => {
 });
 
 after(async () => {
-  await browser?.close();
+  // A browser that does not close in 30 s (seen once, after every test had passed) must not hold the cloud up.
+  const closed = await Promise.race([browser?.close().then(() => true), new Promise((done) => setTimeout(() => done(false), 30_000))]);
+  if (closed === false) console.log("# Chromium did not close in 30 s; its process is killed with the test file");
   await local?.stop();
 });
 

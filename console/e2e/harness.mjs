@@ -85,8 +85,11 @@ export async function startLocal() {
     consoleUrl: field("Web console"),
     demo: { email: field("Demo user"), password: field("Password") },
     async stop() {
+      const exited = new Promise((done) => (child.exitCode !== null ? done() : child.once("exit", done)));
       child.kill("SIGTERM");
-      await new Promise((done) => (child.exitCode !== null ? done() : child.once("exit", done)));
+      const kill = setTimeout(() => child.kill("SIGKILL"), 20_000); // a shutdown that hangs must not hang the tests
+      await exited;
+      clearTimeout(kill);
       rmSync(stateDir, { recursive: true, force: true });
     },
   };

@@ -85,7 +85,7 @@ async function flakyEndpoint() {
     else void released.then(() => answer(200));
   });
   await new Promise((done) => server.listen(0, "127.0.0.1", done));
-  return { url: `http://127.0.0.1:${server.address().port}/flaky`, calls, release, close: () => server.close() };
+  return { url: `http://127.0.0.1:${server.address().port}/flaky`, calls, release, close: () => (server.closeAllConnections(), server.close()) };
 }
 
 test("a run whose tool node failed is redriven from the execution view, runs again and succeeds", async () => {
