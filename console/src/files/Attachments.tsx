@@ -35,6 +35,9 @@ function TargetAttachments({ kind, targetId, onChanged }: Props) {
   const [failure, setFailure] = useState<string | null>(null);
   const heading = useId();
   const pickerButton = useRef<HTMLButtonElement>(null);
+  const pickerList = useRef<HTMLSelectElement>(null);
+  const pickerCancel = useRef<HTMLButtonElement>(null);
+  const [opening, setOpening] = useState(false);
   const latestChanged = useRef(onChanged);
   latestChanged.current = onChanged;
 
@@ -112,23 +115,30 @@ function TargetAttachments({ kind, targetId, onChanged }: Props) {
   }
 
   async function openPicker() {
+    if (opening) return;
     setFailure(null);
-    setChosen("");
-    setChoices([]);
+    setOpening(true);
     const { data, error: failed } = await api.GET("/files", { params: { query: { status: "available", limit: 200 } } });
-    if (failed || !data) {
-      setChoices(null);
-      return setFailure(`Available files: ${problem(failed)}`);
-    }
+    setOpening(false);
+    if (failed || !data) return setFailure(`Available files: ${problem(failed)}`);
     const attached = new Set((files ?? []).map((file) => file.id));
     const available = data.items.filter((file) => !attached.has(file.id));
-    setChoices(available);
     setChosen(available[0]?.id ?? "");
+    setChoices(available);
   }
+
+  // The picker opens with its list focused (or Cancel, when there is nothing to pick); closed, focus goes back to
+  // the button that opens it.
+  const pickerOpen = choices !== null;
+  const wasOpen = useRef(false);
+  useEffect(() => {
+    if (pickerOpen) (pickerList.current?.disabled ? pickerCancel.current : pickerList.current)?.focus();
+    else if (wasOpen.current) pickerButton.current?.focus();
+    wasOpen.current = pickerOpen;
+  }, [pickerOpen]);
 
   function closePicker() {
     setChoices(null);
-    pickerButton.current?.focus();
   }
 
   async function attachChosen(event: FormEvent) {
@@ -171,15 +181,15 @@ function TargetAttachments({ kind, targetId, onChanged }: Props) {
       </div>
       <ResumeNotice upload={upload} />
       {choices === null ? (
-        <button type="button" ref={pickerButton} onClick={() => void openPicker()}>
+        <button type="button" ref={pickerButton} onClick={() => void openPicker()} aria-busy={opening}>
           Attach an existing file
         </button>
       ) : (
-        <form className="row picker" aria-label="Attach an existing file" onSubmit={(e) => void attachChosen(e)}
+        <form className="row picker" onSubmit={(e) => void attachChosen(e)}
           onKeyDown={(e) => e.key === "Escape" && closePicker()}>
           <label>
             Existing file
-            <select value={chosen} onChange={(e) => setChosen(e.target.value)} disabled={choices.length === 0} autoFocus>
+            <select value={chosen} onChange={(e) => setChosen(e.target.value)} disabled={choices.length === 0} ref={pickerList}>
               {choices.length === 0 && <option value="">No other available file</option>}
               {choices.map((file) => (
                 <option key={file.id} value={file.id}>
@@ -191,7 +201,7 @@ function TargetAttachments({ kind, targetId, onChanged }: Props) {
           <button type="submit" className="primary" disabled={!chosen}>
             Attach
           </button>
-          <button type="button" onClick={closePicker}>
+          <button type="button" onClick={closePicker} ref={pickerCancel}>
             Cancel
           </button>
         </form>

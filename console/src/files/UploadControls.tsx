@@ -1,5 +1,5 @@
 /** The controls of an upload (`useUpload`): the file input, the progress bar, Cancel, and the Resume notice. */
-import { mebibytes, type Upload } from "./useUpload";
+import { mebibytes, progressText, type Upload } from "./useUpload";
 
 /** The file input, the progress bar and its text, and Cancel (while an upload runs or one is unfinished). */
 export function UploadControls({ upload, label }: { upload: Upload; label: string }) {
@@ -14,11 +14,7 @@ export function UploadControls({ upload, label }: { upload: Upload; label: strin
         Upload progress
         <progress max={progress?.total || 1} value={progress?.sent ?? 0} />
       </label>
-      {progress && (
-        <span aria-live="polite">
-          {mebibytes(progress.sent)} of {mebibytes(progress.total)}
-        </span>
-      )}
+      {progress && <span aria-live="polite">{progressText(progress.sent, progress.total)}</span>}
       {(busy || interrupted) && (
         <button type="button" onClick={() => void upload.cancel()}>
           Cancel upload

@@ -19,6 +19,12 @@ export function fileSize(bytes: number): string {
   return bytes < MIB ? `${Math.ceil(bytes / KIB)} KiB` : mebibytes(bytes);
 }
 
+/** An upload's progress for a person, both numbers in the file's unit: "12 KiB of 40 KiB", "1.5 MiB of 9.0 MiB". */
+export function progressText(sent: number, total: number): string {
+  if (total >= MIB) return `${mebibytes(sent)} of ${mebibytes(total)}`;
+  return `${Math.ceil(sent / KIB)} KiB of ${Math.ceil(total / KIB)} KiB`;
+}
+
 export interface UploadHandlers {
   /** The file is in S3 (a fresh upload or a resumed one); an error it throws is shown like an upload's. */
   onUploaded?: (file: StoredFile) => Promise<void> | void;
