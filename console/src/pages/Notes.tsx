@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { problem, type Note, type Schemas } from "../api/client";
 import { useServices } from "../context";
+import { Attachments } from "../files/Attachments";
 
 type Summary = Schemas["NoteSummary"];
 type Notebook = Schemas["Notebook"];
@@ -154,6 +155,12 @@ function NoteEditor({ noteId, onChanged }: { noteId: string; onChanged: () => vo
   }, [api, noteId]);
   useEffect(() => void load(), [load]);
 
+  // Attaching or detaching a file moves the note's version on: keep its ETag current (and the text being edited).
+  const refreshEtag = useCallback(async () => {
+    const { data, response } = await api.GET("/notes/{note_id}", { params: { path: { note_id: noteId } } });
+    if (data && typeof data !== "string") setEtag(response.headers.get("etag"));
+  }, [api, noteId]);
+
   async function save(event: FormEvent) {
     event.preventDefault();
     if (!note) return;
@@ -242,6 +249,7 @@ function NoteEditor({ noteId, onChanged }: { noteId: string; onChanged: () => vo
         </>
       )}
       {preview !== null && <article className="preview" aria-label="Preview" dangerouslySetInnerHTML={{ __html: preview }} />}
+      <Attachments kind="note" targetId={note.id} onChanged={() => void refreshEtag()} />
       <h3>Revisions</h3>
       <ol className="revisions">
         {revisions.map((revision) => (

@@ -13,6 +13,7 @@ import { CSS } from "@dnd-kit/utilities";
 import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { problem, type Task } from "../api/client";
 import { useServices } from "../context";
+import { Attachments } from "../files/Attachments";
 
 const LETTERS = ["A", "B", "C"] as const;
 type Letter = (typeof LETTERS)[number];
@@ -265,6 +266,12 @@ function EditPanel({ taskId, day, onClose, onSaved }: { taskId: string; day: str
   }, [api, taskId]);
   useEffect(() => void load(), [load]);
 
+  // Attaching or detaching a file moves the task's version on: keep its ETag current (and the fields being edited).
+  const refreshEtag = useCallback(async () => {
+    const { data, response } = await api.GET("/tasks/{task_id}", { params: { path: { task_id: taskId } } });
+    if (data) setEtag(response.headers.get("etag"));
+  }, [api, taskId]);
+
   async function save(event: FormEvent) {
     event.preventDefault();
     if (!task) return;
@@ -352,6 +359,7 @@ function EditPanel({ taskId, day, onClose, onSaved }: { taskId: string; day: str
             </label>
             <button type="submit">Add dependency</button>
           </form>
+          <Attachments kind="task" targetId={task.id} onChanged={() => void refreshEtag()} />
         </>
       )}
       {error && (
