@@ -57,14 +57,16 @@ def respond(event: dict[str, Any], status: str, reason: str, physical_id: str) -
 
 
 @logger.inject_lambda_context
-def handler(event: dict[str, Any], context: Any) -> None:
+def handler(event: dict[str, Any], context: Any, *, s3: Any = None) -> None:
     request_type = str(event["RequestType"])
     properties = event.get("ResourceProperties", {})
     physical_id = str(event.get("PhysicalResourceId") or f"{properties.get('BucketName', 'bucket')}-cors")
     try:
-        import boto3  # here, not at import: handler modules keep heavy packages out of their import
+        if s3 is None:
+            import boto3  # here, not at import: handler modules keep heavy packages out of their import
 
-        apply(request_type, properties, boto3.client("s3"))
+            s3 = boto3.client("s3")
+        apply(request_type, properties, s3)
     except Exception as error:
         logger.exception("CORS rule not applied", extra={"request_type": request_type})
         # A failed Delete must not hold the stack (the bucket is retained anyway).

@@ -52,8 +52,7 @@ def answers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
 def test_create_puts_the_rule_in_s3s_shape(monkeypatch: pytest.MonkeyPatch,
                                            answers: list[tuple[str, str, str]]) -> None:
     s3 = FakeS3()
-    monkeypatch.setattr(cors.boto3, "client", lambda service: s3)
-    cors.handler(event("Create"), Context())
+    cors.handler(event("Create"), Context(), s3=s3)
     assert s3.calls == [("put", {"Bucket": "files", "CORSConfiguration": {"CORSRules": [{
         "ID": "console-uploads", "AllowedOrigins": ["https://d111.cloudfront.net"],
         "AllowedMethods": ["GET", "PUT", "POST"], "AllowedHeaders": ["x-amz-checksum-sha256"],
@@ -64,18 +63,15 @@ def test_create_puts_the_rule_in_s3s_shape(monkeypatch: pytest.MonkeyPatch,
 def test_delete_removes_the_rule_and_a_failure_does_not_hold_the_stack(
         monkeypatch: pytest.MonkeyPatch, answers: list[tuple[str, str, str]]) -> None:
     s3 = FakeS3()
-    monkeypatch.setattr(cors.boto3, "client", lambda service: s3)
-    cors.handler({**event("Delete"), "PhysicalResourceId": "files-cors"}, Context())
+    cors.handler({**event("Delete"), "PhysicalResourceId": "files-cors"}, Context(), s3=s3)
     assert s3.calls == [("delete", {"Bucket": "files"})]
-    monkeypatch.setattr(cors.boto3, "client", lambda service: FakeS3(fail=True))
-    cors.handler({**event("Delete"), "PhysicalResourceId": "files-cors"}, Context())
+    cors.handler({**event("Delete"), "PhysicalResourceId": "files-cors"}, Context(), s3=FakeS3(fail=True))
     assert [a[0] for a in answers] == ["SUCCESS", "SUCCESS"]
 
 
 def test_a_failed_create_is_reported_to_cloudformation(monkeypatch: pytest.MonkeyPatch,
                                                        answers: list[tuple[str, str, str]]) -> None:
-    monkeypatch.setattr(cors.boto3, "client", lambda service: FakeS3(fail=True))
-    cors.handler(event("Create"), Context())
+    cors.handler(event("Create"), Context(), s3=FakeS3(fail=True))
     ((status, reason, _),) = answers
     assert status == "FAILED" and "AccessDenied" in reason
 
