@@ -134,7 +134,8 @@ def test_create_read_update_versions_and_delete(agent_a: Call, aws: dict[str, An
     assert leftovers["Items"] == []
 
     actions = [(r["action"]["S"], r["resource"]["S"], r["actor"]["S"])
-               for r in aws["dynamodb"].scan(TableName=AUDIT_TABLE)["Items"]]
+               for r in aws["dynamodb"].scan(TableName=AUDIT_TABLE)["Items"]
+               if "action" in r]  # the records, not the markers of the days that have some
     resource = f"context/{context_id}"
     assert sorted(actions) == sorted([("context.create", resource, f"agent:{AGENT_A}"),
                                       ("context.update", resource, f"agent:{AGENT_A}"),
