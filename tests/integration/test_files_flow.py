@@ -338,7 +338,9 @@ def test_image_gets_a_thumbnail_and_its_text_read(api: httpx.Client, cloud: Embe
                                ExpressionAttributeValues={":pk": {"S": pk}})["Items"]
         return [i["SK"]["S"] for i in items]
 
-    assert eventually(lambda: indexed() == [created["id"]])
+    # The files stream indexes the OCR text once the file is available and read: on a busy machine the stream's
+    # poller can take a while to get there.
+    assert eventually(lambda: indexed() == [created["id"]], timeout=90), indexed()
 
 
 def _tenant(user: SignedInUser) -> str:
