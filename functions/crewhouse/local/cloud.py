@@ -143,7 +143,7 @@ class EmbeddedCloud:
         watcher = persistence.watch_requests(self._moto) if self.config.state_dir is not None else None
         endpoint.set_endpoint_url(self.aws_endpoint, self.config.region)
         # moto's state is process-wide: a new cloud starts from nothing, like a fresh account.
-        requests.post(f"{self.aws_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        self._reset_moto()
         requests.post(f"{self.aws_endpoint}/moto-api/config",
                       json={"stepfunctions": {"execute_state_machine": True}}, timeout=5).raise_for_status()
         self.install_patches()
@@ -200,6 +200,16 @@ class EmbeddedCloud:
         if self._state is not None:
             self._state.start()
         return self
+
+    def _reset_moto(self, attempts: int = 5) -> None:
+        """Reset moto's process-wide state. A previous cloud's last deliveries (EventBridge threads) may still be
+        writing while the reset walks the backends, which moto answers with a 500: wait a moment and reset again."""
+        for attempt in range(attempts):
+            response = requests.post(f"{self.aws_endpoint}/moto-api/reset", timeout=10)
+            if response.ok or attempt == attempts - 1:
+                response.raise_for_status()
+                return
+            time.sleep(0.5 * (attempt + 1))
 
     def install_patches(self) -> None:
         """Patch moto as this cloud needs it (idempotent; :func:`crewhouse.local.patches.registered` lists them).
