@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,11 +249,17 @@ def get_webhook(ctx: Context, people: People) -> Effect:
     return None
 
 
-def _hook_etag(ctx: Context) -> tuple[People, str]:
-    people = _people(ctx)
-    etag = _etag(ctx, f"/notifications/webhooks/{people.hook['id']}", people.hooks)
-    _ready(ctx, people.hooks)
-    return people, etag
+def _etag_of(path: Callable[[People], str], who: Callable[[People], Person]) -> Callable[[Context], tuple[People, str]]:
+    """A prepare for an If-Match write: the resource's current ETag, then its writer made ready."""
+    def prepare(ctx: Context) -> tuple[People, str]:
+        people = _people(ctx)
+        etag = _etag(ctx, path(people), who(people))
+        _ready(ctx, who(people))
+        return people, etag
+    return prepare
+
+
+_hook_etag = _etag_of(lambda people: f"/notifications/webhooks/{people.hook['id']}", lambda people: people.hooks)
 
 
 def edit_webhook(ctx: Context, argument: tuple[People, str]) -> Effect:
@@ -347,11 +354,7 @@ def get_template(ctx: Context, people: People) -> Effect:
     return None
 
 
-def _template_etag(ctx: Context) -> tuple[People, str]:
-    people = _people(ctx)
-    etag = _etag(ctx, f"/notification-templates/{people.template}/en", people.sender)
-    _ready(ctx, people.sender)
-    return people, etag
+_template_etag = _etag_of(lambda people: f"/notification-templates/{people.template}/en", lambda people: people.sender)
 
 
 def replace_template(ctx: Context, argument: tuple[People, str]) -> Effect:
