@@ -67,6 +67,7 @@ class Reading:
     api_requests: int = 0  # HTTP API requests (counted by the caller's client)
     executions: list[str] = field(default_factory=list)
     calls: list[tuple[str, float, float]] = field(default_factory=list)  # ("… <- caller", RCU, WCU) in order
+    running: int = 0  # invocations begun inside the reading and not yet ended
 
     @property
     def lambda_ms(self) -> float:
@@ -213,6 +214,11 @@ class Meter:
                          context: Any) -> tuple[Any, bool]:
             with meter._lock:
                 meter._in_flight += 1
+                # An invocation begun inside a reading belongs to it even if it ends after stop(): a schedule
+                # firing just before stop() must show in ``invocations`` (its calls already count).
+                reading = meter.reading if meter.active else None
+                if reading is not None:
+                    reading.running += 1
             began = time.perf_counter()
             outer = getattr(meter._local, "overhead", 0.0)
             meter._local.overhead = 0.0
@@ -227,9 +233,12 @@ class Meter:
                 meter._local.overhead = outer
                 with meter._lock:
                     meter._in_flight -= 1
-                    if meter.active:
-                        meter.reading.invocations.append(
+                    owner = meter.reading if meter.active else reading
+                    if owner is not None:
+                        owner.invocations.append(
                             Invocation(context.function_name, int(context.memory_limit_in_mb), elapsed))
+                    if reading is not None:
+                        reading.running -= 1
 
         BaseClient._make_api_call = metered_call
         lambda_runtime.invoke_in_process = timed_invoke
@@ -265,6 +274,10 @@ class Meter:
         with self._lock:
             self.active = False
         reading = self.reading
+        deadline = time.monotonic() + execution_timeout
+        while reading.running:  # let an invocation begun inside the reading end and be listed
+            assert time.monotonic() < deadline, f"{reading.running} invocation(s) still running"
+            time.sleep(0.01)
         with self.own_calls():
             sfn = self.client("stepfunctions")
             for arn in reading.executions:
