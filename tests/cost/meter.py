@@ -253,6 +253,20 @@ class Meter:
         with self._lock:
             return self._in_flight
 
+    def wait_quiet(self, timeout: float = 120.0) -> None:
+        """Wait until what the metered work set off has run: EventBridge's deliveries (each a Lambda
+        invocation) and every invocation in flight, seen idle twice in a row so a delivery between two checks
+        is not missed. Without it a reading stops while consumers (the live updates' fan-out) still work."""
+        from crewhouse.local import eventbridge
+
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while quiet < 2:
+            assert time.monotonic() < deadline, f"still busy after {timeout:g} s: {self.in_flight} invocation(s)"
+            idle = eventbridge.drain(timeout=max(0.0, deadline - time.monotonic()))
+            quiet = quiet + 1 if idle and self.in_flight == 0 else 0
+            time.sleep(0.05)
+
     @contextmanager
     def own_calls(self) -> Iterator[None]:
         self._local.own = True
