@@ -12,6 +12,7 @@ import { problem, type Schemas } from "./api/client";
 import { useServices } from "./context";
 import { useTopic } from "./live";
 import { pollWithBackoff } from "./poll";
+import { ErrorText } from "./ErrorText";
 
 type Notification = Schemas["Notification"];
 
@@ -184,11 +185,7 @@ export function NotificationsBell() {
               Mark all read
             </button>
           </div>
-          {failure && (
-            <p role="alert" className="error">
-              {failure}
-            </p>
-          )}
+          <ErrorText message={failure} />
           <ul className="notification-list" aria-busy={items === null} aria-label="Recent notifications">
             {items?.length === 0 && <li className="placeholder">Nothing yet.</li>}
             {items?.map((item) => {

@@ -12,6 +12,7 @@ import { pollWithBackoff } from "../poll";
 import type { StoredFile } from "./multipart";
 import { ResumeNotice, UploadControls } from "./UploadControls";
 import { downloadFile, fileSize, useUpload } from "./useUpload";
+import { ErrorText } from "../ErrorText";
 
 export type AttachmentKind = "note" | "task";
 
@@ -206,11 +207,7 @@ function TargetAttachments({ kind, targetId, onChanged }: Props) {
           </button>
         </form>
       )}
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
+      <ErrorText message={error} />
       <p role="status" className="status-line">
         {status}
       </p>

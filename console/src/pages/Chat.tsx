@@ -8,6 +8,7 @@ import { useCallback, useEffect, useRef, useState, type FormEvent } from "react"
 import { problem, type Schemas } from "../api/client";
 import { useServices } from "../context";
 import { useTopic, type LiveEvent } from "../live";
+import { ErrorText } from "../ErrorText";
 
 type Session = Schemas["Session"];
 type Message = Schemas["ChatMessage"];
@@ -176,11 +177,7 @@ export function ChatPage() {
               Send
             </button>
           </form>
-          {error && (
-            <p role="alert" className="error">
-              {error}
-            </p>
-          )}
+          <ErrorText message={error} />
         </section>
       </div>
     </div>

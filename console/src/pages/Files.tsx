@@ -4,6 +4,7 @@ import { useServices } from "../context";
 import type { StoredFile } from "../files/multipart";
 import { ResumeNotice, UploadControls } from "../files/UploadControls";
 import { downloadFile, useUpload } from "../files/useUpload";
+import { ErrorText } from "../ErrorText";
 
 export function FilesPage() {
   const { api } = useServices();
@@ -45,11 +46,7 @@ export function FilesPage() {
         <UploadControls upload={upload} label="Upload a file" />
       </div>
       <ResumeNotice upload={upload} />
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
+      <ErrorText message={error} />
       <div className="columns">
         <section className="card" aria-label="Files list">
           <ul aria-busy={files === null}>

@@ -4,6 +4,7 @@ import { useServices } from "../context";
 import { pollWithBackoff } from "../poll";
 import { stepFunctionsLink } from "../stepFunctions";
 import { useTopic } from "../live";
+import { ErrorText } from "../ErrorText";
 
 type JobType = Schemas["JobTypeInfo"];
 type JobEvent = Schemas["JobEvent"];
@@ -130,11 +131,7 @@ export function JobsPage() {
               Run
             </button>
           </form>
-          {error && (
-            <p role="alert" className="error">
-              {error}
-            </p>
-          )}
+          <ErrorText message={error} />
           <h2>Recent jobs</h2>
           <ul aria-busy={jobs === null}>
             {jobs?.map((job) => (
@@ -261,11 +258,7 @@ function JobView({ jobId, onChange }: { jobId: string; onChange: () => void }) {
           </ol>
         </>
       )}
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
+      <ErrorText message={error} />
     </section>
   );
 }

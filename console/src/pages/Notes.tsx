@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { problem, type Note, type Schemas } from "../api/client";
 import { useServices } from "../context";
 import { Attachments } from "../files/Attachments";
+import { ErrorText } from "../ErrorText";
 
 type Summary = Schemas["NoteSummary"];
 type Notebook = Schemas["Notebook"];
@@ -67,11 +68,7 @@ export function NotesPage() {
           New note
         </button>
       </div>
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
+      <ErrorText message={error} />
       <div className="three">
         <nav aria-label="Notebooks" className="card">
           <h2>Notebooks</h2>
@@ -229,11 +226,7 @@ function NoteEditor({ noteId, onChanged }: { noteId: string; onChanged: () => vo
           <span role="status">{status}</span>
         </div>
       </form>
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
+      <ErrorText message={error} />
       {note.checklist && note.checklist.length > 0 && (
         <>
           <h3>Checklist</h3>

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from "react";
 import { problem } from "../api/client";
 import { useServices } from "../context";
+import { ErrorText } from "../ErrorText";
 
 type Mode = "sign-in" | "sign-up" | "confirm" | "forgot" | "reset";
 const TITLES: Record<Mode, string> = {
@@ -88,11 +89,7 @@ export function SignInPage() {
             />
           </label>
         )}
-        {error && (
-          <p role="alert" className="error">
-            {error}
-          </p>
-        )}
+        <ErrorText message={error} />
         <button type="submit" className="primary" disabled={busy}>
           {TITLES[mode] === "Create an account" ? "Sign up" : mode === "sign-in" ? "Sign in" : "Continue"}
         </button>

@@ -14,6 +14,7 @@ import { useCallback, useEffect, useRef, useState, type FormEvent } from "react"
 import { problem, type Task } from "../api/client";
 import { useServices } from "../context";
 import { Attachments } from "../files/Attachments";
+import { ErrorText } from "../ErrorText";
 
 const LETTERS = ["A", "B", "C"] as const;
 type Letter = (typeof LETTERS)[number];
@@ -148,11 +149,7 @@ export function TasksPage() {
           )),
         )}
       </ul>
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
+      <ErrorText message={error} />
       {found && (
         <section aria-label="Search results" className="card">
           <h2>Found {found.length}</h2>
@@ -362,11 +359,7 @@ function EditPanel({ taskId, day, onClose, onSaved }: { taskId: string; day: str
           <Attachments kind="task" targetId={task.id} onChanged={() => void refreshEtag()} />
         </>
       )}
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
+      <ErrorText message={error} />
       <button type="button" onClick={onClose}>
         Close
       </button>

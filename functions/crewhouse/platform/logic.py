@@ -192,9 +192,11 @@ def change_role(identity: Identity, principal_id: str, role: str, store: Platfor
     current = _active_member(store, identity.tenant_id, principal_id)
     if current["role"] != role:
         delta = (role == "admin") - (current["role"] == "admin")
-        store.update_membership(identity.tenant_id, principal_id, now=_now().isoformat(), role=role,
-                                admin_delta=delta)
-    return _member(_active_member(store, identity.tenant_id, principal_id))
+        now = _now().isoformat()
+        # The transaction's condition holds the member active, so the change is the new item: no second read.
+        store.update_membership(identity.tenant_id, principal_id, now=now, role=role, admin_delta=delta)
+        current = {**current, "role": role, "updated_at": now}
+    return _member(current)
 
 
 def _end_membership(tenant_id: str, member: Item, store: PlatformStore, directory: Directory) -> None:

@@ -248,8 +248,8 @@ class ProviderService:
             raise NotFound(f"No model provider {provider_id}.", slug="provider-not-found")
         return record
 
-    def _view(self, tenant_id: str, record: Record) -> Record:
-        ids = [r["id"] for r in self.ordered(tenant_id)]
+    def _view(self, tenant_id: str, record: Record, ordered: list[Record] | None = None) -> Record:
+        ids = [r["id"] for r in (self.ordered(tenant_id) if ordered is None else ordered)]
         position = ids.index(record["id"]) + 1 if record["id"] in ids else len(ids) + 1
         return provider_view(record, position)
 
@@ -262,7 +262,7 @@ class ProviderService:
         if fields["kind"] == "offline" and not fields.get("model"):
             fields["model"] = "offline"
         _refuse(configuration_problems(fields, body.api_key is not None, self.url_check))
-        records, _ = self.store.listing(tenant_id)
+        records, order = self.store.listing(tenant_id)
         if len(records) >= MAX_PROVIDERS:
             raise Conflict(f"A tenant has at most {MAX_PROVIDERS} model providers.", slug="provider-limit")
         provider_id = self.new_id()
@@ -273,7 +273,8 @@ class ProviderService:
                   **_key_fields(sealed, now)}
         self.store.create(record)
         self.on_change(tenant_id)
-        return self._view(tenant_id, record)
+        # Its place in the order read above (the list is not read twice).
+        return self._view(tenant_id, record, failover_order([*records, record], (order or {}).get("ids")))
 
     def update(self, identity: Identity, provider_id: str, body: ProviderUpdate, if_match: str | None) -> Record:
         tenant_id = identity.tenant_id

@@ -152,7 +152,10 @@ def test_the_last_admin_cannot_be_demoted_removed_or_leave(aws: dict[str, Any], 
     assert status == 409 and body["type"].endswith("/last-admin")
     assert owner("POST", "/tenant/leave")[0] == 409
     invite_and_accept(aws, "ann", "member")
-    assert owner("PATCH", "/tenant/members/ann", {"role": "admin"})[1]["role"] == "admin"
+    promoted = owner("PATCH", "/tenant/members/ann", {"role": "admin"})[1]
+    assert promoted["role"] == "admin"
+    # The answer is built from the write, not read again: it must be what a later read finds.
+    assert promoted == {m["user_id"]: m for m in owner("GET", "/tenant/members")[1]}["ann"]
     assert owner("PATCH", "/tenant/members/owner", {"role": "member"})[1]["role"] == "member"
     ann = as_user("ann")
     assert ann("DELETE", "/tenant/members/ann")[0] == 409  # now ann is the only admin

@@ -196,6 +196,23 @@ def test_set_order_refuses_foreign_ids_and_answers_the_new_order() -> None:
     assert [i["id"] for i in svc.listing(ALICE)] == [b, a]
 
 
+def test_a_new_provider_is_placed_after_the_ordered_ones_from_one_read_of_the_list() -> None:
+    svc, *_ = service()
+    a, b = (svc.create(ALICE, ProviderCreate(name=n, kind="offline"))["id"] for n in ("a", "b"))
+    svc.set_order(ALICE, [b, a], None)
+    reads: list[str] = []
+    listing = svc.store.listing
+
+    def counted(tenant_id: str) -> Any:
+        reads.append(tenant_id)
+        return listing(tenant_id)
+
+    svc.store.listing = counted  # type: ignore[method-assign]
+    view = svc.create(ALICE, ProviderCreate(name="c", kind="offline"))
+    assert view["position"] == 3 and reads == ["t1"]
+    assert [i["id"] for i in svc.listing(ALICE)] == [b, a, view["id"]]
+
+
 def test_the_test_call_reports_usage_or_the_providers_error() -> None:
     svc, ledger, *_ = service()
     pid = svc.create(ALICE, ProviderCreate(name="o", kind="offline"))["id"]

@@ -33,6 +33,7 @@ import {
   type NodeKind,
   type Port,
 } from "./model";
+import { ErrorText } from "../../ErrorText";
 
 type Flow = Schemas["Flow"];
 type Execution = Schemas["Execution"];
@@ -461,11 +462,7 @@ function FlowRuns({ flow }: { flow: Flow }) {
           Run flow
         </button>
       </form>
-      {failure && (
-        <p role="alert" className="error">
-          {failure}
-        </p>
-      )}
+      <ErrorText message={failure} />
       <h3>Executions</h3>
       <ul aria-busy={runs === null} className="run-list">
         {runs?.length === 0 && <li className="placeholder">No runs yet.</li>}

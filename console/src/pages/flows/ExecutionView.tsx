@@ -9,6 +9,7 @@ import { pollWithBackoff } from "../../poll";
 import { stepFunctionsLink } from "../../stepFunctions";
 import { FIT_VIEW, FitOnResize, NODE_TYPES } from "./FlowNodeView";
 import { toEditor, type FlowNode, type RunState } from "./model";
+import { ErrorText } from "../../ErrorText";
 
 type Flow = Schemas["Flow"];
 type Execution = Schemas["Execution"];
@@ -131,11 +132,7 @@ export function ExecutionView({ flowId, executionId }: { flowId: string; executi
             {execution.error} {execution.cause}
           </p>
         )}
-        {failure && (
-          <p role="alert" className="error">
-            {failure}
-          </p>
-        )}
+        <ErrorText message={failure} />
         {approvals.map((approval) => (
           <ApprovalForm key={approval.node_id} approval={approval} onDecide={(d, c) => void decide(approval, d, c)} />
         ))}
