@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from crewhouse.core.settings import CoreSettings
@@ -58,10 +59,10 @@ def _client(key: ClientKey) -> Any:
     return client
 
 
-_forget_with_clients: list[Any] = []  # per-container caches of what AWS holds (callables)
+_forget_with_clients: list[Callable[[], object]] = []  # per-container caches of what AWS holds
 
 
-def forget_with_clients(forget: Any) -> None:
+def forget_with_clients(forget: Callable[[], object]) -> None:
     """Call ``forget`` whenever the clients are cleared: a cache of what the AWS behind them holds (a marker known
     to be written) is only true of that AWS (tests start a fresh moto behind new clients)."""
     _forget_with_clients.append(forget)

@@ -16,7 +16,7 @@ from typing import Any
 from crewhouse.local.endpoint import local_client
 from crewhouse.local.seed import SignedInUser
 from tests.cost.catalog import Context, Effect, Metered
-from tests.cost.operations.agents_support import align_as, bearer, new_person, ok, table_named, unique
+from tests.cost.operations.agents_support import align_as, alternate, bearer, kept, new_person, ok, table_named, unique
 
 COMPLETION = {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}],
               "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}}
@@ -67,8 +67,8 @@ def _joined(ctx: Context, prefix: str, role: str = "member") -> SignedInUser:
 
 
 def edit_profile(ctx: Context, headers: dict[str, str]) -> Effect:
-    ctx.state["account_name"] = "Ada" if ctx.state.get("account_name") != "Ada" else "Ada Lovelace"  # a change
-    ok(ctx.api.patch("/me", json={"display_name": ctx.state["account_name"]}, headers=headers))
+    name = alternate(ctx, "account_name", "Ada", "Ada Lovelace")
+    ok(ctx.api.patch("/me", json={"display_name": name}, headers=headers))
     return None
 
 
@@ -178,14 +178,12 @@ def accept_invitation(ctx: Context, invited: tuple[dict[str, str], str]) -> Effe
 
 def _member(ctx: Context) -> str:
     """A member of the team (made once) whose role the row changes."""
-    if "account_member" not in ctx.state:
-        ctx.state["account_member"] = _joined(ctx, "account-member").user_id
-    return str(ctx.state["account_member"])
+    return str(kept(ctx, "account_member", lambda: _joined(ctx, "account-member").user_id))
 
 
 def change_role(ctx: Context, member: str) -> Effect:
-    ctx.state["account_role"] = "observer" if ctx.state.get("account_role") != "observer" else "member"
-    ok(ctx.api.patch(f"/tenant/members/{member}", json={"role": ctx.state["account_role"]}, headers=_owner(ctx)))
+    role = alternate(ctx, "account_role", "observer", "member")
+    ok(ctx.api.patch(f"/tenant/members/{member}", json={"role": role}, headers=_owner(ctx)))
     return None
 
 
@@ -240,9 +238,7 @@ def delete_session(ctx: Context, session: str) -> Effect:
 
 def _conversation(ctx: Context) -> str:
     """A session with one turn (made once): what the listing reads does not grow between runs."""
-    if "account_conversation" not in ctx.state:
-        ctx.state["account_conversation"] = _session_with_a_turn(ctx)
-    return str(ctx.state["account_conversation"])
+    return str(kept(ctx, "account_conversation", lambda: _session_with_a_turn(ctx)))
 
 
 def chat_messages(ctx: Context, session: str) -> Effect:
@@ -331,8 +327,8 @@ def get_provider(ctx: Context, provider: str) -> Effect:
 
 def edit_provider(ctx: Context, gateway: tuple[str, str]) -> Effect:
     provider, etag = gateway
-    ctx.state["account_gateway_name"] = "Gateway" if ctx.state.get("account_gateway_name") != "Gateway" else "Main"
-    ok(ctx.api.patch(f"/llm-providers/{provider}", json={"name": ctx.state["account_gateway_name"]},
+    name = alternate(ctx, "account_gateway_name", "Gateway", "Main")
+    ok(ctx.api.patch(f"/llm-providers/{provider}", json={"name": name},
                      headers={**_owner(ctx), "If-Match": etag}))
     return None
 

@@ -65,6 +65,21 @@ def hosted_agent(ctx: Context, name: str, **fields: Any) -> dict[str, Any]:
     return hosted[name]
 
 
+def kept(ctx: Context, key: str, make: Callable[[], Any]) -> Any:
+    """What ``make`` returns, made once per cloud and kept in ``ctx.state`` for the rows that read it."""
+    if key not in ctx.state:
+        ctx.state[key] = make()
+    return ctx.state[key]
+
+
+def alternate(ctx: Context, key: str, first: Any, second: Any) -> Any:
+    """``first``, then ``second``, then ``first`` again…: a value unlike the one this key gave last, so each
+    metered write is a real change."""
+    value = second if ctx.state.get(key) == first else first
+    ctx.state[key] = value
+    return value
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from tests.cost.catalog import Context, Effect, Metered
-from tests.cost.operations.agents_support import bus_agent, hosted_agent, ok, received
+from tests.cost.operations.agents_support import bus_agent, hosted_agent, kept, ok, received
 
 STREAM_PART = 5 * 1024 * 1024  # the smallest part size the bus allows; a 1 KiB upload is its one (last) part
 
@@ -263,9 +263,7 @@ def _context(ctx: Context, payload: Any = None) -> dict[str, Any]:
 
 
 def shared_context(ctx: Context) -> dict[str, Any]:
-    if "bus_context" not in ctx.state:
-        ctx.state["bus_context"] = _context(ctx)
-    return dict(ctx.state["bus_context"])
+    return dict(kept(ctx, "bus_context", lambda: _context(ctx)))
 
 
 def create_context(ctx: Context, _: Any) -> Effect:
@@ -302,9 +300,7 @@ def context_versions(ctx: Context, _: Any) -> Effect:
 
 
 def _large_context(ctx: Context) -> dict[str, Any]:
-    if "bus_large_context" not in ctx.state:  # over 256 KiB: kept in S3
-        ctx.state["bus_large_context"] = _context(ctx, "x" * (300 * 1024))
-    return dict(ctx.state["bus_large_context"])
+    return dict(kept(ctx, "bus_large_context", lambda: _context(ctx, "x" * (300 * 1024))))  # over 256 KiB: kept in S3
 
 
 def download_context(ctx: Context, context: dict[str, Any]) -> Effect:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.cost.catalog import Context, Effect, Metered
-from tests.cost.operations.agents_support import hosted_agent, ok, unique, wait_until
+from tests.cost.operations.agents_support import hosted_agent, kept, ok, unique, wait_until
 
 
 def _execution_ended(ctx: Context, arn: str) -> Effect:
@@ -88,9 +88,7 @@ def _new_crew(ctx: Context) -> dict[str, Any]:
 
 
 def crew(ctx: Context) -> dict[str, Any]:
-    if "crew" not in ctx.state:
-        ctx.state["crew"] = _new_crew(ctx)
-    return dict(ctx.state["crew"])
+    return dict(kept(ctx, "crew", lambda: _new_crew(ctx)))
 
 
 def create_crew(ctx: Context, _: Any) -> Effect:

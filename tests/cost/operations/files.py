@@ -23,7 +23,7 @@ import httpx
 
 from crewhouse.local import guardduty
 from tests.cost.catalog import Context, Effect, Metered
-from tests.cost.operations.agents_support import ok, wait_until
+from tests.cost.operations.agents_support import alternate, kept, ok, wait_until
 
 MIB = 1 << 20
 BIG = 100 * MIB + 1  # just above the multipart threshold: 6 parts of 16 MiB and one of 4 MiB + 1 byte
@@ -95,9 +95,7 @@ def _uploaded(ctx: Context, filename: str = "notes.txt", content_type: str = "te
 
 def _text_file(ctx: Context) -> str:
     """An available text file (made once; opened today, by its upload)."""
-    if "files_text" not in ctx.state:
-        ctx.state["files_text"] = _uploaded(ctx)
-    return str(ctx.state["files_text"])
+    return str(kept(ctx, "files_text", lambda: _uploaded(ctx)))
 
 
 def _picture() -> bytes:
@@ -146,9 +144,7 @@ def _multipart(ctx: Context) -> dict[str, Any]:
 
 def _open_multipart(ctx: Context) -> dict[str, Any]:
     """One open multipart upload (made once): the parts rows only read it."""
-    if "files_multipart" not in ctx.state:
-        ctx.state["files_multipart"] = _multipart(ctx)
-    return dict(ctx.state["files_multipart"])
+    return dict(kept(ctx, "files_multipart", lambda: _multipart(ctx)))
 
 
 def _big_bytes() -> bytes:
@@ -211,8 +207,8 @@ def _scan_after_checks(ctx: Context, file_id: str) -> Callable[[], bool]:
 
 
 def set_quota_policy(ctx: Context, _: Any) -> Effect:
-    ctx.state["files_limit"] = 20 if ctx.state.get("files_limit") != 20 else 30  # a real change each time
-    ok(ctx.api.put("/files/quota/policy", json={"user_limit_bytes": ctx.state["files_limit"] << 30},
+    limit = alternate(ctx, "files_limit", 20, 30)
+    ok(ctx.api.put("/files/quota/policy", json={"user_limit_bytes": limit << 30},
                    headers=ctx.headers))
     return None
 
@@ -226,8 +222,8 @@ def _retention_etag(ctx: Context) -> str:
 def set_retention(ctx: Context, etag: str) -> Effect:
     """Kept disabled (only the days change): an enabled policy would put the tenant into every later retention
     sweep of this cloud (the background row's)."""
-    ctx.state["files_days"] = 400 if ctx.state.get("files_days") != 400 else 365
-    ok(ctx.api.put("/files/retention", json={"enabled": False, "days": ctx.state["files_days"]},
+    days = alternate(ctx, "files_days", 400, 365)
+    ok(ctx.api.put("/files/retention", json={"enabled": False, "days": days},
                    headers={**ctx.headers, "If-Match": etag}))
     return None
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.cost.catalog import Context, Effect, Metered
-from tests.cost.operations.agents_support import ok, unique, wait_until
+from tests.cost.operations.agents_support import kept, ok, unique, wait_until
 from tests.support.flows import approval_flow, failing_flow, simple_flow
 
 APPROVAL_INPUT = {"topic": "solar batteries", "items": ["cells"]}
@@ -46,9 +46,7 @@ def _ended(ctx: Context, run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _finished_execution(ctx: Context) -> dict[str, Any]:
-    if "flow_run" not in ctx.state:
-        ctx.state["flow_run"] = _ended(ctx, _start(ctx, "simple", {"topic": "wind"}))
-    return dict(ctx.state["flow_run"])
+    return dict(kept(ctx, "flow_run", lambda: _ended(ctx, _start(ctx, "simple", {"topic": "wind"}))))
 
 
 def _awaiting_approval(ctx: Context) -> dict[str, Any]:

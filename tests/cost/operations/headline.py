@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.cost.catalog import Context, Effect, Metered
-from tests.cost.operations.agents_support import bus_agent, ok
+from tests.cost.operations.agents_support import alternate, bus_agent, kept, ok
 
 NOTE_BODY = ("The solar battery launches on May 3. It stores energy for twelve hours. Installers get training in "
              "April. The warranty lasts ten years. Pricing is announced at launch.")
@@ -33,8 +33,7 @@ def create_task(ctx: Context, _: Any) -> Effect:
 
 
 def move_task(ctx: Context, task: str) -> Effect:
-    priority = "C" if ctx.state.get("moved") != "C" else "B"
-    ctx.state["moved"] = priority
+    priority = alternate(ctx, "moved", "C", "B")
     ok(ctx.api.post(f"/tasks/{task}/move", json={"priority": priority}, headers=ctx.headers))
     return None
 
@@ -57,9 +56,8 @@ def get_note(ctx: Context, note: str) -> Effect:
 
 
 def chat_session(ctx: Context) -> str:
-    if "session" not in ctx.state:
-        ctx.state["session"] = ok(ctx.api.post("/chat/sessions", json={}, headers=ctx.headers), 201)["id"]
-    return str(ctx.state["session"])
+    return str(kept(ctx, "session",
+                    lambda: ok(ctx.api.post("/chat/sessions", json={}, headers=ctx.headers), 201)["id"]))
 
 
 def chat_turn(ctx: Context, session: str) -> Effect:

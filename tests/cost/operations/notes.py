@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.cost.catalog import Context, Effect, Metered
-from tests.cost.operations.agents_support import align_as, bearer, new_person, ok, unique
+from tests.cost.operations.agents_support import align_as, bearer, kept, new_person, ok, unique
 
 CLIP_URL = "https://garden.example/tomatoes"
 CLIP_HTML = """<html><head><title>Growing tomatoes | The Garden</title>
@@ -38,9 +38,7 @@ def _revised_note(ctx: Context) -> str:
 
 
 def _cached_revised_note(ctx: Context) -> str:
-    if "notes_revised" not in ctx.state:
-        ctx.state["notes_revised"] = _revised_note(ctx)
-    return str(ctx.state["notes_revised"])
+    return str(kept(ctx, "notes_revised", lambda: _revised_note(ctx)))
 
 
 def clip(ctx: Context, _: Any) -> Effect:
@@ -131,9 +129,7 @@ def _template(ctx: Context) -> str:
 
 
 def _cached_template(ctx: Context) -> str:
-    if "notes_template" not in ctx.state:
-        ctx.state["notes_template"] = _template(ctx)
-    return str(ctx.state["notes_template"])
+    return str(kept(ctx, "notes_template", lambda: _template(ctx)))
 
 
 def get_template(ctx: Context, template: str) -> Effect:

@@ -23,7 +23,7 @@ from typing import Any
 
 from crewhouse.notifications.adapters import KmsSecretBox
 from tests.cost.catalog import Context, Effect, Metered
-from tests.cost.operations.agents_support import align_as, bearer, new_person, ok, unique
+from tests.cost.operations.agents_support import align_as, alternate, bearer, new_person, ok, unique
 from tests.support.webhook_receiver import WebhookReceiver
 
 UNREAD = 3  # what "mark all read" finds unread
@@ -264,9 +264,9 @@ _hook_etag = _etag_of(lambda people: f"/notifications/webhooks/{people.hook['id'
 
 def edit_webhook(ctx: Context, argument: tuple[People, str]) -> Effect:
     people, etag = argument
-    ctx.state["notifications_hook_note"] = "CI" if ctx.state.get("notifications_hook_note") != "CI" else "Ops"
+    hook_note = alternate(ctx, "notifications_hook_note", "CI", "Ops")
     ok(ctx.api.patch(f"/notifications/webhooks/{people.hook['id']}",
-                     json={"description": ctx.state["notifications_hook_note"]},
+                     json={"description": hook_note},
                      headers={**people.hooks.headers, "If-Match": etag}))
     return None
 
@@ -359,9 +359,9 @@ _template_etag = _etag_of(lambda people: f"/notification-templates/{people.templ
 
 def replace_template(ctx: Context, argument: tuple[People, str]) -> Effect:
     people, etag = argument
-    ctx.state["notifications_week"] = "Week" if ctx.state.get("notifications_week") != "Week" else "Sprint"
+    week = alternate(ctx, "notifications_week", "Week", "Sprint")
     ok(ctx.api.put(f"/notification-templates/{people.template}/en",
-                   json={**TEMPLATE, "subject": f"{ctx.state['notifications_week']} {{{{ week }}}} review"},
+                   json={**TEMPLATE, "subject": f"{week} {{{{ week }}}} review"},
                    headers={**people.sender.headers, "If-Match": etag}))
     return None
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.cost.catalog import Context, Effect, Metered
-from tests.cost.operations.agents_support import bus_agent, ok
+from tests.cost.operations.agents_support import alternate, bus_agent, kept, ok
 from tests.cost.operations.headline import NOTE_BODY, first_note, first_task
 
 
@@ -52,8 +52,8 @@ def get_task(ctx: Context, task: str) -> Effect:
 
 
 def patch_task(ctx: Context, task: str) -> Effect:
-    ctx.state["estimate"] = 30 if ctx.state.get("estimate") != 30 else 45  # a real change each time
-    ok(ctx.api.patch(f"/tasks/{task}", json={"estimate_minutes": ctx.state["estimate"]}, headers=ctx.headers))
+    estimate = alternate(ctx, "estimate", 30, 45)
+    ok(ctx.api.patch(f"/tasks/{task}", json={"estimate_minutes": estimate}, headers=ctx.headers))
     return None
 
 
@@ -134,9 +134,7 @@ def _trashed_note(ctx: Context) -> str:
 
 
 def _notebook(ctx: Context) -> str:
-    if "notebook" not in ctx.state:
-        ctx.state["notebook"] = _fresh_notebook(ctx)
-    return str(ctx.state["notebook"])
+    return str(kept(ctx, "notebook", lambda: _fresh_notebook(ctx)))
 
 
 def get_notebook(ctx: Context, notebook: str) -> Effect:
@@ -145,8 +143,8 @@ def get_notebook(ctx: Context, notebook: str) -> Effect:
 
 
 def rename_notebook(ctx: Context, notebook: str) -> Effect:
-    ctx.state["notebook_name"] = "Work" if ctx.state.get("notebook_name") != "Work" else "Home"
-    ok(ctx.api.patch(f"/notebooks/{notebook}", json={"name": ctx.state["notebook_name"]}, headers=ctx.headers))
+    notebook_name = alternate(ctx, "notebook_name", "Work", "Home")
+    ok(ctx.api.patch(f"/notebooks/{notebook}", json={"name": notebook_name}, headers=ctx.headers))
     return None
 
 

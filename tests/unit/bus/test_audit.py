@@ -26,6 +26,10 @@ class CountingTable(MemoryTable):
         self.queries.append(where.partition)
         return super().query(where, **kwargs)
 
+    def query_all(self, where: t.KeyRange, **kwargs: Any) -> list[dict[str, Any]]:  # one Query below 500 items
+        self.queries.append(where.partition)
+        return super().query_all(where, **kwargs)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_container() -> None:
