@@ -31,6 +31,26 @@ export async function checkPage(name) {
 }
 
 /**
+ * Listens to the page's WebSockets from now on: `frames` gets each live-update event of `detailType` (through
+ * `pick`), `traffic` every frame both ways for a failure message, and `stop()` ends the listening.
+ */
+export function eventFrames(page, detailType, pick = (frame) => frame) {
+  const frames = [];
+  const traffic = [];
+  const onSocket = (socket) => {
+    socket.on("framesent", ({ payload }) => traffic.push(`> ${String(payload).slice(0, 120)}`));
+    socket.on("framereceived", ({ payload }) => {
+      traffic.push(`< ${String(payload).slice(0, 120)}`);
+      const frame = JSON.parse(String(payload));
+      if (frame.type === "event" && frame.detail_type === detailType) frames.push(pick(frame));
+    });
+    socket.on("close", () => traffic.push("closed"));
+  };
+  page.on("websocket", onSocket);
+  return { frames, traffic, stop: () => page.off("websocket", onSocket) };
+}
+
+/**
  * The API as the signed-in `target` page's user, for a scenario's setup that would be slow to click through (the
  * actions under test are still clicked in the page). The console keeps its ID token in memory only, so it is read
  * from the Authorization header of a request the page makes when it opens a page that reads data.

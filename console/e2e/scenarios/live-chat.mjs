@@ -4,7 +4,7 @@
 // the notifications bell polls).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { checkPage, shared, signIn } from "../shared.mjs";
+import { checkPage, eventFrames, shared, signIn } from "../shared.mjs";
 
 const SEND = /\/chat\/sessions\/[^/]+\/messages$/;
 const unique = () => Array.from({ length: 6 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join("");
@@ -16,17 +16,8 @@ function tomorrow() {
 test("a chat turn's tool call shows from its WebSocket frame before the turn's response returns", async () => {
   const { page } = shared;
   const title = `buy oat milk ${unique()}`;
-  const frames = [];
-  const traffic = []; // what the page's socket said and heard, for the failure message
-  const onSocket = (socket) => {
-    socket.on("framesent", ({ payload }) => traffic.push(`> ${String(payload).slice(0, 120)}`));
-    socket.on("framereceived", ({ payload }) => {
-      traffic.push(`< ${String(payload).slice(0, 120)}`);
-      const frame = JSON.parse(String(payload));
-      if (frame.type === "event" && frame.detail_type === "chat.tool_call") frames.push(frame);
-    });
-    socket.on("close", () => traffic.push("closed"));
-  };
+  const live = eventFrames(page, "chat.tool_call");
+  const { frames, traffic } = live; // traffic: what the page's socket said and heard, for the failure message
   // The turn runs on the server at once (route.fetch); only its answer to the page waits for `release`.
   let release;
   const released = new Promise((done) => (release = done));
@@ -42,7 +33,6 @@ test("a chat turn's tool call shows from its WebSocket frame before the turn's r
     })();
     await delivered;
   };
-  page.on("websocket", onSocket);
   try {
     await page.reload();
     await signIn(page, shared.local.demo.email, shared.local.demo.password);
@@ -69,7 +59,7 @@ test("a chat turn's tool call shows from its WebSocket frame before the turn's r
     release();
     await delivered; // answered before the route goes
     await page.unroute("**/chat/sessions/**", hold);
-    page.off("websocket", onSocket);
+    live.stop();
   }
 
   const reply = page.locator(".message.assistant:not(.pending)", { hasText: title });

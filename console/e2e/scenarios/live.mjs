@@ -2,7 +2,7 @@
 // still reaches 100 % by polling when the console has no WebSocket URL; reminders edited in the task panel.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { shared, signIn } from "../shared.mjs";
+import { eventFrames, shared, signIn } from "../shared.mjs";
 
 const JOB_READ = /\/jobs\/(?!types$)[^/?]+$/;
 
@@ -15,12 +15,8 @@ async function runContentJob(page) {
 
 test("a content job's progress reaches the page over the WebSocket while its reads are held", async () => {
   const { page } = shared;
-  const progressFrames = [];
-  const onSocket = (socket) =>
-    socket.on("framereceived", ({ payload }) => {
-      const frame = JSON.parse(String(payload));
-      if (frame.type === "event" && frame.detail_type === "job.progress") progressFrames.push(frame.data.progress);
-    });
+  const live = eventFrames(page, "job.progress", (frame) => frame.data.progress);
+  const progressFrames = live.frames;
   // The job's first read goes through (the view needs the record); every later GET /jobs/{id} is held until the
   // progress shown has come from the socket's frames, so polling cannot be what moved it.
   let reads = 0;
@@ -32,7 +28,6 @@ test("a content job's progress reaches the page over the WebSocket while its rea
     // A read held until after the unroute has already gone on by itself: nothing is left to continue.
     await route.continue().catch(() => {});
   };
-  page.on("websocket", onSocket);
   try {
     await page.reload();
     await signIn(page, shared.local.demo.email, shared.local.demo.password);
@@ -53,7 +48,7 @@ test("a content job's progress reaches the page over the WebSocket while its rea
   } finally {
     release();
     await page.unroute("**/jobs/**", hold);
-    page.off("websocket", onSocket);
+    live.stop();
   }
   await page.getByRole("region", { name: "Job", exact: true }).getByText("succeeded", { exact: true })
     .waitFor({ timeout: 90_000 });

@@ -4,7 +4,7 @@
 // changes.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { apiAs, checkPage, shared, signIn } from "../shared.mjs";
+import { apiAs, checkPage, eventFrames, shared, signIn } from "../shared.mjs";
 
 const unique = () => Math.random().toString(36).slice(2, 8);
 
@@ -30,13 +30,9 @@ async function countReaches(page, least) {
 
 test("a notification raises the bell's count live; the panel lists it, marks one read and then all", async () => {
   const { page } = shared;
-  const created = [];
-  const onSocket = (socket) =>
-    socket.on("framereceived", ({ payload }) => {
-      const frame = JSON.parse(String(payload));
-      if (frame.type === "event" && frame.detail_type === "notification.created") created.push(frame.data.notification.title);
-    });
-  page.on("websocket", onSocket); // from a new sign-in, so that the page's socket is one this test sees
+  // From a new sign-in, so that the page's socket is one this test sees.
+  const live = eventFrames(page, "notification.created", (frame) => frame.data.notification.title);
+  const created = live.frames;
   await page.reload();
   await signIn(page, shared.local.demo.email, shared.local.demo.password);
   const call = await apiAs(page);
@@ -57,7 +53,7 @@ test("a notification raises the bell's count live; the panel lists it, marks one
     assert.ok(titles.every((title) => created.includes(title)), `notification.created frames: ${created}`);
   } finally {
     page.off("load", onLoad);
-    page.off("websocket", onSocket);
+    live.stop();
   }
   assert.equal((await bell(page).boundingBox()).width, width, "the count took no more room");
 
